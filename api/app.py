@@ -1,0 +1,77 @@
+"""The Starlette application: one `create_app(settings)`; the lifespan opens and closes it all."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.metrics import Metrics
+from api.middleware import EdgeMiddleware
+from api.services import Services
+from api.settings import Settings
+from catalogue import load_catalogue
+from stores.deployment import locate
+from stores.pool import create_pool
+from stores.registry import Stores
+
+log = logging.getLogger("dsar.app")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "alive"})
+
+
+async def readyz(request: Request) -> Response:
+    services: Services = request.app.state.services
+    checks = await services.ready()
+    metrics: Metrics = request.app.state.metrics
+    for name, up in checks.items():
+        metrics.store_up.labels(name).set(1 if up else 0)
+    ready = all(checks.values())
+    return JSONResponse(
+        {"ready": ready, "checks": checks},
+        status_code=200 if ready else 503,
+        headers={} if ready else {"Retry-After": "5"},
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        catalogue = load_catalogue()
+        deployment = locate(settings)
+        stores = await Stores.open(deployment.stores, catalogue)
+        try:
+            db = await create_pool(deployment.service_dsn)
+        except BaseException:
+            await stores.close()
+            raise
+        app.state.services = Services(settings, catalogue, stores, db)
+        if settings.dev_issuer:
+            log.warning("the development token issuer is ON: never run like this in production")
+        try:
+            yield
+        finally:
+            await db.close()
+            await stores.close()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics.endpoint),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.settings = settings
+    app.add_middleware(EdgeMiddleware, metrics=metrics, max_body=settings.max_body_bytes)
+    return app

@@ -1,0 +1,199 @@
+"""`dsar`: serve, migrate, seed and the other pieces of CONTRACT.md, one at a time."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from api.settings import DEV_ISSUER, Settings, SettingsError
+from catalogue import CatalogueError, load_catalogue
+from stores.config import StoresError
+from stores.deployment import Deployment, locate, migrate
+from stores.migrate import MigrationError
+from stores.registry import Stores
+from stores.seed import seed
+
+# Errors we expect and explain in one line; anything else is a bug and shows a traceback.
+EXPECTED = (CatalogueError, StoresError, MigrationError, SettingsError, OSError)
+
+
+class CommandError(Exception):
+    """A command that cannot do what was asked; the message is shown as is."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dsar", description="Data subject access and portability.")
+    p.add_argument("--traceback", action="store_true", help="show the full error on failure")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="migrate, seed the demo once, and serve the API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--no-seed", action="store_true", help="do not seed the demo subjects")
+    sub.add_parser("migrate", help="create missing databases and apply migrations")
+    sd = sub.add_parser("seed", help="load deterministic synthetic subjects")
+    sd.add_argument("--subjects", type=int, default=0)
+    sd.add_argument("--heavy-events", type=int, default=0)
+    db = sub.add_parser("db-url", help="print the URL of the service database or of a store")
+    db.add_argument("store", nargs="?")
+    ln = sub.add_parser("link", help="link a login at an identity provider to a subject")
+    ln.add_argument("subject")
+    ln.add_argument("--issuer", required=True)
+    ln.add_argument("--sub", required=True)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        handler = COMMANDS[args.command]
+        return handler(settings, args)
+    except (*EXPECTED, CommandError) as exc:
+        if args.traceback:
+            raise
+        print(f"dsar {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _with_stores(settings: Settings, work: Callable[[Deployment, Stores], Awaitable[Any]]) -> Any:
+    async def run() -> Any:
+        deployment = locate(settings)
+        await migrate(deployment)
+        catalogue = load_catalogue()
+        stores = await Stores.open(deployment.stores, catalogue)
+        try:
+            return await work(deployment, stores)
+        finally:
+            await stores.close()
+
+    return asyncio.run(run())
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def run() -> dict[str, list[str]]:
+        load_catalogue()  # a broken catalogue stops here, before any database is touched
+        return await migrate(locate(settings))
+
+    for schema, names in asyncio.run(run()).items():
+        print(f"{schema}: {', '.join(names) if names else 'up to date'}")
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    if args.subjects < 0 or args.heavy_events < 0:
+        raise CommandError("counts must not be negative")
+
+    async def work(d: Deployment, stores: Stores) -> list[str]:
+        return await seed(
+            stores,
+            load_catalogue(),
+            issuer=DEV_ISSUER,
+            subjects=args.subjects,
+            heavy_events=args.heavy_events,
+        )
+
+    loaded = _with_stores(settings, work)
+    print(f"seeded {len(loaded)} new subjects" + (f" ({', '.join(loaded[:8])}…)" if loaded else ""))
+    return 0
+
+
+def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
+    deployment = locate(settings)
+    if args.store is None:
+        print(deployment.service_dsn)
+        return 0
+    for store in deployment.stores.stores:
+        if store.name == args.store and store.kind == "postgres":
+            print(store.dsn)
+            return 0
+    names = ", ".join(s.name for s in deployment.stores.stores if s.kind == "postgres")
+    raise CommandError(f"no PostgreSQL store named '{args.store}' (stores: {names})")
+
+
+def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(d: Deployment, stores: Stores) -> None:
+        sid = await resolve_subject(stores, args.subject)
+        await stores.accounts.pool.execute(
+            "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3) "
+            "ON CONFLICT (issuer, sub) DO UPDATE SET subject_id = excluded.subject_id",
+            args.issuer,
+            args.sub,
+            sid,
+        )
+
+    _with_stores(settings, work)
+    print("linked")
+    return 0
+
+
+async def resolve_subject(stores: Stores, ref: str) -> UUID:
+    """A subject id, or the handle of a seeded demo subject."""
+    try:
+        sid = UUID(ref)
+    except ValueError:
+        found = await stores.subject_by_handle(ref)
+        if found is None:
+            raise CommandError("no such subject") from None
+        return found
+    if not await stores.subject_exists(sid):
+        raise CommandError("no such subject")
+    return sid
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.logs import configure
+
+    configure()
+
+    async def prepare(d: Deployment, stores: Stores) -> list[str]:
+        if args.no_seed:
+            return []
+        return await seed(stores, load_catalogue(), issuer=DEV_ISSUER)
+
+    loaded = _with_stores(settings, prepare)
+    base = f"http://{args.host}:{args.port}"
+    print(
+        f"\ndsar is serving on {base}  (seeded now: {', '.join(loaded) or 'nothing new'})\n"
+        f"  health:   curl {base}/healthz   ready: curl {base}/readyz\n"
+        + (
+            f"  token:    TOKEN=$(.venv/bin/dsar token --customer alice)\n"
+            f'  query:    curl -s {base}/graphql -H "authorization: Bearer $TOKEN" '
+            "-H 'content-type: application/json' "
+            "-d '{\"query\":\"{ me { profile { firstName } } }\"}'\n"
+            if settings.dev_issuer
+            else ""
+        ),
+        flush=True,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "serve": cmd_serve,
+    "migrate": cmd_migrate,
+    "seed": cmd_seed,
+    "db-url": cmd_db_url,
+    "link": cmd_link,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

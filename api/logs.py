@@ -1,0 +1,51 @@
+"""Structured log lines (one JSON object each) carrying a request id, never personal data.
+
+Values are JSON-encoded, so CR/LF and ANSI escapes in anything an attacker sent are escaped.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextvars import ContextVar
+from typing import Any
+
+import orjson
+
+request_id: ContextVar[str] = ContextVar("request_id", default="-")
+
+# Only these attributes of a record are written; anything else passed in `extra` is dropped
+# unless listed, so a careless call cannot log a whole object.
+_FIELDS = ("method", "path", "status", "ms", "store", "error", "subject_count", "event")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": round(time.time(), 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": request_id.get(),
+        }
+        for name in _FIELDS:
+            if hasattr(record, name):
+                line[name] = getattr(record, name)
+        if record.exc_info and record.exc_info[0] is not None:
+            # The exception type only: messages and tracebacks can carry values.
+            line["exc_type"] = record.exc_info[0].__name__
+        return orjson.dumps(line, default=str).decode()
+
+
+def configure(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("uvicorn.access",):
+        logging.getLogger(noisy).disabled = True
+    for name in ("uvicorn", "uvicorn.error", "strawberry"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True

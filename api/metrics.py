@@ -1,0 +1,34 @@
+"""Prometheus metrics: counts and latencies by route template and status, never by value."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "dsar_http_requests",
+            "HTTP requests by route and status.",
+            ("route", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "dsar_http_request_seconds",
+            "HTTP request latency by route.",
+            ("route",),
+            registry=self.registry,
+        )
+        self.store_up = Gauge(
+            "dsar_store_up",
+            "1 when a backing store answered the last readiness check.",
+            ("store",),
+            registry=self.registry,
+        )
+
+    async def endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,155 @@
+"""The outermost layer: request id, body size cap, access log, metrics, and no stack traces.
+
+Written as plain ASGI so it sees every request, including those Starlette rejects itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+import asyncpg
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.logs import request_id
+from api.metrics import Metrics
+
+log = logging.getLogger("dsar.http")
+
+# Failures of a backing store are the service being unavailable, not the request being bad.
+UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.QueryCanceledError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def _json(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> list[Message]:
+    payload = orjson.dumps(body)
+    return [
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        },
+        {"type": "http.response.body", "body": payload},
+    ]
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = secrets.token_hex(8)
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        state: dict[str, Any] = {"status": 500, "started": False}
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                state["started"] = True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        received = 0
+
+        async def receive_capped() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _TooLarge
+            return message
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.max_body:
+                raise _TooLarge
+            await self.app(scope, receive_capped, send_wrapper)
+        except _TooLarge:
+            await self._reply(send_wrapper, state, 413, {"error": "request_too_large"}, [])
+        except UNAVAILABLE as exc:
+            log.warning("backing store unavailable", extra={"error": type(exc).__name__})
+            await self._reply(
+                send_wrapper,
+                state,
+                503,
+                {"error": "unavailable", "request_id": rid},
+                [(b"retry-after", b"5")],
+            )
+        except Exception as exc:
+            log.error("unhandled error", extra={"error": type(exc).__name__})
+            await self._reply(
+                send_wrapper, state, 500, {"error": "internal_error", "request_id": rid}, []
+            )
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route(scope)
+            self.metrics.requests.labels(route, str(state["status"])).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": scope.get("method"),
+                    "path": route,
+                    "status": state["status"],
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id.reset(token)
+
+    @staticmethod
+    async def _reply(
+        send: Send,
+        state: dict[str, Any],
+        status: int,
+        body: dict[str, Any],
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        if state["started"]:
+            # Headers are gone; ending the body early tells the client the transfer failed.
+            return
+        for message in _json(status, body, headers):
+            await send(message)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _route(scope: Scope) -> str:
+    """The route template, so ids in paths never become metric labels or log values."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"

@@ -1,0 +1,93 @@
+"""Settings, read once from the environment at start-up and passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEV_ISSUER = "urn:dsar:dev-issuer"
+DEFAULT_AUDIENCE = "urn:dsar:api"
+
+
+class SettingsError(Exception):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path
+    database_url: str | None = None
+    stores_file: Path | None = None
+    issuers: tuple[str, ...] = ()
+    audience: str = DEFAULT_AUDIENCE
+    dev_issuer: bool = False
+    secret_key: bytes = field(default=b"", repr=False)
+    # Exports and downloads need a recent, strong login (RFC 9470).
+    step_up_acr_values: tuple[str, ...] = ("urn:dsar:acr:strong",)
+    step_up_max_age: int = 15 * 60
+    export_link_ttl: int = 7 * 24 * 3600
+    exports_per_day: int = 5
+    max_body_bytes: int = 1024 * 1024
+
+    @property
+    def dev_mode(self) -> bool:
+        """Introspection and the demo conveniences are only on with the dev issuer."""
+        return self.dev_issuer
+
+    @property
+    def trusted_issuers(self) -> tuple[str, ...]:
+        return (*self.issuers, DEV_ISSUER) if self.dev_issuer else self.issuers
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("DSAR_HOME", ".dsar")).resolve()
+        stores = env.get("DSAR_STORES")
+        issuers = tuple(i.strip() for i in env.get("DSAR_OIDC_ISSUER", "").split(",") if i.strip())
+        dev = env.get("DSAR_DEV_ISSUER", "") == "1"
+        return cls(
+            home=home,
+            database_url=env.get("DSAR_DATABASE_URL") or None,
+            stores_file=Path(stores) if stores else None,
+            issuers=issuers,
+            audience=env.get("DSAR_AUDIENCE", DEFAULT_AUDIENCE),
+            dev_issuer=dev,
+            secret_key=_secret_key(env, home),
+            step_up_max_age=_int(env, "DSAR_STEP_UP_MAX_AGE", 15 * 60),
+            export_link_ttl=_int(env, "DSAR_EXPORT_LINK_TTL", 7 * 24 * 3600),
+            exports_per_day=_int(env, "DSAR_EXPORTS_PER_DAY", 5),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def _secret_key(env: Mapping[str, str], home: Path) -> bytes:
+    """Signs cursors and download links. Shared by all API processes of one deployment."""
+    raw = env.get("DSAR_SECRET_KEY")
+    if raw:
+        if len(raw) < 32:
+            raise SettingsError("DSAR_SECRET_KEY must be at least 32 characters")
+        return raw.encode()
+    path = home / "secret.key"
+    if path.exists():
+        return path.read_bytes()
+    home.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key

@@ -1,0 +1,39 @@
+"""The privacy policy as data: categories of personal data and what the policy says of each.
+
+`load_catalogue()` reads the packaged `policy.toml` (or another file) and checks it whole; the
+GraphQL schema, the stores, the exporters and the right-to-know statement all read the result.
+"""
+
+from ._load import load_catalogue
+from ._model import (
+    CATEGORY_KEYS,
+    FIELD_TYPES,
+    MASKS,
+    ORIGINS,
+    Catalogue,
+    Category,
+    Contact,
+    Field,
+    Representative,
+    Right,
+    Term,
+    Transfers,
+)
+from ._reader import CatalogueError
+
+__all__ = [
+    "CATEGORY_KEYS",
+    "FIELD_TYPES",
+    "MASKS",
+    "ORIGINS",
+    "Catalogue",
+    "CatalogueError",
+    "Category",
+    "Contact",
+    "Field",
+    "Representative",
+    "Right",
+    "Term",
+    "Transfers",
+    "load_catalogue",
+]

@@ -1,0 +1,62 @@
+"""Where this deployment's databases are: the service database, the stores, and migrations.
+
+With no DSAR_DATABASE_URL an embedded PostgreSQL under DSAR_HOME is started; with no
+DSAR_STORES the demo layout puts three store databases beside the service database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from api.settings import Settings
+from stores.config import StoresConfig, demo_layout, load_stores, with_database
+from stores.embedded import start_embedded
+from stores.migrate import apply, ensure_database, migrations_for
+
+
+@dataclass(slots=True)
+class Deployment:
+    service_dsn: str
+    stores: StoresConfig
+    embedded: Any = None
+
+    def stop(self) -> None:
+        if self.embedded is not None:
+            self.embedded.cleanup()
+            self.embedded = None
+
+
+def database_name(dsn: str) -> str:
+    return urlsplit(dsn).path.lstrip("/") or "postgres"
+
+
+def locate(settings: Settings) -> Deployment:
+    embedded = None
+    if settings.database_url:
+        service_dsn = settings.database_url
+    else:
+        server, embedded = start_embedded(settings.home / "pg")
+        service_dsn = with_database(server, "dsar")
+    if settings.stores_file is not None:
+        config = load_stores(settings.stores_file)
+    else:
+        config = demo_layout(service_dsn, settings.home / "media", database_name(service_dsn))
+    return Deployment(service_dsn, config, embedded)
+
+
+async def migrate(deployment: Deployment, folder: Path | None = None) -> dict[str, list[str]]:
+    """Creates missing databases and applies pending migrations; returns what was applied."""
+    targets = [("service", deployment.service_dsn)] + [
+        (s.schema, s.dsn) for s in deployment.stores.stores if s.schema is not None
+    ]
+    applied: dict[str, list[str]] = {}
+    for schema, dsn in targets:
+        await ensure_database(with_database(dsn, "postgres"), database_name(dsn))
+        applied[schema] = await apply(dsn, migrations_for(schema, folder and folder / schema))
+    for store in deployment.stores.stores:
+        if store.kind == "media" and store.path is not None:
+            store.path.mkdir(parents=True, exist_ok=True)
+    return applied

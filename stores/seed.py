@@ -1,0 +1,243 @@
+"""Deterministic synthetic data: the demo subjects, many small subjects and one heavy subject.
+
+Everything is loaded with COPY. The same arguments always produce the same rows.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+
+from faker import Faker
+
+from catalogue import Catalogue
+from stores.registry import Stores
+from stores.samples import sample_files
+
+NAMESPACE = UUID("6f1d2c1e-8a43-4f55-9b57-2c0e7d7f4a10")
+DEMO_HANDLES = ("alice", "bob", "carol", "dave")
+HEAVY = "heavy"
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+
+PAGES = ("/", "/pricing", "/product", "/docs", "/blog", "/account", "/support", "/contact")
+ACTIONS = ("view", "click", "scroll", "submit", "download")
+ELEMENTS = ("nav", "cta", "footer-link", "search", "form")
+
+
+def subject_id(handle: str) -> UUID:
+    return uuid5(NAMESPACE, handle)
+
+
+@dataclass(slots=True)
+class SubjectData:
+    """One subject's rows per category, each a dict keyed by column name."""
+
+    id: UUID
+    handle: str | None
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    logins: list[tuple[str, str]] = field(default_factory=list)
+
+
+def build_subject(handle: str, *, full: bool, sensitive: bool, events: int = 40) -> SubjectData:
+    """Realistic values from Faker, seeded by the handle so they never change between runs."""
+    fake = Faker("en_US")
+    seed = int.from_bytes(subject_id(handle).bytes[:4], "big")
+    fake.seed_instance(seed)
+    rnd = random.Random(seed)  # noqa: S311  # synthetic data, not security
+    first, last = fake.first_name(), fake.last_name()
+    at = EPOCH + timedelta(days=rnd.randint(0, 300))
+    d = SubjectData(id=subject_id(handle), handle=handle)
+    d.rows["profile"] = [
+        {
+            "first_name": first,
+            "last_name": last,
+            "email": f"{handle}@example.com",
+            "phone": fake.numerify("+1-###-###-####"),
+            "street": fake.street_address(),
+            "city": fake.city(),
+            "region": fake.state_abbr(),
+            "postal_code": fake.zipcode(),
+            "country": "US",
+            "updated_at": at,
+        }
+    ]
+    d.rows["identifiers"] = [
+        {
+            "username": f"{handle}.{last.lower()}",
+            "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$" + fake.sha256()[:43],
+            "security_question": "What was the name of your first pet?" if sensitive else None,
+            "security_answer_hash": fake.sha256() if sensitive else None,
+            "created_at": at,
+        }
+    ]
+    d.rows["preferences"] = [
+        {
+            "functional_cookies": True,
+            "analytics_cookies": rnd.random() < 0.7,
+            "advertising_cookies": rnd.random() < 0.4,
+            "marketing_emails": rnd.random() < 0.5,
+            "do_not_sell_or_share": rnd.random() < 0.3,
+            "language": "en-US",
+            "updated_at": at,
+        }
+    ]
+    if not full:
+        return d
+    d.rows["professional"] = [
+        {"company_name": fake.company(), "job_title": fake.job(), "updated_at": at}
+    ]
+    d.rows["provided"] = [
+        {
+            "channel": rnd.choice(("form", "survey", "email", "letter")),
+            "title": fake.sentence(nb_words=5),
+            "body": fake.paragraph(nb_sentences=3),
+            "submitted_at": at + timedelta(days=i),
+        }
+        for i in range(3)
+    ]
+    d.rows["device"] = [
+        {
+            "ip_address": ipaddress.ip_address(fake.ipv4_public()),
+            "user_agent": fake.user_agent(),
+            "cookie_id": fake.uuid4(),
+            "device_id": fake.uuid4(),
+            "isp": rnd.choice(("Comcast", "Verizon", "AT&T", "Spectrum")),
+            "first_seen": at + timedelta(hours=i),
+            "last_seen": at + timedelta(days=30 + i),
+        }
+        for i in range(2)
+    ]
+    d.rows["geolocation"] = [
+        {
+            "observed_at": at + timedelta(days=i),
+            "ip_address": ipaddress.ip_address(fake.ipv4_public()),
+            "city": fake.city(),
+            "region": fake.state_abbr(),
+            "postal_code": fake.zipcode(),
+            "country": "US",
+            "time_zone": "America/Los_Angeles",
+        }
+        for i in range(3)
+    ]
+    d.rows["web_analytics"] = list(web_events(seed, events))
+    d.rows["payment"] = [
+        {
+            "account_holder": f"{first} {last}",
+            "bank_name": rnd.choice(("First National", "Union Savings", "Pacific Credit")),
+            "account_number": fake.numerify("##########"),
+            "routing_number": fake.numerify("#########"),
+            "purpose": "refund",
+            "created_at": at,
+        }
+    ]
+    if sensitive:
+        d.rows["sensitive"] = [
+            {"kind": "ssn", "value": fake.ssn(), "collected_at": at},
+            {"kind": "drivers_license", "value": fake.bothify("D#######"), "collected_at": at},
+            {"kind": "passport", "value": fake.numerify("#########"), "collected_at": at},
+        ]
+    d.files = sample_files(seed)
+    return d
+
+
+def web_events(seed: int, count: int) -> Iterator[dict[str, Any]]:
+    """Cheap, deterministic page interactions: a million of these load in seconds."""
+    rnd = random.Random(seed)  # noqa: S311  # synthetic data, not security
+    for i in range(count):
+        yield {
+            "occurred_at": EPOCH + timedelta(seconds=i * 7),
+            "session_id": f"s{seed % 9973}-{i // 40}",
+            "page_url": "https://www.example.com" + PAGES[rnd.randrange(len(PAGES))],
+            "action": ACTIONS[rnd.randrange(len(ACTIONS))],
+            "element": ELEMENTS[i % len(ELEMENTS)],
+            "referrer": "https://www.example.com/" if i % 3 else None,
+            "duration_ms": rnd.randrange(50, 60000),
+        }
+
+
+async def insert_subject(stores: Stores, catalogue: Catalogue, data: SubjectData) -> None:
+    """Writes one subject to every store with COPY; the subject row first (foreign keys)."""
+    async with stores.accounts.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO subjects (id, handle) VALUES ($1, $2)", data.id, data.handle
+        )
+        if data.logins:
+            await conn.executemany(
+                "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3)",
+                [(iss, sub, data.id) for iss, sub in data.logins],
+            )
+    for key, rows in data.rows.items():
+        if rows:
+            await copy_rows(stores, catalogue, key, data.id, rows)
+    if data.files:
+        media = stores.media("recordings")
+        folder = media.root / str(data.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = EPOCH.timestamp()
+        for name, content in data.files.items():
+            (folder / name).write_bytes(content)
+            # The file time is the recording time: fixed, so seeding stays deterministic.
+            os.utime(folder / name, (stamp, stamp))
+
+
+async def copy_rows(stores: Stores, catalogue: Catalogue, key: str, sid: UUID, rows: Any) -> None:
+    columns = [f.name for f in catalogue.category(key).fields if f.name != "id"]
+    records = ((sid, *(r.get(c) for c in columns)) for r in rows)
+    async with stores.postgres(key).pool.acquire() as conn:
+        await conn.copy_records_to_table(key, records=records, columns=["subject_id", *columns])
+
+
+async def seed(
+    stores: Stores,
+    catalogue: Catalogue,
+    *,
+    issuer: str,
+    subjects: int = 0,
+    heavy_events: int = 0,
+) -> list[str]:
+    """Loads the demo subjects (once), `subjects` small synthetic ones and the heavy subject."""
+    wanted: list[SubjectData] = []
+    for handle in DEMO_HANDLES:
+        data = build_subject(handle, full=handle != "dave", sensitive=handle in ("alice", "carol"))
+        data.logins.append((issuer, handle))
+        wanted.append(data)
+    for n in range(subjects):
+        wanted.append(build_subject(f"subject-{n:05d}", full=n % 2 == 0, sensitive=False))
+    if heavy_events:
+        heavy = build_subject(HEAVY, full=True, sensitive=False, events=0)
+        heavy.logins.append((issuer, HEAVY))
+        wanted.append(heavy)
+    existing = {
+        r["handle"]
+        for r in await stores.accounts.pool.fetch(
+            "SELECT handle FROM subjects WHERE handle = any($1::text[])",
+            [d.handle for d in wanted],
+        )
+    }
+    loaded = []
+    for data in wanted:
+        if data.handle not in existing:
+            await insert_subject(stores, catalogue, data)
+            loaded.append(str(data.handle))
+    if heavy_events:
+        await _heavy_events(stores, catalogue, heavy_events)
+    return loaded
+
+
+async def _heavy_events(stores: Stores, catalogue: Catalogue, count: int) -> None:
+    """Gives the heavy subject exactly `count` web-analytics events, reloading if it differs."""
+    sid = subject_id(HEAVY)
+    pool = stores.postgres("web_analytics").pool
+    have = await pool.fetchval("SELECT count(*) FROM web_analytics WHERE subject_id = $1", sid)
+    if have == count:
+        return
+    await pool.execute("DELETE FROM web_analytics WHERE subject_id = $1", sid)
+    await copy_rows(stores, catalogue, "web_analytics", sid, web_events(7, count))
+    await pool.execute("ANALYZE web_analytics")

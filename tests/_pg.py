@@ -1,0 +1,69 @@
+"""A real PostgreSQL for the tests: TEST_DATABASE_URL, else 127.0.0.1:5432, else embedded."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+
+from stores.config import with_database
+from stores.embedded import start_embedded
+
+LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def _answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url, timeout=2)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+@contextmanager
+def test_server() -> Iterator[str]:
+    """Yields a server URL (its `postgres` database) for this test session."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield with_database(url, "postgres")
+        return
+    if asyncio.run(_answers(LOCAL)):
+        yield LOCAL
+        return
+    folder = Path(tempfile.mkdtemp(prefix="dsar-test-pg-"))
+    uri, server = start_embedded(folder / "data", cleanup_mode="delete")
+    try:
+        yield uri
+    finally:
+        server.cleanup()
+
+
+def unique_prefix() -> str:
+    return f"dsart_{secrets.token_hex(4)}"
+
+
+async def drop_databases(server_url: str, prefix: str) -> None:
+    """Drops every database this run created (all start with the run's prefix)."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        names = [
+            r["datname"]
+            for r in await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%"
+            )
+        ]
+        for name in names:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+            )
+            ident = await conn.fetchval("SELECT quote_ident($1)", name)
+            await conn.execute(f"DROP DATABASE IF EXISTS {ident}")
+    finally:
+        await conn.close()

@@ -1,0 +1,62 @@
+"""The running service: health, readiness, metrics, the edge middleware."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.settings import Settings
+from stores.deployment import Deployment
+from stores.registry import Stores
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, deployment: Deployment, stores: Stores
+) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "alive"}
+    assert len(r.headers["x-request-id"]) == 16
+
+
+async def test_readyz_checks_every_store(client: httpx.AsyncClient) -> None:
+    r = await client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["checks"] == {
+        "accounts": True,
+        "billing": True,
+        "analytics": True,
+        "media": True,
+        "service": True,
+    }
+
+
+async def test_metrics_name_routes_not_values(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    await client.get("/no-such-path/alice@example.com")
+    text = (await client.get("/metrics")).text
+    assert 'dsar_http_requests_total{route="/healthz",status="200"}' in text
+    assert 'route="unmatched"' in text
+    assert "alice" not in text
+
+
+async def test_a_body_over_the_cap_is_413(client: httpx.AsyncClient) -> None:
+    r = await client.post("/healthz", content=b"x" * (1024 * 1024 + 1))
+    assert r.status_code == 413
+    assert r.json() == {"error": "request_too_large"}
