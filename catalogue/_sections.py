@@ -1,0 +1,85 @@
+"""The parts of the policy that are not categories: who we are, transfers, rights."""
+
+from __future__ import annotations
+
+from ._model import Contact, Representative, Right, Term, Transfers
+from ._reader import Reader
+
+
+def term(r: Reader, key: str, value: object, where: str = "", purpose: bool = False) -> Term:
+    where = where or f"[{key}]"
+    optional = ("group",) if purpose else ()
+    t = r.table(value, where, required=("title", "description"), optional=optional)
+    group = r.text(t, "group", where) if purpose else None
+    return Term(key, r.text(t, "title", where), r.text(t, "description", where), group)
+
+
+def controller(r: Reader, value: object) -> Contact:
+    where = "[controller]"
+    t = r.table(value, where, ("name", "website", "email", "address"))
+    email = r.optional_text(t, "email", where)
+    # The policy's own copy once held "[email protected]" (a web page's scrambled address):
+    # refuse anything that could not receive mail rather than print it in a statement.
+    if email is not None and (email.count("@") != 1 or any(c in email for c in " []")):
+        r.fail(f"{where}: 'email' {email!r} is not an e-mail address")
+    return Contact(
+        name=r.text(t, "name", where),
+        website=r.text(t, "website", where),
+        email=email,
+        address=r.text(t, "address", where),
+    )
+
+
+def representatives(r: Reader, value: object) -> tuple[Representative, ...]:
+    out = []
+    for key, raw in r.tables(value, "representatives", "representative").items():
+        where = f"representative '{key}'"
+        t = r.table(raw, where, ("region", "name", "attention", "address"))
+        address = r.texts(t, "address", where)
+        if not address:
+            r.fail(f"{where}: 'address' must have at least one line")
+        out.append(
+            Representative(
+                key=key,
+                region=r.text(t, "region", where),
+                name=r.text(t, "name", where),
+                attention=r.text(t, "attention", where),
+                address=address,
+            )
+        )
+    return tuple(out)
+
+
+def transfers(r: Reader, value: object) -> Transfers:
+    where = "[transfers]"
+    t = r.table(value, where, ("hosted_in", "description", "safeguards", "dispute_resolution"))
+    safeguards = r.tables(t["safeguards"], "transfers.safeguards", "safeguard")
+    if not safeguards:
+        r.fail(f"{where} must name at least one safeguard")
+    return Transfers(
+        hosted_in=r.text(t, "hosted_in", where),
+        description=r.text(t, "description", where),
+        safeguards=tuple(term(r, k, v, f"safeguard '{k}'") for k, v in safeguards.items()),
+        dispute_resolution=term(
+            r, "dispute_resolution", t["dispute_resolution"], "[transfers.dispute_resolution]"
+        ),
+    )
+
+
+def rights(r: Reader, value: object) -> tuple[Right, ...]:
+    out = []
+    for key, raw in r.tables(value, "rights", "right").items():
+        where = f"right '{key}'"
+        t = r.table(raw, where, ("title", "description"), ("gdpr", "ccpa"))
+        out.append(
+            Right(
+                key=key,
+                title=r.text(t, "title", where),
+                description=r.text(t, "description", where),
+                gdpr=r.optional_text(t, "gdpr", where),
+                ccpa=r.optional_text(t, "ccpa", where),
+            )
+        )
+    if not out:
+        r.fail("[rights] must name at least one right")
+    return tuple(out)
