@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.graphql_http import graphql_endpoint
+from api.jwks import KeySource
 from api.metrics import Metrics
 from api.middleware import EdgeMiddleware
+from api.security import Security
 from api.services import Services
 from api.settings import Settings
 from catalogue import load_catalogue
+from schema import build_schema
 from stores.deployment import locate
 from stores.pool import create_pool
 from stores.registry import Stores
@@ -30,6 +34,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     services: Services = request.app.state.services
     checks = await services.ready()
+    checks["keys"] = request.app.state.security.ready
     metrics: Metrics = request.app.state.metrics
     for name, up in checks.items():
         metrics.store_up.labels(name).set(1 if up else 0)
@@ -41,7 +46,10 @@ async def readyz(request: Request) -> Response:
     )
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(
+    settings: Settings, *, key_sources: Mapping[str, KeySource] | None = None
+) -> Starlette:
+    """`key_sources` adds trusted issuers whose keys are known in-process (tests, embedding)."""
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
@@ -55,11 +63,14 @@ def create_app(settings: Settings) -> Starlette:
             await stores.close()
             raise
         app.state.services = Services(settings, catalogue, stores, db)
+        app.state.schema = build_schema(catalogue, dev=settings.dev_mode)
+        app.state.security = Security.open(settings, key_sources or {})
         if settings.dev_issuer:
             log.warning("the development token issuer is ON: never run like this in production")
         try:
             yield
         finally:
+            await app.state.security.close()
             await db.close()
             await stores.close()
 
@@ -68,6 +79,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),
+            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )

@@ -168,7 +168,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             f"  token:    TOKEN=$(.venv/bin/dsar token --customer alice)\n"
             f'  query:    curl -s {base}/graphql -H "authorization: Bearer $TOKEN" '
             "-H 'content-type: application/json' "
-            "-d '{\"query\":\"{ me { profile { firstName } } }\"}'\n"
+            '-d \'{"query":"{ me { profile { firstName } } }"}\'\n'
             if settings.dev_issuer
             else ""
         ),

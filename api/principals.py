@@ -30,7 +30,7 @@ class Authentication:
 
 @dataclass(frozen=True, slots=True)
 class Customer:
-    """A data subject acting for themself. `subject_id` is None for a login linked to no data."""
+    """A data subject acting for themself; `subject_id` is None for a login linked to no data."""
 
     issuer: str
     sub: str
@@ -44,7 +44,7 @@ class Customer:
 
 @dataclass(frozen=True, slots=True)
 class Partner:
-    """A partner controller, identified by its OAuth client id; its grants come from the database."""
+    """A partner controller, known by its OAuth client id; its grants come from the database."""
 
     issuer: str
     client_id: str

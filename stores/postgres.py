@@ -52,6 +52,8 @@ class PostgresStore:
         self.name = name
         self.pool = pool
         self.categories = dict(categories)
+        # Statements sent, for /metrics and for tests that bound the queries of a request.
+        self.statements = 0
 
     async def ping(self) -> bool:
         try:
@@ -67,6 +69,7 @@ class PostgresStore:
             f"SELECT subject_id, {select_list(cat)} FROM {_quote(key)} "  # noqa: S608  # identifiers from the catalogue; values are parameters
             "WHERE subject_id = any($1::uuid[])"
         )
+        self.statements += 1
         rows = await self.pool.fetch(sql, list(subject_ids))
         return {r["subject_id"]: _row(r) for r in rows}
 
@@ -86,6 +89,7 @@ class PostgresStore:
         if after is not None:
             args += [after.at, after.id]
         out: dict[UUID, list[Row]] = {sid: [] for sid in subject_ids}
+        self.statements += 1
         for r in await self.pool.fetch(sql, *args):
             out[r["subject_id"]].append(_row(r))
         return out
@@ -98,6 +102,7 @@ class PostgresStore:
             for key in self.categories
         ]
         out: dict[UUID, dict[str, int]] = {sid: {} for sid in subject_ids}
+        self.statements += 1
         for r in await self.pool.fetch(" UNION ALL ".join(parts), list(subject_ids)):
             out[r["subject_id"]][r["category"]] = r["n"]
         return out

@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 
-from api.settings import DEV_ISSUER, Settings
+from api.app import create_app
+from api.devissuer import DevIssuer
+from api.settings import Settings
 from catalogue import Catalogue, load_catalogue
 from stores.config import with_database
 from stores.deployment import Deployment, locate, migrate
 from stores.registry import Stores
 from stores.seed import seed
 from tests._pg import drop_databases, test_server, unique_prefix
+from tests._tokens import TEST_ISSUER, test_issuer
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +58,7 @@ async def deployment(settings: Settings, pg_server: str, prefix: str) -> AsyncIt
 @pytest.fixture(scope="session")
 async def stores(deployment: Deployment, catalogue: Catalogue) -> AsyncIterator[Stores]:
     s = await Stores.open(deployment.stores, catalogue)
-    await seed(s, catalogue, issuer=DEV_ISSUER)
+    await seed(s, catalogue, issuer=TEST_ISSUER)
     yield s
     await s.close()
 
@@ -61,3 +66,25 @@ async def stores(deployment: Deployment, catalogue: Catalogue) -> AsyncIterator[
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def issuer(settings: Settings) -> DevIssuer:
+    """A trusted issuer whose keys the test app knows in-process: real ES256 tokens."""
+    return test_issuer(settings.home)
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, deployment: Deployment, stores: Stores, issuer: DevIssuer
+) -> AsyncIterator[Starlette]:
+    application = create_app(settings, key_sources={TEST_ISSUER: issuer.key_set()})
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c

@@ -1,31 +1,6 @@
 """The running service: health, readiness, metrics, the edge middleware."""
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
-from starlette.applications import Starlette
-
-from api.app import create_app
-from api.settings import Settings
-from stores.deployment import Deployment
-from stores.registry import Stores
-
-
-@pytest.fixture
-async def app(
-    settings: Settings, deployment: Deployment, stores: Stores
-) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -44,6 +19,7 @@ async def test_readyz_checks_every_store(client: httpx.AsyncClient) -> None:
         "analytics": True,
         "media": True,
         "service": True,
+        "keys": True,
     }
 
 

@@ -1,0 +1,159 @@
+"""GraphQL over HTTP: POST with a JSON body only, one operation, decoded and encoded by orjson.
+
+Everything a request can get wrong is answered here with 400/401/403/405 before the schema
+runs; the stdlib decoder would turn deep nesting or huge numbers into 500s, orjson does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    parse,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.authn import InsufficientScope, InsufficientUserAuthentication, NoCredentials
+from api.challenges import error_response
+from api.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_SUPPORT, Principal
+from api.services import Services
+from api.tokens import InvalidToken
+from schema.context import Context
+
+# Which scope each root field needs; a root field not listed here needs none beyond a login.
+FIELD_SCOPES: Mapping[str, str] = {
+    "me": SCOPE_CUSTOMER,
+    "requestExport": SCOPE_CUSTOMER,
+    "export": SCOPE_CUSTOMER,
+    "grantPortability": SCOPE_CUSTOMER,
+    "revokePortability": SCOPE_CUSTOMER,
+    "portabilityGrants": SCOPE_CUSTOMER,
+    "subject": SCOPE_SUPPORT,
+    "findSubjects": SCOPE_SUPPORT,
+    "portabilityTransfers": SCOPE_PARTNER,
+    "startTransfer": SCOPE_PARTNER,
+}
+AUTH_ERRORS = (NoCredentials, InvalidToken, InsufficientScope, InsufficientUserAuthentication)
+
+
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body, default=str),
+        status_code=status,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def bad_request(message: str) -> Response:
+    return _json({"errors": [{"message": message}]}, 400)
+
+
+@lru_cache(maxsize=512)
+def _parse(query: str) -> DocumentNode | None:
+    try:
+        return parse(query, max_tokens=2000)
+    except GraphQLError:
+        return None  # the schema reports the syntax error itself
+
+
+def root_fields(document: DocumentNode, operation_name: str | None) -> list[str] | None:
+    """Top-level field names of the operation that would run (through fragments too)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    if len(operations) != 1:
+        return None
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    names: list[str] = []
+    seen: set[str] = set()
+
+    def walk(selections: Any) -> None:
+        for sel in selections:
+            if isinstance(sel, FieldNode):
+                names.append(sel.name.value)
+            elif isinstance(sel, InlineFragmentNode):
+                walk(sel.selection_set.selections)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value in fragments:
+                if sel.name.value not in seen:
+                    seen.add(sel.name.value)
+                    walk(fragments[sel.name.value].selection_set.selections)
+
+    walk(operations[0].selection_set.selections)
+    return names
+
+
+def check_scopes(principal: Principal, fields: list[str]) -> None:
+    for name in fields:
+        scope = FIELD_SCOPES.get(name)
+        if scope is not None and scope not in principal.scopes:
+            raise InsufficientScope(scope)
+
+
+def _body(raw: bytes) -> tuple[str, dict[str, Any] | None, str | None] | Response:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return bad_request("The body is not valid JSON.")
+    if isinstance(body, list):
+        return bad_request("Batched requests are not supported; send one operation.")
+    if not isinstance(body, dict):
+        return bad_request("The body must be a JSON object.")
+    query, variables, name = body.get("query"), body.get("variables"), body.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        return bad_request("`query` must be a non-empty string.")
+    if variables is not None and not isinstance(variables, dict):
+        return bad_request("`variables` must be an object.")
+    if name is not None and not isinstance(name, str):
+        return bad_request("`operationName` must be a string.")
+    return query, variables, name
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    if request.method != "POST":
+        return _json({"errors": [{"message": "Use POST."}]}, 405, {"Allow": "POST"})
+    services: Services = request.app.state.services
+    try:
+        principal = await request.app.state.security.principal(request, services.stores)
+    except AUTH_ERRORS as exc:
+        return error_response(exc)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return bad_request("The body must be application/json.")
+    parsed = _body(await request.body())
+    if isinstance(parsed, Response):
+        return parsed
+    query, variables, operation_name = parsed
+    document = _parse(query)
+    if document is not None:
+        fields = root_fields(document, operation_name)
+        if fields is None:
+            # graphql-core would quietly pick one; a request must say which operation it means.
+            return bad_request("Send exactly one operation, or name it with `operationName`.")
+        try:
+            check_scopes(principal, fields)
+        except InsufficientScope as exc:
+            return error_response(exc)
+    context = Context(services, principal, request.state.request_id)
+    result = await request.app.state.schema.execute(
+        query, variable_values=variables, context_value=context, operation_name=operation_name
+    )
+    payload: dict[str, Any] = {}
+    if result.errors:
+        payload["errors"] = [e.formatted for e in result.errors]
+    payload["data"] = result.data
+    # GraphQL over HTTP: a request that could not even start (syntax, validation) is a 400.
+    return _json(payload, 400 if result.data is None and result.errors else 200)

@@ -1,0 +1,69 @@
+"""The trusted issuers of one app: key sets, the token validator, and the request's principal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from api.authn import authenticate
+from api.devissuer import DevIssuer
+from api.jwks import IssuerKeys, KeySource
+from api.principals import Principal
+from api.settings import DEV_ISSUER, Settings
+from api.tokens import InvalidToken, TokenValidator
+from stores.registry import Stores
+
+KEY_REFRESH_SECONDS = 300.0
+
+
+@dataclass(slots=True)
+class Security:
+    validator: TokenValidator | None
+    remote: list[IssuerKeys] = field(default_factory=list)
+    dev: DevIssuer | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, extra: Mapping[str, KeySource]) -> Security:
+        sources: dict[str, KeySource] = dict(extra)
+        remote = [IssuerKeys(url) for url in settings.issuers]
+        sources.update({k.issuer: k for k in remote})
+        dev = None
+        if settings.dev_issuer:
+            dev = DevIssuer(settings.home / "dev-issuer", DEV_ISSUER, settings.audience)
+            sources[DEV_ISSUER] = dev.key_set()
+        validator = TokenValidator(sources, settings.audience) if sources else None
+        security = cls(validator, remote, dev)
+        # Keys load in the background: start-up does not wait for the provider, and readiness
+        # stays false until they loaded once.
+        security._tasks = [
+            asyncio.create_task(k.run_refresh_loop(KEY_REFRESH_SECONDS)) for k in remote
+        ]
+        return security
+
+    @property
+    def ready(self) -> bool:
+        return self.validator is not None and self.validator.ready
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for keys in self.remote:
+            await keys.aclose()
+
+    async def principal(self, request: Request, stores: Stores) -> Principal:
+        """Raises the typed errors of `api.authn`; `api.challenges` answers them."""
+        if self.validator is None:
+            raise InvalidToken("no_issuer")
+        headers = request.headers.getlist("authorization")
+        if len(headers) > 1:
+            raise InvalidToken("malformed")  # two Authorization headers: refuse, never pick one
+        return await authenticate(
+            headers[0] if headers else None, self.validator, stores.subject_for_login
+        )

@@ -1,0 +1,114 @@
+"""The schema for a catalogue: root fields, limits, caches and error masking."""
+
+# No `from __future__ import annotations`: the root type is generated with real annotations.
+
+import logging
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from api.principals import Customer
+from catalogue import Catalogue
+from schema.context import Context
+from schema.errors import PublicError, is_public
+from schema.policy_types import DataCategory
+from schema.records import record_types
+from schema.subject import subject_type
+
+log = logging.getLogger("dsar.graphql")
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 1000
+GENERIC = "Something went wrong. Quote the request id when you contact us."
+
+
+class DsarSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry's default logs the whole error with a source excerpt and a traceback; we
+        # log the exception type and path only: messages can carry values.
+        for error in errors:
+            original = error.original_error
+            if original is not None and not isinstance(original, PublicError):
+                log.error(
+                    "resolver failed",
+                    extra={"error": type(original).__name__, "event": str(error.path)},
+                )
+
+
+def _masker() -> MaskErrors:
+    return MaskErrors(should_mask_error=lambda e: not is_public(e), error_message=GENERIC)
+
+
+def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schema:
+    types = record_types(catalogue)
+    subject = subject_type(catalogue, types)
+    categories = [DataCategory.of(c) for c in catalogue.categories]
+
+    def me(info: strawberry.Info) -> Any:
+        ctx: Context = info.context
+        principal = ctx.principal
+        if not isinstance(principal, Customer) or principal.subject_id is None:
+            return None
+        return _subject(subject, principal.subject_id, masked=False)
+
+    me.__annotations__["return"] = subject | None
+
+    def data_categories() -> list[DataCategory]:
+        return categories
+
+    query = strawberry.type(
+        type(
+            "Query",
+            (),
+            {
+                "me": strawberry.field(
+                    resolver=me,
+                    description="The caller's own subject (customer token); null when the login "
+                    "is linked to no data.",
+                ),
+                "data_categories": strawberry.field(
+                    resolver=data_categories,
+                    description="The catalogue: every category of personal data the policy names.",
+                ),
+            },
+        ),
+        description="Read a person's data, category by category.",
+    )
+    # Factories, not instances: an extension holds per-request state. The parser and validation
+    # caches live at module level in Strawberry, so they are shared all the same.
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        _masker,
+    ]
+    if not dev:
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return DsarSchema(
+        query=query,
+        extensions=extensions,
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+def _subject(subject: Any, sid: UUID, *, masked: bool) -> Any:
+    return subject(id=strawberry.ID(str(sid)), sid=sid, masked=masked)

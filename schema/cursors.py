@@ -1,0 +1,48 @@
+"""Opaque page cursors: a keyset position signed with the deployment's secret.
+
+A cursor names only a category and a position (time, record id): never a subject. A cursor
+that was altered, or made for another category, is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime
+
+import orjson
+
+from schema.errors import InvalidCursor
+from stores.postgres import Cursor
+
+_MAX = 200  # a cursor is short; anything longer is not one of ours
+
+
+def _sign(secret: bytes, payload: bytes) -> bytes:
+    return hmac.new(secret, payload, hashlib.sha256).digest()[:16]
+
+
+def encode(secret: bytes, category: str, at: datetime, record_id: int) -> str:
+    payload = orjson.dumps([category, at.isoformat(), record_id])
+    return base64.urlsafe_b64encode(payload + _sign(secret, payload)).decode().rstrip("=")
+
+
+def decode(secret: bytes, category: str, cursor: str) -> Cursor:
+    if not cursor or len(cursor) > _MAX:
+        raise InvalidCursor
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except ValueError:
+        raise InvalidCursor from None
+    payload, mac = raw[:-16], raw[-16:]
+    if len(raw) <= 16 or not hmac.compare_digest(mac, _sign(secret, payload)):
+        raise InvalidCursor
+    try:
+        key, at, record_id = orjson.loads(payload)
+        position = Cursor(datetime.fromisoformat(at), int(record_id))
+    except (ValueError, TypeError):
+        raise InvalidCursor from None
+    if key != category:
+        raise InvalidCursor
+    return position

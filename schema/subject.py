@@ -1,0 +1,155 @@
+"""`Subject`: one field per category of the catalogue, each a few lines over a DataLoader."""
+
+# No `from __future__ import annotations`: resolvers are generated with real annotation objects.
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import strawberry
+
+from catalogue import Catalogue, Category
+from schema import cursors
+from schema.context import Context
+from schema.errors import InvalidArgument
+from schema.policy_types import RightToKnow, right_to_know
+from schema.records import PageInfo, RecordTypes
+
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+LIST_LIMIT = 1000  # short lists (payment, sensitive) are returned whole up to this bound
+
+
+def camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+@strawberry.type(description="A value that is held about the subject but never disclosed.")
+class WithheldItem:
+    category: str = strawberry.field(description="Category key.")
+    field: str = strawberry.field(description="Field name.")
+    kind: str | None = strawberry.field(description="For government IDs: which kind.")
+    rule: str = strawberry.field(description="The rule that withholds it.")
+
+
+def _single(cat: Category, types: RecordTypes) -> Callable[..., Any]:
+    async def resolve(self: Any, info: strawberry.Info) -> Any:
+        ctx: Context = info.context
+        row = await ctx.loaders.single.load((cat.key, self.sid))
+        return None if row is None else types.build(row, self.masked)
+
+    resolve.__annotations__["return"] = types.record | None
+    return resolve
+
+
+def _list(cat: Category, types: RecordTypes) -> Callable[..., Any]:
+    async def resolve(self: Any, info: strawberry.Info) -> Any:
+        ctx: Context = info.context
+        if cat.key == "recordings":
+            rows = await ctx.loaders.files.load(self.sid)
+        else:
+            rows = await ctx.loaders.page.load((cat.key, self.sid, LIST_LIMIT, None))
+        return [types.build(r, self.masked) for r in rows]
+
+    resolve.__annotations__["return"] = list[types.record]  # type: ignore[name-defined]  # generated
+    return resolve
+
+
+def _connection(cat: Category, types: RecordTypes) -> Callable[..., Any]:
+    async def resolve(
+        self: Any,
+        info: strawberry.Info,
+        first: int | None = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> Any:
+        ctx: Context = info.context
+        secret = ctx.services.settings.secret_key
+        size = DEFAULT_PAGE if first is None else first
+        if size < 1:
+            raise InvalidArgument("`first` must be at least 1.")
+        size = min(size, MAX_PAGE)
+        position = cursors.decode(secret, cat.key, after) if after is not None else None
+        rows = await ctx.loaders.page.load((cat.key, self.sid, size + 1, position))
+        edges = [
+            types.edge(
+                node=types.build(r, self.masked),
+                cursor=cursors.encode(secret, cat.key, r["_at"], r["_id"]),
+            )
+            for r in rows[:size]
+        ]
+        return types.connection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(rows) > size,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+    resolve.__annotations__["return"] = types.connection
+    return resolve
+
+
+def _resolver(cat: Category, types: RecordTypes) -> Callable[..., Any]:
+    if cat.paged:
+        return _connection(cat, types)
+    if cat.key == "recordings" or any(f.name == "id" for f in cat.fields):
+        return _list(cat, types)
+    return _single(cat, types)
+
+
+def subject_type(catalogue: Catalogue, types: dict[str, RecordTypes]) -> Any:
+    rule = catalogue.withholding.title
+
+    async def right_to_know_resolver(self: Any, info: strawberry.Info) -> RightToKnow:
+        ctx: Context = info.context
+        counts = await ctx.loaders.counts.load(self.sid)
+        return right_to_know(catalogue, counts, datetime.now(UTC))
+
+    async def withheld_resolver(self: Any, info: strawberry.Info) -> list[WithheldItem]:
+        ctx: Context = info.context
+        items = []
+        for cat in catalogue.categories:
+            if not cat.withheld_fields:
+                continue
+            if cat.key == "recordings" or any(f.name == "id" for f in cat.fields):
+                rows = await ctx.loaders.page.load((cat.key, self.sid, LIST_LIMIT, None))
+            else:
+                row = await ctx.loaders.single.load((cat.key, self.sid))
+                rows = [] if row is None else [row]
+            for row in rows:
+                for f in cat.withheld_fields:
+                    if row.get(f.name + "_held"):
+                        kind = row.get("kind") if cat.sensitive else None
+                        items.append(
+                            WithheldItem(category=cat.key, field=f.name, kind=kind, rule=rule)
+                        )
+        return items
+
+    annotations: dict[str, Any] = {
+        "id": strawberry.ID,
+        "sid": strawberry.Private[UUID],
+        "masked": strawberry.Private[bool],
+    }
+    namespace: dict[str, Any] = {
+        "id": strawberry.field(description="The subject's id."),
+        "right_to_know": strawberry.field(
+            resolver=right_to_know_resolver,
+            description="The GDPR Art. 15(1) / CCPA right-to-know statement for this subject.",
+        ),
+        "withheld": strawberry.field(
+            resolver=withheld_resolver,
+            description=f"Values held about this subject but never disclosed ({rule}).",
+        ),
+    }
+    for cat in catalogue.categories:
+        namespace[cat.key] = strawberry.field(
+            resolver=_resolver(cat, types[cat.key]),
+            description=f"{cat.title}: {cat.description}",
+        )
+    namespace["__annotations__"] = annotations
+    return strawberry.type(
+        type("Subject", (), namespace),
+        description="A person the company holds personal data about, category by category.",
+    )
