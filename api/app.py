@@ -14,6 +14,7 @@ from starlette.routing import Route
 from api.graphql_http import graphql_endpoint
 from api.jwks import KeySource
 from api.metrics import Metrics
+from api.recordings import recording
 from api.middleware import EdgeMiddleware
 from api.security import Security
 from api.services import Services
@@ -54,7 +55,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        catalogue = load_catalogue()
+        catalogue = load_catalogue(settings.catalogue_file)
         deployment = locate(settings)
         stores = await Stores.open(deployment.stores, catalogue)
         try:
@@ -80,6 +81,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Route("/recordings/{name}", recording),
         ],
         lifespan=lifespan,
     )

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
+from api.devissuer import DevIssuer
 from api.settings import DEV_ISSUER, Settings, SettingsError
 from catalogue import CatalogueError, load_catalogue
 from stores.config import StoresError
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     sd.add_argument("--heavy-events", type=int, default=0)
     db = sub.add_parser("db-url", help="print the URL of the service database or of a store")
     db.add_argument("store", nargs="?")
+    tk = sub.add_parser("token", help="demo only: mint an access token from the dev issuer")
+    who = tk.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", metavar="SUBJECT")
+    who.add_argument("--partner", metavar="CLIENT_ID")
+    who.add_argument("--support", metavar="AGENT_ID")
+    tk.add_argument("--ttl", type=int, default=3600)
     ln = sub.add_parser("link", help="link a login at an identity provider to a subject")
     ln.add_argument("subject")
     ln.add_argument("--issuer", required=True)
@@ -65,7 +72,7 @@ def _with_stores(settings: Settings, work: Callable[[Deployment, Stores], Awaita
     async def run() -> Any:
         deployment = locate(settings)
         await migrate(deployment)
-        catalogue = load_catalogue()
+        catalogue = load_catalogue(settings.catalogue_file)
         stores = await Stores.open(deployment.stores, catalogue)
         try:
             return await work(deployment, stores)
@@ -77,7 +84,9 @@ def _with_stores(settings: Settings, work: Callable[[Deployment, Stores], Awaita
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> dict[str, list[str]]:
-        load_catalogue()  # a broken catalogue stops here, before any database is touched
+        load_catalogue(
+            settings.catalogue_file
+        )  # a broken catalogue stops here, before any database is touched
         return await migrate(locate(settings))
 
     for schema, names in asyncio.run(run()).items():
@@ -92,7 +101,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     async def work(d: Deployment, stores: Stores) -> list[str]:
         return await seed(
             stores,
-            load_catalogue(),
+            load_catalogue(settings.catalogue_file),
             issuer=DEV_ISSUER,
             subjects=args.subjects,
             heavy_events=args.heavy_events,
@@ -114,6 +123,20 @@ def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
             return 0
     names = ", ".join(s.name for s in deployment.stores.stores if s.kind == "postgres")
     raise CommandError(f"no PostgreSQL store named '{args.store}' (stores: {names})")
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.dev_issuer:
+        raise CommandError("the development issuer is off (it is on only with DSAR_DEV_ISSUER=1)")
+    issuer = DevIssuer(settings.home / "dev-issuer", DEV_ISSUER, settings.audience)
+    if args.customer:
+        # Demo subjects are linked to the dev issuer by their handle (see `dsar seed`).
+        print(issuer.mint("customer", args.customer, ttl=args.ttl))
+    elif args.partner:
+        print(issuer.mint("partner", args.partner, ttl=args.ttl))
+    else:
+        print(issuer.mint("support", args.support, ttl=args.ttl))
+    return 0
 
 
 def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
@@ -157,7 +180,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     async def prepare(d: Deployment, stores: Stores) -> list[str]:
         if args.no_seed:
             return []
-        return await seed(stores, load_catalogue(), issuer=DEV_ISSUER)
+        return await seed(stores, load_catalogue(settings.catalogue_file), issuer=DEV_ISSUER)
 
     loaded = _with_stores(settings, prepare)
     base = f"http://{args.host}:{args.port}"
@@ -193,6 +216,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "seed": cmd_seed,
     "db-url": cmd_db_url,
     "link": cmd_link,
+    "token": cmd_token,
 }
 
 if __name__ == "__main__":

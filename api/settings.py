@@ -21,6 +21,7 @@ class Settings:
     home: Path
     database_url: str | None = None
     stores_file: Path | None = None
+    catalogue_file: Path | None = None
     issuers: tuple[str, ...] = ()
     audience: str = DEFAULT_AUDIENCE
     dev_issuer: bool = False
@@ -46,12 +47,14 @@ class Settings:
         env = os.environ if env is None else env
         home = Path(env.get("DSAR_HOME", ".dsar")).resolve()
         stores = env.get("DSAR_STORES")
+        catalogue = env.get("DSAR_CATALOGUE")
         issuers = tuple(i.strip() for i in env.get("DSAR_OIDC_ISSUER", "").split(",") if i.strip())
         dev = env.get("DSAR_DEV_ISSUER", "") == "1"
         return cls(
             home=home,
             database_url=env.get("DSAR_DATABASE_URL") or None,
             stores_file=Path(stores) if stores else None,
+            catalogue_file=Path(catalogue) if catalogue else None,
             issuers=issuers,
             audience=env.get("DSAR_AUDIENCE", DEFAULT_AUDIENCE),
             dev_issuer=dev,

@@ -1,0 +1,43 @@
+"""`GET /recordings/{name}`: a customer downloads one of their own recordings, as stored."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from api.authn import InsufficientScope, require_scope
+from api.challenges import error_response
+from api.graphql_http import AUTH_ERRORS
+from api.principals import SCOPE_CUSTOMER, Customer
+from api.services import Services
+
+NOT_FOUND = {"error": "not_found"}
+
+
+async def recording(request: Request) -> Response:
+    services: Services = request.app.state.services
+    try:
+        principal = await request.app.state.security.principal(request, services.stores)
+        require_scope(principal, SCOPE_CUSTOMER)
+    except AUTH_ERRORS as exc:
+        return error_response(exc)
+    if not isinstance(principal, Customer):
+        return error_response(InsufficientScope(SCOPE_CUSTOMER))
+    media = services.stores.media("recordings")
+    # The folder is the caller's own subject: a name can only ever reach their files.
+    path = None
+    if principal.subject_id is not None:
+        path = media.path_of(principal.subject_id, request.path_params["name"])
+    if path is None:
+        return JSONResponse(NOT_FOUND, status_code=404, headers={"Cache-Control": "no-store"})
+    media_type = "application/octet-stream"
+    return StreamingResponse(
+        media.read(path),
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{path.name}"',
+            "Content-Length": str(path.stat().st_size),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
