@@ -14,8 +14,8 @@ from starlette.routing import Route
 from api.graphql_http import graphql_endpoint
 from api.jwks import KeySource
 from api.metrics import Metrics
-from api.recordings import recording
 from api.middleware import EdgeMiddleware
+from api.recordings import recording
 from api.security import Security
 from api.services import Services
 from api.settings import Settings
