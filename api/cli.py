@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--partner", metavar="CLIENT_ID")
     who.add_argument("--support", metavar="AGENT_ID")
     tk.add_argument("--ttl", type=int, default=3600)
+    _add_export_parser(sub)
     ln = sub.add_parser("link", help="link a login at an identity provider to a subject")
     ln.add_argument("subject")
     ln.add_argument("--issuer", required=True)
@@ -139,6 +140,18 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_parser(sub: Any) -> None:
+    from exporters.cli import add_export_parser  # exporters.cli uses this module's helpers
+
+    add_export_parser(sub)
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from exporters.cli import cmd_export as run
+
+    return run(settings, args)
+
+
 def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
     async def work(d: Deployment, stores: Stores) -> None:
         sid = await resolve_subject(stores, args.subject)
@@ -217,6 +230,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "db-url": cmd_db_url,
     "link": cmd_link,
     "token": cmd_token,
+    "export": cmd_export,
 }
 
 if __name__ == "__main__":

@@ -1,0 +1,192 @@
+"""How close a streamed export bundle comes to bare COPY, and how much memory it takes.
+
+    .venv/bin/python -m bench.export_bench --events 1000000 --rounds 5
+
+Seeds the heavy subject with N web-analytics events (once; reseeded if N changes), then runs
+interleaved rounds of: bare `copy_from_query` CSV into a sink that drops the bytes (the CSV
+baseline), the CSV bundle into the same sink, bare COPY of `row_to_json` (the JSON baseline),
+the JSON bundle. Prints median/min/max seconds, the bundle/baseline ratios (target <= 1.3x),
+the process's peak RSS, and the RSS while streaming a 100k-event subject against the 1M one.
+Uses DSAR_DATABASE_URL, or the embedded PostgreSQL under DSAR_HOME, as `dsar` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from api.settings import DEV_ISSUER, Settings
+from catalogue import Catalogue, load_catalogue
+from exporters.bundle import build_bundle
+from stores.deployment import locate, migrate
+from stores.postgres import _quote, select_list
+from stores.registry import Stores
+from stores.seed import (
+    HEAVY,
+    build_subject,
+    copy_rows,
+    insert_subject,
+    seed,
+    subject_id,
+    web_events,
+)
+from stores.streams import csv_query
+
+SMALL = "bench-100k"
+SMALL_EVENTS = 100_000
+_PAGE = resource.getpagesize()
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class Sink:
+    """Drops the bytes, counts them, and notes the highest RSS seen while they arrived."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.rss = 0.0
+        self._calls = 0
+
+    async def __call__(self, data: bytes) -> None:
+        self.bytes += len(data)
+        self._calls += 1
+        if self._calls % 16 == 0:
+            self.rss = max(self.rss, rss_mb())
+
+    async def drain(self, chunks: AsyncIterator[bytes]) -> None:
+        async for chunk in chunks:
+            await self(chunk)
+
+
+def _events_query(catalogue: Catalogue, json: bool) -> str:
+    cat = catalogue.category("web_analytics")
+    rows = (
+        f"SELECT {select_list(cat)} FROM {_quote(cat.key)} "  # noqa: S608  # catalogue identifiers
+        "WHERE subject_id = $1 ORDER BY occurred_at, id"
+    )
+    return f"SELECT row_to_json(r) FROM ({rows}) AS r" if json else rows  # noqa: S608  # same
+
+
+async def bare_copy(stores: Stores, query: str, sid: UUID, sink: Sink, **options: Any) -> None:
+    async with stores.postgres("web_analytics").pool.acquire() as conn, conn.transaction():
+        # The same session settings the bundle's snapshot uses (UTC, no 30 s timeout).
+        await conn.execute("SET LOCAL statement_timeout = 0; SET LOCAL TimeZone = 'UTC'")
+        await conn.copy_from_query(query, sid, output=sink, timeout=600, **options)
+
+
+async def bundle(stores: Stores, catalogue: Catalogue, sid: UUID, fmt: str, sink: Sink) -> None:
+    chunks = build_bundle(
+        stores,
+        catalogue,
+        sid,
+        format=fmt,
+        purpose="access",
+        export_id=uuid4(),
+        generated_at=datetime.now(UTC),
+    )
+    await sink.drain(chunks)
+
+
+async def timed(run: Callable[[Sink], Awaitable[None]]) -> tuple[float, Sink]:
+    sink = Sink()
+    start = time.perf_counter()
+    await run(sink)
+    return time.perf_counter() - start, sink
+
+
+async def prepare(stores: Stores, catalogue: Catalogue, events: int) -> None:
+    start = time.perf_counter()
+    await seed(stores, catalogue, issuer=DEV_ISSUER, heavy_events=events)
+    if await stores.subject_by_handle(SMALL) is None:
+        small = build_subject(SMALL, full=True, sensitive=False, events=0)
+        await insert_subject(stores, catalogue, small)
+        await copy_rows(stores, catalogue, "web_analytics", small.id, web_events(11, SMALL_EVENTS))
+        await stores.postgres("web_analytics").pool.execute("ANALYZE web_analytics")
+    print(f"seeded in {time.perf_counter() - start:.1f} s")
+
+
+async def main(events: int, rounds: int) -> None:
+    deployment = locate(Settings.from_env())
+    await migrate(deployment)
+    catalogue = load_catalogue()
+    stores = await Stores.open(deployment.stores, catalogue)
+    try:
+        await prepare(stores, catalogue, events)
+        sid = subject_id(HEAVY)
+        csv_q, json_q = _events_query(catalogue, False), _events_query(catalogue, True)
+        # The bundle's own CSV query (formula CASE, booleans as text): what SQL alone costs.
+        csv_export_q = csv_query(catalogue.category("web_analytics"))
+        cases: dict[str, Callable[[Sink], Awaitable[None]]] = {
+            "csv baseline (COPY)": lambda s: bare_copy(
+                stores, csv_q, sid, s, format="csv", header=True
+            ),
+            "csv COPY, export SQL": lambda s: bare_copy(
+                stores, csv_export_q, sid, s, format="csv", header=True
+            ),
+            "csv bundle": lambda s: bundle(stores, catalogue, sid, "csv", s),
+            "json baseline (COPY row_to_json)": lambda s: bare_copy(stores, json_q, sid, s),
+            "json bundle": lambda s: bundle(stores, catalogue, sid, "json", s),
+        }
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        sizes: dict[str, int] = {}
+        for n in range(rounds):
+            for name, run in cases.items():
+                seconds, sink = await timed(run)
+                times[name].append(seconds)
+                sizes[name] = sink.bytes
+            print(f"round {n + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
+        print(f"\n{events:,} events, {rounds} rounds (seconds)")
+        print(f"{'case':<34}{'median':>8}{'min':>8}{'max':>8}{'MB out':>9}{'rows/s':>10}")
+        for name, ts in times.items():
+            mid = statistics.median(ts)
+            print(
+                f"{name:<34}{mid:8.2f}{min(ts):8.2f}{max(ts):8.2f}"
+                f"{sizes[name] / 2**20:9.1f}{events / mid:10,.0f}"
+            )
+        med = {k: statistics.median(v) for k, v in times.items()}
+        for fmt, base in (
+            ("csv", "csv baseline (COPY)"),
+            ("json", "json baseline (COPY row_to_json)"),
+        ):
+            ratio = med[f"{fmt} bundle"] / med[base]
+            print(f"{fmt} bundle / baseline: {ratio:.2f}x (target <= 1.3x)")
+        sql = med["csv COPY, export SQL"]
+        print(f"csv bundle / COPY of its own SQL: {med['csv bundle'] / sql:.2f}x")
+        # Memory: the highest RSS seen while streaming each subject's CSV and JSON bundles.
+        for label, who in ((f"{SMALL_EVENTS:,} events", SMALL), (f"{events:,} events", HEAVY)):
+            found = await stores.subject_by_handle(who)
+            assert found is not None
+            for fmt in ("csv", "json"):
+                sink = Sink()
+                await bundle(stores, catalogue, found, fmt, sink)
+                print(f"RSS while streaming the {fmt} bundle of {label}: {sink.rss:.0f} MB")
+        print(f"peak RSS of the process: {peak_rss_mb():.0f} MB")
+    finally:
+        await stores.close()
+        deployment.stop()
+
+
+def cli() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.export_bench", description=__doc__)
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    asyncio.run(main(args.events, args.rounds))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,269 @@
+"""The export bundle: one ZIP, streamed as it is produced (CONTRACT.md, "Export bundle").
+
+Members in order: `data/<category>.<ext>` and `media/<file>` store by store (one consistent
+snapshot per store, each store's connection held only while its own categories stream), then
+`schema/<category>.schema.json`, then `manifest.json` and `index.html`, which need the counts,
+sizes and SHA-256 digests measured on the way. If a store fails, the iterator raises and the
+ZIP is never finished: with no central directory, no reader can take it for a whole bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Sequence,
+)
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from uuid import UUID
+
+import orjson
+
+from catalogue import Catalogue, Category
+from exporters._registry import Exporter, exporter
+from exporters._zip import Member, member, zip_stream
+from exporters.html import render_index
+from exporters.manifest import (
+    CategoryResult,
+    FileEntry,
+    Header,
+    LeftOut,
+    StoreSearch,
+    build_manifest,
+)
+from stores.media import MediaStore
+from stores.postgres import PostgresStore
+from stores.registry import Store, Stores
+from stores.streams import Held, snapshot
+
+Members = AsyncGenerator[Member, None]
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    description: str
+    includes: Callable[[Category], bool]
+    left_out_because: str
+
+
+PURPOSES = {
+    "access": Purpose(
+        "A copy of all the personal data we hold about you (GDPR Art. 15; CCPA right to know).",
+        lambda c: True,
+        "",
+    ),
+    "portability": Purpose(
+        "The personal data you provided to us or that we observed from your use of the "
+        "Services, in a machine-readable format (GDPR Art. 20).",
+        lambda c: c.portable,
+        "Inferred data: we derived it ourselves, so it is not data you provided or that was "
+        "observed from your use of the Services, which is what portability covers (GDPR "
+        "Art. 20(1); EDPB guidelines on portability, WP242).",
+    ),
+}
+NOT_REQUESTED = "Not requested: the export was asked for other categories only."
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be made as asked; raised before any byte is produced."""
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Counts and hashes a member's bytes as they pass on their way into the ZIP."""
+
+    chunks: AsyncIterable[bytes]
+    size: int = 0
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = aiter(self.chunks)
+        try:
+            async for chunk in chunks:
+                self.size += len(chunk)
+                self.digest.update(chunk)
+                yield chunk
+        finally:
+            # A reader that stops early closes the source at once (a COPY, an open file).
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def entry(self, path: str, media_type: str) -> FileEntry:
+        return FileEntry(path, self.size, self.digest.hexdigest(), media_type)
+
+
+def plan(
+    catalogue: Catalogue, purpose: str, categories: Sequence[str] | None
+) -> tuple[list[Category], list[LeftOut]]:
+    """Which categories go in, and why each other one does not."""
+    if purpose not in PURPOSES:
+        raise BundleError(f"unknown purpose {purpose!r} (known: {', '.join(PURPOSES)})")
+    wanted = set(catalogue.keys if categories is None else categories)
+    for key in sorted(wanted - set(catalogue.keys)):
+        raise BundleError(f"unknown category {key!r}")
+    rule = PURPOSES[purpose]
+    included, left_out = [], []
+    for c in catalogue:
+        if c.key not in wanted:
+            left_out.append(LeftOut(c, NOT_REQUESTED))
+        elif not rule.includes(c):
+            left_out.append(LeftOut(c, rule.left_out_because))
+        else:
+            included.append(c)
+    return included, left_out
+
+
+def _by_store(stores: Stores, categories: Iterable[Category]) -> list[tuple[Store, list[Category]]]:
+    groups: dict[str, tuple[Store, list[Category]]] = {}
+    for c in categories:
+        store = stores.by_category[c.key]
+        groups.setdefault(store.name, (store, []))[1].append(c)
+    return list(groups.values())
+
+
+@dataclass(slots=True)
+class _Build:
+    stores: Stores
+    catalogue: Catalogue
+    subject_id: UUID
+    exporter: Exporter
+    header: Header
+    included: list[Category]
+    left_out: list[LeftOut]
+    results: dict[str, CategoryResult] = field(default_factory=dict)
+    held: list[Held] = field(default_factory=list)
+    searched: list[StoreSearch] = field(default_factory=list)
+
+    async def members(self) -> AsyncIterator[Member]:
+        for c in self.included:
+            self.results[c.key] = CategoryResult(c)
+        for store, cats in _by_store(self.stores, self.included):
+            source = (
+                self._postgres(store, cats)
+                if isinstance(store, PostgresStore)
+                else self._media(store, cats)
+            )
+            async with aclosing(source):
+                async for m in source:
+                    yield m
+        for c in self.included:
+            path = f"schema/{c.key}.schema.json"
+            body = orjson.dumps(self.exporter.schema(c), option=orjson.OPT_INDENT_2)
+            tally = _Tally(_once(body))
+            yield member(path, self.header.generated_at, tally)
+            self.results[c.key].schema = tally.entry(path, "application/schema+json")
+        manifest = build_manifest(
+            self.catalogue,
+            self.header,
+            [self.results[c.key] for c in self.included],
+            self.left_out,
+            self.held,
+            self.searched,
+            self.exporter.manifest_notes,
+        )
+        at = self.header.generated_at
+        yield member("manifest.json", at, _once(orjson.dumps(manifest, option=orjson.OPT_INDENT_2)))
+        yield member("index.html", at, _once(render_index(manifest).encode()))
+
+    def _data_path(self, c: Category) -> str:
+        return f"data/{c.key}.{self.exporter.extension}"
+
+    async def _postgres(
+        self, store: PostgresStore, cats: list[Category]
+    ) -> AsyncGenerator[Member, None]:
+        async with snapshot(store) as snap:
+            self.searched.append(
+                StoreSearch(
+                    store.name,
+                    store.kind,
+                    tuple(c.key for c in cats),
+                    snap.taken_at,
+                    "one read-only REPEATABLE READ transaction: a single consistent snapshot",
+                )
+            )
+            for c in cats:
+                self.held += await snap.held(c, self.subject_id)
+                encoded = self.exporter.table(snap, c, self.subject_id)
+                tally = _Tally(encoded)
+                path = self._data_path(c)
+                yield member(path, self.header.generated_at, tally)
+                # stream-zip reads a member to its end before asking for the next one.
+                assert encoded.records is not None
+                result = self.results[c.key]
+                result.records = encoded.records
+                result.files.append(tally.entry(path, self.exporter.media_type))
+
+    async def _media(self, store: MediaStore, cats: list[Category]) -> Members:
+        searched_at = datetime.now(UTC)
+        rows = (await store.files([self.subject_id]))[self.subject_id]
+        self.searched.append(
+            StoreSearch(
+                store.name,
+                store.kind,
+                tuple(c.key for c in cats),
+                searched_at,
+                "the subject's folder, listed once",
+            )
+        )
+        for c in cats:
+            encoded = self.exporter.rows(c, rows)
+            tally = _Tally(encoded)
+            path = self._data_path(c)
+            yield member(path, self.header.generated_at, tally)
+            result = self.results[c.key]
+            result.records = len(rows)
+            result.files.append(tally.entry(path, self.exporter.media_type))
+            for row in rows:
+                name = row["file_name"]
+                file = store.path_of(self.subject_id, name)
+                if file is None:
+                    raise FileNotFoundError(f"media store {store.name!r}: a listed file is gone")
+                tally = _Tally(store.read(file))
+                yield member(f"media/{name}", row["recorded_at"], tally)
+                result.files.append(tally.entry(f"media/{name}", row["media_type"]))
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+async def build_bundle(
+    stores: Stores,
+    catalogue: Catalogue,
+    subject_id: UUID,
+    *,
+    format: str,
+    purpose: str,
+    categories: Sequence[str] | None = None,
+    export_id: UUID | str,
+    generated_at: datetime,
+) -> AsyncIterator[bytes]:
+    """The bundle as a ZIP, chunk by chunk; raises (leaving the ZIP unfinished) if a store fails.
+
+    `BundleError` (unknown purpose or category) and `UnknownFormat` are raised at the first
+    iteration, before any byte.
+    """
+    exp = exporter(format)
+    included, left_out = plan(catalogue, purpose, categories)
+    header = Header(
+        export_id=str(export_id),
+        subject_id=str(subject_id),
+        generated_at=generated_at,
+        purpose=purpose,
+        purpose_description=PURPOSES[purpose].description,
+        format=exp.name,
+        media_type=exp.media_type,
+    )
+    build = _Build(stores, catalogue, subject_id, exp, header, included, left_out)
+    # aclosing: a reader that stops early (or is cancelled) stops the zip and frees the
+    # store connections now, not whenever the garbage collector finalises the generators.
+    async with aclosing(zip_stream(build.members())) as chunks:
+        async for chunk in chunks:
+            yield chunk

@@ -1,0 +1,84 @@
+"""`dsar export SUBJECT --format json|csv [--purpose access|portability] -o FILE.zip`.
+
+Writes the same bundle the API serves, with a progress bar. The bytes go to `FILE.zip.part`,
+renamed to `FILE.zip` only once the bundle is complete, so a failed export leaves no file that
+could be taken for a whole one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import asyncpg
+from tqdm import tqdm  # type: ignore[import-untyped]  # types-tqdm is not installed
+
+from api.cli import CommandError, resolve_subject
+from api.settings import Settings
+from catalogue import load_catalogue
+from exporters._registry import EXPORTERS, UnknownFormat
+from exporters.bundle import PURPOSES, BundleError, build_bundle
+from stores.deployment import locate
+from stores.registry import Stores
+
+
+def add_export_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ex = subparsers.add_parser("export", help="write a subject's export bundle to a ZIP file")
+    ex.add_argument("subject", help="a subject id, or a demo handle (alice, bob, …)")
+    ex.add_argument("--format", choices=sorted(EXPORTERS), required=True)
+    ex.add_argument("--purpose", choices=sorted(PURPOSES), default="access")
+    ex.add_argument("--categories", help="only these categories, comma-separated")
+    ex.add_argument("-o", "--output", type=Path, required=True, help="the ZIP file to write")
+    ex.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    output: Path = args.output
+    part = output.with_name(output.name + ".part")
+    categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
+
+    async def run() -> tuple[int, str]:
+        catalogue = load_catalogue()
+        stores = await Stores.open(locate(settings).stores, catalogue)
+        try:
+            sid = await resolve_subject(stores, args.subject)
+            export_id = str(uuid4())
+            chunks = build_bundle(
+                stores,
+                catalogue,
+                sid,
+                format=args.format,
+                purpose=args.purpose,
+                categories=categories,
+                export_id=export_id,
+                generated_at=datetime.now(UTC),
+            )
+            bar = tqdm(unit="B", unit_scale=True, desc="export", disable=args.no_progress)
+            written = 0
+            with bar, part.open("wb") as f:
+                async for chunk in chunks:
+                    await asyncio.to_thread(f.write, chunk)
+                    written += len(chunk)
+                    bar.update(len(chunk))
+                await asyncio.to_thread(os.fsync, f.fileno())
+            return written, export_id
+        finally:
+            await stores.close()
+
+    try:
+        written, export_id = asyncio.run(run())
+    except BaseException as exc:
+        part.unlink(missing_ok=True)
+        if isinstance(exc, BundleError | UnknownFormat):
+            raise CommandError(str(exc)) from None
+        if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
+            raise CommandError(f"export failed ({type(exc).__name__}); no file written") from exc
+        raise
+    part.replace(output)
+    print(f"wrote {output} ({written:,} bytes, export {export_id})", file=sys.stderr)
+    return 0

@@ -1,0 +1,153 @@
+"""`index.html`: the manifest for a person, in plain words, as one standalone page.
+
+It is rendered from the manifest itself, so the page and the file can never disagree. Every
+value is escaped (`html.escape`, attributes quoted) and links are relative paths inside the
+bundle, percent-encoded; the page loads nothing from anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
+    "line-height:1.5}table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
+    "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}"
+    "th{background:#f3f3f3}"
+)
+_PURPOSE_TITLES = {
+    "access": "A copy of your personal data",
+    "portability": "Your personal data, ready to take elsewhere",
+}
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _link(path: str, label: str | None = None) -> str:
+    return f'<a href="{_e(quote(path))}">{_e(label or path)}</a>'
+
+
+def _list(items: Iterable[str]) -> str:
+    body = "".join(f"<li>{i}</li>" for i in items)
+    return f"<ul>{body}</ul>" if body else "<p>None.</p>"
+
+
+def _titles(terms: Iterable[Mapping[str, Any]]) -> str:
+    names = [_e(t["title"]) for t in terms]
+    return "; ".join(names) if names else "None"
+
+
+def _category(key: str, c: Mapping[str, Any]) -> str:
+    files = "<br>".join(f"{_link(f['path'])} ({f['bytes']:,} bytes)" for f in c["files"])
+    schema = _link(c["schema"]["path"], "description of the file") if c["schema"] else ""
+    rows = [
+        ("Records", f"{c['records']:,}"),
+        ("Files", files or "None"),
+        ("File format", schema),
+        ("Where it comes from", _titles(c["sources"])),
+        ("Why we use it", _titles(c["purposes"])),
+        ("Who we disclose it to", _titles(c["recipients"])),
+        ("Who we share it with for advertising", _titles(c["shared_with"])),
+        ("Our legal basis", _titles(c["legal_bases"])),
+        ("How long we keep it", _e(c["retention"]["title"])),
+    ]
+    table = "".join(f'<tr><th scope="row">{h}</th><td>{v}</td></tr>' for h, v in rows)
+    return (
+        f'<section id="{_e(key)}"><h3>{_e(c["title"])}</h3><p>{_e(c["description"])}</p>'
+        f"<table><caption>{_e(c['title'])}</caption>{table}</table></section>"
+    )
+
+
+def _withheld(m: Mapping[str, Any]) -> str:
+    if not m["withheld"]:
+        return "<p>None of the items this rule covers is held about you.</p>"
+    items = []
+    for w in m["withheld"]:
+        kind = ", ".join(f"{_e(v)}" for v in w["where"].values())
+        title = m["categories"][w["category"]]["title"]
+        what = f"{_e(w['description'])}{f' ({kind})' if kind else ''}"
+        items.append(f"{what}, in {_e(title)}: held, not shown")
+    rule = m["withholding_rule"]
+    return _list(items) + f"<p><strong>{_e(rule['title'])}</strong>: {_e(rule['description'])}</p>"
+
+
+def _contact(m: Mapping[str, Any]) -> str:
+    c = m["controller"]
+    lines = [_e(c["name"]), _e(c["address"]), _link(c["website"], c["website"])]
+    if c["email"]:
+        lines.append(f'<a href="mailto:{_e(c["email"])}">{_e(c["email"])}</a>')
+    reps = [
+        f"{_e(r['region'])}: {_e(r['name'])}, attn. {_e(r['attention'])}, "
+        + ", ".join(_e(a) for a in r["address"])
+        for r in m["representatives"]
+    ]
+    return f"<p>{'<br>'.join(lines)}</p><h3>Our representatives</h3>{_list(reps)}"
+
+
+def render_index(m: Mapping[str, Any]) -> str:
+    cats = m["categories"]
+    overview = "".join(
+        f'<tr><td><a href="#{_e(k)}">{_e(c["title"])}</a></td><td>{c["records"]:,}</td></tr>'
+        for k, c in cats.items()
+    )
+    left_out = [f"{_e(x['title'])}: {_e(x['reason'])}" for x in m["left_out"]]
+    stores = [
+        f"{_e(s['name'])} ({_e(', '.join(s['categories']))}), searched {_e(s['searched_at'])}"
+        for s in m["stores"]
+    ]
+    rights = [f"<strong>{_e(r['title'])}</strong>: {_e(r['description'])}" for r in m["rights"]]
+    t = m["transfers"]
+    safeguards = [
+        f"<strong>{_e(s['title'])}</strong>: {_e(s['description'])}" for s in t["safeguards"]
+    ]
+    csv_rule = m.get("csv_formula_rule")
+    csv_note = f"<h2>About the CSV files</h2><p>{_e(csv_rule['rule'])}</p>" if csv_rule else ""
+    title = _PURPOSE_TITLES.get(m["purpose"], "Your personal data")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}: {_e(m["controller"]["name"])}</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<main>
+<h1>{_e(title)}</h1>
+<p>{_e(m["purpose_description"])}</p>
+<p>Made on {_e(m["generated_at"])} for the person with id {_e(m["subject_id"])}
+(export {_e(m["export_id"])}), as {_e(m["format"].upper())} files.
+The file {_link("manifest.json")} says the same in a form programs can read.</p>
+<h2>What is in this export</h2>
+<table><caption>Records per category</caption>
+<tr><th scope="col">Category</th><th scope="col">Records</th></tr>{overview}</table>
+{"".join(_category(k, c) for k, c in cats.items())}
+<h2>What this export leaves out</h2>
+{_list(left_out)}
+<h2>What we hold but do not show</h2>
+{_withheld(m)}
+<h2>Where we looked</h2>
+{_list(stores)}
+{csv_note}
+<h2>Your rights</h2>
+{_list(rights)}
+<p><strong>{_e(m["non_discrimination"]["title"])}</strong>:
+{_e(m["non_discrimination"]["description"])}</p>
+<p><strong>{_e(m["authorized_agents"]["title"])}</strong>:
+{_e(m["authorized_agents"]["description"])}</p>
+<h2>Transfers of your data</h2>
+<p>{_e(t["description"])}</p>
+{_list(safeguards)}
+<p><strong>{_e(t["dispute_resolution"]["title"])}</strong>:
+{_e(t["dispute_resolution"]["description"])}</p>
+<h2>Contact us</h2>
+{_contact(m)}
+</main>
+</body>
+</html>
+"""

@@ -1,0 +1,151 @@
+"""A bundle whose store fails is never mistaken for a whole one; an abandoned one lets go."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from catalogue import Catalogue
+from stores.deployment import Deployment
+from stores.media import MediaStore
+from stores.registry import Stores
+from stores.seed import subject_id
+from tests.exporters.conftest import bundle_of, collect, make_bundle, new_subject
+
+EVENTS = 200_000
+STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+@pytest.fixture
+async def own_stores(
+    deployment: Deployment, catalogue: Catalogue, stores: Stores
+) -> AsyncIterator[Stores]:
+    """Stores of their own (on the seeded databases of `stores`), so killing or closing
+    connections touches no other test."""
+    s = await Stores.open(deployment.stores, catalogue)
+    yield s
+    await s.close()
+
+
+def in_use(stores: Stores) -> int:
+    return sum(
+        s.pool.get_size() - s.pool.get_idle_size()
+        for s in stores.by_name.values()
+        if hasattr(s, "pool")
+    )
+
+
+async def copy_backend(stores: Stores, needle: str) -> int | None:
+    return await stores.postgres("web_analytics").pool.fetchval(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND state = 'active' AND query LIKE 'COPY (%' AND position($1 in query) > 0 "
+        "AND pid <> pg_backend_pid()",
+        needle,
+    )
+
+
+async def test_a_backend_killed_mid_stream_fails_the_bundle_and_it_is_no_zip(
+    own_stores: Stores, catalogue: Catalogue
+) -> None:
+    heavy = await new_subject(own_stores, catalogue, events=EVENTS)
+    chunks = bundle_of(own_stores, catalogue, heavy.id, "csv")
+    received: list[bytes] = []
+    killed = False
+    with pytest.raises(STORE_ERRORS):
+        async for chunk in chunks:
+            received.append(chunk)
+            if not killed:
+                pid = await copy_backend(own_stores, str(heavy.id))
+                if pid is not None:
+                    killed = await own_stores.postgres("web_analytics").pool.fetchval(
+                        "SELECT pg_terminate_backend($1)", pid
+                    )
+    assert killed, "the COPY was running when it was killed"
+    partial = b"".join(received)
+    assert len(partial) > 0
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(io.BytesIO(partial))
+    # The pool heals: the next bundle of the same stores is whole.
+    again = await make_bundle(own_stores, catalogue, subject_id("bob"), "csv")
+    assert again.manifest["categories"]["profile"]["records"] == 1
+
+
+async def test_a_store_that_is_gone_fails_the_bundle(
+    own_stores: Stores, catalogue: Catalogue
+) -> None:
+    await own_stores.postgres("payment").pool.close()
+    received: list[bytes] = []
+    with pytest.raises(STORE_ERRORS):
+        async for chunk in bundle_of(own_stores, catalogue, subject_id("alice"), "json"):
+            received.append(chunk)
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(io.BytesIO(b"".join(received)))
+
+
+class FailingMedia(MediaStore):
+    """A media store whose disk fails after the first chunk of a file."""
+
+    async def read(self, path: Path, chunk: int = 16) -> AsyncIterator[bytes]:
+        async for data in super().read(path, chunk):
+            yield data
+            raise OSError("I/O error")
+
+
+async def test_a_media_store_failing_mid_file_fails_the_bundle(
+    stores: Stores, catalogue: Catalogue
+) -> None:
+    media = stores.media("recordings")
+    broken = FailingMedia(media.name, media.root, media.categories)
+    failing = replace(
+        stores,
+        by_name={**stores.by_name, media.name: broken},
+        by_category={**stores.by_category, "recordings": broken},
+    )
+    received: list[bytes] = []
+    with pytest.raises(OSError, match="I/O error"):
+        async for chunk in bundle_of(failing, catalogue, subject_id("alice"), "json"):
+            received.append(chunk)
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(io.BytesIO(b"".join(received)))
+    assert in_use(stores) == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+async def test_an_abandoned_bundle_gives_its_connections_back(
+    own_stores: Stores, catalogue: Catalogue, fmt: str
+) -> None:
+    heavy = await new_subject(own_stores, catalogue, events=EVENTS)
+    chunks = bundle_of(own_stores, catalogue, heavy.id, fmt)
+    first = await anext(chunks)
+    assert first.startswith(b"PK\x03\x04")
+    assert in_use(own_stores) == 1  # the analytics snapshot, paused mid-COPY
+    await chunks.aclose()  # type: ignore[attr-defined]  # an async generator
+    await asyncio.sleep(0)
+    assert in_use(own_stores) == 0
+    assert await copy_backend(own_stores, str(heavy.id)) is None
+
+
+async def test_a_cancelled_bundle_gives_its_connections_back(
+    own_stores: Stores, catalogue: Catalogue
+) -> None:
+    heavy = await new_subject(own_stores, catalogue, events=EVENTS)
+
+    async def read_all() -> None:
+        await collect(bundle_of(own_stores, catalogue, heavy.id, "json"))
+
+    task = asyncio.create_task(read_all())
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        if await copy_backend(own_stores, str(heavy.id)) is not None:
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert in_use(own_stores) == 0
