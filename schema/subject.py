@@ -91,10 +91,15 @@ def _connection(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     return resolve
 
 
+def is_list(cat: Category) -> bool:
+    """Files, and tables with a record id, hold many records a subject; the rest hold one."""
+    return cat.key == "recordings" or any(f.name == "id" for f in cat.fields)
+
+
 def _resolver(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     if cat.paged:
         return _connection(cat, types)
-    if cat.key == "recordings" or any(f.name == "id" for f in cat.fields):
+    if is_list(cat):
         return _list(cat, types)
     return _single(cat, types)
 
@@ -113,7 +118,7 @@ def subject_type(catalogue: Catalogue, types: dict[str, RecordTypes]) -> Any:
         for cat in catalogue.categories:
             if not cat.withheld_fields:
                 continue
-            if cat.key == "recordings" or any(f.name == "id" for f in cat.fields):
+            if is_list(cat):
                 rows = await ctx.loaders.page.load((cat.key, self.sid, LIST_LIMIT, None))
             else:
                 row = await ctx.loaders.single.load((cat.key, self.sid))
