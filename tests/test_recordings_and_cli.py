@@ -98,14 +98,15 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
+def cli_env(settings: Settings, home: Path, **extra: str) -> dict[str, str]:
+    """The test run's database, a throw-away home, and the setting under test."""
+    return {"DSAR_DATABASE_URL": str(settings.database_url), "DSAR_HOME": str(home), **extra}
+
+
 def test_a_broken_stores_file_stops_with_one_line(settings: Settings, tmp_path: Path) -> None:
     bad = tmp_path / "stores.toml"
     bad.write_text("[stores.accounts]\nkind = 'postgres'\ndsn = 'nope'\ncategories = ['profile']\n")
-    env = {
-        "DSAR_DATABASE_URL": str(settings.database_url),
-        "DSAR_STORES": str(bad),
-        "DSAR_HOME": str(tmp_path),
-    }
+    env = cli_env(settings, tmp_path, DSAR_STORES=str(bad))
     result = run_cli("migrate", env=env)
     assert result.returncode == 2
     assert result.stderr.strip() == (
@@ -122,11 +123,7 @@ def test_a_store_that_does_not_answer_is_named(settings: Settings, tmp_path: Pat
         "  'geolocation', 'sensitive', 'provided', 'professional', 'preferences']\n"
         "[stores.media]\nkind = 'media'\npath = 'm'\ncategories = ['recordings']\n"
     )
-    env = {
-        "DSAR_DATABASE_URL": str(settings.database_url),
-        "DSAR_STORES": str(stores),
-        "DSAR_HOME": str(tmp_path),
-    }
+    env = cli_env(settings, tmp_path, DSAR_STORES=str(stores))
     result = run_cli("seed", env=env)
     assert result.returncode == 2
     assert "store 'all' does not answer" in result.stderr
@@ -137,11 +134,7 @@ def test_a_broken_catalogue_stops_with_one_line(settings: Settings, tmp_path: Pa
     bad = tmp_path / "policy.toml"
     packaged = Path(__file__).resolve().parents[1] / "catalogue" / "policy.toml"
     bad.write_text(packaged.read_text() + "\n[categories.horoscope]\ntitle = 'Stars'\n")
-    env = {
-        "DSAR_DATABASE_URL": str(settings.database_url),
-        "DSAR_CATALOGUE": str(bad),
-        "DSAR_HOME": str(tmp_path),
-    }
+    env = cli_env(settings, tmp_path, DSAR_CATALOGUE=str(bad))
     result = run_cli("migrate", env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
