@@ -30,10 +30,9 @@ async def recording(request: Request) -> Response:
         path = media.path_of(principal.subject_id, request.path_params["name"])
     if path is None:
         return JSONResponse(NOT_FOUND, status_code=404, headers={"Cache-Control": "no-store"})
-    media_type = "application/octet-stream"
     return StreamingResponse(
         media.read(path),
-        media_type=media_type,
+        media_type="application/octet-stream",
         headers={
             "Content-Disposition": f'attachment; filename="{path.name}"',
             "Content-Length": str(path.stat().st_size),

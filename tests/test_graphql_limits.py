@@ -26,13 +26,6 @@ async def post(client: httpx.AsyncClient, auth: dict[str, str], query: str) -> h
     return await client.post("/graphql", json={"query": query}, headers=auth)
 
 
-def deep(depth: int) -> str:
-    inner = "id"
-    for _ in range(depth):
-        inner = f"rightToKnow {{ categories {{ category {{ key }} }} }} me {{ {inner} }}"
-    return "{ me { " + inner + " } }"
-
-
 @pytest.mark.usefixtures("no_sql")
 async def test_depth_20_is_rejected(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     q = (
