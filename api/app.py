@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.downloads import export_download
 from api.graphql_http import graphql_endpoint
 from api.jwks import KeySource
 from api.metrics import Metrics
@@ -82,6 +83,7 @@ def create_app(
             Route("/metrics", metrics.endpoint),
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/recordings/{name}", recording),
+            Route("/exports/{id}", export_download),
         ],
         lifespan=lifespan,
     )

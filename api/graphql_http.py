@@ -36,6 +36,7 @@ FIELD_SCOPES: Mapping[str, str] = {
     "me": SCOPE_CUSTOMER,
     "requestExport": SCOPE_CUSTOMER,
     "export": SCOPE_CUSTOMER,
+    "exports": SCOPE_CUSTOMER,
     "grantPortability": SCOPE_CUSTOMER,
     "revokePortability": SCOPE_CUSTOMER,
     "portabilityGrants": SCOPE_CUSTOMER,
@@ -47,7 +48,9 @@ FIELD_SCOPES: Mapping[str, str] = {
 AUTH_ERRORS = (NoCredentials, InvalidToken, InsufficientScope, InsufficientUserAuthentication)
 
 
-def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(
         orjson.dumps(body, default=str),
         status_code=status,
@@ -57,7 +60,7 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 
 
 def bad_request(message: str) -> Response:
-    return _json({"errors": [{"message": message}]}, 400)
+    return json_response({"errors": [{"message": message}]}, 400)
 
 
 @lru_cache(maxsize=512)
@@ -124,7 +127,7 @@ def _body(raw: bytes) -> tuple[str, dict[str, Any] | None, str | None] | Respons
 
 async def graphql_endpoint(request: Request) -> Response:
     if request.method != "POST":
-        return _json({"errors": [{"message": "Use POST."}]}, 405, {"Allow": "POST"})
+        return json_response({"errors": [{"message": "Use POST."}]}, 405, {"Allow": "POST"})
     services: Services = request.app.state.services
     try:
         principal = await request.app.state.security.principal(request, services.stores)
@@ -147,7 +150,8 @@ async def graphql_endpoint(request: Request) -> Response:
             check_scopes(principal, fields)
         except InsufficientScope as exc:
             return error_response(exc)
-    context = Context(services, principal, request.state.request_id)
+    base_url = str(request.base_url).rstrip("/")
+    context = Context(services, principal, request.state.request_id, base_url)
     result = await request.app.state.schema.execute(
         query, variable_values=variables, context_value=context, operation_name=operation_name
     )
@@ -156,4 +160,6 @@ async def graphql_endpoint(request: Request) -> Response:
         payload["errors"] = [e.formatted for e in result.errors]
     payload["data"] = result.data
     # GraphQL over HTTP: a request that could not even start (syntax, validation) is a 400.
-    return _json(payload, 400 if result.data is None and result.errors else 200)
+    if result.data is None and result.errors:
+        return json_response(payload, 400)
+    return json_response(payload, context.http_status or 200, context.http_headers)

@@ -244,11 +244,13 @@ async def build_bundle(
     categories: Sequence[str] | None = None,
     export_id: UUID | str,
     generated_at: datetime,
-) -> AsyncIterator[bytes]:
+    counts: dict[str, int] | None = None,
+) -> AsyncGenerator[bytes, None]:
     """The bundle as a ZIP, chunk by chunk; raises (leaving the ZIP unfinished) if a store fails.
 
     `BundleError` (unknown purpose or category) and `UnknownFormat` are raised at the first
-    iteration, before any byte.
+    iteration, before any byte. `counts`, when given, is filled with each included category's
+    record count once the bundle is complete: the same numbers the manifest states.
     """
     exp = exporter(format)
     included, left_out = plan(catalogue, purpose, categories)
@@ -267,3 +269,5 @@ async def build_bundle(
     async with aclosing(zip_stream(build.members())) as chunks:
         async for chunk in chunks:
             yield chunk
+    if counts is not None:
+        counts.update({key: r.records for key, r in build.results.items()})

@@ -23,6 +23,7 @@ from strawberry.types import ExecutionContext
 
 from api.principals import Customer
 from catalogue import Catalogue
+from schema import exports
 from schema.context import Context
 from schema.errors import PublicError, is_public
 from schema.policy_types import DataCategory
@@ -73,23 +74,27 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
     def data_categories() -> list[DataCategory]:
         return categories
 
-    query = strawberry.type(
-        type(
-            "Query",
-            (),
-            {
-                "me": strawberry.field(
-                    resolver=me,
-                    description="The caller's own subject (customer token); null when the login "
-                    "is linked to no data.",
-                ),
-                "data_categories": strawberry.field(
-                    resolver=data_categories,
-                    description="The catalogue: every category of personal data the policy names.",
-                ),
-            },
+    # Each domain module contributes its root fields; this is the one place they meet.
+    query_fields: dict[str, Any] = {
+        "me": strawberry.field(
+            resolver=me,
+            description="The caller's own subject (customer token); null when the login "
+            "is linked to no data.",
         ),
+        "data_categories": strawberry.field(
+            resolver=data_categories,
+            description="The catalogue: every category of personal data the policy names.",
+        ),
+        **exports.QUERY_FIELDS,
+    }
+    mutation_fields: dict[str, Any] = {**exports.MUTATION_FIELDS}
+    query = strawberry.type(
+        type("Query", (), query_fields),
         description="Read a person's data, category by category.",
+    )
+    mutation = strawberry.type(
+        type("Mutation", (), mutation_fields),
+        description="Ask for copies and transfers of personal data.",
     )
     # Factories, not instances: an extension holds per-request state. The parser and validation
     # caches live at module level in Strawberry, so they are shared all the same.
@@ -105,8 +110,9 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return DsarSchema(
         query=query,
+        mutation=mutation,
         extensions=extensions,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=exports.SCALARS),
     )
 
 

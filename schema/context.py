@@ -14,7 +14,13 @@ class Context:
     services: Services
     principal: Principal | None
     request_id: str = "-"
+    # Where this API is reached from outside ("https://host"), for absolute download links.
+    base_url: str = ""
     loaders: Loaders = field(init=False)
+    # A resolver may ask for an HTTP status and headers beside its typed result (429 for a
+    # limit, with Retry-After); the HTTP layer applies them.
+    http_status: int | None = None
+    http_headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.stores)

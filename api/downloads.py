@@ -1,0 +1,144 @@
+"""`GET /exports/{id}`: the bundle of an export, streamed to its owner and to no one else.
+
+The bundle is built from the stores while it is sent: counted and hashed on the way, so the
+export row ends with the size and SHA-256 of exactly the bytes that left. A store that fails
+half way ends the response before the ZIP's central directory: the client holds a file no
+reader takes for a whole bundle, and the row says `failed` with a reason that holds no data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from datetime import UTC, datetime
+from uuid import UUID
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from api import exports
+from api.authn import InsufficientUserAuthentication, require_strong_login
+from api.challenges import error_response
+from api.exports import ExportBusy, ExportRow
+from api.graphql_http import AUTH_ERRORS, json_response
+from api.principals import Customer, Principal
+from api.services import Services
+from exporters import EXPORTERS, build_bundle
+
+log = logging.getLogger("dsar.exports")
+
+HEARTBEAT_SECONDS = 10.0
+INTERRUPTED = "The download stopped before the bundle was complete."
+STORE_FAILED = "A data store failed while the bundle was streaming."
+
+
+def not_found() -> Response:
+    # The same answer for an export that does not exist and one that is someone else's.
+    return json_response({"error": "not_found"}, 404)
+
+
+async def export_download(request: Request) -> Response:
+    services: Services = request.app.state.services
+    try:
+        principal = await request.app.state.security.principal(request, services.stores)
+    except AUTH_ERRORS as exc:
+        return error_response(exc)
+    try:
+        export_id = UUID(request.path_params["id"])
+    except ValueError:
+        return not_found()
+    return await download(services, principal, export_id)
+
+
+async def download(services: Services, principal: Principal, export_id: UUID) -> Response:
+    """The answer to one download: the streamed ZIP, or 401 (step-up), 404, 409 or 410."""
+    row = await exports.get(services.db, export_id)
+    if row is None or not exports.may_download(principal, row):
+        return not_found()
+    if isinstance(principal, Customer):
+        settings = services.settings
+        try:
+            require_strong_login(principal, settings.step_up_acr_values, settings.step_up_max_age)
+        except InsufficientUserAuthentication as exc:
+            return error_response(exc)
+    if row.status_at(datetime.now(UTC)) == "expired":
+        return json_response(
+            {
+                "error": "expired",
+                "message": "This download link has expired; ask for a new export.",
+            },
+            410,
+        )
+    try:
+        claimed = await exports.claim(services.db, row)
+    except ExportBusy:
+        return json_response(
+            {"error": "busy", "message": "Another export of this data is downloading right now."},
+            409,
+            {"Retry-After": "30"},
+        )
+    exp = EXPORTERS[claimed.format]
+    stamp = claimed.created_at.strftime("%Y%m%d")
+    return StreamingResponse(
+        _stream(services, claimed),
+        media_type="application/zip",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": (
+                f'attachment; filename="personal-data-{stamp}-{exp.name}-{claimed.id.hex[:8]}.zip"'
+            ),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def _stream(services: Services, row: ExportRow) -> AsyncIterator[bytes]:
+    digest = hashlib.sha256()
+    size = 0
+    counts: dict[str, int] = {}
+    reason = INTERRUPTED
+    completed = False
+    beat = time.monotonic()
+    chunks: AsyncGenerator[bytes, None] = build_bundle(
+        services.stores,
+        services.catalogue,
+        row.subject_id,
+        format=row.format,
+        purpose=row.purpose,
+        categories=row.categories,
+        export_id=row.id,
+        generated_at=datetime.now(UTC),
+        counts=counts,
+    )
+    try:
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                yield chunk
+                if time.monotonic() - beat > HEARTBEAT_SECONDS:
+                    await exports.heartbeat(services.db, row.id)
+                    beat = time.monotonic()
+        completed = True
+    except Exception as exc:
+        reason = STORE_FAILED
+        log.error("export failed", extra={"error": type(exc).__name__, "event": str(row.id)})
+        raise
+    finally:
+        # Shielded: a client that went away cancels this generator, and the row must still say
+        # what happened to it.
+        with anyio.CancelScope(shield=True):
+            if completed:
+                await exports.complete(
+                    services.db,
+                    row.id,
+                    records=sum(counts.values()),
+                    size=size,
+                    sha256=digest.hexdigest(),
+                )
+            else:
+                await exports.fail(services.db, row.id, reason)
