@@ -9,7 +9,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
+from api.audit import VerifyResult, verify
 from api.devissuer import DevIssuer
+from api.partner_cli import PartnerCommandError, add_partner_parser, cmd_partner
 from api.settings import DEV_ISSUER, Settings, SettingsError
 from catalogue import CatalogueError, load_catalogue
 from stores.config import StoresError
@@ -47,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--support", metavar="AGENT_ID")
     tk.add_argument("--ttl", type=int, default=3600)
     _add_export_parser(sub)
+    add_partner_parser(sub)
+    au = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit", required=True)
+    au.add_parser("verify", help="recompute the hash chain and name the first broken row")
     ln = sub.add_parser("link", help="link a login at an identity provider to a subject")
     ln.add_argument("subject")
     ln.add_argument("--issuer", required=True)
@@ -60,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         handler = COMMANDS[args.command]
         return handler(settings, args)
-    except (*EXPECTED, CommandError) as exc:
+    except (*EXPECTED, CommandError, PartnerCommandError) as exc:
         if args.traceback:
             raise
         print(f"dsar {args.command}: {exc}", file=sys.stderr)
@@ -182,6 +189,26 @@ async def resolve_subject(stores: Stores, ref: str) -> UUID:
     return sid
 
 
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    """`dsar audit verify`: 0 when the chain is whole, 1 naming the first broken row."""
+
+    async def run() -> VerifyResult:
+        conn = await asyncpg.connect(locate(settings).service_dsn)
+        try:
+            return await verify(conn)
+        finally:
+            await conn.close()
+
+    try:
+        result = asyncio.run(run())
+    except asyncpg.UndefinedTableError:
+        raise CommandError("the service database has no audit log: run `dsar migrate`") from None
+    except asyncpg.PostgresError as exc:
+        raise CommandError(f"the service database failed with SQLSTATE {exc.sqlstate}") from None
+    print(result)
+    return 0 if result.ok else 1
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -235,6 +262,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "link": cmd_link,
     "token": cmd_token,
     "export": cmd_export,
+    "partner": cmd_partner,
+    "audit": cmd_audit,
 }
 
 if __name__ == "__main__":

@@ -20,12 +20,13 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from api import exports
+from api import audit, exports, portability
+from api.audit import Action, AuditUnavailable
 from api.authn import InsufficientUserAuthentication, require_strong_login
 from api.challenges import error_response
 from api.exports import ExportBusy, ExportRow
 from api.graphql_http import AUTH_ERRORS, json_response
-from api.principals import Customer, Principal
+from api.principals import Customer, Partner, Principal
 from api.services import Services
 from exporters import EXPORTERS, build_bundle
 
@@ -51,13 +52,41 @@ async def export_download(request: Request) -> Response:
         export_id = UUID(request.path_params["id"])
     except ValueError:
         return not_found()
-    return await download(services, principal, export_id)
+    return await download(services, principal, export_id, request.state.request_id)
 
 
-async def download(services: Services, principal: Principal, export_id: UUID) -> Response:
-    """The answer to one download: the streamed ZIP, or 401 (step-up), 404, 409 or 410."""
-    row = await exports.get(services.db, export_id)
-    if row is None or not exports.may_download(principal, row):
+async def download(
+    services: Services, principal: Principal, export_id: UUID, request_id: str = "-"
+) -> Response:
+    """The answer to one download: the streamed ZIP, or 401 (step-up), 404, 409, 410 or 503.
+
+    The audit row is written before a byte leaves; if it cannot be, nothing leaves."""
+    db = services.db
+    row = await exports.get(db, export_id)
+    allowed = row is not None and exports.may_download(principal, row)
+    if row is not None and allowed and isinstance(principal, Partner):
+        # The grant is read on every request: a revocation holds whatever the token says.
+        allowed = (
+            row.grant_id is not None
+            and await portability.live_grant(db, principal, row.grant_id) is not None
+        )
+    action = (
+        Action.TRANSFER_DOWNLOAD if row is not None and row.grant_id else Action.EXPORT_DOWNLOAD
+    )
+    if row is None or not allowed:
+        if row is not None:
+            try:
+                await audit.record(
+                    db,
+                    request_id=request_id,
+                    actor=principal,
+                    subject_id=row.subject_id,
+                    action=action,
+                    outcome="denied",
+                    purpose=_purpose(row),
+                )
+            except AuditUnavailable:
+                pass  # the refusal stands either way
         return not_found()
     if isinstance(principal, Customer):
         settings = services.settings
@@ -73,6 +102,19 @@ async def download(services: Services, principal: Principal, export_id: UUID) ->
             },
             410,
         )
+    try:
+        await audit.record(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=row.subject_id,
+            action=action,
+            outcome="allowed",
+            purpose=_purpose(row),
+            categories=row.categories,
+        )
+    except AuditUnavailable:
+        return json_response({"error": "unavailable"}, 503, {"Retry-After": "5"})
     try:
         claimed = await exports.claim(services.db, row)
     except ExportBusy:
@@ -96,6 +138,13 @@ async def download(services: Services, principal: Principal, export_id: UUID) ->
     )
 
 
+def _purpose(row: ExportRow) -> dict[str, str]:
+    purpose = {"export_id": str(row.id)}
+    if row.grant_id is not None:
+        purpose["grant_id"] = str(row.grant_id)
+    return purpose
+
+
 async def _stream(services: Services, row: ExportRow) -> AsyncIterator[bytes]:
     digest = hashlib.sha256()
     size = 0
@@ -103,6 +152,7 @@ async def _stream(services: Services, row: ExportRow) -> AsyncIterator[bytes]:
     reason = INTERRUPTED
     completed = False
     beat = time.monotonic()
+    generated_at = datetime.now(UTC)
     chunks: AsyncGenerator[bytes, None] = build_bundle(
         services.stores,
         services.catalogue,
@@ -111,8 +161,9 @@ async def _stream(services: Services, row: ExportRow) -> AsyncIterator[bytes]:
         purpose=row.purpose,
         categories=row.categories,
         export_id=row.id,
-        generated_at=datetime.now(UTC),
+        generated_at=generated_at,
         counts=counts,
+        since=row.since,
     )
     try:
         async with aclosing(chunks):
@@ -139,6 +190,7 @@ async def _stream(services: Services, row: ExportRow) -> AsyncIterator[bytes]:
                     records=sum(counts.values()),
                     size=size,
                     sha256=digest.hexdigest(),
+                    generated_at=generated_at,
                 )
             else:
                 await exports.fail(services.db, row.id, reason)

@@ -7,7 +7,7 @@ owner downloads it (`api.downloads`): nothing of anyone's data is kept at rest h
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,12 +16,15 @@ from uuid import UUID, uuid4
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from api.audit import actor_of
 from api.authn import require_strong_login
 from api.principals import Customer, Partner, Principal, SupportAgent
 from api.settings import Settings
 from catalogue import Catalogue
 from exporters import EXPORTERS, PURPOSES, BundleError
 from exporters.bundle import plan
+
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 # A running export whose heartbeat is older than this belongs to a process that died.
 STALE_AFTER = timedelta(seconds=60)
@@ -62,6 +65,9 @@ class ExportRow:
     finished_at: datetime | None
     expires_at: datetime
     downloads: int
+    grant_id: UUID | None
+    since: datetime | None
+    generated_at: datetime | None
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> ExportRow:
@@ -77,13 +83,6 @@ class ExportRow:
 
 
 _FIELDS = tuple(f.name for f in fields(ExportRow))
-
-
-def actor(principal: Principal) -> dict[str, str]:
-    """Who asked, by identity only (`iss`, `sub` or client id), never by name or address."""
-    if isinstance(principal, Partner):
-        return {"kind": principal.kind, "iss": principal.issuer, "client_id": principal.client_id}
-    return {"kind": principal.kind, "iss": principal.issuer, "sub": principal.sub}
 
 
 def verification(principal: Customer | SupportAgent, settings: Settings) -> dict[str, Any]:
@@ -148,11 +147,24 @@ async def request_for_self(
             "No personal data is linked to this login: there is nothing to export."
         )
     keys = _check(catalogue, format, purpose, categories)
+
+    async def daily_limit(conn: Conn) -> None:
+        # Failed exports do not count: the person may ask again at once.
+        created = await conn.fetch(
+            """SELECT created_at FROM exports
+               WHERE subject_id = $1 AND recipient = '{"kind": "subject"}'::jsonb
+                 AND created_at > now() - interval '1 day' AND status <> 'failed'
+               ORDER BY created_at""",
+            principal.subject_id,
+        )
+        await within_limit(conn, [r["created_at"] for r in created], settings.exports_per_day, DAY)
+
     return await create(
         db,
         settings,
+        limit=daily_limit,
         subject_id=principal.subject_id,
-        requested_by=actor(principal),
+        requested_by=actor_of(principal),
         recipient={"kind": "subject"},
         purpose=purpose,
         format=format,
@@ -161,10 +173,23 @@ async def request_for_self(
     )
 
 
+async def within_limit(
+    conn: Conn, created: Sequence[datetime], most: int, window: timedelta
+) -> None:
+    """Raises `ExportLimitReached` when `created` (oldest first, all inside `window`) already
+    holds `most` entries, with the seconds until the oldest that counts leaves the window."""
+    if len(created) < most:
+        return
+    now = await conn.fetchval("SELECT now()")
+    frees_at = created[len(created) - most] + window
+    raise ExportLimitReached(max(1, int((frees_at - now).total_seconds()) + 1))
+
+
 async def create(
     db: asyncpg.Pool,
     settings: Settings,
     *,
+    limit: Callable[[Conn], Awaitable[None]],
     subject_id: UUID,
     requested_by: Mapping[str, Any],
     recipient: Mapping[str, Any],
@@ -172,9 +197,12 @@ async def create(
     format: str,
     categories: Sequence[str],
     verification: Mapping[str, Any],
+    grant_id: UUID | None = None,
+    since: datetime | None = None,
 ) -> ExportRow:
-    """One running export per subject (a repeat gets the running one, or the identical one not
-    yet downloaded), and at most `exports_per_day` new ones in any 24 hours."""
+    """One running export per subject and recipient (a repeat gets the running one, or the
+    identical one not yet downloaded); `limit` raises `ExportLimitReached` to refuse a new one.
+    Both run under a lock on the subject, so they cannot race."""
     async with db.acquire() as conn, conn.transaction():
         # Serialises requests for one subject, so the limit and the repeat rule cannot race.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(subject_id))
@@ -184,33 +212,27 @@ async def create(
                 WHERE subject_id = $1 AND recipient = $2
                   AND (status = 'running'
                        OR (status = 'ready' AND expires_at > now() AND purpose = $3
-                           AND format = $4 AND categories = $5::text[]))
+                           AND format = $4 AND categories = $5::text[]
+                           AND grant_id IS NOT DISTINCT FROM $6
+                           AND since IS NOT DISTINCT FROM $7))
                 ORDER BY status = 'running' DESC, created_at DESC LIMIT 1""",
             subject_id,
             recipient,
             purpose,
             format,
             list(categories),
+            grant_id,
+            since,
         )
         if existing is not None:
             return ExportRow.of(existing)
-        # Failed exports do not count: the person may ask again at once.
-        oldest = await conn.fetch(
-            """SELECT created_at FROM exports
-               WHERE subject_id = $1 AND created_at > now() - interval '1 day'
-                 AND status <> 'failed'
-               ORDER BY created_at""",
-            subject_id,
-        )
-        if len(oldest) >= settings.exports_per_day:
-            now = await conn.fetchval("SELECT now()")
-            frees_at = oldest[len(oldest) - settings.exports_per_day]["created_at"] + DAY
-            raise ExportLimitReached(max(1, int((frees_at - now).total_seconds()) + 1))
+        await limit(conn)
         row = await conn.fetchrow(
             """INSERT INTO exports (id, subject_id, requested_by, recipient, purpose, format,
-                                     categories, verification, status, expires_at)
+                                     categories, verification, status, expires_at,
+                                     grant_id, since)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ready',
-                        now() + make_interval(secs => $9))
+                        now() + make_interval(secs => $9), $10, $11)
                 RETURNING *""",
             uuid4(),
             subject_id,
@@ -221,6 +243,8 @@ async def create(
             list(categories),
             verification,
             float(settings.export_link_ttl),
+            grant_id,
+            since,
         )
     assert row is not None
     return ExportRow.of(row)
@@ -270,16 +294,23 @@ async def heartbeat(db: asyncpg.Pool, export_id: UUID) -> None:
 
 
 async def complete(
-    db: asyncpg.Pool, export_id: UUID, *, records: int, size: int, sha256: str
+    db: asyncpg.Pool,
+    export_id: UUID,
+    *,
+    records: int,
+    size: int,
+    sha256: str,
+    generated_at: datetime,
 ) -> None:
     await db.execute(
         """UPDATE exports SET status = 'completed', records = $2, bytes = $3, sha256 = $4,
-                              finished_at = now(), heartbeat_at = NULL
+                              generated_at = $5, finished_at = now(), heartbeat_at = NULL
            WHERE id = $1""",
         export_id,
         records,
         size,
         sha256,
+        generated_at,
     )
 
 
@@ -294,7 +325,7 @@ async def fail(db: asyncpg.Pool, export_id: UUID, reason: str) -> None:
     )
 
 
-async def _fail_stale(conn: asyncpg.Connection | PoolConnectionProxy, subject_id: UUID) -> None:
+async def _fail_stale(conn: Conn, subject_id: UUID) -> None:
     await conn.execute(
         """UPDATE exports SET status = 'failed', finished_at = now(), heartbeat_at = NULL,
                               failure = 'The service stopped while the bundle was streaming.'

@@ -6,6 +6,7 @@ runs; the stdlib decoder would turn deep nesting or huge numbers into 500s, orjs
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -24,6 +25,8 @@ from graphql import (
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api import audit
+from api.audit import Action, AuditUnavailable
 from api.authn import InsufficientScope, InsufficientUserAuthentication, NoCredentials
 from api.challenges import error_response
 from api.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_SUPPORT, Principal
@@ -31,11 +34,11 @@ from api.services import Services
 from api.tokens import InvalidToken
 from schema.context import Context
 
-# Which scope each root field needs; a root field not listed here needs none beyond a login.
+# Which scope each root field needs; a root field not listed here needs none beyond a login
+# (`export(id)` answers only the export's own recipient, customer or partner).
 FIELD_SCOPES: Mapping[str, str] = {
     "me": SCOPE_CUSTOMER,
     "requestExport": SCOPE_CUSTOMER,
-    "export": SCOPE_CUSTOMER,
     "exports": SCOPE_CUSTOMER,
     "grantPortability": SCOPE_CUSTOMER,
     "revokePortability": SCOPE_CUSTOMER,
@@ -149,6 +152,16 @@ async def graphql_endpoint(request: Request) -> Response:
         try:
             check_scopes(principal, fields)
         except InsufficientScope as exc:
+            # A denied attempt is audited like any other (no subject: none was reached).
+            with contextlib.suppress(AuditUnavailable):
+                await audit.record(
+                    services.db,
+                    request_id=request.state.request_id,
+                    actor=principal,
+                    subject_id=None,
+                    action=Action.ACCESS_DENIED,
+                    outcome="denied",
+                )
             return error_response(exc)
     base_url = str(request.base_url).rstrip("/")
     context = Context(services, principal, request.state.request_id, base_url)

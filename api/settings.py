@@ -31,6 +31,9 @@ class Settings:
     step_up_max_age: int = 15 * 60
     export_link_ttl: int = 7 * 24 * 3600
     exports_per_day: int = 5
+    # Portability transfers a partner may start per minute, and per grant per day.
+    partner_transfers_per_minute: int = 30
+    grant_transfers_per_day: int = 10
     max_body_bytes: int = 1024 * 1024
 
     @property
@@ -62,6 +65,8 @@ class Settings:
             step_up_max_age=_int(env, "DSAR_STEP_UP_MAX_AGE", 15 * 60),
             export_link_ttl=_int(env, "DSAR_EXPORT_LINK_TTL", 7 * 24 * 3600),
             exports_per_day=_int(env, "DSAR_EXPORTS_PER_DAY", 5),
+            partner_transfers_per_minute=_int(env, "DSAR_PARTNER_TRANSFERS_PER_MINUTE", 30),
+            grant_transfers_per_day=_int(env, "DSAR_GRANT_TRANSFERS_PER_DAY", 10),
         )
 
 

@@ -179,6 +179,7 @@ class _Build:
         self, store: PostgresStore, cats: list[Category]
     ) -> AsyncGenerator[Member, None]:
         async with snapshot(store) as snap:
+            snap.since = self.header.since
             self.searched.append(
                 StoreSearch(
                     store.name,
@@ -203,6 +204,9 @@ class _Build:
     async def _media(self, store: MediaStore, cats: list[Category]) -> Members:
         searched_at = datetime.now(UTC)
         rows = (await store.files([self.subject_id]))[self.subject_id]
+        since = self.header.since
+        if since is not None:
+            rows = [r for r in rows if r["recorded_at"] > since]
         self.searched.append(
             StoreSearch(
                 store.name,
@@ -245,12 +249,14 @@ async def build_bundle(
     export_id: UUID | str,
     generated_at: datetime,
     counts: dict[str, int] | None = None,
+    since: datetime | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The bundle as a ZIP, chunk by chunk; raises (leaving the ZIP unfinished) if a store fails.
 
     `BundleError` (unknown purpose or category) and `UnknownFormat` are raised at the first
     iteration, before any byte. `counts`, when given, is filled with each included category's
-    record count once the bundle is complete: the same numbers the manifest states.
+    record count once the bundle is complete: the same numbers the manifest states. `since`
+    makes a delta: only records whose time field is after it, in categories that have one.
     """
     exp = exporter(format)
     included, left_out = plan(catalogue, purpose, categories)
@@ -262,6 +268,7 @@ async def build_bundle(
         purpose_description=PURPOSES[purpose].description,
         format=exp.name,
         media_type=exp.media_type,
+        since=since,
     )
     build = _Build(stores, catalogue, subject_id, exp, header, included, left_out)
     # aclosing: a reader that stops early (or is cancelled) stops the zip and frees the

@@ -42,6 +42,15 @@ def _titles(terms: Iterable[Mapping[str, Any]]) -> str:
     return "; ".join(names) if names else "None"
 
 
+def _since(since: str | None) -> str:
+    if since is None:
+        return ""
+    return (
+        f"<p>This copy holds only what is new since {_e(since)}: records dated after that, "
+        "in the categories whose records carry a date; the others are whole.</p>"
+    )
+
+
 def _category(key: str, c: Mapping[str, Any]) -> str:
     files = "<br>".join(f"{_link(f['path'])} ({f['bytes']:,} bytes)" for f in c["files"])
     schema = _link(c["schema"]["path"], "description of the file") if c["schema"] else ""
@@ -119,7 +128,7 @@ def render_index(m: Mapping[str, Any]) -> str:
 <body>
 <main>
 <h1>{_e(title)}</h1>
-<p>{_e(m["purpose_description"])}</p>
+<p>{_e(m["purpose_description"])}</p>{_since(m.get("since"))}
 <p>Made on {_e(m["generated_at"])} for the person with id {_e(m["subject_id"])}
 (export {_e(m["export_id"])}), as {_e(m["format"].upper())} files.
 The file {_link("manifest.json")} says the same in a form programs can read.</p>

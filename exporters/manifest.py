@@ -66,6 +66,8 @@ class Header:
     purpose_description: str
     format: str
     media_type: str
+    # A delta bundle: only records whose time field is after this, where a category has one.
+    since: datetime | None = None
 
 
 def _term(t: Term) -> dict[str, str]:
@@ -135,6 +137,7 @@ def build_manifest(
         "purpose_description": header.purpose_description,
         "format": header.format,
         "media_type": header.media_type,
+        "since": None if header.since is None else header.since.isoformat(),
         "records": sum(r.records for r in results),
         "categories": {r.category.key: _category(r) for r in results},
         "left_out": [

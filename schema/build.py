@@ -23,7 +23,7 @@ from strawberry.types import ExecutionContext
 
 from api.principals import Customer
 from catalogue import Catalogue
-from schema import exports
+from schema import exports, portability
 from schema.context import Context
 from schema.errors import PublicError, is_public
 from schema.policy_types import DataCategory
@@ -86,8 +86,9 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
             description="The catalogue: every category of personal data the policy names.",
         ),
         **exports.QUERY_FIELDS,
+        **portability.QUERY_FIELDS,
     }
-    mutation_fields: dict[str, Any] = {**exports.MUTATION_FIELDS}
+    mutation_fields: dict[str, Any] = {**exports.MUTATION_FIELDS, **portability.MUTATION_FIELDS}
     query = strawberry.type(
         type("Query", (), query_fields),
         description="Read a person's data, category by category.",

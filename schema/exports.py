@@ -13,7 +13,8 @@ from uuid import UUID
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from api import exports
+from api import audit, exports
+from api.audit import Action
 from api.authn import InsufficientUserAuthentication
 from api.exports import ExportRow
 from api.principals import Customer
@@ -184,6 +185,16 @@ async def request_export(info: strawberry.Info, input: ExportInput) -> RequestEx
         )
     except exports.InvalidExportRequest as exc:
         return InvalidExportRequest(message=str(exc))
+    await audit.record(
+        services.db,
+        request_id=ctx.request_id,
+        actor=principal,
+        subject_id=row.subject_id,
+        action=Action.EXPORT_REQUEST,
+        outcome="allowed",
+        purpose={"export_id": str(row.id)},
+        categories=row.categories,
+    )
     return Export.of(row, ctx.base_url)
 
 

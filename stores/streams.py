@@ -45,10 +45,11 @@ def _order_by(category: Category) -> str:
     return ("ORDER BY " + ", ".join(f"r.{_quote(k)}" for k in keys)) if keys else ""
 
 
-def _records(category: Category) -> str:
+def _records(category: Category, delta: bool = False) -> str:
+    since = f" AND {_quote(category.time_field)} > $2" if delta and category.time_field else ""
     return (
         f"SELECT {select_list(category)} FROM {_quote(category.key)} "  # noqa: S608  # identifiers from the validated catalogue; the subject id is a parameter
-        "WHERE subject_id = $1"
+        f"WHERE subject_id = $1{since}"
     )
 
 
@@ -75,15 +76,16 @@ def columns(category: Category) -> tuple[str, ...]:
     return tuple(f.name + "_held" if f.withheld else f.name for f in category.fields)
 
 
-def csv_query(category: Category) -> str:
-    """The records as CSV cells: text formula-neutralised, booleans as true/false."""
+def csv_query(category: Category, delta: bool = False) -> str:
+    """The records as CSV cells: text formula-neutralised, booleans as true/false. With
+    `delta`, only those whose time field is after the parameter $2."""
     cells = ", ".join(_csv_column(category, c) for c in columns(category))
-    return f"SELECT {cells} FROM ({_records(category)}) AS r {_order_by(category)}"  # noqa: S608  # built from catalogue identifiers only
+    return f"SELECT {cells} FROM ({_records(category, delta)}) AS r {_order_by(category)}"  # noqa: S608  # built from catalogue identifiers only
 
 
-def json_query(category: Category) -> str:
+def json_query(category: Category, delta: bool = False) -> str:
     """The records as one JSON object a row; inet and timestamps are cast in SQL."""
-    return f"SELECT row_to_json(r) FROM ({_records(category)}) AS r {_order_by(category)}"  # noqa: S608  # built from catalogue identifiers only
+    return f"SELECT row_to_json(r) FROM ({_records(category, delta)}) AS r {_order_by(category)}"  # noqa: S608  # built from catalogue identifiers only
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +172,15 @@ class Snapshot:
         self.conn = conn
         self.taken_at = taken_at
         self.copy_timeout: float | None = None
+        # A delta: only records whose time field is after this (categories with one).
+        self.since: datetime | None = None
         self._streams: list[CopyStream] = []
 
     def csv(self, category: Category, subject_id: UUID) -> CopyStream:
         """RFC 4180 CSV with a header row, UTF-8, CRLF-free (PostgreSQL ends rows with LF)."""
         options = {"format": "csv", "header": True, "encoding": "UTF8"}
-        return self._copy(csv_query(category), subject_id, options)
+        delta = self._delta(category)
+        return self._copy(csv_query(category, delta), subject_id, options, delta)
 
     def json_lines(self, category: Category, subject_id: UUID) -> CopyStream:
         """One JSON object per line, in record order.
@@ -185,12 +190,19 @@ class Snapshot:
         format would double every backslash.
         """
         options = {"format": "csv", "quote": "\x01", "delimiter": "\x02", "encoding": "UTF8"}
-        return self._copy(json_query(category), subject_id, options)
+        delta = self._delta(category)
+        return self._copy(json_query(category, delta), subject_id, options, delta)
 
-    def _copy(self, query: str, subject_id: UUID, options: dict[str, Any]) -> CopyStream:
+    def _delta(self, category: Category) -> bool:
+        return self.since is not None and category.time_field is not None
+
+    def _copy(
+        self, query: str, subject_id: UUID, options: dict[str, Any], delta: bool
+    ) -> CopyStream:
         if self.copy_timeout is not None:
             options = {**options, "timeout": self.copy_timeout}
-        stream = CopyStream(self.conn, query, [subject_id], options)
+        args: list[Any] = [subject_id, self.since] if delta else [subject_id]
+        stream = CopyStream(self.conn, query, args, options)
         self._streams.append(stream)
         return stream
 

@@ -1,8 +1,5 @@
 """Recording downloads, tokens only in the header, and the CLI's one-line errors."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -11,6 +8,7 @@ import pytest
 from api.devissuer import DevIssuer
 from api.settings import Settings
 from stores.seed import build_subject
+from tests._cli import cli_env, run_cli
 
 
 async def test_a_customer_downloads_their_own_recording(
@@ -85,22 +83,6 @@ async def test_lowercase_bearer_is_accepted(client: httpx.AsyncClient, issuer: D
         "/graphql", json={"query": "{ __typename }"}, headers={"Authorization": f"bearer {token}"}
     )
     assert r.status_code == 200
-
-
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def cli_env(settings: Settings, home: Path, **extra: str) -> dict[str, str]:
-    """The test run's database, a throw-away home, and the setting under test."""
-    return {"DSAR_DATABASE_URL": str(settings.database_url), "DSAR_HOME": str(home), **extra}
 
 
 def test_a_broken_stores_file_stops_with_one_line(settings: Settings, tmp_path: Path) -> None:

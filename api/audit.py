@@ -1,0 +1,201 @@
+"""The audit log: one row per read of personal data by anyone but the subject, per export,
+download, grant, revocation, transfer and denied attempt (issue 7, item 4).
+
+Rows are appended only by the database function `audit_append()`, which chains each row to the
+one before (stores/migrations/service/0002_audit.sql); `verify()` recomputes that chain here.
+Callers write the row *before* data leaves and return nothing when `record()` raises
+`AuditUnavailable`. A row holds who (kind, issuer, sub or client id: never a name or an
+address), about whom (a subject id), why (ticket, reason, grant or export id) and which
+categories by name: never a value, a token or a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, assert_never
+from uuid import UUID
+
+import asyncpg
+import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+from api._auditchain import GENESIS, VerifyResult, canonical, chain_hash, verify_on
+from api.principals import Customer, Partner, Principal, SupportAgent
+
+__all__ = [
+    "GENESIS",
+    "PURPOSE_KEYS",
+    "AccessEntry",
+    "Action",
+    "AuditUnavailable",
+    "Db",
+    "Outcome",
+    "VerifyResult",
+    "access_log",
+    "actor_of",
+    "canonical",
+    "chain_hash",
+    "record",
+    "verify",
+]
+
+Db = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
+Outcome = Literal["allowed", "denied", "failed"]
+
+
+class Action(StrEnum):
+    """Every audited action, declared once; callers pass these, never a string of their own."""
+
+    EXPORT_REQUEST = "export.request"
+    EXPORT_DOWNLOAD = "export.download"
+    SUBJECT_READ = "subject.read"
+    SUBJECT_FIND = "subject.find"
+    FIELD_UNMASK = "field.unmask"
+    GRANT_CREATE = "grant.create"
+    GRANT_REVOKE = "grant.revoke"
+    TRANSFER_START = "transfer.start"
+    TRANSFER_DOWNLOAD = "transfer.download"
+    ACCESS_DENIED = "access.denied"
+
+
+# What a purpose may say. `reason` is the agent's own words (10 to 500 characters, checked where
+# it is entered); the others are identifiers.
+PURPOSE_KEYS = frozenset(
+    {"ticket", "reason", "grant_id", "export_id", "transfer_id", "verification", "field"}
+)
+_OUTCOMES = frozenset({"allowed", "denied", "failed"})
+# The same rule as the database function: a category is a name such as `profile` or
+# `profile.email`, so a value cannot slip in as a "category".
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62})?")
+_MAX_PURPOSE_VALUE = 1000
+# A writer waits for the chain's lock behind the others; past this the data is refused instead.
+_TIMEOUT = 10.0
+
+
+class AuditUnavailable(Exception):
+    """The audit row could not be written, so the data must not be returned.
+
+    The message is the error's type only: nothing of the row, the subject or the database.
+    """
+
+
+def actor_of(principal: Principal | None) -> dict[str, str]:
+    """Who acted, as the audit row and export requests record it."""
+    match principal:
+        case None:
+            return {"kind": "anonymous"}
+        case Partner():
+            return {"kind": "partner", "iss": principal.issuer, "client_id": principal.client_id}
+        case Customer() | SupportAgent():
+            return {"kind": principal.kind, "iss": principal.issuer, "sub": principal.sub}
+        case _:
+            assert_never(principal)
+
+
+def _checked(
+    request_id: str,
+    action: Action,
+    outcome: str,
+    purpose: Mapping[str, str] | None,
+    categories: Sequence[str],
+) -> tuple[Action, dict[str, str], list[str]]:
+    # Misuse is a bug in the caller, not an outage: it raises ValueError, which fails closed too.
+    if not 0 < len(request_id) <= 200:
+        raise ValueError("audit: request id must be 1 to 200 characters")
+    if outcome not in _OUTCOMES:
+        raise ValueError("audit: unknown outcome")
+    purpose = dict(purpose or {})
+    if not purpose.keys() <= PURPOSE_KEYS:
+        raise ValueError("audit: unknown purpose key")
+    if not all(isinstance(v, str) and len(v) <= _MAX_PURPOSE_VALUE for v in purpose.values()):
+        raise ValueError("audit: purpose values are strings of at most 1000 characters")
+    if isinstance(categories, str) or not all(_NAME.fullmatch(c) for c in categories):
+        raise ValueError("audit: categories must be a sequence of category names")
+    return Action(action), purpose, list(categories)
+
+
+async def record(
+    db: Db,
+    *,
+    request_id: str,
+    actor: Principal | None,
+    subject_id: UUID | None,
+    action: Action,
+    outcome: Outcome,
+    purpose: Mapping[str, str] | None = None,
+    categories: Sequence[str] = (),
+) -> int:
+    """Appends one row and returns its seq; raises AuditUnavailable when it is not written."""
+    action, purpose_map, names = _checked(request_id, action, outcome, purpose, categories)
+    try:
+        # JSON goes as text and is cast in SQL, so this works with or without a jsonb codec.
+        seq = await db.fetchval(
+            "SELECT audit_append($1, $2::text::jsonb, $3, $4, $5::text::jsonb, $6, $7)",
+            request_id,
+            orjson.dumps(actor_of(actor)).decode(),
+            subject_id,
+            action.value,
+            orjson.dumps(purpose_map).decode(),
+            names,
+            outcome,
+            timeout=_TIMEOUT,
+        )
+    except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise AuditUnavailable(type(exc).__name__) from None
+    if not isinstance(seq, int):
+        raise AuditUnavailable("no seq returned")
+    return seq
+
+
+async def verify(db: Db, *, batch: int = 1000) -> VerifyResult:
+    """Recomputes every row's hash in seq order and names the first row that breaks the chain."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await verify_on(conn, batch=batch)
+    return await verify_on(db, batch=batch)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """One look at a person's data by someone else, as that person may see it."""
+
+    at: datetime
+    actor_kind: str
+    client_id: str | None
+    ticket: str | None
+    action: str
+    outcome: str
+    categories: tuple[str, ...]
+
+
+async def access_log(db: Db, subject_id: UUID, limit: int = 100) -> list[AccessEntry]:
+    """Partner and support access to `subject_id`, newest first (at most `limit`, up to 1000).
+
+    The subject's own actions are not listed: they know those. Only the kind of agent and the
+    ticket are shown, never the agent's identity.
+    """
+    rows = await db.fetch(
+        """SELECT at, actor->>'kind' AS kind, actor->>'client_id' AS client_id,
+                  purpose->>'ticket' AS ticket, action, outcome, categories
+           FROM audit_log
+           WHERE subject_id = $1 AND actor->>'kind' IN ('partner', 'support')
+           ORDER BY seq DESC LIMIT $2""",
+        subject_id,
+        max(1, min(limit, 1000)),
+    )
+    return [
+        AccessEntry(
+            at=r["at"],
+            actor_kind=r["kind"],
+            client_id=r["client_id"],
+            ticket=r["ticket"],
+            action=r["action"],
+            outcome=r["outcome"],
+            categories=tuple(r["categories"]),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,317 @@
+"""Portability to partner controllers (GDPR Art. 20): partners, grants and transfers.
+
+A person grants one partner some categories until a date; the partner then starts transfers of
+exactly those categories and downloads them with its own token. Every partner request reads the
+grant from the database, so a revocation holds from the very next request, whatever tokens are
+still alive. A grant never covers inferred data: portability is about data the person provided
+or that was observed from their use (WP242).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import orjson
+
+from api import exports
+from api.audit import actor_of
+from api.authn import require_strong_login
+from api.exports import DAY, Conn, ExportRow, within_limit
+from api.principals import Customer, Partner
+from api.settings import Settings
+from catalogue import Catalogue
+
+DEFAULT_GRANT_DAYS = 90
+MAX_GRANT_DAYS = 366
+MINUTE = timedelta(minutes=1)
+
+
+class GrantRefused(Exception):
+    """A grant that cannot be given as asked; the message is fixed text, safe to show."""
+
+
+class TransferRefused(Exception):
+    """No live grant of this partner by that id: one answer for every reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerRecord:
+    client_id: str
+    issuer: str
+    name: str
+    contact: str | None
+    categories: tuple[str, ...]
+    public_jwk: dict[str, Any] | None
+    created_at: datetime
+    disabled_at: datetime | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> PartnerRecord:
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["categories"] = tuple(values["categories"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    id: UUID
+    subject_id: UUID
+    partner: str
+    categories: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Grant:
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["categories"] = tuple(values["categories"])
+        return cls(**values)
+
+    def status_at(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if now >= self.expires_at else "live"
+
+
+# Partners: managed by `dsar partner`.
+
+
+async def add_partner(
+    db: asyncpg.Pool | Conn,
+    catalogue: Catalogue,
+    *,
+    client_id: str,
+    issuer: str,
+    name: str,
+    categories: Sequence[str],
+    contact: str | None = None,
+    public_jwk: dict[str, Any] | None = None,
+) -> PartnerRecord:
+    """Raises `GrantRefused` for categories that are unknown or never portable."""
+    _portable(catalogue, categories)
+    try:
+        row = await db.fetchrow(
+            """INSERT INTO partners (client_id, issuer, name, contact, categories, public_jwk)
+               VALUES ($1, $2, $3, $4, $5, $6::text::jsonb) RETURNING *""",
+            client_id,
+            issuer,
+            name,
+            contact,
+            list(dict.fromkeys(categories)),
+            None if public_jwk is None else _dumps(public_jwk),
+        )
+    except asyncpg.UniqueViolationError:
+        raise GrantRefused(f"partner {client_id!r} exists already") from None
+    assert row is not None
+    return PartnerRecord.of(row)
+
+
+async def list_partners(db: asyncpg.Pool | Conn) -> list[PartnerRecord]:
+    return [PartnerRecord.of(r) for r in await db.fetch("SELECT * FROM partners ORDER BY 1")]
+
+
+async def disable_partner(db: asyncpg.Pool | Conn, client_id: str) -> bool:
+    """A disabled partner gets nothing more; its grants stay on record."""
+    done = await db.fetchval(
+        "UPDATE partners SET disabled_at = coalesce(disabled_at, now()) WHERE client_id = $1 "
+        "RETURNING true",
+        client_id,
+    )
+    return bool(done)
+
+
+def _portable(catalogue: Catalogue, categories: Sequence[str]) -> list[str]:
+    if not categories:
+        raise GrantRefused("Choose at least one category.")
+    known = set(catalogue.keys)
+    if not set(categories) <= known:
+        raise GrantRefused("Unknown category.")
+    if any(not catalogue.category(k).portable for k in categories):
+        raise GrantRefused("Inferred data is not portable, so it cannot be transferred.")
+    return [k for k in catalogue.keys if k in categories]
+
+
+# Grants: given and revoked by the person.
+
+
+async def grant(
+    db: asyncpg.Pool,
+    catalogue: Catalogue,
+    settings: Settings,
+    principal: Customer,
+    *,
+    partner: str,
+    categories: Sequence[str],
+    expires_at: datetime | None = None,
+) -> Grant:
+    """Raises `InsufficientUserAuthentication` (step-up) or `GrantRefused`."""
+    require_strong_login(principal, settings.step_up_acr_values, settings.step_up_max_age)
+    if principal.subject_id is None:
+        raise GrantRefused("No personal data is linked to this login: there is nothing to send.")
+    keys = _portable(catalogue, categories)
+    now = datetime.now(UTC)
+    expires_at = expires_at or now + timedelta(days=DEFAULT_GRANT_DAYS)
+    if expires_at.tzinfo is None:
+        raise GrantRefused("Give the expiry with a time zone.")
+    if not now < expires_at <= now + timedelta(days=MAX_GRANT_DAYS):
+        raise GrantRefused(
+            f"The expiry must be in the future and at most {MAX_GRANT_DAYS} days away."
+        )
+    row = await db.fetchrow(
+        "SELECT * FROM partners WHERE client_id = $1 AND disabled_at IS NULL", partner
+    )
+    if row is None:
+        raise GrantRefused("Unknown partner.")
+    allowed = PartnerRecord.of(row).categories
+    if not set(keys) <= set(allowed):
+        raise GrantRefused("This partner may not receive some of these categories.")
+    created = await db.fetchrow(
+        """INSERT INTO grants (id, subject_id, partner, categories, granted_by, verification,
+                               expires_at)
+           VALUES ($1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7) RETURNING *""",
+        uuid4(),
+        principal.subject_id,
+        partner,
+        keys,
+        _dumps(actor_of(principal)),
+        _dumps(exports.verification(principal, settings)),
+        expires_at,
+    )
+    assert created is not None
+    return Grant.of(created)
+
+
+async def revoke(db: asyncpg.Pool, principal: Customer, grant_id: UUID) -> Grant | None:
+    """The person's own grant, revoked now (or already); None when it is not theirs."""
+    if principal.subject_id is None:
+        return None
+    row = await db.fetchrow(
+        """UPDATE grants SET revoked_at = coalesce(revoked_at, now())
+           WHERE id = $1 AND subject_id = $2 RETURNING *""",
+        grant_id,
+        principal.subject_id,
+    )
+    return None if row is None else Grant.of(row)
+
+
+async def grants_of(db: asyncpg.Pool, subject_id: UUID) -> list[Grant]:
+    rows = await db.fetch(
+        "SELECT * FROM grants WHERE subject_id = $1 ORDER BY created_at DESC", subject_id
+    )
+    return [Grant.of(r) for r in rows]
+
+
+async def partner_names(db: asyncpg.Pool, client_ids: Sequence[str]) -> dict[str, str]:
+    rows = await db.fetch(
+        "SELECT client_id, name FROM partners WHERE client_id = any($1::text[])", list(client_ids)
+    )
+    return {r["client_id"]: r["name"] for r in rows}
+
+
+async def transfers_of(db: asyncpg.Pool, grant_ids: Sequence[UUID]) -> dict[UUID, list[ExportRow]]:
+    rows = await db.fetch(
+        "SELECT * FROM exports WHERE grant_id = any($1::uuid[]) ORDER BY created_at DESC",
+        list(grant_ids),
+    )
+    out: dict[UUID, list[ExportRow]] = {g: [] for g in grant_ids}
+    for r in rows:
+        out[r["grant_id"]].append(ExportRow.of(r))
+    return out
+
+
+# The partner's side.
+
+_LIVE = """
+    SELECT g.* FROM grants g JOIN partners p ON p.client_id = g.partner
+    WHERE p.client_id = $1 AND p.issuer = $2 AND p.disabled_at IS NULL
+      AND g.revoked_at IS NULL AND g.expires_at > now()
+"""
+
+
+async def live_grants(db: asyncpg.Pool, partner: Partner) -> list[Grant]:
+    rows = await db.fetch(_LIVE + " ORDER BY g.created_at", partner.client_id, partner.issuer)
+    return [Grant.of(r) for r in rows]
+
+
+async def live_grant(db: asyncpg.Pool | Conn, partner: Partner, grant_id: UUID) -> Grant | None:
+    row = await db.fetchrow(_LIVE + " AND g.id = $3", partner.client_id, partner.issuer, grant_id)
+    return None if row is None else Grant.of(row)
+
+
+async def grant_subject(db: asyncpg.Pool, grant_id: UUID) -> UUID | None:
+    """Whose grant this is, for the audit row of a refused attempt."""
+    value = await db.fetchval("SELECT subject_id FROM grants WHERE id = $1", grant_id)
+    return value if isinstance(value, UUID) else None
+
+
+async def start_transfer(
+    db: asyncpg.Pool,
+    settings: Settings,
+    partner: Partner,
+    grant_id: UUID,
+    *,
+    format: str = "json",
+    full: bool = False,
+) -> ExportRow:
+    """A portability export of exactly the granted categories, for this partner to download.
+
+    A delta (the default) holds only records dated after the last completed transfer of the
+    grant, in categories that have a date; `full` asks for everything. Raises
+    `TransferRefused` or `ExportLimitReached`.
+    """
+    found = await live_grant(db, partner, grant_id)
+    if found is None:
+        raise TransferRefused
+    since = None
+    if not full:
+        since = await db.fetchval(
+            "SELECT max(generated_at) FROM exports WHERE grant_id = $1 AND status = 'completed'",
+            grant_id,
+        )
+
+    async def limits(conn: Conn) -> None:
+        recipient = {"kind": "partner", "iss": partner.issuer, "client_id": partner.client_id}
+        minute = await conn.fetch(
+            """SELECT created_at FROM exports
+               WHERE recipient = $1::text::jsonb AND created_at > now() - interval '1 minute'
+               ORDER BY created_at""",
+            _dumps(recipient),
+        )
+        most = settings.partner_transfers_per_minute
+        await within_limit(conn, [r["created_at"] for r in minute], most, MINUTE)
+        day = await conn.fetch(
+            """SELECT created_at FROM exports
+               WHERE grant_id = $1 AND created_at > now() - interval '1 day'
+                 AND status <> 'failed'
+               ORDER BY created_at""",
+            grant_id,
+        )
+        await within_limit(
+            conn, [r["created_at"] for r in day], settings.grant_transfers_per_day, DAY
+        )
+
+    return await exports.create(
+        db,
+        settings,
+        limit=limits,
+        subject_id=found.subject_id,
+        requested_by=actor_of(partner),
+        recipient={"kind": "partner", "iss": partner.issuer, "client_id": partner.client_id},
+        purpose="portability",
+        format=format,
+        categories=list(found.categories),
+        verification={"method": "portability_grant", "grant_id": str(found.id)},
+        grant_id=found.id,
+        since=since,
+    )
+
+
+def _dumps(value: Any) -> str:
+    # JSON goes as text and is cast in SQL: the same with or without a jsonb codec.
+    return orjson.dumps(value).decode()

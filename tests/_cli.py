@@ -1,0 +1,26 @@
+"""Running `dsar` as a user does: a subprocess with this test run's database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from api.settings import Settings
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def cli_env(settings: Settings, home: Path, **extra: str) -> dict[str, str]:
+    """The test run's database, a throw-away home, and the setting under test."""
+    return {"DSAR_DATABASE_URL": str(settings.database_url), "DSAR_HOME": str(home), **extra}
