@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import anyio
@@ -28,7 +29,7 @@ from api.exports import ExportBusy, ExportRow
 from api.graphql_http import AUTH_ERRORS, json_response
 from api.principals import Customer, Partner, Principal
 from api.services import Services
-from exporters import EXPORTERS, build_bundle
+from exporters import EXPORTERS, build_bundle, jwe
 
 log = logging.getLogger("dsar.exports")
 
@@ -125,14 +126,18 @@ async def download(
         )
     exp = EXPORTERS[claimed.format]
     stamp = claimed.created_at.strftime("%Y%m%d")
+    name = f"personal-data-{stamp}-{exp.name}-{claimed.id.hex[:8]}.zip"
+    key = None
+    if isinstance(principal, Partner):
+        key = await portability.partner_key(db, principal.client_id)
+    if key is not None:
+        name += ".jwe"  # readable only with the partner's private key
     return StreamingResponse(
-        _stream(services, claimed),
-        media_type="application/zip",
+        _stream(services, claimed, key),
+        media_type=jwe.MEDIA_TYPE if key is not None else "application/zip",
         headers={
             "Cache-Control": "no-store",
-            "Content-Disposition": (
-                f'attachment; filename="personal-data-{stamp}-{exp.name}-{claimed.id.hex[:8]}.zip"'
-            ),
+            "Content-Disposition": f'attachment; filename="{name}"',
             "X-Content-Type-Options": "nosniff",
         },
     )
@@ -145,7 +150,10 @@ def _purpose(row: ExportRow) -> dict[str, str]:
     return purpose
 
 
-async def _stream(services: Services, row: ExportRow) -> AsyncIterator[bytes]:
+async def _stream(
+    services: Services, row: ExportRow, encrypt_to: dict[str, Any] | None = None
+) -> AsyncIterator[bytes]:
+    """The bundle (encrypted to `encrypt_to` when given), counted and hashed as it leaves."""
     digest = hashlib.sha256()
     size = 0
     counts: dict[str, int] = {}
@@ -165,6 +173,8 @@ async def _stream(services: Services, row: ExportRow) -> AsyncIterator[bytes]:
         counts=counts,
         since=row.since,
     )
+    if encrypt_to is not None:
+        chunks = jwe.encrypt_stream(chunks, encrypt_to, "application/zip")
     try:
         async with aclosing(chunks):
             async for chunk in chunks:

@@ -25,6 +25,7 @@ from api.exports import DAY, Conn, ExportRow, within_limit
 from api.principals import Customer, Partner
 from api.settings import Settings
 from catalogue import Catalogue
+from exporters.jwe import UnusableKey, rsa_public_key
 
 DEFAULT_GRANT_DAYS = 90
 MAX_GRANT_DAYS = 366
@@ -93,8 +94,14 @@ async def add_partner(
     contact: str | None = None,
     public_jwk: dict[str, Any] | None = None,
 ) -> PartnerRecord:
-    """Raises `GrantRefused` for categories that are unknown or never portable."""
+    """Raises `GrantRefused` for categories that are unknown or never portable, or a public
+    key that bundles cannot be encrypted to."""
     _portable(catalogue, categories)
+    if public_jwk is not None:
+        try:
+            rsa_public_key(public_jwk)
+        except UnusableKey as exc:
+            raise GrantRefused(f"public key: {exc}") from None
     try:
         row = await db.fetchrow(
             """INSERT INTO partners (client_id, issuer, name, contact, categories, public_jwk)
@@ -110,6 +117,17 @@ async def add_partner(
         raise GrantRefused(f"partner {client_id!r} exists already") from None
     assert row is not None
     return PartnerRecord.of(row)
+
+
+async def partner_key(db: asyncpg.Pool | Conn, client_id: str) -> dict[str, Any] | None:
+    """The partner's public key, when it registered one: its bundles are encrypted to it."""
+    value = await db.fetchval(
+        "SELECT public_jwk::text FROM partners WHERE client_id = $1", client_id
+    )
+    if value is None:
+        return None
+    key: dict[str, Any] = orjson.loads(value)
+    return key
 
 
 async def list_partners(db: asyncpg.Pool | Conn) -> list[PartnerRecord]:

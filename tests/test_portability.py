@@ -15,6 +15,8 @@ import asyncpg
 import httpx
 import orjson
 import pytest
+from joserfc import jwe
+from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
 
 from api.app import create_app
@@ -367,7 +369,25 @@ def test_partners_are_managed_from_the_command_line(settings: Settings, tmp_path
     name = f"cli-partner-{uuid4().hex[:8]}"
     env = cli_env(settings, tmp_path, DSAR_OIDC_ISSUER=TEST_ISSUER)
     key = tmp_path / "partner.jwk"
-    key.write_bytes(orjson.dumps({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}))
+    key.write_bytes(orjson.dumps(RSAKey.generate_key(2048).as_dict(private=False)))
+    ec = tmp_path / "ec.jwk"
+    ec.write_bytes(orjson.dumps({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}))
+    refused = run_cli(
+        "partner",
+        "add",
+        name,
+        "--name",
+        "X",
+        "--categories",
+        "profile",
+        "--public-key",
+        str(ec),
+        env=env,
+    )
+    assert (refused.returncode, refused.stderr.strip()) == (
+        2,
+        "dsar partner: public key: encrypted delivery needs an RSA key (kty RSA, for RSA-OAEP-256)",
+    )
     added = run_cli(
         "partner",
         "add",
@@ -396,3 +416,36 @@ def test_partners_are_managed_from_the_command_line(settings: Settings, tmp_path
     assert f"{name}\tOther Bank\tdisabled encrypted" in listed.stdout
     missing = run_cli("partner", "disable", "nobody-" + name, env=env)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+async def test_a_partner_with_a_key_receives_a_bundle_only_it_can_open(
+    client: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: str,
+    db: asyncpg.Connection,
+    catalogue: Catalogue,
+) -> None:
+    name = f"sealed-{uuid4().hex[:8]}"
+    key = RSAKey.generate_key(2048, parameters={"use": "enc"})
+    await add_partner(
+        db,
+        catalogue,
+        client_id=name,
+        issuer=TEST_ISSUER,
+        name="Sealed",
+        categories=["profile"],
+        public_jwk=key.as_dict(private=False),
+    )
+    grant = await give(client, issuer, person, name, categories=["profile"])
+    token = issuer.mint("partner", name)
+    started = (await gql(client, token, START, grant=grant["id"]))["startTransfer"]
+    r = await client.get(started["downloadUrl"], headers=auth(token))
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/jose"
+    assert r.headers["content-disposition"].endswith('.zip.jwe"')
+    assert b"PK" not in r.content[:200] and str(subject_id(person)).encode() not in r.content
+    registry = jwe.JWERegistry(algorithms=["RSA-OAEP-256", "A256GCM"])
+    opened = jwe.decrypt_compact(r.content, key, registry=registry)
+    _, manifest = bundle(opened.plaintext)
+    assert manifest["subject_id"] == str(subject_id(person))
+    assert list(manifest["categories"]) == ["profile"]
