@@ -12,8 +12,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.downloads import export_download
+from api.exports import fail_orphans
 from api.graphql_http import graphql_endpoint
 from api.jwks import KeySource
+from api.leases import Leases
 from api.metrics import Metrics
 from api.middleware import EdgeMiddleware
 from api.recordings import recording
@@ -64,7 +66,11 @@ def create_app(
         except BaseException:
             await stores.close()
             raise
-        app.state.services = Services(settings, catalogue, stores, db)
+        leases = Leases(deployment.service_dsn)
+        app.state.services = Services(settings, catalogue, stores, db, leases)
+        orphans = await fail_orphans(db)
+        if orphans:
+            log.warning("exports interrupted by a stop were failed", extra={"event": str(orphans)})
         app.state.schema = build_schema(catalogue, dev=settings.dev_mode)
         app.state.security = Security.open(settings, key_sources or {})
         if settings.dev_issuer:
@@ -73,6 +79,7 @@ def create_app(
             yield
         finally:
             await app.state.security.close()
+            await leases.close()
             await db.close()
             await stores.close()
 

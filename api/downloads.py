@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime
@@ -33,7 +32,6 @@ from exporters import EXPORTERS, build_bundle, jwe
 
 log = logging.getLogger("dsar.exports")
 
-HEARTBEAT_SECONDS = 10.0
 INTERRUPTED = "The download stopped before the bundle was complete."
 STORE_FAILED = "A data store failed while the bundle was streaming."
 
@@ -117,7 +115,7 @@ async def download(
     except AuditUnavailable:
         return json_response({"error": "unavailable"}, 503, {"Retry-After": "5"})
     try:
-        claimed = await exports.claim(services.db, row)
+        claimed = await exports.claim(services.db, services.leases, row)
     except ExportBusy:
         return json_response(
             {"error": "busy", "message": "Another export of this data is downloading right now."},
@@ -159,7 +157,6 @@ async def _stream(
     counts: dict[str, int] = {}
     reason = INTERRUPTED
     completed = False
-    beat = time.monotonic()
     generated_at = datetime.now(UTC)
     chunks: AsyncGenerator[bytes, None] = build_bundle(
         services.stores,
@@ -181,9 +178,6 @@ async def _stream(
                 digest.update(chunk)
                 size += len(chunk)
                 yield chunk
-                if time.monotonic() - beat > HEARTBEAT_SECONDS:
-                    await exports.heartbeat(services.db, row.id)
-                    beat = time.monotonic()
         completed = True
     except Exception as exc:
         reason = STORE_FAILED
@@ -204,3 +198,4 @@ async def _stream(
                 )
             else:
                 await exports.fail(services.db, row.id, reason)
+            await services.leases.release(row.id)

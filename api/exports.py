@@ -18,6 +18,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from api.audit import actor_of
 from api.authn import require_strong_login
+from api.leases import ORPHANED, Leases
 from api.principals import Customer, Partner, Principal, SupportAgent
 from api.settings import Settings
 from catalogue import Catalogue
@@ -26,8 +27,6 @@ from exporters.bundle import plan
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
-# A running export whose heartbeat is older than this belongs to a process that died.
-STALE_AFTER = timedelta(seconds=60)
 DAY = timedelta(days=1)
 
 
@@ -267,9 +266,19 @@ async def for_subject(db: asyncpg.Pool, subject_id: UUID, limit: int = 20) -> li
     return [ExportRow.of(r) for r in rows]
 
 
-async def claim(db: asyncpg.Pool, row: ExportRow) -> ExportRow:
-    """Takes the running lease for one download. Raises `ExportBusy` when another stream of the
-    same subject runs: the unique index allows one running export per subject."""
+async def claim(db: asyncpg.Pool, leases: Leases, row: ExportRow) -> ExportRow:
+    """Takes the running lease for one download (the caller releases it when the stream ends).
+    Raises `ExportBusy` when another stream of the same subject runs: the unique index allows
+    one running export per subject."""
+    await leases.hold(row.id)  # before the row says running, so it is never seen orphaned
+    try:
+        return await _claim(db, row)
+    except BaseException:
+        await leases.release(row.id)
+        raise
+
+
+async def _claim(db: asyncpg.Pool, row: ExportRow) -> ExportRow:
     async with db.acquire() as conn, conn.transaction():
         await _fail_stale(conn, row.subject_id)
         try:
@@ -287,10 +296,6 @@ async def claim(db: asyncpg.Pool, row: ExportRow) -> ExportRow:
     if claimed is None:
         raise ExportBusy
     return ExportRow.of(claimed)
-
-
-async def heartbeat(db: asyncpg.Pool, export_id: UUID) -> None:
-    await db.execute("UPDATE exports SET heartbeat_at = now() WHERE id = $1", export_id)
 
 
 async def complete(
@@ -325,12 +330,27 @@ async def fail(db: asyncpg.Pool, export_id: UUID, reason: str) -> None:
     )
 
 
+ORPHAN_FAILURE = "The service stopped while the bundle was streaming."
+
+
 async def _fail_stale(conn: Conn, subject_id: UUID) -> None:
+    """Fails the subject's running exports whose process is gone (`api.leases`)."""
     await conn.execute(
-        """UPDATE exports SET status = 'failed', finished_at = now(), heartbeat_at = NULL,
-                              failure = 'The service stopped while the bundle was streaming.'
-           WHERE subject_id = $1 AND status = 'running'
-             AND heartbeat_at < now() - make_interval(secs => $2)""",
+        f"""UPDATE exports SET status = 'failed', finished_at = now(), heartbeat_at = NULL,
+                               failure = $2
+            WHERE subject_id = $1 AND status = 'running' AND {ORPHANED}""",  # noqa: S608  # a constant expression, no input
         subject_id,
-        STALE_AFTER.total_seconds(),
+        ORPHAN_FAILURE,
     )
+
+
+async def fail_orphans(db: asyncpg.Pool) -> int:
+    """At start-up: every running export whose process is gone is failed now."""
+    async with db.acquire() as conn, conn.transaction():
+        done = await conn.fetch(
+            f"""UPDATE exports SET status = 'failed', finished_at = now(), heartbeat_at = NULL,
+                                   failure = $1
+                WHERE status = 'running' AND {ORPHANED} RETURNING id""",  # noqa: S608  # a constant expression, no input
+            ORPHAN_FAILURE,
+        )
+    return len(done)

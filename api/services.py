@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from api.leases import Leases
 from api.settings import Settings
 from catalogue import Catalogue
 from stores.registry import Stores
@@ -17,6 +18,7 @@ class Services:
     catalogue: Catalogue
     stores: Stores
     db: asyncpg.Pool
+    leases: Leases
 
     async def ready(self) -> dict[str, bool]:
         checks = await self.stores.ping()

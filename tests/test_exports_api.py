@@ -17,14 +17,18 @@ import pytest
 from starlette.applications import Starlette
 from starlette.responses import StreamingResponse
 
+from api.app import create_app
 from api.authn import authenticate
 from api.devissuer import DevIssuer
 from api.downloads import download
+from api.leases import KEY
 from api.principals import Principal
+from api.settings import Settings
 from catalogue import Catalogue
 from stores.deployment import Deployment
 from stores.registry import Stores
 from tests._factories import insert_marked
+from tests._tokens import TEST_ISSUER
 
 REQUEST = """
 mutation($input: ExportInput!) {
@@ -201,26 +205,42 @@ async def test_one_running_export_per_subject(
     token = issuer.mint("customer", subject)
     _, running = await request_export(client, token)
     _, other = await request_export(client, token, format="CSV")
-    await db.execute(
-        "UPDATE exports SET status = 'running', heartbeat_at = now() WHERE id = $1",
-        UUID(running["id"]),
-    )
+    # Another process is streaming it: it holds the export's lease (api/leases.py).
+    await db.execute(f"SELECT pg_advisory_lock({KEY})", UUID(running["id"]))
+    await db.execute("UPDATE exports SET status = 'running' WHERE id = $1", UUID(running["id"]))
     _, repeat = await request_export(client, token, purpose="PORTABILITY")
     assert repeat["id"] == running["id"] and repeat["status"] == "RUNNING"
     busy = await client.get(other["downloadUrl"], headers=auth(token))
     assert busy.status_code == 409
     assert busy.headers["retry-after"] == "30"
 
-    # A running export whose process died (no heartbeat for a minute) fails, and the next
-    # download goes ahead.
-    await db.execute(
-        "UPDATE exports SET heartbeat_at = now() - interval '2 minutes' WHERE id = $1",
-        UUID(running["id"]),
-    )
+    # That process dies: its session and lease go with it, and the next request goes ahead
+    # at once, failing the dead export.
+    await db.execute(f"SELECT pg_advisory_unlock({KEY})", UUID(running["id"]))
     assert (await client.get(other["downloadUrl"], headers=auth(token))).status_code == 200
     dead = (await gql(client, token, EXPORT, id=running["id"])).json()["data"]["export"]
     assert dead["status"] == "FAILED"
     assert dead["failure"] == "The service stopped while the bundle was streaming."
+
+
+async def test_a_restart_fails_the_exports_it_interrupted(
+    settings: Settings, issuer: DevIssuer, subject: str, db: asyncpg.Connection
+) -> None:
+    app = create_app(settings, key_sources={TEST_ISSUER: issuer.key_set()})
+    async with app.router.lifespan_context(app):
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+        async with client:
+            token = issuer.mint("customer", subject)
+            _, export = await request_export(client, token)
+    # As a SIGKILL leaves it: running, and nobody holds its lease.
+    await db.execute("UPDATE exports SET status = 'running' WHERE id = $1", UUID(export["id"]))
+    restarted = create_app(settings, key_sources={TEST_ISSUER: issuer.key_set()})
+    async with restarted.router.lifespan_context(restarted):
+        pass
+    status, failure = await db.fetchrow(
+        "SELECT status, failure FROM exports WHERE id = $1", UUID(export["id"])
+    )
+    assert (status, failure) == ("failed", "The service stopped while the bundle was streaming.")
 
 
 async def test_the_daily_limit_is_a_429_with_retry_after(

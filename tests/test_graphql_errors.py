@@ -4,6 +4,7 @@ import logging
 
 import pytest
 
+from api.leases import Leases
 from api.principals import Customer
 from api.services import Services
 from api.settings import Settings
@@ -25,7 +26,7 @@ async def test_a_failing_store_is_masked(
 ) -> None:
     broken = await Stores.open(deployment.stores, catalogue)
     await broken.close()  # every query now fails inside asyncpg
-    services = Services(settings, catalogue, broken, stores.accounts.pool)
+    services = Services(settings, catalogue, broken, stores.accounts.pool, Leases("unused"))
     principal = Customer(
         "https://issuer.test", "alice", subject_id("alice"), frozenset({"dsar:self"})
     )
