@@ -14,6 +14,7 @@ import asyncpg
 from api.audit import VerifyResult, verify
 from api.devissuer import DevIssuer
 from api.partner_cli import PartnerCommandError, add_partner_parser, cmd_partner
+from api.portability import DEMO_PARTNER, ensure_demo_partner
 from api.settings import DEV_ISSUER, Settings, SettingsError
 from catalogue import CatalogueError, load_catalogue
 from stores.config import StoresError
@@ -220,7 +221,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     async def prepare(d: Deployment, stores: Stores) -> list[str]:
         if args.no_seed:
             return []
-        return await seed(stores, load_catalogue(settings.catalogue_file), issuer=DEV_ISSUER)
+        catalogue = load_catalogue(settings.catalogue_file)
+        if settings.dev_issuer:
+            conn = await asyncpg.connect(d.service_dsn)
+            try:
+                await ensure_demo_partner(conn, catalogue, DEV_ISSUER)
+            finally:
+                await conn.close()
+        return await seed(stores, catalogue, issuer=DEV_ISSUER)
 
     loaded = _with_stores(settings, prepare)
     base = f"http://{args.host}:{args.port}"
@@ -232,6 +240,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             f'  query:    curl -s {base}/graphql -H "authorization: Bearer $TOKEN" '
             "-H 'content-type: application/json' "
             '-d \'{"query":"{ me { profile { firstName } } }"}\'\n'
+            f"  partner:  .venv/bin/dsar token --partner {DEMO_PARTNER}   (may receive transfers)\n"
             if settings.dev_issuer
             else ""
         ),

@@ -130,6 +130,22 @@ async def partner_key(db: asyncpg.Pool | Conn, client_id: str) -> dict[str, Any]
     return key
 
 
+DEMO_PARTNER = "demo-partner"
+
+
+async def ensure_demo_partner(db: asyncpg.Pool | Conn, catalogue: Catalogue, issuer: str) -> None:
+    """`make serve` only: one partner at the dev issuer that may receive every portable category
+    (`dsar token --partner demo-partner`)."""
+    await db.execute(
+        """INSERT INTO partners (client_id, issuer, name, contact, categories)
+           VALUES ($1, $2, 'Demo Partner Ltd', 'privacy@demo-partner.invalid', $3)
+           ON CONFLICT (client_id) DO NOTHING""",
+        DEMO_PARTNER,
+        issuer,
+        [c.key for c in catalogue if c.portable],
+    )
+
+
 async def list_partners(db: asyncpg.Pool | Conn) -> list[PartnerRecord]:
     return [PartnerRecord.of(r) for r in await db.fetch("SELECT * FROM partners ORDER BY 1")]
 

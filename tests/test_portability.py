@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.devissuer import DevIssuer
-from api.portability import add_partner
+from api.portability import DEMO_PARTNER, add_partner, ensure_demo_partner, list_partners
 from api.settings import Settings
 from catalogue import Catalogue
 from stores.deployment import Deployment
@@ -449,3 +449,14 @@ async def test_a_partner_with_a_key_receives_a_bundle_only_it_can_open(
     _, manifest = bundle(opened.plaintext)
     assert manifest["subject_id"] == str(subject_id(person))
     assert list(manifest["categories"]) == ["profile"]
+
+
+async def test_the_demo_partner_is_there_once_and_never_gets_inferred_data(
+    db: asyncpg.Connection, catalogue: Catalogue
+) -> None:
+    await ensure_demo_partner(db, catalogue, "urn:dsar:dev-issuer")
+    await ensure_demo_partner(db, catalogue, "urn:dsar:dev-issuer")
+    demo = [p for p in await list_partners(db) if p.client_id == DEMO_PARTNER]
+    assert len(demo) == 1
+    assert "geolocation" not in demo[0].categories
+    assert set(demo[0].categories) == {c.key for c in catalogue if c.portable}
