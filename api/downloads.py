@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,7 @@ from uuid import UUID
 import anyio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from api import audit, exports, portability
 from api.audit import Action, AuditUnavailable
@@ -42,6 +43,9 @@ def not_found() -> Response:
 
 
 async def export_download(request: Request) -> Response:
+    if request.method != "GET":
+        # HEAD would build and stream the whole bundle only for the server to drop it.
+        return json_response({"error": "method_not_allowed"}, 405, {"Allow": "GET"})
     services: Services = request.app.state.services
     try:
         principal = await request.app.state.security.principal(request, services.stores)
@@ -114,6 +118,9 @@ async def download(
         )
     except AuditUnavailable:
         return json_response({"error": "unavailable"}, 503, {"Retry-After": "5"})
+    key = None
+    if isinstance(principal, Partner):
+        key = await portability.partner_key(db, principal.client_id)
     try:
         claimed = await exports.claim(services.db, services.leases, row)
     except ExportBusy:
@@ -125,13 +132,10 @@ async def download(
     exp = EXPORTERS[claimed.format]
     stamp = claimed.created_at.strftime("%Y%m%d")
     name = f"personal-data-{stamp}-{exp.name}-{claimed.id.hex[:8]}.zip"
-    key = None
-    if isinstance(principal, Partner):
-        key = await portability.partner_key(db, principal.client_id)
     if key is not None:
         name += ".jwe"  # readable only with the partner's private key
-    return StreamingResponse(
-        _stream(services, claimed, key),
+    return ExportResponse(
+        _Download(services, claimed, key),
         media_type=jwe.MEDIA_TYPE if key is not None else "application/zip",
         headers={
             "Cache-Control": "no-store",
@@ -141,6 +145,23 @@ async def download(
     )
 
 
+class ExportResponse(StreamingResponse):
+    """Ends its download whatever happens to the response: a client that goes away before the
+    first byte, or while a chunk is being sent, leaves the stream unstarted or suspended, and
+    the export must still be failed and its lease released."""
+
+    def __init__(self, download: _Download, **kwargs: Any) -> None:
+        super().__init__(download.chunks(), **kwargs)
+        self.download = download
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.download.close()
+
+
 def _purpose(row: ExportRow) -> dict[str, str]:
     purpose = {"export_id": str(row.id)}
     if row.grant_id is not None:
@@ -148,54 +169,87 @@ def _purpose(row: ExportRow) -> dict[str, str]:
     return purpose
 
 
-async def _stream(
-    services: Services, row: ExportRow, encrypt_to: dict[str, Any] | None = None
-) -> AsyncIterator[bytes]:
-    """The bundle (encrypted to `encrypt_to` when given), counted and hashed as it leaves."""
-    digest = hashlib.sha256()
-    size = 0
-    counts: dict[str, int] = {}
-    reason = INTERRUPTED
-    completed = False
-    generated_at = datetime.now(UTC)
-    chunks: AsyncGenerator[bytes, None] = build_bundle(
-        services.stores,
-        services.catalogue,
-        row.subject_id,
-        format=row.format,
-        purpose=row.purpose,
-        categories=row.categories,
-        export_id=row.id,
-        generated_at=generated_at,
-        counts=counts,
-        since=row.since,
-    )
-    if encrypt_to is not None:
-        chunks = jwe.encrypt_stream(chunks, encrypt_to, "application/zip")
-    try:
-        async with aclosing(chunks):
-            async for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                yield chunk
-        completed = True
-    except Exception as exc:
-        reason = STORE_FAILED
-        log.error("export failed", extra={"error": type(exc).__name__, "event": str(row.id)})
-        raise
-    finally:
-        # Shielded: a client that went away cancels this generator, and the row must still say
-        # what happened to it.
-        with anyio.CancelScope(shield=True):
-            if completed:
+class _Download:
+    """One download of an export: the bundle (encrypted to `encrypt_to` when given), counted
+    and hashed as it leaves; the row ends completed or failed, and the lease is released."""
+
+    def __init__(
+        self, services: Services, row: ExportRow, encrypt_to: dict[str, Any] | None = None
+    ) -> None:
+        self.services = services
+        self.row = row
+        self.encrypt_to = encrypt_to
+        self.started = False
+        self.ended = False
+        self._chunks: AsyncGenerator[bytes, None] | None = None
+
+    def chunks(self) -> AsyncGenerator[bytes, None]:
+        self._chunks = self._run()
+        return self._chunks
+
+    async def close(self) -> None:
+        if self._chunks is not None and self.started:
+            await self._chunks.aclose()  # runs `_run`'s own ending, if it has not run yet
+        if not self.ended:  # never started: nothing left, and nothing was recorded
+            await self._end(None, INTERRUPTED)
+
+    async def _end(self, done: tuple[int, int, str, datetime] | None, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        db = self.services.db
+        try:
+            if done is not None:
+                records, size, sha256, generated_at = done
                 await exports.complete(
-                    services.db,
-                    row.id,
-                    records=sum(counts.values()),
+                    db,
+                    self.row.id,
+                    records=records,
                     size=size,
-                    sha256=digest.hexdigest(),
+                    sha256=sha256,
                     generated_at=generated_at,
                 )
             else:
-                await exports.fail(services.db, row.id, reason)
-            await services.leases.release(row.id)
+                await exports.fail(db, self.row.id, reason)
+        finally:
+            await self.services.leases.release(self.row.id)
+
+    async def _run(self) -> AsyncGenerator[bytes, None]:
+        self.started = True
+        row = self.row
+        digest = hashlib.sha256()
+        size = 0
+        counts: dict[str, int] = {}
+        reason = INTERRUPTED
+        done = None
+        generated_at = datetime.now(UTC)
+        chunks: AsyncGenerator[bytes, None] = build_bundle(
+            self.services.stores,
+            self.services.catalogue,
+            row.subject_id,
+            format=row.format,
+            purpose=row.purpose,
+            categories=row.categories,
+            export_id=row.id,
+            generated_at=generated_at,
+            counts=counts,
+            since=row.since,
+        )
+        if self.encrypt_to is not None:
+            chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")
+        try:
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    yield chunk
+            done = (sum(counts.values()), size, digest.hexdigest(), generated_at)
+        except Exception as exc:
+            reason = STORE_FAILED
+            log.error("export failed", extra={"error": type(exc).__name__, "event": str(row.id)})
+            raise
+        finally:
+            # Shielded: a client that went away cancels this generator, and the row must still
+            # say what happened to it.
+            with anyio.CancelScope(shield=True):
+                await self._end(done, reason)

@@ -15,6 +15,7 @@ import httpx
 import orjson
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 
 from api.app import create_app
@@ -396,3 +397,37 @@ async def principal_of(app: Starlette, token: str) -> Principal:
     return await authenticate(
         f"Bearer {token}", app.state.security.validator, services.stores.subject_for_login
     )
+
+
+async def test_head_is_refused_and_claims_nothing(
+    client: httpx.AsyncClient, issuer: DevIssuer, subject: str
+) -> None:
+    token = issuer.mint("customer", subject)
+    _, export = await request_export(client, token)
+    r = await client.head(export["downloadUrl"], headers=auth(token))
+    assert (r.status_code, r.headers["allow"]) == (405, "GET")
+    still = (await gql(client, token, EXPORT, id=export["id"])).json()["data"]["export"]
+    assert (still["status"], still["downloads"]) == ("READY", 0)
+
+
+async def test_a_client_gone_before_the_first_byte_leaves_nothing_running(
+    app: Starlette, client: httpx.AsyncClient, issuer: DevIssuer, subject: str
+) -> None:
+    token = issuer.mint("customer", subject)
+    _, export = await request_export(client, token)
+    response = await download(app.state.services, await principal_of(app, token), export["id"])
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        raise OSError("the client went away")
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}}
+    with pytest.raises(Exception):  # noqa: B017  # Starlette's ClientDisconnect or the OSError
+        await response(scope, receive, send)
+    gone = (await gql(client, token, EXPORT, id=export["id"])).json()["data"]["export"]
+    assert gone["status"] == "FAILED"
+    assert gone["failure"] == "The download stopped before the bundle was complete."
+    # The lease went with it: the next download runs at once.
+    assert (await client.get(export["downloadUrl"], headers=auth(token))).status_code == 200
