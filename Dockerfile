@@ -6,10 +6,11 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /venv
 # Dependencies first (only pyproject.toml), with empty packages so the metadata resolves.
 COPY pyproject.toml ./
-RUN mkdir -p api schema exporters stores/migrations/service stores/migrations/accounts \
+RUN mkdir -p api/account/templates api/account/static schema exporters \
+        stores/migrations/service stores/migrations/accounts \
         stores/migrations/billing stores/migrations/analytics catalogue \
-    && touch api/__init__.py schema/__init__.py exporters/__init__.py stores/__init__.py \
-        catalogue/__init__.py \
+    && touch api/__init__.py api/account/__init__.py schema/__init__.py exporters/__init__.py \
+        stores/__init__.py catalogue/__init__.py \
     && /venv/bin/pip install . && /venv/bin/pip uninstall -y dsar
 COPY api ./api
 COPY schema ./schema

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.account import account_routes
 from api.downloads import export_download
 from api.exports import fail_orphans
 from api.graphql_http import graphql_endpoint
@@ -91,6 +92,7 @@ def create_app(
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/recordings/{name}", recording),
             Route("/exports/{id}", export_download),
+            *account_routes(settings),
         ],
         lifespan=lifespan,
     )

@@ -35,6 +35,10 @@ class Settings:
     partner_transfers_per_minute: int = 30
     grant_transfers_per_day: int = 10
     max_body_bytes: int = 1024 * 1024
+    # The account page (/account) logs people in as an OAuth client of the first issuer.
+    account_client_id: str | None = None
+    account_client_secret: str = field(default="", repr=False)
+    account_session_ttl: int = 30 * 60
 
     @property
     def dev_mode(self) -> bool:
@@ -67,6 +71,9 @@ class Settings:
             exports_per_day=_int(env, "DSAR_EXPORTS_PER_DAY", 5),
             partner_transfers_per_minute=_int(env, "DSAR_PARTNER_TRANSFERS_PER_MINUTE", 30),
             grant_transfers_per_day=_int(env, "DSAR_GRANT_TRANSFERS_PER_DAY", 10),
+            account_client_id=env.get("DSAR_ACCOUNT_CLIENT_ID") or None,
+            account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
+            account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),
         )
 
 

@@ -43,6 +43,21 @@ const clients = [
     scope: 'openid dsar:self',
     id_token_signed_response_alg: 'ES256',
   },
+  {
+    // The account page (api/account/), a backend-for-frontend: a confidential client with
+    // authorization code + PKCE. Native, so that its loopback redirect URIs match on any port
+    // (RFC 8252 section 7.3): the tests serve the page on a free port.
+    client_id: 'dsar-account-page',
+    client_secret: 'dsar-account-page-secret',
+    application_type: 'native',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/account/callback'],
+    post_logout_redirect_uris: ['http://127.0.0.1/account/signed-out'],
+    scope: 'openid dsar:self',
+    id_token_signed_response_alg: 'ES256',
+  },
   // Partner controllers: client credentials only.
   ...['partner-one', 'partner-two'].map((id) => ({
     client_id: id,
@@ -83,7 +98,7 @@ function configuration(keys) {
     cookies: { keys: COOKIE_KEYS },
     clientDefaults: { id_token_signed_response_alg: 'ES256' },
     findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
-    pkce: { required: (_ctx, client) => client.clientId === 'dsar-account' },
+    pkce: { required: (_ctx, client) => ['dsar-account', 'dsar-account-page'].includes(client.clientId) },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -133,7 +148,10 @@ async function finishInteraction(req, res) {
     await provider.interactionFinished(req, res, { consent: { grantId: grant.jti } }, { mergeWithLastSubmission: true });
     return;
   }
-  const [sub, acr, ago] = String(details.params.login_hint ?? '').split('|');
+  const [sub, hintAcr, ago] = String(details.params.login_hint ?? '').split('|');
+  // A hint without an acr (the account page's step-up sends only the sub) gets the strongest
+  // one the client asked for in `acr_values`, as a person completing a second factor would.
+  const acr = hintAcr || String(details.params.acr_values ?? '').split(' ')[0];
   if (!sub) {
     res.writeHead(400).end('login_hint "sub|acr|seconds-ago" is required');
     return;

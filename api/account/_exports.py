@@ -1,0 +1,159 @@
+"""The account page's one door to exports (api.exports, api.downloads), called in-process with
+the session's principal: the same rules as the API, no HTTP hop, and one place to change if
+their signatures do. Also the page's words for an export's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from starlette.responses import Response
+
+from api import audit, downloads, exports
+from api.account.data import size
+from api.account.web import when
+from api.authn import InsufficientUserAuthentication
+from api.principals import Customer
+from api.services import Services
+
+STATUS_TEXT = {
+    "ready": "Ready to download",
+    "running": "Downloading now",
+    "completed": "Downloaded",
+    "failed": "The last download did not finish",
+    "expired": "Expired",
+}
+PURPOSE_TEXT = {"access": "Access", "portability": "Portability"}
+
+
+class StepUp(Exception):
+    """A stronger or more recent sign-in is needed first (RFC 9470)."""
+
+
+class LimitReached(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class Refused(Exception):
+    """The request cannot be met as asked; the message is fixed text, safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportView:
+    id: UUID
+    format: str
+    purpose: str
+    status: str
+    records: int | None
+    bytes: int | None
+    sha256: str | None
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, row: exports.ExportRow, now: datetime) -> ExportView:
+        return cls(
+            row.id,
+            row.format,
+            row.purpose,
+            row.status_at(now),
+            row.records,
+            row.bytes,
+            row.sha256,
+            row.created_at,
+            row.expires_at,
+        )
+
+    @property
+    def available(self) -> bool:
+        return self.status != "expired"
+
+    @property
+    def status_text(self) -> str:
+        return STATUS_TEXT.get(self.status, self.status)
+
+    @property
+    def kind(self) -> str:
+        return f"{PURPOSE_TEXT.get(self.purpose, self.purpose)}, {self.format.upper()}"
+
+    @property
+    def size(self) -> str | None:
+        return None if self.bytes is None else size(self.bytes)
+
+    @property
+    def created(self) -> str:
+        return when(self.created_at)
+
+    @property
+    def expires(self) -> str:
+        return when(self.expires_at)
+
+    @property
+    def filename(self) -> str:
+        return f"personal-data-{self.created_at:%Y%m%d}-{self.format}-{self.id.hex[:8]}.zip"
+
+
+async def request(
+    services: Services, principal: Customer, request_id: str, *, format: str, purpose: str
+) -> ExportView:
+    """As `requestExport` does it (schema/exports.py): the request, then its audit row."""
+    try:
+        row = await exports.request_for_self(
+            services.db,
+            services.catalogue,
+            services.settings,
+            principal,
+            format=format,
+            purpose=purpose,
+        )
+    except InsufficientUserAuthentication:
+        raise StepUp from None
+    except exports.ExportLimitReached as exc:
+        raise LimitReached(exc.retry_after) from None
+    except exports.InvalidExportRequest as exc:
+        raise Refused(str(exc)) from None
+    await audit.record(
+        services.db,
+        request_id=request_id,
+        actor=principal,
+        subject_id=row.subject_id,
+        action=audit.Action.EXPORT_REQUEST,
+        outcome="allowed",
+        purpose={"export_id": str(row.id)},
+        categories=row.categories,
+    )
+    return ExportView.of(row, datetime.now(UTC))
+
+
+async def mine(services: Services, principal: Customer) -> list[ExportView]:
+    if principal.subject_id is None:
+        return []
+    now = datetime.now(UTC)
+    return [
+        ExportView.of(r, now) for r in await exports.for_subject(services.db, principal.subject_id)
+    ]
+
+
+async def one(services: Services, principal: Customer, export_id: UUID) -> ExportView | None:
+    """The caller's own export; None for one that is someone else's or does not exist."""
+    row = await exports.get(services.db, export_id)
+    if row is None or not exports.may_download(principal, row):
+        return None
+    return ExportView.of(row, datetime.now(UTC))
+
+
+async def download(
+    services: Services, principal: Customer, export_id: UUID, request_id: str
+) -> Response:
+    """The streamed ZIP, or the API's own refusal (401 step-up, 404, 409, 410, 503)."""
+    return await downloads.download(services, principal, export_id, request_id)
+
+
+def needs_step_up(response: Response) -> bool:
+    return (
+        response.status_code == 401
+        and "insufficient_user_authentication" in response.headers.get("www-authenticate", "")
+    )

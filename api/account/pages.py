@@ -1,0 +1,216 @@
+"""The data page, a page per category (large ones paged), and the person's own recordings."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from api.account import _exports, data
+from api.account.site import AccountSite
+from api.account.web import when
+from api.audit import access_log
+from catalogue import Category
+from exporters import PURPOSES
+
+# How many earlier pages a "Previous page" link can lead back through; past that, the first
+# page is one link away. The API's connections page forwards only, so the way back is carried
+# in the link itself, as the cursors the API gave (each about 90 characters).
+TRAIL = 20
+_CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+# The audit log's actions (api.audit.Action), as the person reads them.
+ACTIONS = {
+    "subject.read": "Looked at your data",
+    "subject.find": "Searched for you",
+    "field.unmask": "Saw a value in full",
+    "grant.create": "Was given access",
+    "grant.revoke": "Had access taken away",
+    "transfer.start": "Asked for a transfer",
+    "transfer.download": "Received a transfer",
+    "export.request": "Asked for a copy",
+    "export.download": "Downloaded a copy",
+    "access.denied": "Was refused",
+}
+UNAVAILABLE = (
+    "Your data cannot be shown right now",
+    "One of our systems did not answer. Please try again in a few minutes.",
+)
+
+
+def routes(site: AccountSite) -> list[Route]:
+    async def home(request: Request) -> Response:
+        session = await site.session(request)
+        principal = await site.principal(request, session)
+        if principal is None:
+            if session is not None and session.signed_in:
+                await site.sessions(request).delete(session)
+                return site.signed_out(request, "Your session has ended. Please sign in again.")
+            return site.render(request, "signin.html", {"notice": None})
+        services = site.services(request)
+        try:
+            overview = await data.overview(
+                services, request.app.state.schema, principal, request.state.request_id
+            )
+        except data.DataUnavailable:
+            return site.message(
+                request, 503, *UNAVAILABLE, session=session, headers={"Retry-After": "30"}
+            )
+        if overview is None:
+            return site.render(request, "nodata.html", session=session)
+        exports = await _exports.mine(services, principal)
+        purposes = []
+        for key, purpose in PURPOSES.items():
+            included = [c for c in services.catalogue if purpose.includes(c)]
+            last = next((e for e in exports if e.purpose == key and e.bytes is not None), None)
+            purposes.append(
+                {
+                    "key": key,
+                    "title": _exports.PURPOSE_TEXT[key],
+                    "description": purpose.description,
+                    "records": sum(overview.counts.get(c.key, 0) for c in included),
+                    "categories": sum(1 for c in included if overview.counts.get(c.key)),
+                    "last_size": last.size if last else None,
+                }
+            )
+        assert principal.subject_id is not None
+        looked = await access_log(services.db, principal.subject_id, limit=50)
+        return site.render(
+            request,
+            "account.html",
+            {
+                "overview": overview,
+                "exports": exports,
+                "purposes": purposes,
+                "looked": looked,
+                "actions": ACTIONS,
+                "titles": {c.key: c.title for c in services.catalogue},
+                "rule": services.catalogue.withholding,
+                "generated_at": when(datetime.fromisoformat(overview.right_to_know["generatedAt"])),
+                "notice": None,
+            },
+            session=session,
+        )
+
+    async def category(request: Request) -> Response:
+        session = await site.session(request)
+        principal = await site.principal(request, session)
+        if principal is None:
+            return site.redirect("/account", None, request)
+        cat = _category(site, request, request.path_params["key"])
+        trail = _trail(request)
+        after = request.query_params.get("after")
+        if cat is None or trail is None or (after is not None and not _CURSOR.match(after)):
+            return site.message(
+                request, 404, "Page not found", "There is no page at this address.", session=session
+            )
+        try:
+            page = await data.category_page(
+                site.services(request),
+                request.app.state.schema,
+                principal,
+                request.state.request_id,
+                cat,
+                after,
+            )
+        except data.BadPage:
+            return site.message(
+                request,
+                400,
+                "This page link is not valid",
+                "Start again from the first page of this category.",
+                session=session,
+            )
+        except data.DataUnavailable:
+            return site.message(
+                request, 503, *UNAVAILABLE, session=session, headers={"Retry-After": "30"}
+            )
+        if page is None:
+            return site.render(request, "nodata.html", session=session)
+        number = _page_number(request) if after is not None else 1
+        previous_url = next_url = None
+        if cat.paged and after is not None and trail:
+            previous_url = _link(cat, trail[-1] or None, trail[:-1], number - 1)
+        if cat.paged and page.has_next and page.end_cursor:
+            next_url = _link(cat, page.end_cursor, [*trail, after or ""][-TRAIL:], number + 1)
+        return site.render(
+            request,
+            "category.html",
+            {
+                "cd": page,
+                "page": number if cat.paged else None,
+                "first_row": (number - 1) * data.PAGE_ROWS + 1 if cat.paged else None,
+                "previous_url": previous_url,
+                "next_url": next_url,
+            },
+            session=session,
+        )
+
+    async def recording(request: Request) -> Response:
+        session = await site.session(request)
+        principal = await site.principal(request, session)
+        if principal is None:
+            return site.redirect("/account", None, request)
+        media = site.services(request).stores.media("recordings")
+        path = None
+        if principal.subject_id is not None:
+            path = media.path_of(principal.subject_id, request.path_params["name"])
+        if path is None:
+            return site.message(
+                request,
+                404,
+                "Recording not found",
+                "There is no such recording in your data.",
+                session=session,
+            )
+        return StreamingResponse(
+            media.read(path),
+            media_type="application/octet-stream",
+            headers={
+                "Content-Disposition": f'attachment; filename="{path.name}"',
+                "Content-Length": str(path.stat().st_size),
+            },
+        )
+
+    return [
+        Route("/", home, name="account_home"),
+        Route("/data/{key}", category, name="account_category"),
+        Route("/recordings/{name}", recording, name="account_recording"),
+    ]
+
+
+def _category(site: AccountSite, request: Request, key: str) -> Category | None:
+    try:
+        return site.services(request).catalogue.category(key)
+    except KeyError:
+        return None
+
+
+def _trail(request: Request) -> list[str] | None:
+    """The `after` of each earlier page, oldest first; "" stands for the first page."""
+    raw = request.query_params.get("back")
+    if raw is None:
+        return []
+    parts = raw.split(".")
+    if len(parts) > TRAIL or any(p and not _CURSOR.match(p) for p in parts):
+        return None
+    return parts
+
+
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 10**9 else 1
+
+
+def _link(cat: Category, after: str | None, back: list[str], number: int) -> str:
+    params: dict[str, str] = {}
+    if after:
+        params["after"] = after
+        if back:
+            params["back"] = ".".join(back)
+        params["page"] = str(number)
+    query = urlencode(params)
+    return f"/account/data/{cat.key}" + (f"?{query}" if query else "")

@@ -1,0 +1,123 @@
+"""One account page of one app: its templates, its sign-in options, the caller's session."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from api.account.provider import Provider
+from api.account.sessions import Session, SessionStore, clear_cookie, session_id, set_cookie
+from api.account.web import templates
+from api.authn import authenticate
+from api.graphql_http import AUTH_ERRORS
+from api.principals import SCOPE_CUSTOMER, Customer
+from api.services import Services
+from api.settings import Settings
+
+log = logging.getLogger("dsar.account")
+
+
+class AccountSite:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.templates: Jinja2Templates = templates()
+        self.provider = Provider.configured(settings)
+
+    @property
+    def demo(self) -> bool:
+        """The demo sign-in: only with the development issuer, never in production."""
+        return self.settings.dev_issuer
+
+    def services(self, request: Request) -> Services:
+        services: Services = request.app.state.services
+        return services
+
+    def sessions(self, request: Request) -> SessionStore:
+        s = self.settings
+        return SessionStore(self.services(request).db, s.secret_key, s.account_session_ttl)
+
+    async def session(self, request: Request) -> Session | None:
+        return await self.sessions(request).load(session_id(request))
+
+    async def principal(self, request: Request, session: Session | None) -> Customer | None:
+        """The customer behind the session's access token, validated on every request like a
+        bearer token (expiry, issuer, audience, signature); None when it no longer holds."""
+        validator = request.app.state.security.validator
+        if session is None or session.data.access_token is None or validator is None:
+            return None
+        try:
+            principal = await authenticate(
+                "Bearer " + session.data.access_token,
+                validator,
+                self.services(request).stores.subject_for_login,
+            )
+        except AUTH_ERRORS as exc:
+            log.info("account session token refused", extra={"error": type(exc).__name__})
+            return None
+        if not isinstance(principal, Customer) or SCOPE_CUSTOMER not in principal.scopes:
+            return None
+        return principal
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        *,
+        session: Session | None = None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        catalogue = self.services(request).catalogue
+        values: dict[str, Any] = {
+            "signed_in": session is not None and session.signed_in,
+            "csrf": session.data.csrf if session is not None else "",
+            "demo": self.demo,
+            "provider_login": self.provider is not None,
+            "controller": catalogue.controller,
+            **(context or {}),
+        }
+        response = self.templates.TemplateResponse(
+            request, name, values, status_code=status, headers=headers
+        )
+        if session is not None and session.is_new:
+            set_cookie(response, request, session)
+        return response
+
+    def message(
+        self,
+        request: Request,
+        status: int,
+        title: str,
+        text: str,
+        *,
+        session: Session | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """A friendly page for anything that went wrong: what happened and what to do next,
+        never a detail of why (no token, no value, no stack trace)."""
+        return self.render(
+            request,
+            "message.html",
+            {"title": title, "text": text},
+            session=session,
+            status=status,
+            headers=headers,
+        )
+
+    def signed_out(self, request: Request, text: str) -> Response:
+        """The sign-in page, with the session cookie cleared."""
+        response = self.render(request, "signin.html", {"notice": text}, status=200)
+        clear_cookie(response, request)
+        return response
+
+    def redirect(self, url: str, session: Session | None, request: Request) -> Response:
+        # 303: after a form POST the browser follows with GET (RFC 9110 section 15.4.4).
+        response = RedirectResponse(url, status_code=303)
+        if session is not None and session.is_new:
+            set_cookie(response, request, session)
+        return response
