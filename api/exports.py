@@ -110,9 +110,10 @@ def may_download(principal: Principal, row: ExportRow) -> bool:
     return False
 
 
-def _check(
+def check_request(
     catalogue: Catalogue, format: str, purpose: str, categories: Sequence[str] | None
 ) -> list[str]:
+    """The category keys of a valid request, in catalogue order; raises `InvalidExportRequest`."""
     if format not in EXPORTERS:
         raise InvalidExportRequest("Unknown format.")
     if purpose not in PURPOSES:
@@ -145,23 +146,11 @@ async def request_for_self(
         raise InvalidExportRequest(
             "No personal data is linked to this login: there is nothing to export."
         )
-    keys = _check(catalogue, format, purpose, categories)
-
-    async def daily_limit(conn: Conn) -> None:
-        # Failed exports do not count: the person may ask again at once.
-        created = await conn.fetch(
-            """SELECT created_at FROM exports
-               WHERE subject_id = $1 AND recipient = '{"kind": "subject"}'::jsonb
-                 AND created_at > now() - interval '1 day' AND status <> 'failed'
-               ORDER BY created_at""",
-            principal.subject_id,
-        )
-        await within_limit(conn, [r["created_at"] for r in created], settings.exports_per_day, DAY)
-
+    keys = check_request(catalogue, format, purpose, categories)
     return await create(
         db,
         settings,
-        limit=daily_limit,
+        limit=daily_limit(principal.subject_id, settings.exports_per_day),
         subject_id=principal.subject_id,
         requested_by=actor_of(principal),
         recipient={"kind": "subject"},
@@ -170,6 +159,24 @@ async def request_for_self(
         categories=keys,
         verification=verification(principal, settings),
     )
+
+
+def daily_limit(subject_id: UUID, most: int) -> Callable[[Conn], Awaitable[None]]:
+    """At most `most` exports to the person a day, whoever asked for them (the person, or an
+    agent for them): a `limit` for `create`."""
+
+    async def check(conn: Conn) -> None:
+        # Failed exports do not count: the person may ask again at once.
+        created = await conn.fetch(
+            """SELECT created_at FROM exports
+               WHERE subject_id = $1 AND recipient = '{"kind": "subject"}'::jsonb
+                 AND created_at > now() - interval '1 day' AND status <> 'failed'
+               ORDER BY created_at""",
+            subject_id,
+        )
+        await within_limit(conn, [r["created_at"] for r in created], most, DAY)
+
+    return check
 
 
 async def within_limit(

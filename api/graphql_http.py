@@ -45,6 +45,8 @@ FIELD_SCOPES: Mapping[str, str] = {
     "portabilityGrants": SCOPE_CUSTOMER,
     "subject": SCOPE_SUPPORT,
     "findSubjects": SCOPE_SUPPORT,
+    "unmaskField": SCOPE_SUPPORT,
+    "requestExportFor": SCOPE_SUPPORT,
     "portabilityTransfers": SCOPE_PARTNER,
     "startTransfer": SCOPE_PARTNER,
 }
@@ -172,7 +174,8 @@ async def graphql_endpoint(request: Request) -> Response:
     if result.errors:
         payload["errors"] = [e.formatted for e in result.errors]
     payload["data"] = result.data
-    # GraphQL over HTTP: a request that could not even start (syntax, validation) is a 400.
-    if result.data is None and result.errors:
+    # GraphQL over HTTP: a request that could not even start (syntax, validation) is a 400,
+    # unless a resolver chose the status (429 over a limit, 503 when the audit log is down).
+    if result.data is None and result.errors and context.http_status is None:
         return json_response(payload, 400)
     return json_response(payload, context.http_status or 200, context.http_headers)

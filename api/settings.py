@@ -34,6 +34,8 @@ class Settings:
     # Portability transfers a partner may start per minute, and per grant per day.
     partner_transfers_per_minute: int = 30
     grant_transfers_per_day: int = 10
+    # Different people one support agent may look at in an hour.
+    support_subjects_per_hour: int = 30
     max_body_bytes: int = 1024 * 1024
     # The account page (/account) logs people in as an OAuth client of the first issuer.
     account_client_id: str | None = None
@@ -71,6 +73,7 @@ class Settings:
             exports_per_day=_int(env, "DSAR_EXPORTS_PER_DAY", 5),
             partner_transfers_per_minute=_int(env, "DSAR_PARTNER_TRANSFERS_PER_MINUTE", 30),
             grant_transfers_per_day=_int(env, "DSAR_GRANT_TRANSFERS_PER_DAY", 10),
+            support_subjects_per_hour=_int(env, "DSAR_SUPPORT_SUBJECTS_PER_HOUR", 30),
             account_client_id=env.get("DSAR_ACCOUNT_CLIENT_ID") or None,
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),

@@ -23,7 +23,7 @@ from strawberry.types import ExecutionContext
 
 from api.principals import Customer
 from catalogue import Catalogue
-from schema import exports, portability
+from schema import exports, portability, support
 from schema.context import Context
 from schema.errors import PublicError, is_public
 from schema.policy_types import DataCategory
@@ -59,7 +59,7 @@ def _masker() -> MaskErrors:
 
 def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schema:
     types = record_types(catalogue)
-    subject = subject_type(catalogue, types)
+    subject = subject_type(catalogue, types, support.SUBJECT_FIELDS)
     categories = [DataCategory.of(c) for c in catalogue.categories]
 
     def me(info: strawberry.Info) -> Any:
@@ -87,8 +87,13 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
         ),
         **exports.QUERY_FIELDS,
         **portability.QUERY_FIELDS,
+        **support.query_fields(subject),
     }
-    mutation_fields: dict[str, Any] = {**exports.MUTATION_FIELDS, **portability.MUTATION_FIELDS}
+    mutation_fields: dict[str, Any] = {
+        **exports.MUTATION_FIELDS,
+        **portability.MUTATION_FIELDS,
+        **support.MUTATION_FIELDS,
+    }
     query = strawberry.type(
         type("Query", (), query_fields),
         description="Read a person's data, category by category.",

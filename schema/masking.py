@@ -8,8 +8,11 @@ from typing import Any
 
 def _email(v: str) -> str:
     local, _, domain = v.partition("@")
-    host, _, tld = domain.rpartition(".")
-    return f"{local[:1]}***@{host[:1]}***.{tld}" if domain else "***"
+    host, dot, tld = domain.rpartition(".")
+    if not domain:
+        return "***"
+    # Without a dot the whole domain would pass for a top-level domain: keep its initial only.
+    return f"{local[:1]}***@{host[:1]}***.{tld}" if dot else f"{local[:1]}***@{domain[:1]}***"
 
 
 def _phone(v: str) -> str:

@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations`: resolvers are generated with real annotation objects.
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -104,7 +104,11 @@ def _resolver(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     return _single(cat, types)
 
 
-def subject_type(catalogue: Catalogue, types: dict[str, RecordTypes]) -> Any:
+def subject_type(
+    catalogue: Catalogue, types: dict[str, RecordTypes], extra: Mapping[str, Any] | None = None
+) -> Any:
+    """`extra`: fields other domain modules add (e.g. `accessLog`), each resolving over `self.sid`
+    and honouring `self.masked`."""
     rule = catalogue.withholding.title
 
     async def right_to_know_resolver(self: Any, info: strawberry.Info) -> RightToKnow:
@@ -148,6 +152,7 @@ def subject_type(catalogue: Catalogue, types: dict[str, RecordTypes]) -> Any:
             description=f"Values held about this subject but never disclosed ({rule}).",
         ),
     }
+    namespace.update(extra or {})
     for cat in catalogue.categories:
         namespace[cat.key] = strawberry.field(
             resolver=_resolver(cat, types[cat.key]),

@@ -1,0 +1,276 @@
+"""Support agents: the stated purpose of a look, the hourly limit, and the audit row first.
+
+An agent looks at a person only for a ticket and a reason (`Access`), at most
+`DSAR_SUPPORT_SUBJECTS_PER_HOUR` different people an hour, and every look is written to the
+audit log before anything of the person is returned (`admit`). The limit is counted from the
+audit log itself, under a lock per agent, so two requests at once cannot both take the last slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from api import audit, exports
+from api.audit import Action, AuditUnavailable, actor_of
+from api.exports import ExportRow
+from api.principals import SupportAgent
+from api.settings import Settings
+from catalogue import Catalogue, Category, Field
+from stores.postgres import PostgresStore
+from stores.registry import Stores
+
+# A ticket id of the help desk: a project key of 2 to 10 capital letters, a dash and a number,
+# e.g. `SUP-1234` (ASCII only: `\d` would take any script's digits).
+TICKET = re.compile(r"[A-Z]{2,10}-[0-9]{1,10}")
+TICKET_FORMAT = "2 to 10 capital letters, a dash and 1 to 10 digits, e.g. SUP-1234"
+REASON_MIN, REASON_MAX = 10, 500
+NOTE_MAX = 500
+EMAIL_MAX = 320
+MAX_MATCHES = 5
+HOUR = timedelta(hours=1)
+# The looks that count against the hourly limit: each shows something of a person.
+LOOKS = (Action.SUBJECT_FIND, Action.SUBJECT_READ, Action.FIELD_UNMASK)
+# A number a person could be identified by (document, card, account): 4 digits or more, with
+# spaces or dashes between them or not. A verification note records how, never the number.
+_DOCUMENT_NUMBER = re.compile(r"[0-9](?:[ \-./]?[0-9]){3,}")
+_ACQUIRE_TIMEOUT = 10.0
+
+
+class InvalidAccess(Exception):
+    """The ticket or reason is missing or malformed; the message is fixed text."""
+
+
+class InvalidInput(Exception):
+    """An argument that cannot be used as given; the message is fixed text, never the value."""
+
+
+class SupportLimitReached(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Why an agent looks: a ticket id and the agent's own words, both checked."""
+
+    ticket: str
+    reason: str
+
+    @classmethod
+    def of(cls, ticket: str, reason: str) -> Access:
+        ticket, reason = ticket.strip(), reason.strip()
+        if not TICKET.fullmatch(ticket):
+            raise InvalidAccess(f"The ticket must be {TICKET_FORMAT}.")
+        if not REASON_MIN <= len(reason) <= REASON_MAX:
+            raise InvalidAccess(
+                f"The reason must be {REASON_MIN} to {REASON_MAX} characters, spaces trimmed."
+            )
+        if not _plain(reason):
+            raise InvalidAccess("The reason must be plain text, without control characters.")
+        return cls(ticket, reason)
+
+    def purpose(self) -> dict[str, str]:
+        return {"ticket": self.ticket, "reason": self.reason}
+
+
+def _plain(text: str) -> bool:
+    # Control and format characters (NUL, CR/LF, ANSI escapes, bidi overrides) have no place in
+    # a one-line reason, and PostgreSQL's jsonb refuses NUL outright.
+    return not any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in text)
+
+
+def normalise_email(email: str) -> str:
+    """Trimmed and lower-cased; the look-up is exact (`=`), so `%` and `_` are only letters."""
+    email = email.strip().lower()
+    if not 3 <= len(email) <= EMAIL_MAX or "@" not in email or not _plain(email):
+        raise InvalidInput("`email` is not an e-mail address.")
+    if any(c.isspace() for c in email):
+        raise InvalidInput("`email` is not an e-mail address.")
+    return email
+
+
+def verification_note(note: str | None) -> str:
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX or not _plain(note):
+        raise InvalidInput(f"The note must be plain text of at most {NOTE_MAX} characters.")
+    if _DOCUMENT_NUMBER.search(note):
+        raise InvalidInput("Leave document and account numbers out of the note.")
+    return note
+
+
+async def _seen(
+    conn: asyncpg.Connection | PoolConnectionProxy, agent: SupportAgent
+) -> tuple[dict[UUID, datetime], datetime]:
+    """The people this agent looked at in the last hour, with their latest look; and now."""
+    rows = await conn.fetch(
+        """SELECT subject_id, max(at) AS last FROM audit_log
+           WHERE actor->>'kind' = 'support' AND actor->>'iss' = $1 AND actor->>'sub' = $2
+             AND at > now() - make_interval(secs => $3) AND outcome = 'allowed'
+             AND subject_id IS NOT NULL AND action = any($4::text[])
+           GROUP BY subject_id""",
+        agent.issuer,
+        agent.sub,
+        HOUR.total_seconds(),
+        [a.value for a in LOOKS],
+    )
+    now: datetime = await conn.fetchval("SELECT now()")
+    return {r["subject_id"]: r["last"] for r in rows}, now
+
+
+def _retry_after(seen: Mapping[UUID, datetime], now: datetime, needed: int) -> int:
+    """Seconds until `needed` of the people seen drop out of the hour."""
+    lasts = sorted(seen.values())
+    if needed > len(lasts):
+        return int(HOUR.total_seconds())
+    return max(1, math.ceil((lasts[needed - 1] + HOUR - now).total_seconds()))
+
+
+async def admit(
+    db: asyncpg.Pool,
+    agent: SupportAgent,
+    access: Access,
+    *,
+    request_id: str,
+    action: Action,
+    subjects: Sequence[UUID | None],
+    categories: Sequence[str],
+    per_hour: int,
+) -> None:
+    """Writes one audit row per subject (None: nothing matched) when the hourly limit allows,
+    else one `denied` row and `SupportLimitReached`. Raises `AuditUnavailable` when the rows
+    could not be written: then nothing may be returned."""
+    wanted = [s for s in subjects if s is not None]
+    retry: int | None = None
+    try:
+        async with db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
+            # One agent's looks queue here, so the count and the rows are one step.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                f"support-agent|{agent.issuer}|{agent.sub}",
+            )
+            seen, now = await _seen(conn, agent)
+            new = {s for s in wanted if s not in seen}
+            if len(seen) + len(new) > per_hour:
+                retry = _retry_after(seen, now, len(seen) + len(new) - per_hour)
+            else:
+                for sid in subjects:
+                    await audit.record(
+                        conn,
+                        request_id=request_id,
+                        actor=agent,
+                        subject_id=sid,
+                        action=action,
+                        outcome="allowed",
+                        purpose=access.purpose(),
+                        categories=categories,
+                    )
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        raise AuditUnavailable(type(exc).__name__) from None
+    if retry is not None:
+        with contextlib.suppress(AuditUnavailable):  # the refusal stands either way
+            await audit.record(
+                db,
+                request_id=request_id,
+                actor=agent,
+                subject_id=wanted[0]
+                if len(wanted) == 1 and action != Action.SUBJECT_FIND
+                else None,
+                action=action,
+                outcome="denied",
+                purpose=access.purpose(),
+                categories=categories,
+            )
+        raise SupportLimitReached(retry)
+
+
+def unmaskable(catalogue: Catalogue, category: str, field: str) -> tuple[Category, Field]:
+    """The category and field an agent may unmask: known, masked, and never a withheld one."""
+    if category not in catalogue.keys:
+        raise InvalidInput("Unknown category.")
+    cat = catalogue.category(category)
+    try:
+        f = cat.field(field)
+    except KeyError:
+        raise InvalidInput("Unknown field.") from None
+    if f.withheld:
+        raise InvalidInput("This value is never disclosed (CCPA regulations §7024(d)).")
+    if f.mask == "none":
+        raise InvalidInput("This field is not masked: it is shown as it is.")
+    return cat, f
+
+
+def _quote(ident: str) -> str:
+    return '"' + ident.replace('"', '""') + '"'
+
+
+async def field_value(
+    stores: Stores, cat: Category, f: Field, subject_id: UUID, record: int | None
+) -> str | None:
+    """One stored value, read only after its audit row was written. `record` names the row of a
+    category with many (its `id`); one-row categories take none."""
+    store = stores.by_category[cat.key]
+    if not isinstance(store, PostgresStore):
+        return None
+    col = f"host({_quote(f.name)})" if f.type == "inet" else _quote(f.name)
+    # Identifiers come from the catalogue (checked by `unmaskable`); values are parameters.
+    sql = f"SELECT {col} FROM {_quote(cat.key)} WHERE subject_id = $1"  # noqa: S608
+    args: list[Any] = [subject_id]
+    if record is not None:
+        sql += " AND id = $2"
+        args.append(record)
+    value = await store.pool.fetchval(sql, *args)
+    return None if value is None else str(value)
+
+
+def has_records(cat: Category) -> bool:
+    return any(f.name == "id" for f in cat.fields)
+
+
+async def request_export_for(
+    db: asyncpg.Pool,
+    catalogue: Catalogue,
+    settings: Settings,
+    agent: SupportAgent,
+    access: Access,
+    subject_id: UUID,
+    *,
+    format: str,
+    purpose: str,
+    categories: Sequence[str] | None,
+    method: str,
+    note: str,
+) -> ExportRow:
+    """An access or portability request opened for a person whose identity the agent verified.
+    The bundle goes to the person (recipient `subject`), never to the agent; the person's daily
+    limit counts it like one of their own. Raises `InvalidExportRequest`, `ExportLimitReached`."""
+    keys = exports.check_request(catalogue, format, purpose, categories)
+    return await exports.create(
+        db,
+        settings,
+        limit=exports.daily_limit(subject_id, settings.exports_per_day),
+        subject_id=subject_id,
+        requested_by=actor_of(agent),
+        recipient={"kind": "subject"},
+        purpose=purpose,
+        format=format,
+        categories=keys,
+        verification={
+            "method": "support_agent",
+            "identity_verified_by": method,
+            "note": note,
+            "verified_by": actor_of(agent),
+            "ticket": access.ticket,
+        },
+    )
