@@ -8,6 +8,7 @@ reader takes for a whole bundle, and the row says `failed` with a reason that ho
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncGenerator
@@ -76,20 +77,25 @@ async def download(
     action = (
         Action.TRANSFER_DOWNLOAD if row is not None and row.grant_id else Action.EXPORT_DOWNLOAD
     )
-    if row is None or not allowed:
-        if row is not None:
-            try:
-                await audit.record(
-                    db,
-                    request_id=request_id,
-                    actor=principal,
-                    subject_id=row.subject_id,
-                    action=action,
-                    outcome="denied",
-                    purpose=_purpose(row),
-                )
-            except AuditUnavailable:
-                pass  # the refusal stands either way
+    if row is None:
+        return not_found()
+
+    async def record(outcome: audit.Outcome) -> None:
+        assert row is not None
+        await audit.record(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=row.subject_id,
+            action=action,
+            outcome=outcome,
+            purpose=_purpose(row),
+            categories=row.categories if outcome == "allowed" else (),
+        )
+
+    if not allowed:
+        with contextlib.suppress(AuditUnavailable):  # the refusal stands either way
+            await record("denied")
         return not_found()
     if isinstance(principal, Customer):
         settings = services.settings
@@ -106,16 +112,7 @@ async def download(
             410,
         )
     try:
-        await audit.record(
-            db,
-            request_id=request_id,
-            actor=principal,
-            subject_id=row.subject_id,
-            action=action,
-            outcome="allowed",
-            purpose=_purpose(row),
-            categories=row.categories,
-        )
+        await record("allowed")
     except AuditUnavailable:
         return json_response({"error": "unavailable"}, 503, {"Retry-After": "5"})
     key = None

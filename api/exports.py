@@ -16,7 +16,8 @@ from uuid import UUID, uuid4
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from api.audit import actor_of
+from api import audit
+from api.audit import Action, actor_of
 from api.authn import require_strong_login
 from api.leases import ORPHANED, Leases
 from api.principals import Customer, Partner, Principal, SupportAgent
@@ -138,16 +139,17 @@ async def request_for_self(
     format: str,
     purpose: str,
     categories: Sequence[str] | None = None,
+    request_id: str = "-",
 ) -> ExportRow:
-    """A customer's own access or portability request. Raises `InsufficientUserAuthentication`
-    (step-up), `InvalidExportRequest` or `ExportLimitReached`."""
+    """A customer's own access or portability request, with its audit row. Raises
+    `InsufficientUserAuthentication` (step-up), `InvalidExportRequest` or `ExportLimitReached`."""
     require_strong_login(principal, settings.step_up_acr_values, settings.step_up_max_age)
     if principal.subject_id is None:
         raise InvalidExportRequest(
             "No personal data is linked to this login: there is nothing to export."
         )
     keys = check_request(catalogue, format, purpose, categories)
-    return await create(
+    row = await create(
         db,
         settings,
         limit=daily_limit(principal.subject_id, settings.exports_per_day),
@@ -159,6 +161,17 @@ async def request_for_self(
         categories=keys,
         verification=verification(principal, settings),
     )
+    await audit.record(
+        db,
+        request_id=request_id,
+        actor=principal,
+        subject_id=row.subject_id,
+        action=Action.EXPORT_REQUEST,
+        outcome="allowed",
+        purpose={"export_id": str(row.id)},
+        categories=row.categories,
+    )
+    return row
 
 
 def daily_limit(subject_id: UUID, most: int) -> Callable[[Conn], Awaitable[None]]:

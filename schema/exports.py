@@ -13,8 +13,7 @@ from uuid import UUID
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from api import audit, exports
-from api.audit import Action
+from api import exports
 from api.authn import InsufficientUserAuthentication
 from api.exports import ExportRow
 from api.principals import Customer
@@ -131,6 +130,10 @@ class StrongerLoginRequired:
     acr_values: list[str] = strawberry.field(description="Acceptable login strengths.")
     max_age: int = strawberry.field(description="The login must be at most this many seconds old.")
 
+    @classmethod
+    def of(cls, exc: InsufficientUserAuthentication, message: str) -> StrongerLoginRequired:
+        return cls(message=message, acr_values=list(exc.acr_values), max_age=exc.max_age)
+
 
 @strawberry.type(description="Too many exports in the last 24 hours; try again later.")
 class ExportLimitReached:
@@ -169,12 +172,11 @@ async def request_export(info: strawberry.Info, input: ExportInput) -> RequestEx
             format=input.format.value,
             purpose=input.purpose.value,
             categories=input.categories,
+            request_id=ctx.request_id,
         )
     except InsufficientUserAuthentication as exc:
-        return StrongerLoginRequired(
-            message="Log in again, recently and strongly, to export your data.",
-            acr_values=list(exc.acr_values),
-            max_age=exc.max_age,
+        return StrongerLoginRequired.of(
+            exc, "Log in again, recently and strongly, to export your data."
         )
     except exports.ExportLimitReached as exc:
         ctx.http_status = 429
@@ -185,16 +187,6 @@ async def request_export(info: strawberry.Info, input: ExportInput) -> RequestEx
         )
     except exports.InvalidExportRequest as exc:
         return InvalidExportRequest(message=str(exc))
-    await audit.record(
-        services.db,
-        request_id=ctx.request_id,
-        actor=principal,
-        subject_id=row.subject_id,
-        action=Action.EXPORT_REQUEST,
-        outcome="allowed",
-        purpose={"export_id": str(row.id)},
-        categories=row.categories,
-    )
     return Export.of(row, ctx.base_url)
 
 

@@ -149,10 +149,8 @@ async def grant_portability(info: strawberry.Info, input: GrantInput) -> GrantRe
             expires_at=input.expires_at,
         )
     except InsufficientUserAuthentication as exc:
-        return StrongerLoginRequired(
-            message="Log in again, recently and strongly, to let a partner receive your data.",
-            acr_values=list(exc.acr_values),
-            max_age=exc.max_age,
+        return StrongerLoginRequired.of(
+            exc, "Log in again, recently and strongly, to let a partner receive your data."
         )
     except GrantRefused as exc:
         return GrantRefusedError(message=str(exc))

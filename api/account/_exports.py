@@ -10,7 +10,7 @@ from uuid import UUID
 
 from starlette.responses import Response
 
-from api import audit, downloads, exports
+from api import downloads, exports
 from api.account.data import size
 from api.account.web import when
 from api.authn import InsufficientUserAuthentication
@@ -99,7 +99,7 @@ class ExportView:
 async def request(
     services: Services, principal: Customer, request_id: str, *, format: str, purpose: str
 ) -> ExportView:
-    """As `requestExport` does it (schema/exports.py): the request, then its audit row."""
+    """As `requestExport` does it (schema/exports.py), audit row included."""
     try:
         row = await exports.request_for_self(
             services.db,
@@ -108,6 +108,7 @@ async def request(
             principal,
             format=format,
             purpose=purpose,
+            request_id=request_id,
         )
     except InsufficientUserAuthentication:
         raise StepUp from None
@@ -115,16 +116,6 @@ async def request(
         raise LimitReached(exc.retry_after) from None
     except exports.InvalidExportRequest as exc:
         raise Refused(str(exc)) from None
-    await audit.record(
-        services.db,
-        request_id=request_id,
-        actor=principal,
-        subject_id=row.subject_id,
-        action=audit.Action.EXPORT_REQUEST,
-        outcome="allowed",
-        purpose={"export_id": str(row.id)},
-        categories=row.categories,
-    )
     return ExportView.of(row, datetime.now(UTC))
 
 
