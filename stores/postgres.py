@@ -15,6 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from catalogue import Category
+from stores.pool import ping
 
 Row = dict[str, Any]
 
@@ -56,11 +57,7 @@ class PostgresStore:
         self.statements = 0
 
     async def ping(self) -> bool:
-        try:
-            async with self.pool.acquire(timeout=2) as conn:
-                return bool(await conn.fetchval("SELECT true", timeout=2))
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            return False
+        return await ping(self.pool)
 
     async def single(self, key: str, subject_ids: Sequence[UUID]) -> dict[UUID, Row]:
         """One-row categories (profile, preferences…) for several subjects in one statement."""

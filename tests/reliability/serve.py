@@ -1,0 +1,42 @@
+"""The server under test: `create_app` under uvicorn exactly as `dsar serve` runs it, in its own
+process, on a listening socket the test passes down (`DSAR_TEST_FD`), trusting the test issuer
+of `DSAR_HOME` besides whatever `DSAR_OIDC_ISSUER` names. Logs go to stderr as JSON lines.
+
+`python -m tests.reliability.serve` with the usual DSAR_* variables; tests start it through
+`tests.reliability._server.LiveServer`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import uvicorn
+
+from api.app import create_app
+from api.logs import configure
+from api.settings import Settings
+from tests._tokens import TEST_ISSUER, test_issuer
+
+
+def main() -> None:
+    configure()
+    settings = Settings.from_env()
+    keys = {TEST_ISSUER: test_issuer(settings.home).key_set()}
+    config = uvicorn.Config(
+        create_app(settings, key_sources=keys),
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        # `dsar serve` gives 10 s; a test may shorten it (DSAR_TEST_GRACE seconds).
+        timeout_graceful_shutdown=int(os.environ.get("DSAR_TEST_GRACE", "5")),
+    )
+    # Not `fd=`: uvicorn takes a socket from a descriptor for a unix socket, and a TCP
+    # connection then runs without TCP_NODELAY (40 ms per request from delayed ACKs).
+    sock = socket.socket(fileno=int(os.environ["DSAR_TEST_FD"]))
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()
