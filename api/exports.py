@@ -161,16 +161,21 @@ async def request_for_self(
         categories=keys,
         verification=verification(principal, settings),
     )
-    await audit.record(
-        db,
-        request_id=request_id,
-        actor=principal,
-        subject_id=row.subject_id,
-        action=Action.EXPORT_REQUEST,
-        outcome="allowed",
-        purpose={"export_id": str(row.id)},
-        categories=row.categories,
-    )
+    try:
+        await audit.record(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=row.subject_id,
+            action=Action.EXPORT_REQUEST,
+            outcome="allowed",
+            purpose={"export_id": str(row.id)},
+            categories=row.categories,
+        )
+    except audit.AuditUnavailable:
+        # Unrecorded, the request does not stand (and, failed, does not count against the day).
+        await fail(db, row.id, "The request could not be recorded; nothing was sent.")
+        raise
     return row
 
 

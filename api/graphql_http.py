@@ -43,6 +43,7 @@ FIELD_SCOPES: Mapping[str, str] = {
     "grantPortability": SCOPE_CUSTOMER,
     "revokePortability": SCOPE_CUSTOMER,
     "portabilityGrants": SCOPE_CUSTOMER,
+    "portabilityPartners": SCOPE_CUSTOMER,
     "subject": SCOPE_SUPPORT,
     "findSubjects": SCOPE_SUPPORT,
     "unmaskField": SCOPE_SUPPORT,
@@ -62,6 +63,9 @@ def json_response(
         media_type="application/json",
         headers={"Cache-Control": "no-store", **(headers or {})},
     )
+
+
+UNAVAILABLE_MESSAGE = "The service cannot answer right now; try again shortly."
 
 
 def bad_request(message: str) -> Response:
@@ -170,6 +174,20 @@ async def graphql_endpoint(request: Request) -> Response:
     result = await request.app.state.schema.execute(
         query, variable_values=variables, context_value=context, operation_name=operation_name
     )
+    if context.unavailable:
+        # A store or the audit log failed under a resolver: the same 503 as anywhere else, and
+        # nothing of what the other fields read (a look that was not recorded is not answered).
+        return json_response(
+            {
+                # The edge's 503 shape (api/middleware.py), plus the GraphQL one.
+                "error": "unavailable",
+                "request_id": request.state.request_id,
+                "errors": [{"message": UNAVAILABLE_MESSAGE, "extensions": {"code": "UNAVAILABLE"}}],
+                "data": None,
+            },
+            503,
+            {"Retry-After": "5"},
+        )
     payload: dict[str, Any] = {}
     if result.errors:
         payload["errors"] = [e.formatted for e in result.errors]

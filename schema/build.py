@@ -21,6 +21,8 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.audit import AuditUnavailable
+from api.middleware import UNAVAILABLE
 from api.principals import Customer
 from catalogue import Catalogue
 from schema import exports, portability, support
@@ -46,6 +48,9 @@ class DsarSchema(strawberry.Schema):
         # log the exception type and path only: messages can carry values.
         for error in errors:
             original = error.original_error
+            if isinstance(original, (*UNAVAILABLE, AuditUnavailable)) and execution_context:
+                # Told to the HTTP layer, which answers 503: the masked error alone says 200.
+                execution_context.context.unavailable = True
             if original is not None and not isinstance(original, PublicError):
                 log.error(
                     "resolver failed",

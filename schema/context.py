@@ -21,6 +21,8 @@ class Context:
     # limit, with Retry-After); the HTTP layer applies them.
     http_status: int | None = None
     http_headers: dict[str, str] = field(default_factory=dict)
+    # A store or the audit log failed under a resolver: the whole answer is a 503.
+    unavailable: bool = False
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.stores)

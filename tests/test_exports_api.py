@@ -28,6 +28,7 @@ from api.settings import Settings
 from catalogue import Catalogue
 from stores.deployment import Deployment
 from stores.registry import Stores
+from stores.seed import subject_id
 from tests._factories import insert_marked
 from tests._tokens import TEST_ISSUER
 
@@ -431,3 +432,37 @@ async def test_a_client_gone_before_the_first_byte_leaves_nothing_running(
     assert gone["failure"] == "The download stopped before the bundle was complete."
     # The lease went with it: the next download runs at once.
     assert (await client.get(export["downloadUrl"], headers=auth(token))).status_code == 200
+
+
+async def test_an_unrecorded_request_does_not_stand(
+    client: httpx.AsyncClient, issuer: DevIssuer, subject: str, db: asyncpg.Connection
+) -> None:
+    token = issuer.mint("customer", subject)
+    signature = "audit_append(text, jsonb, uuid, text, jsonb, text[], text)"
+    await db.execute(f"ALTER FUNCTION {signature} RENAME TO audit_append_down")
+    try:
+        r = await gql(client, token, REQUEST, input={"format": "JSON"})
+    finally:
+        await db.execute(
+            "ALTER FUNCTION audit_append_down(text, jsonb, uuid, text, jsonb, text[], text) "
+            "RENAME TO audit_append"
+        )
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert r.json() == {
+        "error": "unavailable",
+        "request_id": r.headers["x-request-id"],
+        "errors": [
+            {
+                "message": "The service cannot answer right now; try again shortly.",
+                "extensions": {"code": "UNAVAILABLE"},
+            }
+        ],
+        "data": None,
+    }
+    status, failure = await db.fetchrow(
+        "SELECT status, failure FROM exports WHERE subject_id = $1", subject_id(subject)
+    )
+    assert (status, failure) == ("failed", "The request could not be recorded; nothing was sent.")
+    # The audit log is back: the person asks again at once.
+    _, again = await request_export(client, token)
+    assert again["__typename"] == "Export"
