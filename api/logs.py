@@ -22,11 +22,17 @@ _FIELDS = ("method", "path", "status", "ms", "store", "error", "subject_count", 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if message.startswith("Traceback (most recent call last)"):
+            # uvicorn logs a failed start-up as the formatted traceback itself: keep the
+            # exception's type (the last line's name), never its text or frames.
+            last = message.rstrip().rsplit("\n", 1)[-1]
+            message = "traceback withheld: " + last.split(":", 1)[0].strip()[:100]
         line: dict[str, Any] = {
             "ts": round(time.time(), 3),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": message,
             "request_id": request_id.get(),
         }
         for name in _FIELDS:
