@@ -1,6 +1,7 @@
 """Portability in GraphQL: the person's grants, and the partner's transfers (GDPR Art. 20).
 
-Customer side: `grantPortability`, `revokePortability`, `portabilityGrants`.
+Customer side: `portabilityPartners`, `grantPortability`, `revokePortability`,
+`portabilityGrants`.
 Partner side: `portabilityTransfers`, `startTransfer`. Resolvers are a few lines over
 `api.portability`; every partner call and every refusal leaves an audit row.
 """
@@ -45,6 +46,18 @@ class PortabilityGrant:
     revoked_at: datetime | None = strawberry.field(description="When it was revoked, if it was.")
     transfers: list[Export] = strawberry.field(
         description="What the partner received under this grant, newest first."
+    )
+
+
+@strawberry.type(description="A company a person may let receive some of their data.")
+class PartnerInfo:
+    client_id: str = strawberry.field(
+        description="The partner's client id: the `partner` of grantPortability."
+    )
+    name: str = strawberry.field(description="The partner's name.")
+    contact: str | None = strawberry.field(description="How to reach the partner, if known.")
+    categories: list[str] = strawberry.field(
+        description="Category keys it may receive, in policy order; never inferred data."
     )
 
 
@@ -130,6 +143,26 @@ async def _grant_types(ctx: Context, grants: list[Grant]) -> list[PortabilityGra
 def _without_link(export: Export) -> Export:
     export.download_url = None
     return export
+
+
+async def portability_partners(info: strawberry.Info) -> list[PartnerInfo]:
+    ctx: Context = info.context
+    if not isinstance(ctx.principal, Customer):
+        return []
+    catalogue = ctx.services.catalogue
+    enabled = [p for p in await portability.list_partners(ctx.services.db) if p.disabled_at is None]
+    return [
+        PartnerInfo(
+            client_id=p.client_id,
+            name=p.name,
+            contact=p.contact,
+            # Registration checks this already; a row written by hand is held to it here too.
+            categories=[
+                k for k in catalogue.keys if k in p.categories and catalogue.category(k).portable
+            ],
+        )
+        for p in sorted(enabled, key=lambda p: (p.name.casefold(), p.client_id))
+    ]
 
 
 async def grant_portability(info: strawberry.Info, input: GrantInput) -> GrantResult:
@@ -284,6 +317,10 @@ def _uuid(value: Any) -> UUID | None:
 
 
 QUERY_FIELDS: dict[str, Any] = {
+    "portability_partners": strawberry.field(
+        resolver=portability_partners,
+        description="The partners you may let receive your data (grantPortability), by name.",
+    ),
     "portability_grants": strawberry.field(
         resolver=portability_grants,
         description="The caller's grants to partners, newest first, each with its transfers.",

@@ -4,7 +4,7 @@ A backend-for-frontend: the server signs the person in (authorization code + PKC
 tokens in a server-side session and reads their data in-process with the session's principal;
 the browser gets HTML, one HttpOnly session cookie and nothing else.
 
-Adding a section (partner transfers, issue 6) is one template included by `account.html` and
+Adding a section (as the partner section did) is one template included by `account.html` and
 one module of routes listed below.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from api.account import downloads, login, pages
+from api.account import downloads, login, pages, partners
 from api.account.site import AccountSite
 from api.account.web import HERE, PageHeaders, Static, content_security_policy, origin
 from api.settings import Settings
@@ -28,6 +28,7 @@ def account_routes(settings: Settings) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         *pages.routes(site),
         *downloads.routes(site),
+        *partners.routes(site),
         *login.routes(site),
         Mount("/static", app=Static(directory=HERE / "static"), name="account_static"),
     ]

@@ -40,22 +40,29 @@ UNKNOWN = (
 RETRY_AFTER_SIGN_IN = 60.0
 
 
-def step_up(site: AccountSite, request: Request, session: Session, next_path: str) -> Response:
+def step_up(
+    site: AccountSite,
+    request: Request,
+    session: Session,
+    next_path: str,
+    *,
+    what: str = "Downloading your data",
+) -> Response:
     """Off to a fresh, strong sign-in and back to `next_path`; no loop if the provider cannot."""
-    if _just_signed_in(session):
+    if just_signed_in(session):
         return site.message(
             request,
             401,
             "We could not confirm it is you",
-            "Downloading your data needs a sign-in with your second step (for example a code "
-            "or a security key). Please sign out, sign in that way and try again.",
+            f"{what} needs a sign-in with your second step (for example a code or a security "
+            "key). Please sign out, sign in that way and try again.",
             session=session,
         )
     target = "/account/login?step_up=1&next=" + quote(next_path, safe="")
     return site.redirect(target, session, request)
 
 
-def _just_signed_in(session: Session) -> bool:
+def just_signed_in(session: Session) -> bool:
     at = session.data.stepped_up_at
     return at is not None and time.time() - at < RETRY_AFTER_SIGN_IN
 
@@ -181,8 +188,9 @@ async def make(
             purpose=str(choice["purpose"]),
         )
     except _exports.StepUp:
-        if not _just_signed_in(session):
+        if not just_signed_in(session):
             session.data.pending_export = dict(choice)
+            session.data.pending_grant = None  # the latest thing asked for is what is finished
             await site.sessions(request).save(session)
         return step_up(site, request, session, "/account")
     except _exports.LimitReached as exc:

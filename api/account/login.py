@@ -1,7 +1,7 @@
 """Signing in and out: the provider's authorization code flow, or the demo sign-in.
 
 A sign-in always ends in a new session id (the one used while it was in progress is deleted),
-and an export asked for before a step-up is made as soon as the person is back.
+and an export or a grant asked for before a step-up is made as soon as the person is back.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api.account import downloads
+from api.account import _grant_form, downloads, partners
 from api.account.provider import LOGIN_ERRORS
 from api.account.sessions import Session, SessionData, clear_cookie, set_cookie
 from api.account.site import AccountSite
@@ -191,4 +191,7 @@ async def _signed_in(
     pending = previous.data.pending_export
     if pending is not None and principal.subject_id is not None:
         return await downloads.make(site, request, session, principal, pending)
+    choice = _grant_form.pending(previous.data.pending_grant or {})
+    if choice is not None and principal.subject_id is not None:
+        return await partners.give(site, request, session, principal, choice)
     return site.redirect(previous.data.next or "/account", session, request)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from api.account import _exports, data
+from api.account import _exports, _partners, data
+from api.account._grant_form import expiry_range
 from api.account.site import AccountSite
 from api.account.web import when
 from api.audit import access_log
@@ -78,6 +79,18 @@ def routes(site: AccountSite) -> list[Route]:
             )
         assert principal.subject_id is not None
         looked = await access_log(services.db, principal.subject_id, limit=50)
+        try:
+            partners = await _partners.section(
+                services, request.app.state.schema, principal, request.state.request_id
+            )
+        except data.DataUnavailable:
+            return site.message(
+                request, 503, *UNAVAILABLE, session=session, headers={"Retry-After": "30"}
+            )
+        partner_notice = session.data.partner_notice if session is not None else None
+        if session is not None and partner_notice is not None:
+            session.data.partner_notice = None  # shown once
+            await site.sessions(request).save(session)
         return site.render(
             request,
             "account.html",
@@ -91,6 +104,10 @@ def routes(site: AccountSite) -> list[Route]:
                 "rule": services.catalogue.withholding,
                 "generated_at": when(datetime.fromisoformat(overview.right_to_know["generatedAt"])),
                 "notice": None,
+                "partners": partners.partners,
+                "grants": partners.grants,
+                "expiry": expiry_range(datetime.now(UTC)),
+                "partner_notice": partner_notice,
             },
             session=session,
         )

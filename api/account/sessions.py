@@ -46,10 +46,13 @@ class SessionData:
     # When the last sign-in that was asked for as a step-up finished (to stop a loop).
     stepped_up_at: float | None = None
     # A login in progress: whether it is a step-up, where to go when it finishes, and an export
-    # asked for before it.
+    # or a grant to a partner asked for before it.
     step_up: bool = False
     next: str | None = None
     pending_export: dict[str, Any] | None = None
+    pending_grant: dict[str, Any] | None = None
+    # A confirmation for the partner section, shown once by the next page (post/redirect/get).
+    partner_notice: str | None = None
 
 
 @dataclass(slots=True)

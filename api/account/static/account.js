@@ -1,6 +1,8 @@
-// The account page's only script: a download with a progress bar. Without it (or when the
-// server answers with anything but the ZIP: a fresher sign-in, an expired link) the link is
-// followed as a plain link, so everything works without JavaScript too.
+// The account page's only script: a download with a progress bar, and focus moved to a message
+// the page opens with (a confirmation, a list of problems in a form) so that a screen reader
+// reads it first. Without it (or when the server answers with anything but the ZIP: a fresher
+// sign-in, an expired link) the link is followed as a plain link, and everything works without
+// JavaScript too.
 "use strict";
 
 (function () {
@@ -73,6 +75,11 @@
     if (exact) exact.textContent = size(received);
     link.removeAttribute("aria-disabled");
   }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var message = document.querySelector("[data-focus]");
+    if (message) message.focus();
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     var link = document.querySelector("a[data-download]");
