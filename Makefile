@@ -27,7 +27,8 @@ soak: $(STAMP)
 	$(BIN)/pytest -q -s -m soak tests/reliability
 
 # Benchmarks (bench/README.md): seed bench/.data/ if needed, run the scenarios of issue 9, write
-# bench/results.json and bench/RESULTS.md. `bench` takes about half an hour, `bench-quick` minutes.
+# bench/results.json and bench/RESULTS.md. `bench` takes about 10 minutes, `bench-quick` about 3
+# (the first run longer: it seeds 4M rows and installs Fides in its own venv).
 bench: bench-tools
 	$(BIN)/python -m bench
 

@@ -460,3 +460,39 @@ async def test_the_demo_partner_is_there_once_and_never_gets_inferred_data(
     assert len(demo) == 1
     assert "geolocation" not in demo[0].categories
     assert set(demo[0].categories) == {c.key for c in catalogue if c.portable}
+
+
+async def test_per_partner_minute_limit_is_a_429(
+    settings: Settings,
+    deployment: Deployment,
+    stores: Stores,
+    catalogue: Catalogue,
+    issuer: DevIssuer,
+    partners: tuple[str, str],
+) -> None:
+    strict = replace(settings, partner_transfers_per_minute=1)
+    app: Starlette = create_app(strict, key_sources={TEST_ISSUER: issuer.key_set()})
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            a, _ = partners
+            grants = []
+            for n in range(2):  # two people, one partner
+                handle = f"minute-{n}-{uuid4().hex[:8]}"
+                await insert_marked(stores, catalogue, handle, f"N{uuid4().hex[:8]}", 80 + n)
+                grants.append((await give(client, issuer, handle, a))["id"])
+            token = issuer.mint("partner", a)
+            first = await gql(client, token, START, grant=grants[0])
+            assert first["startTransfer"]["__typename"] == "Export"
+            r = await client.post(
+                "/graphql",
+                json={"query": START, "variables": {"grant": grants[1]}},
+                headers=auth(token),
+            )
+            assert r.status_code == 429
+            refused = r.json()["data"]["startTransfer"]
+            assert refused["__typename"] == "TransferLimitReached"
+            assert 1 <= refused["retryAfter"] <= 61
+            # Another partner is not held back by this one's pace.
+            other = await gql(client, issuer.mint("partner", partners[1]), TRANSFERS)
+            assert other["portabilityTransfers"] == []

