@@ -33,6 +33,17 @@ async def _init(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Replaces asyncpg's reset query on release (`RESET ALL`, `UNLISTEN *`, unlocking advisory
+    locks: one round trip each time a connection goes back, several per GraphQL request).
+
+    Nothing here leaves session state on a pooled connection: settings are fixed at connect
+    (`server_settings`), exports use `SET LOCAL` and transaction-scoped locks, and the session
+    locks of `api.leases` and the migrations live on connections of their own. asyncpg still
+    ends any open transaction before calling this.
+    """
+
+
 class BoundedPool(asyncpg.Pool):
     """An asyncpg pool whose `acquire()` (and so `fetch()`, `execute()`…) waits a bounded time."""
 
@@ -79,6 +90,7 @@ async def create_pool(
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
         init=_init,
+        reset=_keep_session,
         loop=None,
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,

@@ -176,3 +176,19 @@ async def test_sql_metacharacters_are_literal(
     assert r.json()["errors"][0]["message"] == "The cursor is not valid for this list."
     again = await post(client, auth, "{ me { webAnalytics(first: 1) { edges { cursor } } } }")
     assert len(again.json()["data"]["me"]["webAnalytics"]["edges"]) == 1
+
+
+async def test_a_repeated_query_is_validated_once(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    # ValidationCache keys on the rule classes: limits built per request would never hit it.
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    cache = _get_validate_cache(256)
+    query = "{ me { profile { firstName } } dataCategories { key } }"
+    assert (await post(client, auth, query)).status_code == 200
+    before = cache.cache_info()
+    for _ in range(3):
+        assert (await post(client, auth, query)).status_code == 200
+    after = cache.cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (3, 0)
