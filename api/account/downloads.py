@@ -20,7 +20,7 @@ from api import audit
 from api.account import _exports
 from api.account.sessions import Session
 from api.account.site import AccountSite
-from api.account.web import csrf_ok, first, form
+from api.account.web import first
 from api.principals import Customer
 from exporters import EXPORTERS, PURPOSES
 
@@ -69,19 +69,10 @@ def just_signed_in(session: Session) -> bool:
 
 def routes(site: AccountSite) -> list[Route]:
     async def ask(request: Request) -> Response:
-        session = await site.session(request)
-        fields = await form(request)
-        if fields is None or not csrf_ok(request, session, fields):
-            return site.message(
-                request,
-                403,
-                "This form has expired",
-                "Please go back to your data page, reload it and try again.",
-            )
-        assert session is not None
-        principal = await site.principal(request, session)
-        if principal is None:
-            return site.redirect("/account", None, request)
+        checked = await site.posted_by_person(request)
+        if isinstance(checked, Response):
+            return checked
+        session, fields, principal = checked
         choice = {"format": first(fields, "format"), "purpose": first(fields, "purpose")}
         if choice["format"] not in EXPORTERS or choice["purpose"] not in PURPOSES:
             return site.message(

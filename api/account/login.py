@@ -18,7 +18,7 @@ from api.account import _grant_form, downloads, partners
 from api.account.provider import LOGIN_ERRORS
 from api.account.sessions import Session, SessionData, clear_cookie, set_cookie
 from api.account.site import AccountSite
-from api.account.web import csrf_ok, first, form, login_hint, safe_next
+from api.account.web import first, login_hint, safe_next
 from stores.seed import DEMO_HANDLES
 
 log = logging.getLogger("dsar.account")
@@ -114,16 +114,10 @@ def routes(site: AccountSite) -> list[Route]:
         dev = request.app.state.security.dev
         if not site.demo or dev is None:
             return site.message(request, 404, "Page not found", "There is no page at this address.")
-        session = await site.session(request)
-        fields = await form(request)
-        if fields is None or not csrf_ok(request, session, fields):
-            return site.message(
-                request,
-                403,
-                "This form has expired",
-                "Please reload the demo sign-in and try again.",
-            )
-        assert session is not None
+        checked = await site.posted(request, "Please reload the demo sign-in and try again.")
+        if isinstance(checked, Response):
+            return checked
+        session, fields = checked
         handle = first(fields, "subject")
         if handle not in DEMO_HANDLES:
             return site.message(request, 400, "Please choose a person", "Go back and pick one.")
@@ -134,19 +128,13 @@ def routes(site: AccountSite) -> list[Route]:
 
     async def logout(request: Request) -> Response:
         session = await site.session(request)
-        fields = await form(request)
         if session is None:
             response: Response = RedirectResponse("/account/signed-out", status_code=303)
             clear_cookie(response, request)
             return response
-        if fields is None or not csrf_ok(request, session, fields):
-            return site.message(
-                request,
-                403,
-                "This form has expired",
-                "Please reload the page and sign out again.",
-                session=session,
-            )
+        checked = await site.posted(request, "Please reload the page and sign out again.")
+        if isinstance(checked, Response):
+            return checked
         await site.sessions(request).delete(session)
         target = "/account/signed-out"
         if site.provider is not None:

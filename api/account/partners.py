@@ -23,15 +23,11 @@ from api.account.data import DataUnavailable
 from api.account.downloads import just_signed_in, step_up
 from api.account.sessions import Session
 from api.account.site import AccountSite
-from api.account.web import csrf_ok, form, when
+from api.account.web import when
 from api.principals import Customer
 
 NOTICE_ANCHOR = "/account#partners-notice"
 RETRY = {"Retry-After": "30"}
-EXPIRED_FORM = (
-    "This form has expired",
-    "Please go back to your data page, reload it and try again.",
-)
 UNAVAILABLE = (
     "This cannot be done right now",
     "One of our systems did not answer. Please try again in a few minutes.",
@@ -40,25 +36,17 @@ UNAVAILABLE = (
 
 def routes(site: AccountSite) -> list[Route]:
     async def ask(request: Request) -> Response:
-        session = await site.session(request)
-        fields = await form(request)
-        if fields is None or not csrf_ok(request, session, fields):
-            return site.message(request, 403, *EXPIRED_FORM)
-        assert session is not None
-        principal = await site.principal(request, session)
-        if principal is None:
-            return site.redirect("/account", None, request)
+        checked = await site.posted_by_person(request)
+        if isinstance(checked, Response):
+            return checked
+        session, fields, principal = checked
         return await give(site, request, session, principal, Choice.of(fields))
 
     async def take_back(request: Request) -> Response:
-        session = await site.session(request)
-        fields = await form(request)
-        if fields is None or not csrf_ok(request, session, fields):
-            return site.message(request, 403, *EXPIRED_FORM)
-        assert session is not None
-        principal = await site.principal(request, session)
-        if principal is None:
-            return site.redirect("/account", None, request)
+        checked = await site.posted_by_person(request)
+        if isinstance(checked, Response):
+            return checked
+        session, _, principal = checked
         try:
             revoked = await _partners.revoke(
                 site.services(request),

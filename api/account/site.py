@@ -11,7 +11,7 @@ from starlette.templating import Jinja2Templates
 
 from api.account.provider import Provider
 from api.account.sessions import Session, SessionStore, clear_cookie, session_id, set_cookie
-from api.account.web import templates
+from api.account.web import csrf_ok, form, templates
 from api.authn import authenticate
 from api.graphql_http import AUTH_ERRORS
 from api.principals import SCOPE_CUSTOMER, Customer
@@ -19,6 +19,8 @@ from api.services import Services
 from api.settings import Settings
 
 log = logging.getLogger("dsar.account")
+
+RETRY_FORM = "Please go back to your data page, reload it and try again."
 
 
 class AccountSite:
@@ -61,6 +63,29 @@ class AccountSite:
         if not isinstance(principal, Customer) or SCOPE_CUSTOMER not in principal.scopes:
             return None
         return principal
+
+    async def posted(
+        self, request: Request, retry: str = RETRY_FORM
+    ) -> tuple[Session, dict[str, list[str]]] | Response:
+        """The session and fields of a POSTed form whose CSRF token holds, or the 403 page."""
+        session = await self.session(request)
+        fields = await form(request)
+        if session is None or fields is None or not csrf_ok(request, session, fields):
+            return self.message(request, 403, "This form has expired", retry, session=session)
+        return session, fields
+
+    async def posted_by_person(
+        self, request: Request
+    ) -> tuple[Session, dict[str, list[str]], Customer] | Response:
+        """As `posted`, from a person still signed in (else back to the page to sign in)."""
+        checked = await self.posted(request)
+        if isinstance(checked, Response):
+            return checked
+        session, fields = checked
+        principal = await self.principal(request, session)
+        if principal is None:
+            return self.redirect("/account", None, request)
+        return session, fields, principal
 
     def render(
         self,
