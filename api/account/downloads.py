@@ -109,6 +109,7 @@ def routes(site: AccountSite) -> list[Route]:
                 "estimate": estimate,
                 "filename": view.filename,
                 "autostart": stepped,
+                "in_page": in_page(estimate),
                 "notice": "Your copy is ready. It downloads now; if it does not, use the button."
                 if stepped
                 else None,
@@ -224,6 +225,15 @@ async def _estimate(
     counts = (await services.stores.counts([principal.subject_id]))[principal.subject_id]
     purpose = PURPOSES[view.purpose]
     return sum(n for key, n in counts.items() if purpose.includes(services.catalogue.category(key)))
+
+
+# The page's progress bar reads the ZIP into the browser's memory before saving it; past about
+# this many records (some 70 MB as CSV) the browser's own download, straight to disk, is used.
+IN_PAGE_RECORDS = 200_000
+
+
+def in_page(estimated_records: int) -> bool:
+    return estimated_records <= IN_PAGE_RECORDS
 
 
 def _uuid(value: str) -> UUID | None:

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
+from api.account.downloads import IN_PAGE_RECORDS, in_page
 from api.app import create_app
 from api.devissuer import DevIssuer
 from api.settings import Settings
@@ -175,3 +176,9 @@ async def test_past_the_daily_limit_a_429_page_says_when(
         r = await ask(browser, "json", "access")
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 3600
     assert "You can ask again in about 24 hours" in r.text
+
+
+def test_large_copies_are_left_to_the_browsers_own_download() -> None:
+    # In-page progress holds the ZIP in the browser's memory; a large one goes straight to disk.
+    assert in_page(0) and in_page(IN_PAGE_RECORDS)
+    assert not in_page(IN_PAGE_RECORDS + 1)

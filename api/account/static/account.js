@@ -82,6 +82,9 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    // A large copy is saved by the browser itself, straight to disk: start it the plain way.
+    var plain = document.querySelector("a[data-autostart]:not([data-download])");
+    if (plain) window.location.assign(plain.href);
     var link = document.querySelector("a[data-download]");
     if (!link || !window.fetch || !window.ReadableStream) return;
     var busy = false;
