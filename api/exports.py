@@ -295,7 +295,9 @@ async def claim(db: asyncpg.Pool, leases: Leases, row: ExportRow) -> ExportRow:
     """Takes the running lease for one download (the caller releases it when the stream ends).
     Raises `ExportBusy` when another stream of the same subject runs: the unique index allows
     one running export per subject."""
-    await leases.hold(row.id)  # before the row says running, so it is never seen orphaned
+    # Before the row says running, so it is never seen orphaned.
+    if not await leases.hold(row.id):
+        raise ExportBusy
     try:
         return await _claim(db, row)
     except BaseException:

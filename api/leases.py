@@ -32,14 +32,20 @@ class Leases:
             self._conn = await asyncpg.connect(self._dsn, timeout=10)
             # A new session holds nothing: take back the leases of the streams still running.
             for export_id in self._held:
-                await self._conn.execute(f"SELECT pg_advisory_lock({KEY})", export_id)
+                await self._conn.fetchval(f"SELECT pg_try_advisory_lock({KEY})", export_id)
         return self._conn
 
-    async def hold(self, export_id: UUID) -> None:
+    async def hold(self, export_id: UUID) -> bool:
+        """Takes the export's lease; False when another process streams it now. Never waits:
+        a blocking lock would hold this connection, and every other lease, behind it."""
         async with self._lock:
+            if export_id in self._held:
+                return False  # this process streams it already (the lock would re-enter)
             conn = await self._connection()
-            await conn.execute(f"SELECT pg_advisory_lock({KEY})", export_id)
-            self._held.add(export_id)
+            taken = await conn.fetchval(f"SELECT pg_try_advisory_lock({KEY})", export_id)
+            if taken:
+                self._held.add(export_id)
+            return bool(taken)
 
     async def release(self, export_id: UUID) -> None:
         async with self._lock:

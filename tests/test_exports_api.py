@@ -466,3 +466,40 @@ async def test_an_unrecorded_request_does_not_stand(
     # The audit log is back: the person asks again at once.
     _, again = await request_export(client, token)
     assert again["__typename"] == "Export"
+
+
+async def test_a_download_streaming_elsewhere_is_busy_at_once(
+    client: httpx.AsyncClient, issuer: DevIssuer, subject: str, db: asyncpg.Connection
+) -> None:
+    token = issuer.mint("customer", subject)
+    _, export = await request_export(client, token)
+    # Another process holds this export's lease: the answer is 409 now, not a wait behind it.
+    await db.execute(f"SELECT pg_advisory_lock({KEY})", UUID(export["id"]))
+    try:
+        busy = await asyncio.wait_for(
+            client.get(export["downloadUrl"], headers=auth(token)), timeout=5
+        )
+    finally:
+        await db.execute(f"SELECT pg_advisory_unlock({KEY})", UUID(export["id"]))
+    assert busy.status_code == 409
+    still = (await gql(client, token, EXPORT, id=export["id"])).json()["data"]["export"]
+    assert still["status"] == "READY"
+    assert (await client.get(export["downloadUrl"], headers=auth(token))).status_code == 200
+
+
+async def test_the_same_export_twice_in_one_process_is_busy(
+    app: Starlette, client: httpx.AsyncClient, issuer: DevIssuer, subject: str
+) -> None:
+    token = issuer.mint("customer", subject)
+    _, export = await request_export(client, token)
+    principal = await principal_of(app, token)
+    first = await download(app.state.services, principal, export["id"])
+    second = await download(app.state.services, principal, export["id"])
+    assert isinstance(first, StreamingResponse) and second.status_code == 409
+    chunks = aiter(first.body_iterator)
+    body = b""
+    async for chunk in chunks:
+        body += chunk if isinstance(chunk, bytes) else bytes(chunk)
+    zipfile.ZipFile(io.BytesIO(body)).testzip()
+    done = (await gql(client, token, EXPORT, id=export["id"])).json()["data"]["export"]
+    assert (done["status"], done["downloads"]) == ("COMPLETED", 1)
