@@ -38,6 +38,13 @@ INTERRUPTED = "The download stopped before the bundle was complete."
 STORE_FAILED = "A data store failed while the bundle was streaming."
 
 
+GONE = {
+    "error": "gone",
+    "message": "This download link can no longer be used: a copy is downloaded once, for a "
+    "limited time. Ask for a new export.",
+}
+
+
 def not_found() -> Response:
     # The same answer for an export that does not exist and one that is someone else's.
     return json_response({"error": "not_found"}, 404)
@@ -103,14 +110,9 @@ async def download(
             require_strong_login(principal, settings.step_up_acr_values, settings.step_up_max_age)
         except InsufficientUserAuthentication as exc:
             return error_response(exc)
-    if row.status_at(datetime.now(UTC)) == "expired":
-        return json_response(
-            {
-                "error": "expired",
-                "message": "This download link has expired; ask for a new export.",
-            },
-            410,
-        )
+    if row.status != "running" and not row.downloadable_at(datetime.now(UTC)):
+        # Expired or already downloaded whole: one answer, saying nothing of which.
+        return json_response(GONE, 410)
     try:
         await record("allowed")
     except AuditUnavailable:

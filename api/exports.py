@@ -75,6 +75,10 @@ class ExportRow:
         values["categories"] = tuple(values["categories"])
         return cls(**values)
 
+    def downloadable_at(self, now: datetime) -> bool:
+        """A link serves one whole copy: until it expires, and again only after a failed try."""
+        return self.status in ("ready", "failed") and now < self.expires_at
+
     def status_at(self, now: datetime) -> str:
         """`expired` once the link is past its date, whatever was stored (a running stream ends)."""
         if self.status != "running" and now >= self.expires_at:
@@ -313,7 +317,7 @@ async def _claim(db: asyncpg.Pool, row: ExportRow) -> ExportRow:
                 """UPDATE exports
                     SET status = 'running', started_at = now(), heartbeat_at = now(),
                         failure = NULL, downloads = downloads + 1
-                    WHERE id = $1 AND status IN ('ready', 'completed', 'failed')
+                    WHERE id = $1 AND status IN ('ready', 'failed')
                       AND expires_at > now()
                     RETURNING *""",
                 row.id,

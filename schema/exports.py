@@ -87,7 +87,8 @@ class Export:
     expires_at: datetime = strawberry.field(description="After this the link no longer works.")
     failure: str | None = strawberry.field(description="Why the last download failed, if it did.")
     download_url: str | None = strawberry.field(
-        description="GET it with the same bearer token: the ZIP, streamed. Null once expired."
+        description="GET it with the same bearer token: the ZIP, streamed. One whole download "
+        "per link (a failed one may be retried); null once used or expired."
     )
     verification: ExportVerification = strawberry.field(
         description="The login strength that was met when it was asked for."
@@ -111,7 +112,9 @@ class Export:
             finished_at=row.finished_at,
             expires_at=row.expires_at,
             failure=row.failure,
-            download_url=None if status is ExportStatus.EXPIRED else f"{base_url}/exports/{row.id}",
+            download_url=f"{base_url}/exports/{row.id}"
+            if row.downloadable_at(datetime.now(UTC))
+            else None,
             verification=ExportVerification(
                 acr=row.verification.get("acr"),
                 auth_time=None

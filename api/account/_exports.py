@@ -69,7 +69,7 @@ class ExportView:
 
     @property
     def available(self) -> bool:
-        return self.status != "expired"
+        return self.status in ("ready", "failed")  # as `ExportRow.downloadable_at`
 
     @property
     def status_text(self) -> str:

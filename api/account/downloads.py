@@ -25,8 +25,8 @@ from api.principals import Customer
 from exporters import EXPORTERS, PURPOSES
 
 EXPIRED = (
-    "This download has expired",
-    "Copies can be downloaded for a limited time only. You can ask for a new one on your data "
+    "This download can no longer be used",
+    "A copy can be downloaded once, for a limited time. You can ask for a new one on your data "
     "page.",
 )
 UNKNOWN = (
@@ -97,7 +97,7 @@ def routes(site: AccountSite) -> list[Route]:
         )
         if view is None:
             return site.message(request, 404, *UNKNOWN, session=session)
-        if not view.available:
+        if view.status == "expired":
             return site.message(request, 410, *EXPIRED, session=session)
         estimate = await _estimate(site, request, principal, view)
         stepped = request.query_params.get("start") == "1"

@@ -53,6 +53,9 @@ async def test_ask_then_download_the_zip(
     assert f"/account/exports/{eid}/download" in page.text
     zipped = await browser.get(f"/account/exports/{eid}/download")
     assert zipped.status_code == 200
+    # One whole copy per link: the page then shows the details, and the link is spent.
+    again = await browser.get(f"/account/exports/{eid}/download")
+    assert again.status_code == 410 and "This download can no longer be used" in again.text
     assert zipped.headers["content-type"] == "application/zip"
     assert zipped.headers["cache-control"] == "no-store"
     with zipfile.ZipFile(io.BytesIO(zipped.content)) as bundle:
@@ -133,7 +136,7 @@ async def test_unknown_expired_and_other_peoples_links_are_friendly_pages(
     )
     for path in (f"/account/exports/{eid}", f"/account/exports/{eid}/download"):
         r = await browser.get(path)
-        assert r.status_code == 410 and "This download has expired" in r.text
+        assert r.status_code == 410 and "This download can no longer be used" in r.text
     assert "Expired" in (await browser.get("/account")).text
 
 
