@@ -5,6 +5,7 @@ Each resolver is a few lines over `api.exports`; expected failures are union mem
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from datetime import UTC, datetime
 from typing import Annotated, Any, NewType
@@ -13,7 +14,8 @@ from uuid import UUID
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from api import exports
+from api import audit, exports
+from api.audit import Action
 from api.authn import InsufficientUserAuthentication
 from api.exports import ExportRow
 from api.principals import Customer
@@ -201,8 +203,21 @@ async def export(info: strawberry.Info, id: strawberry.ID) -> Export | None:
     except ValueError:
         return None
     row = await exports.get(ctx.services.db, export_id)
-    if row is None or principal is None or not exports.may_download(principal, row):
-        return None  # someone else's export is as absent as one that never was
+    if row is None or principal is None:
+        return None
+    if not exports.may_download(principal, row):
+        # Someone else's export is as absent as one that never was, and the attempt is recorded.
+        with contextlib.suppress(audit.AuditUnavailable):
+            await audit.record(
+                ctx.services.db,
+                request_id=ctx.request_id,
+                actor=principal,
+                subject_id=row.subject_id,
+                action=Action.ACCESS_DENIED,
+                outcome="denied",
+                purpose={"export_id": str(row.id)},
+            )
+        return None
     return Export.of(row, ctx.base_url)
 
 

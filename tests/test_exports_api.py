@@ -164,7 +164,7 @@ async def test_a_weak_or_stale_login_must_step_up(
 
 
 async def test_anyone_else_gets_the_404_of_nothing(
-    client: httpx.AsyncClient, issuer: DevIssuer, subject: str
+    client: httpx.AsyncClient, issuer: DevIssuer, subject: str, db: asyncpg.Connection
 ) -> None:
     token = issuer.mint("customer", subject)
     _, export = await request_export(client, token)
@@ -179,6 +179,20 @@ async def test_anyone_else_gets_the_404_of_nothing(
         assert (r.status_code, r.content) == (404, nothing.content)
     bob = issuer.mint("customer", "bob")
     assert (await gql(client, bob, EXPORT, id=export["id"])).json()["data"]["export"] is None
+    assert (await gql(client, bob, EXPORT, id=str(uuid4()))).json()["data"]["export"] is None
+    # Each attempt on the real export left a denied row (three downloads, one query); the
+    # made-up ids reached no one's data.
+    denied = await db.fetch(
+        "SELECT action, actor->>'kind' AS kind FROM audit_log "
+        "WHERE subject_id = $1 AND outcome = 'denied' ORDER BY seq",
+        subject_id(subject),
+    )
+    assert [tuple(r.values()) for r in denied] == [
+        ("export.download", "customer"),
+        ("export.download", "support"),
+        ("export.download", "partner"),
+        ("access.denied", "customer"),
+    ]
     assert (await client.get("/exports/not-a-uuid", headers=auth(token))).status_code == 404
     assert (await client.get(export["downloadUrl"])).status_code == 401
 
