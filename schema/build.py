@@ -64,7 +64,7 @@ def _masker() -> MaskErrors:
 
 def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schema:
     types = record_types(catalogue)
-    subject = subject_type(catalogue, types, support.SUBJECT_FIELDS)
+    subject = subject_type(catalogue, types, {**support.SUBJECT_FIELDS, **exports.SUBJECT_FIELDS})
     categories = [DataCategory.of(c) for c in catalogue.categories]
 
     def me(info: strawberry.Info) -> Any:

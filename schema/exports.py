@@ -239,6 +239,23 @@ QUERY_FIELDS: dict[str, Any] = {
         description="The caller's own export requests, newest first (at most 100).",
     ),
 }
+
+
+async def subject_exports(self: Any, info: strawberry.Info, first: int = 20) -> list[Export]:
+    # `me { exports }`: the person's own; the masked (agent) view lists none.
+    if self.masked:
+        return []
+    ctx: Context = info.context
+    rows = await exports.for_subject(ctx.services.db, self.sid, max(1, min(first, 100)))
+    return [Export.of(r, ctx.base_url) for r in rows]
+
+
+SUBJECT_FIELDS: dict[str, Any] = {
+    "exports": strawberry.field(
+        resolver=subject_exports,
+        description="The person's own export requests, newest first (at most 100).",
+    ),
+}
 MUTATION_FIELDS: dict[str, Any] = {
     "request_export": strawberry.mutation(
         resolver=request_export,

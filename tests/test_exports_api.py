@@ -537,3 +537,29 @@ async def test_a_link_serves_one_whole_copy_and_says_no_more_than_gone(
     assert reused.status_code == 410
     done = (await gql(client, token, EXPORT, id=used["id"])).json()["data"]["export"]
     assert (done["status"], done["downloadUrl"], done["downloads"]) == ("COMPLETED", None, 1)
+
+
+async def test_me_lists_the_persons_own_exports_only(
+    client: httpx.AsyncClient, issuer: DevIssuer, subject: str
+) -> None:
+    token = issuer.mint("customer", subject)
+    _, mine = await request_export(client, token)
+    query = "{ me { exports { id status downloadUrl } } }"
+    listed = (await gql(client, token, query)).json()["data"]["me"]["exports"]
+    assert [e["id"] for e in listed] == [mine["id"]]
+    assert listed[0]["downloadUrl"] == mine["downloadUrl"]
+    bobs = (await gql(client, issuer.mint("customer", "bob"), query)).json()["data"]["me"]
+    assert mine["id"] not in str(bobs)
+
+
+async def test_an_agent_sees_no_exports_and_no_links(
+    client: httpx.AsyncClient, issuer: DevIssuer, subject: str
+) -> None:
+    token = issuer.mint("customer", subject)
+    _, mine = await request_export(client, token)
+    query = """query($id: ID!) { subject(id: $id, access: {ticket: "SUP-77",
+      reason: "The person asked what we hold"}) { exports { id downloadUrl } } }"""
+    agent = issuer.mint("support", "agent-1")
+    seen = (await gql(client, agent, query, id=str(subject_id(subject)))).json()
+    assert seen["data"]["subject"]["exports"] == []
+    assert mine["id"] not in str(seen)
