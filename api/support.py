@@ -137,6 +137,33 @@ def _retry_after(seen: Mapping[UUID, datetime], now: datetime, needed: int) -> i
     return max(1, math.ceil((lasts[needed - 1] + HOUR - now).total_seconds()))
 
 
+OTHER_PERSON = "This ticket is about someone else: open a ticket for this person."
+
+
+async def ticket_fits(
+    conn: asyncpg.Connection | PoolConnectionProxy, ticket: str, subjects: Sequence[UUID]
+) -> bool:
+    """A ticket is about one person: once an agent looked at someone under it, it covers only
+    them (all those one search found, if it found several). Read from the audit log itself,
+    under a lock per ticket held until the caller's transaction ends."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"support-ticket|{ticket}"
+    )
+    rows = await conn.fetch(
+        """SELECT DISTINCT subject_id FROM audit_log
+           WHERE actor->>'kind' = 'support' AND purpose->>'ticket' = $1
+             AND outcome = 'allowed' AND subject_id IS NOT NULL""",
+        ticket,
+    )
+    bound = {r["subject_id"] for r in rows}
+    return not bound or set(subjects) <= bound
+
+
+async def ticket_fits_now(db: asyncpg.Pool, ticket: str, subjects: Sequence[UUID]) -> bool:
+    async with db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
+        return await ticket_fits(conn, ticket, subjects)
+
+
 async def admit(
     db: asyncpg.Pool,
     agent: SupportAgent,
@@ -153,6 +180,7 @@ async def admit(
     could not be written: then nothing may be returned."""
     wanted = [s for s in subjects if s is not None]
     retry: int | None = None
+    other_person = False
     try:
         async with db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
             # One agent's looks queue here, so the count and the rows are one step.
@@ -162,7 +190,9 @@ async def admit(
             )
             seen, now = await _seen(conn, agent)
             new = {s for s in wanted if s not in seen}
-            if len(seen) + len(new) > per_hour:
+            if not await ticket_fits(conn, access.ticket, wanted):
+                other_person = True
+            elif len(seen) + len(new) > per_hour:
                 retry = _retry_after(seen, now, len(seen) + len(new) - per_hour)
             else:
                 for sid in subjects:
@@ -178,6 +208,19 @@ async def admit(
                     )
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
         raise AuditUnavailable(type(exc).__name__) from None
+    if other_person:
+        with contextlib.suppress(AuditUnavailable):  # the refusal stands either way
+            await audit.record(
+                db,
+                request_id=request_id,
+                actor=agent,
+                subject_id=wanted[0] if len(wanted) == 1 else None,
+                action=action,
+                outcome="denied",
+                purpose=access.purpose(),
+                categories=categories,
+            )
+        raise InvalidAccess(OTHER_PERSON)
     if retry is not None:
         with contextlib.suppress(AuditUnavailable):  # the refusal stands either way
             await audit.record(

@@ -108,6 +108,8 @@ async def _admit(
         ctx.http_status = 429
         ctx.http_headers["Retry-After"] = str(exc.retry_after)
         raise
+    except InvalidAccess as exc:  # a ticket about someone else (its denied row is written)
+        raise AccessRefused(str(exc)) from None
     except AuditUnavailable:
         ctx.http_status = 503
         ctx.http_headers["Retry-After"] = AUDIT_RETRY
@@ -251,6 +253,8 @@ async def unmask_field(
         )
     try:
         await _admit(ctx, agent, why, Action.FIELD_UNMASK, [sid], names)
+    except AccessRefused as exc:
+        return InvalidSupportAccess(message=str(exc))
     except SupportLimitReached as exc:
         return LimitResult(
             message="You have looked at the most people allowed in an hour.",
@@ -280,6 +284,9 @@ async def request_export_for(
         note = support.verification_note(verification.note)
         if sid is None or not await services.stores.subject_exists(sid):
             raise exports.InvalidExportRequest("No such subject.")
+        if not await support.ticket_fits_now(services.db, why.ticket, [sid]):
+            await _deny(ctx, Action.EXPORT_REQUEST, sid, purpose=why.purpose())
+            return InvalidSupportAccess(message=support.OTHER_PERSON)
         row = await support.request_export_for(
             services.db,
             services.catalogue,

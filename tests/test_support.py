@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import time
 import zipfile
 from collections.abc import AsyncIterator
@@ -36,6 +37,20 @@ from tests._factories import marked_subject
 from tests._tokens import TEST_ISSUER
 
 ACCESS = {"ticket": "SUP-1234", "reason": "Customer asked what we hold about them"}
+_TICKETS = itertools.count(10_000)
+
+
+def ticket() -> dict[str, str]:
+    """A ticket of its own: a ticket covers only the person it was first used for."""
+    return {**ACCESS, "ticket": f"TST-{next(_TICKETS)}"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_ticket(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each test's ACCESS is a new ticket: the session's tests look at many different people.
+    monkeypatch.setitem(globals(), "ACCESS", ticket())
+
+
 PROFILE = "profile { firstName lastName email phone street city postalCode country }"
 EVERYTHING = f"""
   id {PROFILE}
@@ -636,11 +651,12 @@ async def test_past_the_hourly_limit_of_people_an_agent_gets_429(
     db: asyncpg.Connection,
 ) -> None:
     a, b, c = [await new_person(stores, catalogue) for _ in range(3)]
+    why = {p.id: ticket() for p in (a, b, c)}  # one ticket per person
     _, token = agent_token(issuer)
     for p in (a, b, a, b):  # the same people again do not count twice
-        r = await gql(limited, token, READ % "id", id=str(p.id), access=ACCESS)
+        r = await gql(limited, token, READ % "id", id=str(p.id), access=why[p.id])
         assert r.status_code == 200 and r.json()["data"]["subject"]["id"] == str(p.id)
-    r = await gql(limited, token, READ % PROFILE, id=str(c.id), access=ACCESS)
+    r = await gql(limited, token, READ % PROFILE, id=str(c.id), access=why[c.id])
     assert r.status_code == 429
     error = r.json()["errors"][0]
     assert error["extensions"]["code"] == "SUPPORT_LIMIT_REACHED"
@@ -650,7 +666,7 @@ async def test_past_the_hourly_limit_of_people_an_agent_gets_429(
     assert [(x.action, x.outcome, x.subject_id) for x in await rows_of(db, r)] == [
         ("subject.read", "denied", c.id)
     ]
-    found = await gql(limited, token, FIND % "id", email=c.email, access=ACCESS)
+    found = await gql(limited, token, FIND % "id", email=c.email, access=why[c.id])
     assert found.status_code == 429 and found.json()["data"] is None
     assert c.email.encode() not in found.content
     unmask = await gql(
@@ -660,15 +676,17 @@ async def test_past_the_hourly_limit_of_people_an_agent_gets_429(
         subject=str(c.id),
         category="profile",
         field="email",
-        access=ACCESS,
+        access=why[c.id],
     )
     assert unmask.status_code == 429
     assert unmask.json()["data"]["unmaskField"]["__typename"] == "SupportLimitReached"
     # Looking at someone already seen this hour still works; another agent is not affected.
-    again = await gql(limited, token, READ % "id", id=str(a.id), access=ACCESS)
+    again = await gql(limited, token, READ % "id", id=str(a.id), access=why[a.id])
     assert again.status_code == 200
     _, other = agent_token(issuer)
-    assert (await gql(limited, other, READ % "id", id=str(c.id), access=ACCESS)).status_code == 200
+    assert (
+        await gql(limited, other, READ % "id", id=str(c.id), access=why[c.id])
+    ).status_code == 200
 
 
 async def test_concurrent_looks_cannot_overrun_the_limit(
@@ -681,7 +699,7 @@ async def test_concurrent_looks_cannot_overrun_the_limit(
     people = [await new_person(stores, catalogue) for _ in range(6)]
     name, token = agent_token(issuer)
     answers = await asyncio.gather(
-        *(gql(limited, token, READ % "id", id=str(p.id), access=ACCESS) for p in people)
+        *(gql(limited, token, READ % "id", id=str(p.id), access=ticket()) for p in people)
     )
     assert sorted(r.status_code for r in answers) == [200, 200, 429, 429, 429, 429]
     allowed = await rows_where(db, "actor->>'sub' = $1 AND outcome = 'allowed'", name)
@@ -862,3 +880,56 @@ def test_masks_keep_enough_to_match_a_person_and_no_more(
     kind: str, value: str, masked: str | None
 ) -> None:
     assert mask(kind, value) == masked
+
+
+async def test_a_ticket_covers_the_person_it_was_first_used_for(
+    client: httpx.AsyncClient,
+    issuer: DevIssuer,
+    stores: Stores,
+    catalogue: Catalogue,
+    db: asyncpg.Connection,
+) -> None:
+    a, b = [await new_person(stores, catalogue) for _ in range(2)]
+    why = ticket()
+    _, token = agent_token(issuer, auth_time=int(time.time()))
+    first = await gql(client, token, READ % "id", id=str(a.id), access=why)
+    assert first.json()["data"]["subject"]["id"] == str(a.id)
+
+    other = await gql(client, token, READ % PROFILE, id=str(b.id), access=why)
+    found = await gql(client, token, FIND % PROFILE, email=b.email, access=why)
+    unmask = await gql(
+        client,
+        token,
+        UNMASK,
+        subject=str(b.id),
+        category="profile",
+        field="email",
+        access=why,
+    )
+    export = await gql(
+        client,
+        token,
+        EXPORT_FOR,
+        subject=str(b.id),
+        access=why,
+        input={"format": "JSON"},
+        verification=VERIFIED,
+    )
+    message = "This ticket is about someone else: open a ticket for this person."
+    for r in (other, found):
+        assert r.json()["errors"][0]["message"] == message
+        assert r.json()["errors"][0]["extensions"] == {"code": "INVALID_SUPPORT_ACCESS"}
+    assert unmask.json()["data"]["unmaskField"] == {
+        "__typename": "InvalidSupportAccess",
+        "message": message,
+    }
+    assert export.json()["data"]["requestExportFor"]["__typename"] == "InvalidSupportAccess"
+    for r in (other, found, unmask, export):
+        assert b.marker.encode() not in r.content and b.email.encode() not in r.content
+        assert [x.outcome for x in await rows_of(db, r)] == ["denied"]
+    # The person it covers, by any agent of the help desk; another person, with their own.
+    _, colleague = agent_token(issuer)
+    again = await gql(client, colleague, READ % "id", id=str(a.id), access=why)
+    assert again.json()["data"]["subject"]["id"] == str(a.id)
+    own = await gql(client, token, READ % "id", id=str(b.id), access=ticket())
+    assert own.json()["data"]["subject"]["id"] == str(b.id)

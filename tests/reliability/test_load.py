@@ -20,10 +20,17 @@ CATALOGUE = "{ dataCategories { key title portable } }"
 TRANSFERS = "{ portabilityTransfers { grant subjectRef categories expiresAt } }"
 GRANTS = "{ portabilityGrants { id partner categories status } }"
 SUPPORT_SUBJECT = """
-query ($id: ID!) {
-  subject(id: $id, access: {ticket: "LOAD-1", reason: "reliability load test run"}) {
-    id profile { firstName email } } }
+query ($id: ID!, $access: SupportAccess!) {
+  subject(id: $id, access: $access) { id profile { firstName email } } }
 """
+
+
+def support_access(subject_id: str) -> dict[str, str]:
+    # A ticket covers one person, so each subject has its own (derived from its id).
+    number = int(subject_id.replace("-", "")[:8], 16) % 10**9
+    return {"ticket": f"LOAD-{number}", "reason": "reliability load test run"}
+
+
 # `make soak` sets these for a long run.
 SOAK_SECONDS = float(os.environ.get("DSAR_SOAK_SECONDS", "60"))
 
@@ -60,7 +67,7 @@ def mix(population: Population, catalogue: Catalogue) -> list[Call]:
                     SUPPORT_SUBJECT,
                     None,
                     tuple(population.others(s)),
-                    {"id": s.id},
+                    {"id": s.id, "access": support_access(str(s.id))},
                 )
             )
     return calls
