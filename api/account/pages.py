@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from api import portability
 from api.account import _exports, _partners, data
 from api.account._grant_form import expiry_range
 from api.account.site import AccountSite
@@ -79,6 +80,9 @@ def routes(site: AccountSite) -> list[Route]:
             )
         assert principal.subject_id is not None
         looked = await access_log(services.db, principal.subject_id, limit=50)
+        partner_names = await portability.partner_names(
+            services.db, sorted({a.client_id for a in looked if a.client_id})
+        )
         try:
             partners = await _partners.section(
                 services, request.app.state.schema, principal, request.state.request_id
@@ -99,6 +103,7 @@ def routes(site: AccountSite) -> list[Route]:
                 "exports": exports,
                 "purposes": purposes,
                 "looked": looked,
+                "partner_names": partner_names,
                 "actions": ACTIONS,
                 "titles": {c.key: c.title for c in services.catalogue},
                 "rule": services.catalogue.withholding,

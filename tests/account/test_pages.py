@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from uuid import uuid4
 
 import httpx
 from starlette.applications import Starlette
 
 from api.audit import Action, record
 from api.devissuer import DevIssuer
+from api.portability import add_partner
 from api.principals import Customer, Partner, SupportAgent
 from catalogue import Catalogue
 from stores.seed import build_subject
@@ -153,11 +155,21 @@ async def test_who_looked_lists_partners_and_support_not_the_person(
 ) -> None:
     db = account_app.state.services.db
     agent = SupportAgent(issuer="https://issuer.test", sub="agent-7", scopes=frozenset())
-    partner = Partner(issuer="https://issuer.test", client_id="partner-one")
+    named = f"looked-{uuid4().hex[:8]}"
+    await add_partner(
+        db,
+        account_app.state.services.catalogue,
+        client_id=named,
+        issuer="https://issuer.test",
+        name="Other Bank Ltd",
+        categories=["profile"],
+    )
+    partner = Partner(issuer="https://issuer.test", client_id="partner-unregistered")
     me = Customer(issuer="https://issuer.test", sub=person.handle, subject_id=person.data.id)
     for who, action, purpose in (
         (agent, Action.SUBJECT_READ, {"ticket": "T-4711", "reason": "asked about a refund"}),
         (partner, Action.TRANSFER_DOWNLOAD, {}),
+        (Partner(issuer="https://issuer.test", client_id=named), Action.TRANSFER_START, {}),
         (me, Action.EXPORT_REQUEST, {}),
     ):
         await record(
@@ -173,7 +185,8 @@ async def test_who_looked_lists_partners_and_support_not_the_person(
     await sign_in(account_app, browser, issuer, person.handle)
     section = text_of((await browser.get("/account")).text).split("Who looked at your data")[-1]
     assert "Our support staff, ticket T-4711" in section and "Looked at your data" in section
-    assert "Partner partner-one" in section and "Received a transfer" in section
+    assert "Partner partner-unregistered" in section and "Received a transfer" in section
+    assert f"Other Bank Ltd (partner {named})" in section
     assert "Profile or Contact Data, Payment Data" in section
     assert "Asked for a copy" not in section  # the person's own doings are theirs to know
     assert "agent-7" not in section and "asked about a refund" not in section
