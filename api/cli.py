@@ -236,6 +236,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         f"\ndsar is serving on {base}  (seeded now: {', '.join(loaded) or 'nothing new'})\n"
         f"  health:   curl {base}/healthz   ready: curl {base}/readyz\n"
         + (
+            f"  account:  {base}/account   (demo sign-in: alice, bob, carol, dave)\n"
             f"  token:    TOKEN=$(.venv/bin/dsar token --customer alice)\n"
             f'  query:    curl -s {base}/graphql -H "authorization: Bearer $TOKEN" '
             "-H 'content-type: application/json' "
