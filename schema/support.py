@@ -246,11 +246,7 @@ async def unmask_field(
         require_strong_login(agent, settings.step_up_acr_values, settings.step_up_max_age)
     except InsufficientUserAuthentication as exc:
         await _deny(ctx, Action.FIELD_UNMASK, sid, names, why.purpose())
-        return StrongerLogin(
-            message="Log in again, recently and strongly, to unmask a value.",
-            acr_values=list(exc.acr_values),
-            max_age=exc.max_age,
-        )
+        return StrongerLogin.of(exc, "Log in again, recently and strongly, to unmask a value.")
     try:
         await _admit(ctx, agent, why, Action.FIELD_UNMASK, [sid], names)
     except AccessRefused as exc:
