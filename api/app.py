@@ -61,7 +61,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         catalogue = load_catalogue(settings.catalogue_file)
         deployment = locate(settings)
-        stores = await Stores.open(deployment.stores, catalogue)
+        stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
         try:
             db = await create_pool(deployment.service_dsn)
         except BaseException:

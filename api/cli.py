@@ -82,7 +82,7 @@ def _with_stores(settings: Settings, work: Callable[[Deployment, Stores], Awaita
         deployment = locate(settings)
         await migrate(deployment)
         catalogue = load_catalogue(settings.catalogue_file)
-        stores = await Stores.open(deployment.stores, catalogue)
+        stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
         try:
             return await work(deployment, stores)
         finally:
@@ -163,13 +163,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
     async def work(d: Deployment, stores: Stores) -> None:
         sid = await resolve_subject(stores, args.subject)
-        await stores.accounts.pool.execute(
-            "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3) "
-            "ON CONFLICT (issuer, sub) DO UPDATE SET subject_id = excluded.subject_id",
-            args.issuer,
-            args.sub,
-            sid,
-        )
+        await stores.subjects.link(sid, args.issuer, args.sub)
 
     _with_stores(settings, work)
     print("linked")
@@ -177,16 +171,26 @@ def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def resolve_subject(stores: Stores, ref: str) -> UUID:
-    """A subject id, or the handle of a seeded demo subject."""
+    """`KEY=VALUE` with the anchor key, a subject id, or the handle of a seeded demo person."""
+    anchor = stores.config.anchor.name
+    forms = f"a subject is {anchor}=VALUE, a subject id, or a demo handle (alice, bob, carol, dave)"
+    key, eq, value = ref.partition("=")
+    if eq:
+        if key != anchor:
+            raise CommandError(f"{key!r} is not the anchor key: {forms}")
+        found = await stores.subject_for_anchor(value)
+        if found is None:
+            raise CommandError(f"no {anchor} {value!r} in the company's systems")
+        return found
     try:
         sid = UUID(ref)
     except ValueError:
         found = await stores.subject_by_handle(ref)
         if found is None:
-            raise CommandError("no such subject") from None
+            raise CommandError(f"no such subject: {forms}") from None
         return found
     if not await stores.subject_exists(sid):
-        raise CommandError("no such subject")
+        raise CommandError(f"no such subject: {forms}")
     return sid
 
 

@@ -23,19 +23,20 @@ async def recording(request: Request) -> Response:
         return error_response(exc)
     if not isinstance(principal, Customer):
         return error_response(InsufficientScope(SCOPE_CUSTOMER))
-    media = services.stores.media("recordings")
-    # The folder is the caller's own subject: a name can only ever reach their files.
-    path = None
+    # Only the caller's own files are listed: a name can only ever reach one of them.
+    found = None
     if principal.subject_id is not None:
-        path = media.path_of(principal.subject_id, request.path_params["name"])
-    if path is None:
+        found = await services.stores.recording(
+            "recordings", principal.subject_id, request.path_params["name"]
+        )
+    if found is None:
         return JSONResponse(NOT_FOUND, status_code=404, headers={"Cache-Control": "no-store"})
     return StreamingResponse(
-        media.read(path),
+        services.stores.files("recordings").read(found["_path"]),
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f'attachment; filename="{path.name}"',
-            "Content-Length": str(path.stat().st_size),
+            "Content-Disposition": f'attachment; filename="{found["file_name"]}"',
+            "Content-Length": str(found["bytes"]),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },

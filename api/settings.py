@@ -21,6 +21,8 @@ class Settings:
     home: Path
     database_url: str | None = None
     stores_file: Path | None = None
+    # The demo company's CRM on this MySQL server instead of the embedded PostgreSQL.
+    demo_mysql_url: str | None = None
     catalogue_file: Path | None = None
     issuers: tuple[str, ...] = ()
     audience: str = DEFAULT_AUDIENCE
@@ -63,6 +65,7 @@ class Settings:
             home=home,
             database_url=env.get("DSAR_DATABASE_URL") or None,
             stores_file=Path(stores) if stores else None,
+            demo_mysql_url=env.get("DSAR_DEMO_MYSQL_URL") or None,
             catalogue_file=Path(catalogue) if catalogue else None,
             issuers=issuers,
             audience=env.get("DSAR_AUDIENCE", DEFAULT_AUDIENCE),

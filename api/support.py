@@ -15,7 +15,6 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -27,7 +26,6 @@ from api.exports import ExportRow
 from api.principals import SupportAgent
 from api.settings import Settings
 from catalogue import Catalogue, Category, Field
-from stores.postgres import PostgresStore
 from stores.registry import Stores
 
 # A ticket id of the help desk: a project key of 2 to 10 capital letters, a dash and a number,
@@ -254,27 +252,12 @@ def unmaskable(catalogue: Catalogue, category: str, field: str) -> tuple[Categor
     return cat, f
 
 
-def _quote(ident: str) -> str:
-    return '"' + ident.replace('"', '""') + '"'
-
-
 async def field_value(
     stores: Stores, cat: Category, f: Field, subject_id: UUID, record: int | None
 ) -> str | None:
     """One stored value, read only after its audit row was written. `record` names the row of a
     category with many (its `id`); one-row categories take none."""
-    store = stores.by_category[cat.key]
-    if not isinstance(store, PostgresStore):
-        return None
-    col = f"host({_quote(f.name)})" if f.type == "inet" else _quote(f.name)
-    # Identifiers come from the catalogue (checked by `unmaskable`); values are parameters.
-    sql = f"SELECT {col} FROM {_quote(cat.key)} WHERE subject_id = $1"  # noqa: S608
-    args: list[Any] = [subject_id]
-    if record is not None:
-        sql += " AND id = $2"
-        args.append(record)
-    value = await store.pool.fetchval(sql, *args)
-    return None if value is None else str(value)
+    return await stores.value(cat.key, f.name, subject_id, None if record is None else str(record))
 
 
 def has_records(cat: Category) -> bool:

@@ -113,7 +113,7 @@ async def open_bench(database_url: str | None, *, reset: bool = False) -> Bench:
         await drop_databases(deployment)
         await migrate(deployment)
     catalogue = load_catalogue()
-    stores = await Stores.open(deployment.stores, catalogue)
+    stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
     issuer = DevIssuer(HOME / "dev-issuer", DEV_ISSUER, settings.audience)
     postmaster = None
     if embedded is not None:

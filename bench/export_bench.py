@@ -123,7 +123,7 @@ async def main(events: int, rounds: int) -> None:
     deployment = locate(Settings.from_env())
     await migrate(deployment)
     catalogue = load_catalogue()
-    stores = await Stores.open(deployment.stores, catalogue)
+    stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
     try:
         await prepare(stores, catalogue, events)
         sid = subject_id(HEAVY)

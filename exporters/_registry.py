@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
-from uuid import UUID
 
 from catalogue import Category
 from exporters.csv import CsvExporter
 from exporters.json import JsonExporter
 from exporters.source import Encoded, Row
-from stores.streams import Snapshot
+from stores.mapping import Person
+from stores.interface import Snapshot
 
 
 class Exporter(Protocol):
@@ -26,8 +26,8 @@ class Exporter(Protocol):
     def manifest_notes(self) -> Mapping[str, Any]:
         """Entries this format adds to the manifest (such as the CSV formula rule)."""
 
-    def table(self, snapshot: Snapshot, category: Category, subject_id: UUID) -> Encoded:
-        """A category of a PostgreSQL store, read within `snapshot`."""
+    def table(self, snapshot: Snapshot, key: str, person: Person) -> Encoded:
+        """A category of a table store (PostgreSQL, MySQL), read within `snapshot`."""
 
     def rows(self, category: Category, rows: Sequence[Row]) -> Encoded:
         """A category whose records are already rows (the media store's file list)."""

@@ -34,13 +34,14 @@ from exporters.manifest import (
     FileEntry,
     Header,
     LeftOut,
+    NotIncluded,
     StoreSearch,
     build_manifest,
 )
-from stores.media import MediaStore
-from stores.postgres import PostgresStore
-from stores.registry import Store, Stores
-from stores.streams import Held, snapshot
+from stores.files import FilesStore
+from stores.mapping import Person
+from stores.registry import Store, Stores, TableStore, snapshot
+from stores.streams import Held
 
 Members = AsyncGenerator[Member, None]
 
@@ -68,6 +69,11 @@ PURPOSES = {
     ),
 }
 NOT_REQUESTED = "Not requested: the export was asked for other categories only."
+SHARED_KEY = (
+    "Records found through these identifiers are not included: other people are linked to "
+    "the same identifiers (such as a computer several people signed in on), so the records "
+    "may be theirs (GDPR Art. 15(4)). Contact us and we will look at them with you."
+)
 
 
 class BundleError(ValueError):
@@ -123,7 +129,7 @@ def plan(
 def _by_store(stores: Stores, categories: Iterable[Category]) -> list[tuple[Store, list[Category]]]:
     groups: dict[str, tuple[Store, list[Category]]] = {}
     for c in categories:
-        store = stores.by_category[c.key]
+        store = stores.store_of(c.key)
         groups.setdefault(store.name, (store, []))[1].append(c)
     return list(groups.values())
 
@@ -132,7 +138,7 @@ def _by_store(stores: Stores, categories: Iterable[Category]) -> list[tuple[Stor
 class _Build:
     stores: Stores
     catalogue: Catalogue
-    subject_id: UUID
+    person: Person
     exporter: Exporter
     header: Header
     included: list[Category]
@@ -140,15 +146,16 @@ class _Build:
     results: dict[str, CategoryResult] = field(default_factory=dict)
     held: list[Held] = field(default_factory=list)
     searched: list[StoreSearch] = field(default_factory=list)
+    not_included: list[NotIncluded] = field(default_factory=list)
 
     async def members(self) -> AsyncIterator[Member]:
         for c in self.included:
             self.results[c.key] = CategoryResult(c)
         for store, cats in _by_store(self.stores, self.included):
             source = (
-                self._postgres(store, cats)
-                if isinstance(store, PostgresStore)
-                else self._media(store, cats)
+                self._files(store, cats)
+                if isinstance(store, FilesStore)
+                else self._table(store, cats)
             )
             async with aclosing(source):
                 async for m in source:
@@ -167,6 +174,7 @@ class _Build:
             self.held,
             self.searched,
             self.exporter.manifest_notes,
+            self.not_included,
         )
         at = self.header.generated_at
         yield member("manifest.json", at, _once(orjson.dumps(manifest, option=orjson.OPT_INDENT_2)))
@@ -175,9 +183,7 @@ class _Build:
     def _data_path(self, c: Category) -> str:
         return f"data/{c.key}.{self.exporter.extension}"
 
-    async def _postgres(
-        self, store: PostgresStore, cats: list[Category]
-    ) -> AsyncGenerator[Member, None]:
+    async def _table(self, store: TableStore, cats: list[Category]) -> Members:
         async with snapshot(store) as snap:
             snap.since = self.header.since
             self.searched.append(
@@ -186,12 +192,12 @@ class _Build:
                     store.kind,
                     tuple(c.key for c in cats),
                     snap.taken_at,
-                    "one read-only REPEATABLE READ transaction: a single consistent snapshot",
+                    snap.description,
                 )
             )
             for c in cats:
-                self.held += await snap.held(c, self.subject_id)
-                encoded = self.exporter.table(snap, c, self.subject_id)
+                self.held += await snap.held(c.key, self.person)
+                encoded = self.exporter.table(snap, c.key, self.person)
                 tally = _Tally(encoded)
                 path = self._data_path(c)
                 yield member(path, self.header.generated_at, tally)
@@ -201,22 +207,25 @@ class _Build:
                 result.records = encoded.records
                 result.files.append(tally.entry(path, self.exporter.media_type))
 
-    async def _media(self, store: MediaStore, cats: list[Category]) -> Members:
+    async def _files(self, store: FilesStore, cats: list[Category]) -> Members:
         searched_at = datetime.now(UTC)
-        rows = (await store.files([self.subject_id]))[self.subject_id]
-        since = self.header.since
-        if since is not None:
-            rows = [r for r in rows if r["recorded_at"] > since]
         self.searched.append(
             StoreSearch(
                 store.name,
                 store.kind,
                 tuple(c.key for c in cats),
                 searched_at,
-                "the subject's folder, listed once",
+                "the person's files, listed once",
             )
         )
         for c in cats:
+            listing = await store.listing(c.key, self.person)
+            for reason, count in listing.refused.items():
+                self.not_included.append(NotIncluded(c.key, "files", count, reason))
+            rows = listing.rows
+            since = self.header.since
+            if since is not None:
+                rows = [r for r in rows if r["recorded_at"] > since]
             encoded = self.exporter.rows(c, rows)
             tally = _Tally(encoded)
             path = self._data_path(c)
@@ -226,10 +235,7 @@ class _Build:
             result.files.append(tally.entry(path, self.exporter.media_type))
             for row in rows:
                 name = row["file_name"]
-                file = store.path_of(self.subject_id, name)
-                if file is None:
-                    raise FileNotFoundError(f"media store {store.name!r}: a listed file is gone")
-                tally = _Tally(store.read(file))
+                tally = _Tally(store.read(listing.paths[name]))
                 yield member(f"media/{name}", row["recorded_at"], tally)
                 result.files.append(tally.entry(f"media/{name}", row["media_type"]))
 
@@ -270,7 +276,12 @@ async def build_bundle(
         media_type=exp.media_type,
         since=since,
     )
-    build = _Build(stores, catalogue, subject_id, exp, header, included, left_out)
+    person = await stores.person_of(subject_id)
+    if person is None:
+        raise BundleError("no such subject in the company's systems")
+    build = _Build(stores, catalogue, person, exp, header, included, left_out)
+    for key, count in person.shared.items():
+        build.not_included.append(NotIncluded("", key, count, SHARED_KEY))
     # aclosing: a reader that stops early (or is cancelled) stops the zip and frees the
     # store connections now, not whenever the garbage collector finalises the generators.
     async with aclosing(zip_stream(build.members())) as chunks:

@@ -44,7 +44,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> tuple[int, str]:
         catalogue = load_catalogue()
-        stores = await Stores.open(locate(settings).stores, catalogue)
+        deployment = locate(settings)
+        stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
         try:
             sid = await resolve_subject(stores, args.subject)
             export_id = str(uuid4())

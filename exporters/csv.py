@@ -13,12 +13,13 @@ import csv
 import io
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
-from uuid import UUID
 
 from catalogue import Category
 from exporters.jsonschema import record_schema
 from exporters.source import Encoded, Row, text_of
-from stores.streams import FORMULA_STARTS, Snapshot, columns
+from stores.mapping import Person
+from stores.interface import Snapshot
+from stores.streams import FORMULA_STARTS, columns
 
 FORMULA_RULE = {
     "applies_to": "CSV files: every text cell",
@@ -73,8 +74,8 @@ class CsvExporter:
     extension = "csv"
     manifest_notes: Mapping[str, Any] = {"csv_formula_rule": FORMULA_RULE}
 
-    def table(self, snapshot: Snapshot, category: Category, subject_id: UUID) -> Encoded:
-        stream = snapshot.csv(category, subject_id)
+    def table(self, snapshot: Snapshot, key: str, person: Person) -> Encoded:
+        stream = snapshot.csv(key, person)
         return Encoded(stream, lambda: stream.records)
 
     def rows(self, category: Category, rows: Sequence[Row]) -> Encoded:

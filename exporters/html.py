@@ -85,6 +85,16 @@ def _withheld(m: Mapping[str, Any]) -> str:
     return _list(items) + f"<p><strong>{_e(rule['title'])}</strong>: {_e(rule['description'])}</p>"
 
 
+def _not_included(m: Mapping[str, Any]) -> str:
+    items = [
+        f"{n['count']:,} {_e(n['what'])}"
+        + (f" in {_e(m['categories'][n['category']]['title'])}" if n["category"] else "")
+        + f": {_e(n['reason'])}"
+        for n in m.get("held_not_included", [])
+    ]
+    return _list(items) if items else ""
+
+
 def _contact(m: Mapping[str, Any]) -> str:
     c = m["controller"]
     lines = [_e(c["name"]), _e(c["address"]), _link(c["website"], c["website"])]
@@ -139,7 +149,7 @@ The file {_link("manifest.json")} says the same in a form programs can read.</p>
 <h2>What this export leaves out</h2>
 {_list(left_out)}
 <h2>What we hold but do not show</h2>
-{_withheld(m)}
+{_withheld(m)}{_not_included(m)}
 <h2>Where we looked</h2>
 {_list(stores)}
 {csv_note}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from typing import Any
-from uuid import UUID
 
 from catalogue import Category
 from exporters.jsonschema import record_schema
 from exporters.source import Encoded, Row, dumps
-from stores.streams import Snapshot
+from stores.mapping import Person
+from stores.interface import Snapshot
 
 
 async def json_array(lines: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
@@ -46,8 +46,8 @@ class JsonExporter:
     extension = "json"
     manifest_notes: Mapping[str, Any] = {}
 
-    def table(self, snapshot: Snapshot, category: Category, subject_id: UUID) -> Encoded:
-        lines = snapshot.json_lines(category, subject_id)
+    def table(self, snapshot: Snapshot, key: str, person: Person) -> Encoded:
+        lines = snapshot.json_lines(key, person)
         return Encoded(json_array(lines), lambda: lines.records)
 
     def rows(self, category: Category, rows: Sequence[Row]) -> Encoded:

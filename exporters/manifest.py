@@ -52,6 +52,17 @@ class StoreSearch:
 
 
 @dataclass(frozen=True, slots=True)
+class NotIncluded:
+    """Something held that the bundle leaves out for the person's own sake or another's:
+    `what` names it (files, or the kind of identifier), `count` how many, `reason` why."""
+
+    category: str
+    what: str
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class LeftOut:
     category: Category
     reason: str
@@ -126,6 +137,7 @@ def build_manifest(
     held: Sequence[Held],
     searched: Sequence[StoreSearch],
     notes: Mapping[str, Any],
+    not_included: Sequence[NotIncluded] = (),
 ) -> dict[str, Any]:
     files = [f for r in results for f in (*r.files, *((r.schema,) if r.schema else ()))]
     return {
@@ -145,6 +157,10 @@ def build_manifest(
             for x in left_out
         ],
         "withheld": _withheld(catalogue, held),
+        "held_not_included": [
+            {"category": n.category or None, "what": n.what, "count": n.count, "reason": n.reason}
+            for n in not_included
+        ],
         "withholding_rule": _term(catalogue.withholding),
         "stores": [
             {

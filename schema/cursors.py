@@ -1,7 +1,7 @@
 """Opaque page cursors: a keyset position signed with the deployment's secret.
 
-A cursor names only a category and a position (time, record id): never a subject. A cursor
-that was altered, or made for another category, is refused.
+A cursor names only a category and a position (the record's `order` columns, as text): never a
+subject. A cursor that was altered, or made for another category, is refused.
 """
 
 from __future__ import annotations
@@ -9,26 +9,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime
 
 import orjson
 
 from schema.errors import InvalidCursor
-from stores.postgres import Cursor
+from stores.mapping import Position
 
-_MAX = 200  # a cursor is short; anything longer is not one of ours
+_MAX = 400  # a cursor is short; anything longer is not one of ours
 
 
 def _sign(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, payload, hashlib.sha256).digest()[:16]
 
 
-def encode(secret: bytes, category: str, at: datetime, record_id: int) -> str:
-    payload = orjson.dumps([category, at.isoformat(), record_id])
+def encode(secret: bytes, category: str, position: Position) -> str:
+    payload = orjson.dumps([category, list(position)])
     return base64.urlsafe_b64encode(payload + _sign(secret, payload)).decode().rstrip("=")
 
 
-def decode(secret: bytes, category: str, cursor: str) -> Cursor:
+def decode(secret: bytes, category: str, cursor: str) -> Position:
     if not cursor or len(cursor) > _MAX:
         raise InvalidCursor
     try:
@@ -39,10 +38,11 @@ def decode(secret: bytes, category: str, cursor: str) -> Cursor:
     if len(raw) <= 16 or not hmac.compare_digest(mac, _sign(secret, payload)):
         raise InvalidCursor
     try:
-        key, at, record_id = orjson.loads(payload)
-        position = Cursor(datetime.fromisoformat(at), int(record_id))
+        key, values = orjson.loads(payload)
     except (ValueError, TypeError):
         raise InvalidCursor from None
-    if key != category:
+    if key != category or not isinstance(values, list):
         raise InvalidCursor
-    return position
+    if not values or not all(isinstance(v, str) for v in values):
+        raise InvalidCursor
+    return tuple(values)

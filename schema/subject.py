@@ -47,8 +47,8 @@ def _single(cat: Category, types: RecordTypes) -> Callable[..., Any]:
 def _list(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     async def resolve(self: Any, info: strawberry.Info) -> Any:
         ctx: Context = info.context
-        if cat.key == "recordings":
-            rows = await ctx.loaders.files.load(self.sid)
+        if ctx.loaders.stores.store_of(cat.key).kind == "files":
+            rows = await ctx.loaders.files.load((cat.key, self.sid))
         else:
             rows = await ctx.loaders.page.load((cat.key, self.sid, LIST_LIMIT, None))
         return [types.build(r, self.masked) for r in rows]
@@ -75,7 +75,7 @@ def _connection(cat: Category, types: RecordTypes) -> Callable[..., Any]:
         edges = [
             types.edge(
                 node=types.build(r, self.masked),
-                cursor=cursors.encode(secret, cat.key, r["_at"], r["_id"]),
+                cursor=cursors.encode(secret, cat.key, r["_pos"]),
             )
             for r in rows[:size]
         ]

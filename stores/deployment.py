@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from api.settings import Settings
-from stores.config import StoresConfig, demo_layout, load_stores, with_database
+from stores.config import StoresConfig, load_stores, with_database
 from stores.embedded import start_embedded
 from stores.migrate import apply, ensure_database, migrations_for
 
@@ -53,20 +53,49 @@ def locate(settings: Settings) -> Deployment:
     if settings.stores_file is not None:
         config = load_stores(settings.stores_file)
     else:
-        config = demo_layout(service_dsn, settings.home / "media", database_name(service_dsn))
+        config = demo_layout(
+            service_dsn,
+            settings.home / "media",
+            database_name(service_dsn),
+            settings.demo_mysql_url,
+        )
     return Deployment(service_dsn, config, embedded)
+
+
+DEMO_STORES = Path(__file__).with_name("demo.toml")
+
+
+def demo_layout(
+    server_url: str, media_dir: Path, prefix: str = "dsar", mysql_url: str | None = None
+) -> StoresConfig:
+    """The demo company (stores/demo.toml) on this server: one database per system, named
+    after the service database, and the CRM on `mysql_url`'s server when one is given."""
+    overrides: dict[str, dict[str, str]] = {
+        name: {"dsn": with_database(server_url, f"{prefix}_{name}")}
+        for name in ("app", "analytics", "billing", "crm")
+    }
+    overrides["media"] = {"path": str(media_dir)}
+    if mysql_url:
+        overrides["crm"] = {"kind": "mysql", "dsn": with_database(mysql_url, f"{prefix}_crm")}
+    return load_stores(DEMO_STORES, overrides=overrides)
 
 
 async def migrate(deployment: Deployment, folder: Path | None = None) -> dict[str, list[str]]:
     """Creates missing databases and applies pending migrations; returns what was applied."""
     targets = [("service", deployment.service_dsn)] + [
-        (s.schema, s.dsn) for s in deployment.stores.stores if s.schema is not None
+        (s.migrations, s.dsn)
+        for s in deployment.stores.stores
+        if s.migrations is not None and s.kind == "postgres"
     ]
     applied: dict[str, list[str]] = {}
     for schema, dsn in targets:
         await ensure_database(with_database(dsn, "postgres"), database_name(dsn))
         applied[schema] = await apply(dsn, migrations_for(schema, folder and folder / schema))
     for store in deployment.stores.stores:
-        if store.kind == "media" and store.path is not None:
+        if store.kind == "files" and store.path is not None:
             store.path.mkdir(parents=True, exist_ok=True)
+        if store.kind == "mysql" and store.migrations is not None:
+            from stores.demo_mysql import ensure_tables  # only where a MySQL store is migrated
+
+            applied[store.migrations] = await ensure_tables(store.dsn)
     return applied

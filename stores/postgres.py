@@ -1,109 +1,315 @@
-"""A PostgreSQL store: categories as tables keyed by subject id, read with parameterised SQL.
+"""A PostgreSQL store over the company's own schema: tables, columns and ids as they are.
 
-Withheld fields (CCPA regulations §7024(d)) are never selected: the query asks only whether
-a value is held, so the value itself never leaves the database.
+Each category of this store is read with one parameterised statement built from its section of
+the stores file: the mapped columns, aliased to the catalogue's field names and cast to the
+field's type, from the mapped table, on rows whose `match` columns equal any of the person's
+key values. Withheld fields (CCPA regulations §7024(d)) are never selected: the statement asks
+only whether a value is held, so the value itself never leaves the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
-from catalogue import Category
-from stores.pool import ping
+from catalogue import Catalogue, Category, Field
+from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig, StoresError
+from stores.mapping import Person, Position, Row, compatible
+from stores.pool import create_pool, ping
 
-Row = dict[str, Any]
+# The SQL type each catalogue field type is converted to.
+CASTS = {
+    "string": "text",
+    "text": "text",
+    "integer": "bigint",
+    "boolean": "boolean",
+    "timestamp": "timestamptz",
+    "uuid": "uuid",
+}
 
 
-def _quote(ident: str) -> str:
-    # Identifiers come from the validated catalogue, never from a request; quote them anyway.
+def quote(ident: str) -> str:
+    # Identifiers come from the validated stores file (plain names only); quoted anyway.
     return '"' + ident.replace('"', '""') + '"'
 
 
-def select_list(category: Category) -> str:
-    cols = []
-    for f in category.fields:
-        col = _quote(f.name)
-        if f.withheld:
-            cols.append(f"({col} IS NOT NULL) AS {_quote(f.name + '_held')}")
-        elif f.type == "inet":
-            cols.append(f"host({col}) AS {col}")
-        else:
-            cols.append(col)
-    return ", ".join(cols)
+def quote_table(table: str) -> str:
+    return ".".join(quote(part) for part in table.split("."))
 
 
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """A keyset position in a category ordered by (time field, id)."""
+Types = Mapping[str, Mapping[str, str]]  # table -> column -> SQL type
 
-    at: datetime
-    id: int
+
+def field_sql(f: Field, column: str, alias: str = "t") -> str:
+    col = f"{alias}.{quote(column)}"
+    if f.withheld:
+        return f"({col} IS NOT NULL) AS {quote(f.name + '_held')}"
+    if f.type == "inet":
+        return f"host({col}::inet) AS {quote(f.name)}"
+    return f"{col}::{CASTS[f.type]} AS {quote(f.name)}"
+
+
+class Where:
+    """`match` as SQL: each column equal to any of the person's values of its key.
+
+    Values arrive as text and are cast to the column's own type, so its index is used.
+    """
+
+    def __init__(self, types: Types, table: str, match: Match, alias: str = "t") -> None:
+        self.table_types = types[table]
+        self.match = match
+        self.alias = alias
+
+    def sql(self, person: Person, args: list[Any]) -> str:
+        parts = []
+        for column, key in self.match:
+            args.append(list(person.of(key)))
+            kind = self.table_types[column]
+            parts.append(f"{self.alias}.{quote(column)} = any(${len(args)}::text[]::{kind}[])")
+        return " AND ".join(parts)
+
+
+class MappedCategory:
+    """One category of this store: the SQL for its records, built once at start-up."""
+
+    def __init__(self, category: Category, mapped: CategoryConfig, types: Types) -> None:
+        self.category = category
+        self.mapped = mapped
+        self.table = quote_table(mapped.table)
+        self.where = Where(types, mapped.table, mapped.match)
+        self.keys = tuple(key for _, key in mapped.match)
+        table_types = types[mapped.table]
+        self.order_types = tuple(table_types[c] for c in mapped.order)
+        self.order_by = ", ".join(f"t.{quote(c)}" for c in mapped.order)
+        self.select = ", ".join(field_sql(f, mapped.column(f.name)) for f in category.fields)
+        time = category.time_field
+        self.time_column = mapped.column(time) if time else None
+
+    def column(self, field: str) -> str:
+        return f"t.{quote(self.mapped.column(field))}"
+
+    def records_sql(self, person: Person, args: list[Any], since: Any = None) -> str:
+        """The person's records, mapped and in order: the body of every read and export."""
+        where = self.where.sql(person, args)
+        if since is not None and self.time_column is not None:
+            args.append(since)
+            where += f" AND t.{quote(self.time_column)} > ${len(args)}"
+        order = f" ORDER BY {self.order_by}" if self.order_by else ""
+        return f"SELECT {self.select} FROM {self.table} t WHERE {where}{order}"  # noqa: S608  # identifiers from the checked stores file; values are parameters
+
+    def page_sql(self, person: Person, args: list[Any], limit: int, after: Position | None) -> str:
+        where = self.where.sql(person, args)
+        positions = ", ".join(f"t.{quote(c)}::text" for c in self.mapped.order)
+        if after is not None:
+            casts = []
+            for value, kind in zip(after, self.order_types, strict=True):
+                args.append(value)
+                casts.append(f"${len(args)}::text::{kind}")
+            where += f" AND ({self.order_by}) > ({', '.join(casts)})"
+        args.append(limit)
+        pos = f", ARRAY[{positions}] AS _pos" if positions else ""
+        order = f" ORDER BY {self.order_by}" if self.order_by else ""
+        return (
+            f"SELECT {self.select}{pos} FROM {self.table} t WHERE {where}{order} "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"LIMIT ${len(args)}"
+        )
 
 
 class PostgresStore:
     kind = "postgres"
 
-    def __init__(self, name: str, pool: asyncpg.Pool, categories: Mapping[str, Category]) -> None:
+    def __init__(self, name: str, pool: asyncpg.Pool, types: Types) -> None:
         self.name = name
         self.pool = pool
-        self.categories = dict(categories)
+        self.types = types
+        self.categories: dict[str, MappedCategory] = {}
         # Statements sent, for /metrics and for tests that bound the queries of a request.
         self.statements = 0
+
+    @classmethod
+    async def open(
+        cls, name: str, dsn: str, config: StoresConfig, catalogue: Catalogue
+    ) -> PostgresStore:
+        pool = await create_pool(dsn)
+        try:
+            types = await introspect(pool, _tables_of(name, config))
+            store = cls(name, pool, types)
+            store.map(config, catalogue)
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    def map(self, config: StoresConfig, catalogue: Catalogue) -> None:
+        """Checks every section of this store against the live schema; builds its SQL."""
+        check_columns(self.name, self.types, config, catalogue)
+        for key, mapped in config.categories.items():
+            if mapped.store == self.name:
+                self.categories[key] = MappedCategory(catalogue.category(key), mapped, self.types)
+
+    async def close(self) -> None:
+        await self.pool.close()
 
     async def ping(self) -> bool:
         return await ping(self.pool)
 
-    async def single(self, key: str, subject_ids: Sequence[UUID]) -> dict[UUID, Row]:
-        """One-row categories (profile, preferences…) for several subjects in one statement."""
-        cat = self.categories[key]
+    async def resolve(self, key: KeyConfig, person: Person) -> tuple[list[str], int]:
+        """The values of `key` for a person whose earlier keys are known, and how many values
+        were left out because other people's rows carry them too."""
+        args: list[Any] = []
+        mine = Where(self.types, key.table, key.match, "t").sql(person, args)
+        others = Where(self.types, key.table, key.match, "o").sql(person, args)
+        col, table = quote(key.column), quote_table(key.table)
         sql = (
-            f"SELECT subject_id, {select_list(cat)} FROM {_quote(key)} "  # noqa: S608  # identifiers from the catalogue; values are parameters
-            "WHERE subject_id = any($1::uuid[])"
+            f"SELECT m.v::text AS v, EXISTS (SELECT 1 FROM {table} o WHERE o.{col} = m.v "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"AND NOT ({others})) AS shared "
+            f"FROM (SELECT DISTINCT t.{col} AS v FROM {table} t WHERE {mine} "
+            f"AND t.{col} IS NOT NULL) m ORDER BY 1"
         )
         self.statements += 1
-        rows = await self.pool.fetch(sql, list(subject_ids))
-        return {r["subject_id"]: _row(r) for r in rows}
+        rows = await self.pool.fetch(sql, *args)
+        return [r["v"] for r in rows if not r["shared"]], sum(1 for r in rows if r["shared"])
 
-    async def first_pages(
-        self, key: str, subject_ids: Sequence[UUID], limit: int, after: Cursor | None
-    ) -> dict[UUID, list[Row]]:
-        """A page per subject, ordered by (time field, id), in one statement for all subjects."""
-        cat = self.categories[key]
-        order = f"{_quote(cat.time_field or 'id')}, id"
-        keyset = f"AND ({order}) > ($3, $4)" if after is not None else ""
+    async def anchor_exists(self, key: KeyConfig, value: str) -> bool:
+        kind = self.types[key.table][key.column]
         sql = (
-            f"SELECT s.sid AS subject_id, t.* FROM unnest($1::uuid[]) AS s(sid), LATERAL ("  # noqa: S608  # identifiers from the catalogue; values are parameters
-            f"SELECT {select_list(cat)}, {_quote(cat.time_field or 'id')} AS _at, id AS _id "
-            f"FROM {_quote(key)} WHERE subject_id = s.sid {keyset} ORDER BY {order} LIMIT $2) t"
+            f"SELECT true FROM {quote_table(key.table)} "  # noqa: S608  # identifiers from the checked stores file; the value is a parameter
+            f"WHERE {quote(key.column)} = $1::text::{kind} LIMIT 1"
         )
-        args: list[Any] = [list(subject_ids), limit]
-        if after is not None:
-            args += [after.at, after.id]
-        out: dict[UUID, list[Row]] = {sid: [] for sid in subject_ids}
         self.statements += 1
+        try:
+            return bool(await self.pool.fetchval(sql, value))
+        except asyncpg.DataError:
+            return False  # not a value of the anchor's type (e.g. letters for an integer id)
+
+    async def search(self, search: SearchConfig, email: str, limit: int) -> list[str]:
+        sql = (
+            f"SELECT DISTINCT {quote(search.anchor)}::text AS a FROM {quote_table(search.table)} "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"WHERE lower({quote(search.column)}) = lower($1) ORDER BY 1 LIMIT $2"
+        )
+        self.statements += 1
+        return [r["a"] for r in await self.pool.fetch(sql, email.strip(), limit)]
+
+    async def single(self, key: str, person: Person) -> Row | None:
+        cat = self.categories[key]
+        if not person.has_all(cat.keys):
+            return None
+        args: list[Any] = []
+        sql = cat.records_sql(person, args) + " LIMIT 1"
+        self.statements += 1
+        row = await self.pool.fetchrow(sql, *args)
+        return None if row is None else dict(row)
+
+    async def page(self, key: str, person: Person, limit: int, after: Position | None) -> list[Row]:
+        """Up to `limit` records after `after`, in `order`; each row's `_pos` is its position."""
+        cat = self.categories[key]
+        if not person.has_all(cat.keys):
+            return []
+        args: list[Any] = []
+        sql = cat.page_sql(person, args, limit, after)
+        self.statements += 1
+        rows = []
         for r in await self.pool.fetch(sql, *args):
-            out[r["subject_id"]].append(_row(r))
-        return out
+            row = dict(r)
+            row["_pos"] = tuple(row.get("_pos") or ())
+            rows.append(row)
+        return rows
 
-    async def counts(self, subject_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
-        """How many records of each category of this store each subject has: one statement."""
-        parts = [
-            f"SELECT subject_id, '{key}' AS category, count(*) AS n FROM {_quote(key)} "  # noqa: S608  # catalogue keys are [a-z_]; values are parameters
-            "WHERE subject_id = any($1::uuid[]) GROUP BY subject_id"
-            for key in self.categories
-        ]
-        out: dict[UUID, dict[str, int]] = {sid: {} for sid in subject_ids}
+    async def value(self, key: str, field: str, person: Person, record: str | None) -> str | None:
+        """One field of one record as text; `record` is the record's `id` field, where the
+        category has many records."""
+        cat = self.categories[key]
+        if not person.has_all(cat.keys):
+            return None
+        args: list[Any] = []
+        where = cat.where.sql(person, args)
+        f = cat.category.field(field)
+        col = cat.column(field)
+        value_sql = f"host({col}::inet)" if f.type == "inet" else f"{col}::text"
+        if record is not None:
+            args.append(record)
+            where += f" AND {cat.column('id')}::text = ${len(args)}"
+        sql = f"SELECT {value_sql} FROM {cat.table} t WHERE {where} LIMIT 1"  # noqa: S608  # identifiers from the checked stores file; values are parameters
         self.statements += 1
-        for r in await self.pool.fetch(" UNION ALL ".join(parts), list(subject_ids)):
-            out[r["subject_id"]][r["category"]] = r["n"]
-        return out
+        value = await self.pool.fetchval(sql, *args)
+        return None if value is None else str(value)
+
+    async def counts(self, person: Person) -> dict[str, int]:
+        """How many records of each category of this store the person has: one statement."""
+        args: list[Any] = []
+        parts = []
+        for key, cat in self.categories.items():
+            if not person.has_all(cat.keys):
+                continue
+            where = cat.where.sql(person, args)
+            parts.append(
+                f"SELECT '{key}' AS category, count(*) AS n FROM {cat.table} t WHERE {where}"  # noqa: S608  # catalogue keys are [a-z_]; values are parameters
+            )
+        if not parts:
+            return {}
+        self.statements += 1
+        rows = await self.pool.fetch(" UNION ALL ".join(parts), *args)
+        return {r["category"]: r["n"] for r in rows if r["n"]}
 
 
-def _row(record: asyncpg.Record) -> Row:
-    return {k: v for k, v in record.items() if k != "subject_id"}
+def _tables_of(store: str, config: StoresConfig) -> set[str]:
+    tables = {k.table for k in config.keys if k.store == store}
+    tables |= {c.table for c in config.categories.values() if c.store == store and c.table}
+    if config.search is not None and config.search.store == store:
+        tables.add(config.search.table)
+    return tables
+
+
+async def introspect(pool: asyncpg.Pool, tables: set[str]) -> dict[str, dict[str, str]]:
+    """Each table's columns and their types; a table that does not exist has none."""
+    out: dict[str, dict[str, str]] = {}
+    for table in sorted(tables):
+        rows = await pool.fetch(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type "
+            "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) "
+            "AND a.attnum > 0 AND NOT a.attisdropped",
+            quote_table(table),
+        )
+        out[table] = {r["attname"]: r["type"] for r in rows}
+    return out
+
+
+def check_columns(
+    store: str, types: Mapping[str, Mapping[str, str]], config: StoresConfig, catalogue: Catalogue
+) -> None:
+    """Every table and column the stores file names exists, with a type its field can take."""
+    src = config.source
+
+    def need(section: str, table: str, columns: Sequence[str]) -> None:
+        found = types.get(table) or {}
+        if not found:
+            raise StoresError(f"{src}: {section}: table '{table}' not found in store '{store}'")
+        for column in columns:
+            if column not in found:
+                raise StoresError(
+                    f"{src}: {section}: column '{column}' not found in {store}.{table}"
+                )
+
+    for key in config.keys:
+        if key.store == store:
+            need(f"keys.{key.name}", key.table, [key.column, *(c for c, _ in key.match)])
+    search = config.search
+    if search is not None and search.store == store:
+        need("search.email", search.table, [search.column, search.anchor])
+    for cat_key, mapped in config.categories.items():
+        if mapped.store != store:
+            continue
+        section = f"categories.{cat_key}"
+        assert mapped.fields is not None
+        need(section, mapped.table, [*mapped.fields.values(), *(c for c, _ in mapped.match)])
+        need(section, mapped.table, mapped.order)
+        for f in catalogue.category(cat_key).fields:
+            column = mapped.fields[f.name]
+            sql_type = types[mapped.table][column]
+            if not f.withheld and not compatible(f.type, sql_type):
+                raise StoresError(
+                    f"{src}: {section}.fields.{f.name}: column '{column}' is {sql_type}, "
+                    f"which cannot be read as {f.type}"
+                )

@@ -1,109 +1,218 @@
-"""All backing stores of one deployment, opened together and looked up by category."""
+"""All stores of one deployment, opened together; a person's keys resolved across them.
+
+A subject is one anchor value. `person()` finds every other key from it, once, in the order
+the stores file allows (each by one bounded statement, whatever the number of values), and
+every category is then read by the key its own system uses.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 
 from catalogue import Catalogue
-from stores.config import StoresConfig, StoresError
-from stores.media import MediaStore
+from stores.config import KeyConfig, SearchConfig, StoreConfig, StoresConfig, StoresError
+from stores.files import FilesStore
+from stores.interface import Snapshot, TableStore
+from stores.mapping import Person, Position, Row
 from stores.pool import create_pool
 from stores.postgres import PostgresStore
+from stores.streams import snapshot as postgres_snapshot
+from stores.subjects import Subjects
 
-Store = PostgresStore | MediaStore
+Store = TableStore | FilesStore
+
+_OPEN_ERRORS = (OSError, asyncpg.PostgresError, TimeoutError, ConnectionError)
+
+
+class _Opened(Protocol):
+    async def close(self) -> None: ...
 
 
 @dataclass(slots=True)
 class Stores:
+    config: StoresConfig
     by_name: dict[str, Store]
-    by_category: dict[str, Store]
-    # Identity links and e-mail look-up live with the profile (the accounts system).
-    accounts: PostgresStore
+    subjects: Subjects
 
     @classmethod
-    async def open(cls, config: StoresConfig, catalogue: Catalogue) -> Stores:
-        config.check_covers(catalogue.keys)
+    async def open(cls, config: StoresConfig, catalogue: Catalogue, service_dsn: str) -> Stores:
+        """Opens every store and checks every section against the live systems."""
+        config.check_covers(catalogue)
         by_name: dict[str, Store] = {}
+        pool = None
         try:
             for sc in config.stores:
-                if sc.kind == "media":
-                    assert sc.path is not None
-                    by_name[sc.name] = MediaStore(sc.name, sc.path, sc.categories)
-                    continue
-                try:
-                    pool = await create_pool(sc.dsn)
-                except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                    raise StoresError(
-                        f"{config.source}: store '{sc.name}' does not answer ({type(exc).__name__})"
-                    ) from None
-                cats = {k: catalogue.category(k) for k in sc.categories}
-                by_name[sc.name] = PostgresStore(sc.name, pool, cats)
+                by_name[sc.name] = await _open(sc, config, catalogue)
+            pool = await create_pool(service_dsn, max_size=4)
         except BaseException:
             await _close(by_name.values())
             raise
-        by_category = {c: by_name[sc.name] for sc in config.stores for c in sc.categories}
-        accounts = by_category["profile"]
-        if not isinstance(accounts, PostgresStore):
-            raise StoresError(f"{config.source}: 'profile' must live in a PostgreSQL store")
-        return cls(by_name, by_category, accounts)
+        return cls(config, by_name, Subjects(pool))
 
     async def close(self) -> None:
         await _close(self.by_name.values())
+        await self.subjects.pool.close()
 
     async def ping(self) -> dict[str, bool]:
         results = await asyncio.gather(*(s.ping() for s in self.by_name.values()))
         return dict(zip(self.by_name, results, strict=True))
 
-    def postgres(self, category: str) -> PostgresStore:
-        store = self.by_category[category]
-        assert isinstance(store, PostgresStore)
+    def store_of(self, category: str) -> Store:
+        return self.by_name[self.config.categories[category].store]
+
+    def table(self, category: str) -> TableStore:
+        store = self.store_of(category)
+        assert not isinstance(store, FilesStore)
         return store
 
-    def media(self, category: str) -> MediaStore:
-        store = self.by_category[category]
-        assert isinstance(store, MediaStore)
+    def files(self, category: str) -> FilesStore:
+        store = self.store_of(category)
+        assert isinstance(store, FilesStore)
         return store
 
-    async def counts(self, subject_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
-        """Records per category per subject: one statement per store, run concurrently."""
-        parts = await asyncio.gather(*(s.counts(subject_ids) for s in self.by_name.values()))
-        out: dict[UUID, dict[str, int]] = {sid: {} for sid in subject_ids}
+    def _key_store(self, key: KeyConfig | SearchConfig) -> TableStore:
+        store = self.by_name[key.store]
+        assert not isinstance(store, FilesStore)
+        return store
+
+    @property
+    def statements(self) -> int:
+        return sum(s.statements for s in self.by_name.values())
+
+    # A person across systems.
+
+    async def person(self, anchor: str) -> Person | None:
+        """The person whose anchor value this is, with all their keys; None if there is none."""
+        first = self.config.anchor
+        if not await self._key_store(first).anchor_exists(first, anchor):
+            return None
+        values: dict[str, tuple[str, ...]] = {first.name: (anchor,)}
+        shared: dict[str, int] = {}
+        for key in self.config.keys[1:]:
+            partial = Person(anchor, values)
+            if not partial.has_all(tuple(k for _, k in key.match)):
+                values[key.name] = ()
+                continue
+            found, left_out = await self._key_store(key).resolve(key, partial)
+            values[key.name] = tuple(found)
+            if left_out:
+                shared[key.name] = left_out
+        return Person(anchor, values, shared)
+
+    async def person_of(self, subject_id: UUID) -> Person | None:
+        anchor = await self.subjects.anchor_of(subject_id)
+        return None if anchor is None else await self.person(anchor)
+
+    # Reads, as GraphQL, the account page and the right-to-know statement use them.
+
+    async def single(self, category: str, person: Person) -> Row | None:
+        return await self.table(category).single(category, person)
+
+    async def page(
+        self, category: str, person: Person, limit: int, after: Position | None
+    ) -> list[Row]:
+        return await self.table(category).page(category, person, limit, after)
+
+    async def person_counts(self, person: Person) -> dict[str, int]:
+        """Records per category: one statement per store, run concurrently."""
+        parts = await asyncio.gather(*(s.counts(person) for s in self.by_name.values()))
+        out: dict[str, int] = {}
         for part in parts:
-            for sid, counts in part.items():
-                out[sid].update(counts)
+            out.update(part)
         return out
 
+    async def counts(self, subject_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
+        out = {}
+        for sid in subject_ids:
+            person = await self.person_of(sid)
+            out[sid] = {} if person is None else await self.person_counts(person)
+        return out
+
+    async def value(
+        self, category: str, field: str, subject_id: UUID, record: str | None
+    ) -> str | None:
+        """One stored value of one field (support's unmasking, after its audit row)."""
+        person = await self.person_of(subject_id)
+        if person is None or self.store_of(category).kind == "files":
+            return None
+        return await self.table(category).value(category, field, person, record)
+
+    async def recording(self, category: str, subject_id: UUID, name: str) -> Row | None:
+        """One of the person's files, by name (`_path` says where it is in its store)."""
+        person = await self.person_of(subject_id)
+        if person is None:
+            return None
+        return await self.files(category).open_file(category, person, name)
+
+    # Subjects: dsar's own ids for anchor values, in the service database.
+
     async def subject_for_login(self, issuer: str, sub: str) -> UUID | None:
-        row = await self.accounts.pool.fetchval(
-            "SELECT subject_id FROM identity_links WHERE issuer = $1 AND sub = $2", issuer, sub
-        )
-        return row if isinstance(row, UUID) else None
-
-    async def subjects_by_email(self, email: str, limit: int = 5) -> list[UUID]:
-        rows = await self.accounts.pool.fetch(
-            "SELECT subject_id FROM profile WHERE lower(email) = lower($1) "
-            "ORDER BY subject_id LIMIT $2",
-            email.strip(),
-            limit,
-        )
-        return [r["subject_id"] for r in rows]
-
-    async def subject_exists(self, subject_id: UUID) -> bool:
-        return bool(
-            await self.accounts.pool.fetchval("SELECT true FROM subjects WHERE id = $1", subject_id)
-        )
+        return await self.subjects.for_login(issuer, sub)
 
     async def subject_by_handle(self, handle: str) -> UUID | None:
-        row = await self.accounts.pool.fetchval("SELECT id FROM subjects WHERE handle = $1", handle)
-        return row if isinstance(row, UUID) else None
+        return await self.subjects.by_handle(handle)
+
+    async def subject_exists(self, subject_id: UUID) -> bool:
+        anchor = await self.subjects.anchor_of(subject_id)
+        first = self.config.anchor
+        return anchor is not None and await self._key_store(first).anchor_exists(first, anchor)
+
+    async def subject_for_anchor(self, anchor: str) -> UUID | None:
+        """dsar's subject for an anchor value the company's systems hold; None if they don't."""
+        first = self.config.anchor
+        if not await self._key_store(first).anchor_exists(first, anchor):
+            return None
+        return (await self.subjects.ids_for([anchor]))[0]
+
+    async def subjects_by_email(self, email: str, limit: int = 5) -> list[UUID]:
+        """Support's look-up: exact, trimmed, case-insensitive, through `[search.email]`."""
+        search = self.config.search
+        if search is None:
+            return []
+        anchors = await self._key_store(search).search(search, email, limit)
+        return await self.subjects.ids_for(anchors)
 
 
-async def _close(stores: Iterable[Store]) -> None:
+async def _open(sc: StoreConfig, config: StoresConfig, catalogue: Catalogue) -> Store:
+    if sc.kind == "files":
+        assert sc.path is not None
+        return FilesStore(sc.name, sc.path, config)
+    try:
+        if sc.kind == "mysql":
+            from stores.mysql import MySQLStore  # imported only where a MySQL store is used
+
+            mysql: TableStore = await MySQLStore.open(sc.name, sc.dsn, config, catalogue)
+            return mysql
+        return await PostgresStore.open(sc.name, sc.dsn, config, catalogue)
+    except StoresError:
+        raise
+    except _OPEN_ERRORS as exc:
+        raise StoresError(
+            f"{config.source}: store '{sc.name}' does not answer ({type(exc).__name__})"
+        ) from None
+
+
+async def _close(stores: Iterable[_Opened]) -> None:
     for store in list(stores):
-        if isinstance(store, PostgresStore):
-            await store.pool.close()
+        await store.close()
+
+
+__all__ = ["Person", "Position", "Row", "Store", "Stores", "TableStore", "snapshot"]
+
+
+def snapshot(store: TableStore) -> AbstractAsyncContextManager[Snapshot]:
+    """One consistent, read-only view of a table store, for an export."""
+    if isinstance(store, PostgresStore):
+        pg: AbstractAsyncContextManager[Snapshot] = postgres_snapshot(store)
+        return pg
+    from stores.mysql import snapshot as mysql_snapshot  # only where a MySQL store is used
+
+    result: AbstractAsyncContextManager[Snapshot] = mysql_snapshot(store)
+    return result

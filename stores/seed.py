@@ -1,6 +1,9 @@
-"""Deterministic synthetic data: the demo subjects, many small subjects and one heavy subject.
+"""Deterministic synthetic data for the demo company: a few named people, many small ones and
+one heavy person, written into the company's own tables (stores/demo.toml), not dsar's.
 
-Everything is loaded with COPY. The same arguments always produce the same rows.
+`build_subject` makes a person's records in the catalogue's terms; `stores.demo_rows` turns them
+into the company's rows. Everything is loaded with COPY. The same arguments always produce the
+same rows.
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +20,9 @@ from uuid import UUID, uuid5
 from faker import Faker
 
 from catalogue import Catalogue
+from stores.demo_rows import SHARED_COOKIE, company_rows, cookie_ids, event_rows, shared_events
+from stores.files import FilesStore
+from stores.postgres import PostgresStore
 from stores.registry import Stores
 from stores.samples import sample_files
 
@@ -34,6 +40,18 @@ def subject_id(handle: str) -> UUID:
     return uuid5(NAMESPACE, handle)
 
 
+def user_id(handle: str) -> int:
+    """The demo company's integer user id of a seeded person."""
+    if handle in DEMO_HANDLES:
+        return 1001 + DEMO_HANDLES.index(handle)
+    if handle == HEAVY:
+        return 999_999
+    head, _, number = handle.rpartition("-")
+    if head == "subject" and number.isdigit():
+        return 100_000 + int(number)
+    return 1_000_000 + int.from_bytes(subject_id(handle).bytes[:4], "big") % 1_000_000_000
+
+
 @dataclass(slots=True)
 class SubjectData:
     """One subject's rows per category, each a dict keyed by column name."""
@@ -43,6 +61,12 @@ class SubjectData:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     logins: list[tuple[str, str]] = field(default_factory=list)
+    # Cookie ids this person shares with someone else (a family computer).
+    shared_cookies: list[str] = field(default_factory=list)
+
+    @property
+    def user_id(self) -> int:
+        return user_id(self.handle or "")
 
 
 def build_subject(handle: str, *, full: bool, sensitive: bool, events: int = 40) -> SubjectData:
@@ -163,35 +187,45 @@ def web_events(seed: int, count: int) -> Iterator[dict[str, Any]]:
 
 
 async def insert_subject(stores: Stores, catalogue: Catalogue, data: SubjectData) -> None:
-    """Writes one subject to every store with COPY; the subject row first (foreign keys)."""
-    async with stores.accounts.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO subjects (id, handle) VALUES ($1, $2)", data.id, data.handle
-        )
-        if data.logins:
-            await conn.executemany(
-                "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3)",
-                [(iss, sub, data.id) for iss, sub in data.logins],
-            )
-    for key, rows in data.rows.items():
+    """Writes one person into the company's systems, then dsar's subject row and logins."""
+    for (store, table), (columns, rows) in company_rows(data).items():
         if rows:
-            await copy_rows(stores, catalogue, key, data.id, rows)
+            await write_rows(stores, store, table, columns, rows)
     if data.files:
-        media = stores.media("recordings")
-        folder = media.root / str(data.id)
+        media = stores.by_name["media"]
+        assert isinstance(media, FilesStore)
+        folder = media.root / "users" / str(data.user_id)
         folder.mkdir(parents=True, exist_ok=True)
         stamp = EPOCH.timestamp()
         for name, content in data.files.items():
             (folder / name).write_bytes(content)
             # The file time is the recording time: fixed, so seeding stays deterministic.
             os.utime(folder / name, (stamp, stamp))
+    async with stores.subjects.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO subjects (id, anchor, handle) VALUES ($1, $2, $3)",
+            data.id,
+            str(data.user_id),
+            data.handle,
+        )
+        if data.logins:
+            await conn.executemany(
+                "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3)",
+                [(iss, sub, data.id) for iss, sub in data.logins],
+            )
 
 
-async def copy_rows(stores: Stores, catalogue: Catalogue, key: str, sid: UUID, rows: Any) -> None:
-    columns = [f.name for f in catalogue.category(key).fields if f.name != "id"]
-    records = ((sid, *(r.get(c) for c in columns)) for r in rows)
-    async with stores.postgres(key).pool.acquire() as conn:
-        await conn.copy_records_to_table(key, records=records, columns=["subject_id", *columns])
+async def write_rows(
+    stores: Stores, store: str, table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    target = stores.by_name[store]
+    if isinstance(target, PostgresStore):
+        async with target.pool.acquire() as conn:
+            await conn.copy_records_to_table(table, records=rows, columns=columns)
+        return
+    from stores.demo_mysql import insert_rows  # only where the demo CRM is on MySQL
+
+    await insert_rows(stores.config.store(store).dsn, table, columns, list(rows))
 
 
 async def seed(
@@ -202,12 +236,16 @@ async def seed(
     subjects: int = 0,
     heavy_events: int = 0,
 ) -> list[str]:
-    """Loads the demo subjects (once), `subjects` small synthetic ones and the heavy subject."""
+    """Loads the demo people (once), `subjects` small synthetic ones and the heavy person."""
     wanted: list[SubjectData] = []
     for handle in DEMO_HANDLES:
         data = build_subject(handle, full=handle != "dave", sensitive=handle in ("alice", "carol"))
         data.logins.append((issuer, handle))
         wanted.append(data)
+    # bob and carol signed in on one family computer: its cookie id leads to both of them.
+    for data in wanted:
+        if data.handle in ("bob", "carol"):
+            data.shared_cookies.append(SHARED_COOKIE)
     for n in range(subjects):
         wanted.append(build_subject(f"subject-{n:05d}", full=n % 2 == 0, sensitive=False))
     if heavy_events:
@@ -216,7 +254,7 @@ async def seed(
         wanted.append(heavy)
     existing = {
         r["handle"]
-        for r in await stores.accounts.pool.fetch(
+        for r in await stores.subjects.pool.fetch(
             "SELECT handle FROM subjects WHERE handle = any($1::text[])",
             [d.handle for d in wanted],
         )
@@ -226,18 +264,22 @@ async def seed(
         if data.handle not in existing:
             await insert_subject(stores, catalogue, data)
             loaded.append(str(data.handle))
+    if "bob" in loaded:
+        await write_rows(stores, *shared_events())
     if heavy_events:
-        await _heavy_events(stores, catalogue, heavy_events)
+        await _heavy_events(stores, heavy_events)
     return loaded
 
 
-async def _heavy_events(stores: Stores, catalogue: Catalogue, count: int) -> None:
-    """Gives the heavy subject exactly `count` web-analytics events, reloading if it differs."""
-    sid = subject_id(HEAVY)
-    pool = stores.postgres("web_analytics").pool
-    have = await pool.fetchval("SELECT count(*) FROM web_analytics WHERE subject_id = $1", sid)
+async def _heavy_events(stores: Stores, count: int) -> None:
+    """Gives the heavy person exactly `count` web-analytics events, reloading if it differs."""
+    cookie = cookie_ids(build_subject(HEAVY, full=True, sensitive=False, events=0))[0]
+    analytics = stores.by_name["analytics"]
+    assert isinstance(analytics, PostgresStore)
+    pool = analytics.pool
+    have = await pool.fetchval("SELECT count(*) FROM page_events WHERE anonymous_id = $1", cookie)
     if have == count:
         return
-    await pool.execute("DELETE FROM web_analytics WHERE subject_id = $1", sid)
-    await copy_rows(stores, catalogue, "web_analytics", sid, web_events(7, count))
-    await pool.execute("ANALYZE web_analytics")
+    await pool.execute("DELETE FROM page_events WHERE anonymous_id = $1", cookie)
+    await write_rows(stores, *event_rows(cookie, web_events(7, count)))
+    await pool.execute("ANALYZE page_events")

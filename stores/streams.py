@@ -2,10 +2,10 @@
 
 Everything of one store is read inside one read-only REPEATABLE READ transaction (a
 `Snapshot`), so a bundle shows each store as it was at one instant. Records leave the database
-through COPY, in the order (time field, id), as bytes that are never held whole in memory:
-CSV is produced by PostgreSQL itself, JSON as one `row_to_json` object per line. Withheld
-fields are selected only as `<name>_held` booleans (`select_list`), so their values never
-leave the database.
+through COPY of the category's mapped SELECT, in its `order`, as bytes that are never held whole
+in memory: CSV is produced by PostgreSQL itself, JSON as one `row_to_json` object per line.
+Withheld fields are selected only as `<name>_held` booleans (`stores.postgres.field_sql`), so
+their values never leave the database.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from catalogue import Category
-from stores.postgres import PostgresStore, _quote, select_list
+from stores.mapping import Person
+from stores.postgres import MappedCategory, PostgresStore, quote
 
 # OWASP "CSV injection": a spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -37,38 +37,22 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 _STARTS_SQL = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
 
 
-def _order_by(category: Category) -> str:
-    names = {f.name for f in category.fields}
-    keys = [k for k in (category.time_field, "id") if k is not None and k in names]
-    # Qualified by the subquery alias, so the order is by the stored values (and the
-    # (subject_id, time, id) index), not by the text the outer select turns them into.
-    return ("ORDER BY " + ", ".join(f"r.{_quote(k)}" for k in keys)) if keys else ""
-
-
-def _records(category: Category, delta: bool = False) -> str:
-    since = f" AND {_quote(category.time_field)} > $2" if delta and category.time_field else ""
-    return (
-        f"SELECT {select_list(category)} FROM {_quote(category.key)} "  # noqa: S608  # identifiers from the validated catalogue; the subject id is a parameter
-        f"WHERE subject_id = $1{since}"
-    )
-
-
 def _csv_column(category: Category, name: str) -> str:
-    col = f"r.{_quote(name)}"
+    col = f"r.{quote(name)}"
     if name.endswith("_held") and name not in {f.name for f in category.fields}:
-        return f"{col}::text AS {_quote(name)}"
+        return f"{col}::text AS {quote(name)}"
     kind = category.field(name).type
     if kind in ("string", "text"):
         # Formula injection is neutralised here, in SQL, so CSV stays on the COPY fast path.
         return (
             f"CASE WHEN ascii({col}) IN ({_STARTS_SQL}) THEN '''' || {col} "
-            f"ELSE {col} END AS {_quote(name)}"
+            f"ELSE {col} END AS {quote(name)}"
         )
     # Timestamps keep PostgreSQL's own text, ISO 8601 under DateStyle ISO (set by `snapshot`)
     # such as 2025-01-01 00:00:07+00: to_json()'s "T" form would cost a third more per row.
     if kind == "boolean":
-        return f"{col}::text AS {_quote(name)}"
-    return f"{col} AS {_quote(name)}"
+        return f"{col}::text AS {quote(name)}"
+    return f"{col} AS {quote(name)}"
 
 
 def columns(category: Category) -> tuple[str, ...]:
@@ -76,16 +60,15 @@ def columns(category: Category) -> tuple[str, ...]:
     return tuple(f.name + "_held" if f.withheld else f.name for f in category.fields)
 
 
-def csv_query(category: Category, delta: bool = False) -> str:
-    """The records as CSV cells: text formula-neutralised, booleans as true/false. With
-    `delta`, only those whose time field is after the parameter $2."""
+def csv_query(category: Category, records: str) -> str:
+    """The records as CSV cells: text formula-neutralised, booleans as true/false."""
     cells = ", ".join(_csv_column(category, c) for c in columns(category))
-    return f"SELECT {cells} FROM ({_records(category, delta)}) AS r {_order_by(category)}"  # noqa: S608  # built from catalogue identifiers only
+    return f"SELECT {cells} FROM ({records}) AS r"  # noqa: S608  # checked identifiers only
 
 
-def json_query(category: Category, delta: bool = False) -> str:
-    """The records as one JSON object a row; inet and timestamps are cast in SQL."""
-    return f"SELECT row_to_json(r) FROM ({_records(category, delta)}) AS r {_order_by(category)}"  # noqa: S608  # built from catalogue identifiers only
+def json_query(records: str) -> str:
+    """The records as one JSON object a row; conversions happen in the records' SELECT."""
+    return f"SELECT row_to_json(r) FROM ({records}) AS r"  # noqa: S608  # checked identifiers only
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +150,8 @@ class CopyStream:
 class Snapshot:
     """One store's data as of one instant: a read-only REPEATABLE READ transaction."""
 
+    description = "one read-only REPEATABLE READ transaction: a single consistent snapshot"
+
     def __init__(self, store: PostgresStore, conn: Connection, taken_at: datetime):
         self.store = store
         self.conn = conn
@@ -176,32 +161,34 @@ class Snapshot:
         self.since: datetime | None = None
         self._streams: list[CopyStream] = []
 
-    def csv(self, category: Category, subject_id: UUID) -> CopyStream:
+    def csv(self, key: str, person: Person) -> CopyStream:
         """RFC 4180 CSV with a header row, UTF-8, CRLF-free (PostgreSQL ends rows with LF)."""
-        options = {"format": "csv", "header": True, "encoding": "UTF8"}
-        delta = self._delta(category)
-        return self._copy(csv_query(category, delta), subject_id, options, delta)
+        cat = self.store.categories[key]
+        args: list[Any] = []
+        query = csv_query(cat.category, self._records(cat, person, args))
+        return self._copy(query, args, {"format": "csv", "header": True, "encoding": "UTF8"})
 
-    def json_lines(self, category: Category, subject_id: UUID) -> CopyStream:
+    def json_lines(self, key: str, person: Person) -> CopyStream:
         """One JSON object per line, in record order.
 
         CSV format with a quote and delimiter that never occur raw in JSON text (control
         characters are always escaped there) passes the JSON through COPY unchanged; text
         format would double every backslash.
         """
+        cat = self.store.categories[key]
+        args: list[Any] = []
+        query = json_query(self._records(cat, person, args))
         options = {"format": "csv", "quote": "\x01", "delimiter": "\x02", "encoding": "UTF8"}
-        delta = self._delta(category)
-        return self._copy(json_query(category, delta), subject_id, options, delta)
+        return self._copy(query, args, options)
 
-    def _delta(self, category: Category) -> bool:
-        return self.since is not None and category.time_field is not None
+    def _records(self, cat: MappedCategory, person: Person, args: list[Any]) -> str:
+        sql = cat.records_sql(person, args, self.since)
+        # A person without a value of a key the category matches on has none of its records.
+        return sql if person.has_all(cat.keys) else sql + " LIMIT 0"
 
-    def _copy(
-        self, query: str, subject_id: UUID, options: dict[str, Any], delta: bool
-    ) -> CopyStream:
+    def _copy(self, query: str, args: list[Any], options: dict[str, Any]) -> CopyStream:
         if self.copy_timeout is not None:
             options = {**options, "timeout": self.copy_timeout}
-        args: list[Any] = [subject_id, self.since] if delta else [subject_id]
         stream = CopyStream(self.conn, query, args, options)
         self._streams.append(stream)
         return stream
@@ -211,23 +198,28 @@ class Snapshot:
         for stream in self._streams:
             await stream.close()
 
-    async def held(self, category: Category, subject_id: UUID) -> list[Held]:
-        """Which withheld items this subject has, counted without reading a single value."""
+    async def held(self, key: str, person: Person) -> list[Held]:
+        """Which withheld items this person has, counted without reading a single value."""
+        cat = self.store.categories[key]
+        category = cat.category
         withheld = category.withheld_fields
-        if not withheld:
+        if not withheld or not person.has_all(cat.keys):
             return []
         kinds = [f.name for f in category.disclosed_fields if f.values]
         counts = ", ".join(
-            f"count(*) FILTER (WHERE {_quote(f.name)} IS NOT NULL) AS {_quote(f.name)}"
+            f"count(*) FILTER (WHERE {cat.column(f.name)} IS NOT NULL) AS {quote(f.name)}"
             for f in withheld
         )
-        keys = ", ".join(_quote(k) for k in kinds)
+        groups = ", ".join(f"{cat.column(k)}::text AS {quote(k)}" for k in kinds)
+        by = ", ".join(str(i + 1) for i in range(len(kinds)))
+        args: list[Any] = []
+        where = cat.where.sql(person, args)
         sql = (
-            f"SELECT {keys + ', ' if kinds else ''}{counts} FROM {_quote(category.key)} "  # noqa: S608  # identifiers from the validated catalogue; the subject id is a parameter
-            f"WHERE subject_id = $1 {'GROUP BY ' + keys + ' ORDER BY ' + keys if kinds else ''}"
+            f"SELECT {groups + ', ' if kinds else ''}{counts} FROM {cat.table} t "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"WHERE {where} {'GROUP BY ' + by + ' ORDER BY ' + by if kinds else ''}"
         )
         out = []
-        for row in await self.conn.fetch(sql, subject_id):
+        for row in await self.conn.fetch(sql, *args):
             about = tuple((k, str(row[k])) for k in kinds)
             for f in withheld:
                 if row[f.name]:

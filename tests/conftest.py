@@ -57,7 +57,7 @@ async def deployment(settings: Settings, pg_server: str, prefix: str) -> AsyncIt
 
 @pytest.fixture(scope="session")
 async def stores(deployment: Deployment, catalogue: Catalogue) -> AsyncIterator[Stores]:
-    s = await Stores.open(deployment.stores, catalogue)
+    s = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
     await seed(s, catalogue, issuer=TEST_ISSUER)
     yield s
     await s.close()

@@ -24,7 +24,7 @@ async def test_a_failing_store_is_masked(
     stores: Stores,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    broken = await Stores.open(deployment.stores, catalogue)
+    broken = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
     await broken.close()  # every query now fails inside asyncpg
     services = Services(settings, catalogue, broken, stores.accounts.pool, Leases("unused"))
     principal = Customer(

@@ -176,11 +176,13 @@ def routes(site: AccountSite) -> list[Route]:
         principal = await site.principal(request, session)
         if principal is None:
             return site.redirect("/account", None, request)
-        media = site.services(request).stores.media("recordings")
-        path = None
+        stores = site.services(request).stores
+        found = None
         if principal.subject_id is not None:
-            path = media.path_of(principal.subject_id, request.path_params["name"])
-        if path is None:
+            found = await stores.recording(
+                "recordings", principal.subject_id, request.path_params["name"]
+            )
+        if found is None:
             return site.message(
                 request,
                 404,
@@ -189,11 +191,11 @@ def routes(site: AccountSite) -> list[Route]:
                 session=session,
             )
         return StreamingResponse(
-            media.read(path),
+            stores.files("recordings").read(found["_path"]),
             media_type="application/octet-stream",
             headers={
-                "Content-Disposition": f'attachment; filename="{path.name}"',
-                "Content-Length": str(path.stat().st_size),
+                "Content-Disposition": f'attachment; filename="{found["file_name"]}"',
+                "Content-Length": str(found["bytes"]),
             },
         )
 

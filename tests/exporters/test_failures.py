@@ -29,7 +29,7 @@ async def own_stores(
 ) -> AsyncIterator[Stores]:
     """Stores of their own (on the seeded databases of `stores`), so killing or closing
     connections touches no other test."""
-    s = await Stores.open(deployment.stores, catalogue)
+    s = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
     yield s
     await s.close()
 

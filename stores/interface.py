@@ -1,0 +1,58 @@
+"""The one store interface: what every kind of table store (PostgreSQL, MySQL) does.
+
+GraphQL resolvers, the right-to-know counts, exports, partner deltas, support search and
+unmasking all read through it; nothing outside the store kinds writes SQL against a store.
+Files stores (`stores.files`) list and read files instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from stores.config import KeyConfig, SearchConfig
+from stores.mapping import Person, Position, Row
+
+if TYPE_CHECKING:
+    from stores.streams import Held
+
+
+class RecordStream(Protocol):
+    """A category's records as bytes; `records` is their number once the stream is read."""
+
+    records: int | None
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+
+class Snapshot(Protocol):
+    """One store as of one instant, for an export."""
+
+    taken_at: datetime
+    description: str
+    since: datetime | None
+
+    def csv(self, key: str, person: Person) -> RecordStream: ...
+    def json_lines(self, key: str, person: Person) -> RecordStream: ...
+    async def held(self, key: str, person: Person) -> list[Held]: ...
+
+
+class TableStore(Protocol):
+    name: str
+    kind: str
+    statements: int
+
+    async def close(self) -> None: ...
+    async def ping(self) -> bool: ...
+    async def resolve(self, key: KeyConfig, person: Person) -> tuple[list[str], int]: ...
+    async def anchor_exists(self, key: KeyConfig, value: str) -> bool: ...
+    async def search(self, search: SearchConfig, email: str, limit: int) -> list[str]: ...
+    async def single(self, key: str, person: Person) -> Row | None: ...
+    async def page(
+        self, key: str, person: Person, limit: int, after: Position | None
+    ) -> list[Row]: ...
+    async def counts(self, person: Person) -> dict[str, int]: ...
+    async def value(
+        self, key: str, field: str, person: Person, record: str | None
+    ) -> str | None: ...
