@@ -14,10 +14,12 @@ import asyncmy
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS contacts (
-        email       varchar(320) PRIMARY KEY,
+        id          bigint PRIMARY KEY,
+        email       varchar(320) NOT NULL,
         company     text,
         job_title   text,
-        updated_at  datetime(6) NOT NULL
+        updated_at  datetime(6) NOT NULL,
+        KEY contacts_email (email)
     ) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin""",
     """CREATE TABLE IF NOT EXISTS messages (
         id             bigint PRIMARY KEY,

@@ -200,9 +200,9 @@ def company_rows(data: SubjectData) -> dict[Table, Rows]:
         ],
     )
     out[("crm", "contacts")] = (
-        ["email", "company", "job_title", "updated_at"],
+        ["id", "email", "company", "job_title", "updated_at"],
         [
-            (profile["email"], r["company_name"], r["job_title"], r["updated_at"])
+            (uid, profile["email"], r["company_name"], r["job_title"], r["updated_at"])
             for r in data.rows.get("professional", [])
         ],
     )

@@ -72,6 +72,11 @@ class Stores:
         assert not isinstance(store, FilesStore)
         return store
 
+    def postgres(self, category: str) -> PostgresStore:
+        store = self.store_of(category)
+        assert isinstance(store, PostgresStore)
+        return store
+
     def files(self, category: str) -> FilesStore:
         store = self.store_of(category)
         assert isinstance(store, FilesStore)

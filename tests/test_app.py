@@ -14,9 +14,10 @@ async def test_readyz_checks_every_store(client: httpx.AsyncClient) -> None:
     r = await client.get("/readyz")
     assert r.status_code == 200
     assert r.json()["checks"] == {
-        "accounts": True,
-        "billing": True,
+        "app": True,
         "analytics": True,
+        "billing": True,
+        "crm": True,
         "media": True,
         "service": True,
         "keys": True,

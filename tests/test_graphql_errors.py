@@ -26,7 +26,7 @@ async def test_a_failing_store_is_masked(
 ) -> None:
     broken = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
     await broken.close()  # every query now fails inside asyncpg
-    services = Services(settings, catalogue, broken, stores.accounts.pool, Leases("unused"))
+    services = Services(settings, catalogue, broken, stores.subjects.pool, Leases("unused"))
     principal = Customer(
         "https://issuer.test", "alice", subject_id("alice"), frozenset({"dsar:self"})
     )

@@ -10,7 +10,7 @@ from stores.migrate import MigrationError, apply, ensure_database, migrations_fo
 
 async def test_migrating_twice_changes_nothing(deployment: Deployment) -> None:
     again = await migrate(deployment)
-    assert again == {"service": [], "accounts": [], "billing": [], "analytics": []}
+    assert again == {"service": [], "app": [], "billing": [], "analytics": [], "crm": []}
 
 
 async def tables(dsn: str) -> set[str]:
@@ -23,12 +23,21 @@ async def tables(dsn: str) -> set[str]:
 
 
 async def test_each_store_database_has_its_own_tables(deployment: Deployment) -> None:
-    by_schema = {s.schema: s.dsn for s in deployment.stores.stores if s.schema}
-    assert {"profile", "identity_links", "sensitive"} <= await tables(by_schema["accounts"])
-    assert "payment" in await tables(by_schema["billing"])
-    assert "payment" not in await tables(by_schema["accounts"])
-    assert {"web_analytics", "device", "geolocation"} <= await tables(by_schema["analytics"])
-    assert {"exports", "audit_log"} <= await tables(deployment.service_dsn)
+    by_set = {s.migrations: s.dsn for s in deployment.stores.stores if s.migrations}
+    # The demo company's own shapes, one system a database; dsar's own tables only in its own.
+    assert {"users", "addresses", "user_settings", "identity_documents"} <= await tables(
+        by_set["app"]
+    )
+    assert "bank_accounts" in await tables(by_set["billing"])
+    assert "bank_accounts" not in await tables(by_set["app"])
+    assert {"identifies", "page_events", "devices", "geo_lookups"} <= await tables(
+        by_set["analytics"]
+    )
+    assert {"contacts", "messages"} <= await tables(by_set["crm"])
+    assert "identity_links" not in await tables(by_set["app"])
+    assert {"exports", "audit_log", "subjects", "identity_links"} <= await tables(
+        deployment.service_dsn
+    )
 
 
 async def test_a_failed_migration_leaves_the_database_as_it_was(

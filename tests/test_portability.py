@@ -319,11 +319,12 @@ async def test_delta_transfers_hold_only_what_is_new(
     assert first["since"] is None
     events = first["categories"]["web_analytics"]["records"]
     assert events > 0
-    sid = subject_id(person)
+    found = await stores.person_of(subject_id(person))
+    assert found is not None
     await stores.postgres("web_analytics").pool.execute(
-        "INSERT INTO web_analytics (subject_id, occurred_at, session_id, page_url, action) "
+        "INSERT INTO page_events (anonymous_id, ts, session_id, url, event_type) "
         "VALUES ($1, now() + interval '1 second', 's-new', 'https://example.test/new', 'click')",
-        sid,
+        found.of("anonymous_id")[0],
     )
     delta = await pull()
     assert delta["since"] is not None

@@ -7,6 +7,7 @@ import pytest
 
 from api.devissuer import DevIssuer
 from api.settings import Settings
+from stores.deployment import DEMO_STORES
 from stores.seed import build_subject
 from tests._cli import cli_env, run_cli
 
@@ -87,12 +88,12 @@ async def test_lowercase_bearer_is_accepted(client: httpx.AsyncClient, issuer: D
 
 def test_a_broken_stores_file_stops_with_one_line(settings: Settings, tmp_path: Path) -> None:
     bad = tmp_path / "stores.toml"
-    bad.write_text("[stores.accounts]\nkind = 'postgres'\ndsn = 'nope'\ncategories = ['profile']\n")
+    bad.write_text(DEMO_STORES.read_text().replace("postgresql://dsar_reader@crm", "nope", 1))
     env = cli_env(settings, tmp_path, DSAR_STORES=str(bad))
     result = run_cli("migrate", env=env)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "dsar migrate: stores.toml: stores.accounts.dsn must be a postgresql:// URL"
+        "dsar migrate: stores.toml: stores.crm.dsn must be a postgresql:// URL"
     )
     assert "Traceback" not in result.stderr
 
@@ -100,15 +101,14 @@ def test_a_broken_stores_file_stops_with_one_line(settings: Settings, tmp_path: 
 def test_a_store_that_does_not_answer_is_named(settings: Settings, tmp_path: Path) -> None:
     stores = tmp_path / "stores.toml"
     stores.write_text(
-        "[stores.all]\nkind = 'postgres'\ndsn = 'postgresql://nobody@127.0.0.1:9/none'\n"
-        "categories = ['profile', 'identifiers', 'payment', 'device', 'web_analytics',\n"
-        "  'geolocation', 'sensitive', 'provided', 'professional', 'preferences']\n"
-        "[stores.media]\nkind = 'media'\npath = 'm'\ncategories = ['recordings']\n"
+        DEMO_STORES.read_text().replace(
+            "postgresql://dsar_reader@app-replica:5432/app", "postgresql://nobody@127.0.0.1:9/none"
+        )
     )
     env = cli_env(settings, tmp_path, DSAR_STORES=str(stores))
     result = run_cli("seed", env=env)
     assert result.returncode == 2
-    assert "store 'all' does not answer" in result.stderr
+    assert "store 'app' does not answer" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

@@ -1,8 +1,6 @@
-import asyncpg
-
 from catalogue import Catalogue
 from stores.registry import Stores
-from stores.seed import build_subject, seed, subject_id
+from stores.seed import build_subject, seed, subject_id, user_id
 
 
 def test_building_a_subject_is_deterministic() -> None:
@@ -15,15 +13,23 @@ def test_building_a_subject_is_deterministic() -> None:
 
 async def test_seeded_rows_are_the_built_ones(stores: Stores, catalogue: Catalogue) -> None:
     alice = build_subject("alice", full=True, sensitive=True)
-    row = await stores.accounts.pool.fetchrow(
-        "SELECT first_name, email, city FROM profile WHERE subject_id = $1", alice.id
+    row = await stores.postgres("profile").pool.fetchrow(
+        "SELECT u.given_name, u.email, a.city FROM users u JOIN addresses a ON a.user_id = u.id "
+        "WHERE u.id = $1",
+        user_id("alice"),
     )
     expected = alice.rows["profile"][0]
-    assert dict(row) == {k: expected[k] for k in ("first_name", "email", "city")}
+    assert tuple(row) == tuple(expected[k] for k in ("first_name", "email", "city"))
     events = await stores.postgres("web_analytics").pool.fetchval(
-        "SELECT count(*) FROM web_analytics WHERE subject_id = $1", alice.id
+        "SELECT count(*) FROM page_events e JOIN identifies i USING (anonymous_id) "
+        "WHERE i.user_id = $1 AND e.anonymous_id <> 'ajs-family-laptop'",
+        user_id("alice"),
     )
     assert events == len(alice.rows["web_analytics"]) > 0
+    subject = await stores.subjects.pool.fetchrow(
+        "SELECT anchor, handle FROM subjects WHERE id = $1", alice.id
+    )
+    assert tuple(subject) == (str(user_id("alice")), "alice")
 
 
 async def test_every_category_is_seeded_for_alice(stores: Stores) -> None:
@@ -57,12 +63,8 @@ async def test_categories_come_from_separate_databases(stores: Stores) -> None:
 
 async def test_heavy_events_load_through_copy(stores: Stores, catalogue: Catalogue) -> None:
     await seed(stores, catalogue, issuer="urn:dsar:dev-issuer", heavy_events=5000)
-    sid = subject_id("heavy")
-    pool: asyncpg.Pool = stores.postgres("web_analytics").pool
-    assert (
-        await pool.fetchval("SELECT count(*) FROM web_analytics WHERE subject_id=$1", sid) == 5000
-    )
+    heavy = await stores.person_of(subject_id("heavy"))
+    assert heavy is not None
+    assert (await stores.person_counts(heavy))["web_analytics"] == 5000
     await seed(stores, catalogue, issuer="urn:dsar:dev-issuer", heavy_events=3000)
-    assert (
-        await pool.fetchval("SELECT count(*) FROM web_analytics WHERE subject_id=$1", sid) == 3000
-    )
+    assert (await stores.person_counts(heavy))["web_analytics"] == 3000

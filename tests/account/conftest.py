@@ -31,7 +31,7 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 @pytest.fixture(scope="session")
 async def demo_links(stores: Stores) -> None:
     """`make serve` links the demo people to the development issuer; so do these tests."""
-    await stores.accounts.pool.executemany(
+    await stores.subjects.pool.executemany(
         "INSERT INTO identity_links (issuer, sub, subject_id) "
         "SELECT $1, handle, id FROM subjects WHERE handle = $2 ON CONFLICT DO NOTHING",
         [(DEV_ISSUER, h) for h in DEMO_HANDLES],

@@ -41,7 +41,7 @@ async def test_a_partner_pulls_a_grant_made_at_the_real_provider(
 ) -> None:
     handle = f"idp-{uuid4().hex[:8]}"
     await insert_marked(stores, catalogue, handle, f"I{uuid4().hex[:8]}", 79)
-    await stores.accounts.pool.execute(
+    await stores.subjects.pool.execute(
         "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3)",
         idp.issuer,
         handle,

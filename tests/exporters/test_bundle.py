@@ -10,7 +10,7 @@ import pytest
 from catalogue import Catalogue
 from exporters import BundleError, UnknownFormat
 from stores.registry import Stores
-from stores.seed import subject_id
+from stores.seed import subject_id, user_id
 from tests.exporters.conftest import Bundle, bundle_of, collect, make_bundle
 
 CONTRACT_KEYS = {
@@ -61,14 +61,14 @@ async def test_manifest_matches_the_files_and_the_database(
 
 
 async def test_media_are_the_stored_files(alice_json: Bundle, stores: Stores) -> None:
-    folder = stores.media("recordings").root / str(subject_id("alice"))
+    folder = stores.files("recordings").root / "users" / str(user_id("alice"))
     for path in folder.iterdir():
         assert alice_json.files[f"media/{path.name}"] == path.read_bytes()
 
 
 async def test_stores_searched_are_named_with_their_snapshot_time(alice_json: Bundle) -> None:
     stores = {s["name"]: s for s in alice_json.manifest["stores"]}
-    assert set(stores) == {"accounts", "billing", "analytics", "media"}
+    assert set(stores) == {"app", "billing", "analytics", "crm", "media"}
     assert "REPEATABLE READ" in stores["analytics"]["consistency"]
     assert all(s["searched_at"].startswith("20") for s in stores.values())
 

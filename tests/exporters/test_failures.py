@@ -7,14 +7,13 @@ import io
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from catalogue import Catalogue
 from stores.deployment import Deployment
-from stores.media import MediaStore
+from stores.files import FilesStore
 from stores.registry import Stores
 from stores.seed import subject_id
 from tests.exporters.conftest import bundle_of, collect, make_bundle, new_subject
@@ -62,7 +61,7 @@ async def test_a_backend_killed_mid_stream_fails_the_bundle_and_it_is_no_zip(
         async for chunk in chunks:
             received.append(chunk)
             if not killed:
-                pid = await copy_backend(own_stores, str(heavy.id))
+                pid = await copy_backend(own_stores, "page_events")
                 if pid is not None:
                     killed = await own_stores.postgres("web_analytics").pool.fetchval(
                         "SELECT pg_terminate_backend($1)", pid
@@ -89,11 +88,11 @@ async def test_a_store_that_is_gone_fails_the_bundle(
         zipfile.ZipFile(io.BytesIO(b"".join(received)))
 
 
-class FailingMedia(MediaStore):
-    """A media store whose disk fails after the first chunk of a file."""
+class FailingMedia(FilesStore):
+    """A files store whose disk fails after the first chunk of a file."""
 
-    async def read(self, path: Path, chunk: int = 16) -> AsyncIterator[bytes]:
-        async for data in super().read(path, chunk):
+    async def read(self, relative: str, chunk: int = 16) -> AsyncIterator[bytes]:
+        async for data in super().read(relative, chunk):
             yield data
             raise OSError("I/O error")
 
@@ -101,13 +100,9 @@ class FailingMedia(MediaStore):
 async def test_a_media_store_failing_mid_file_fails_the_bundle(
     stores: Stores, catalogue: Catalogue
 ) -> None:
-    media = stores.media("recordings")
-    broken = FailingMedia(media.name, media.root, media.categories)
-    failing = replace(
-        stores,
-        by_name={**stores.by_name, media.name: broken},
-        by_category={**stores.by_category, "recordings": broken},
-    )
+    media = stores.files("recordings")
+    broken = FailingMedia(media.name, media.root, stores.config)
+    failing = replace(stores, by_name={**stores.by_name, media.name: broken})
     received: list[bytes] = []
     with pytest.raises(OSError, match="I/O error"):
         async for chunk in bundle_of(failing, catalogue, subject_id("alice"), "json"):

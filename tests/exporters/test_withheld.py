@@ -8,7 +8,7 @@ import pytest
 
 from catalogue import Catalogue
 from stores.registry import Stores
-from stores.seed import subject_id
+from stores.seed import subject_id, user_id
 from tests.exporters.conftest import Bundle, make_bundle
 
 SEPARATORS = re.compile(r"[\s\-./]")
@@ -16,21 +16,23 @@ SEPARATORS = re.compile(r"[\s\-./]")
 
 async def seeded_secrets(stores: Stores, handle: str) -> dict[tuple[str, str], list[str]]:
     """The §7024(d) values seeded for a subject, read straight from the stores."""
-    sid = subject_id(handle)
-    accounts = stores.postgres("identifiers").pool
+    uid = user_id(handle)
+    app = stores.postgres("identifiers").pool
     billing = stores.postgres("payment").pool
     out: dict[tuple[str, str], list[str]] = {}
-    for r in await accounts.fetch("SELECT kind, value FROM sensitive WHERE subject_id = $1", sid):
-        out.setdefault(("sensitive", r["kind"]), []).append(r["value"])
-    ident = await accounts.fetchrow(
-        "SELECT password_hash, security_question, security_answer_hash "
-        "FROM identifiers WHERE subject_id = $1",
-        sid,
+    for r in await app.fetch(
+        "SELECT doc_type, doc_number FROM identity_documents WHERE user_id = $1", uid
+    ):
+        out.setdefault(("sensitive", r["doc_type"]), []).append(r["doc_number"])
+    ident = await app.fetchrow(
+        "SELECT password_hash, security_question, security_answer_hash FROM users WHERE id = $1",
+        uid,
     )
     for name, value in ident.items():
         out[("identifiers", name)] = [value]
     for r in await billing.fetch(
-        "SELECT account_number, routing_number FROM payment WHERE subject_id = $1", sid
+        "SELECT account_number, routing_number FROM bank_accounts WHERE customer = $1",
+        f"cus_{uid:08d}",
     ):
         for name, value in r.items():
             out.setdefault(("payment", name), []).append(value)
@@ -86,20 +88,19 @@ async def test_a_subject_without_withheld_items_lists_none(
 
 
 async def markers(stores: Stores, handle: str) -> list[str]:
-    sid = subject_id(handle)
-    accounts = stores.postgres("profile").pool
-    p = await accounts.fetchrow(
-        "SELECT first_name || ' ' || last_name AS name, email, phone, street FROM profile "
-        "WHERE subject_id = $1",
-        sid,
-    )
-    username = await accounts.fetchval(
-        "SELECT username FROM identifiers WHERE subject_id = $1", sid
+    sid, uid = subject_id(handle), user_id(handle)
+    app = stores.postgres("profile").pool
+    p = await app.fetchrow(
+        "SELECT given_name || ' ' || family_name AS name, email, phone, username, street "
+        "FROM users JOIN addresses ON addresses.user_id = users.id WHERE users.id = $1",
+        uid,
     )
     devices = await stores.postgres("device").pool.fetch(
-        "SELECT cookie_id, device_id, host(ip_address) AS ip FROM device WHERE subject_id = $1", sid
+        "SELECT d.anonymous_id, d.device_id, host(d.ip) AS ip FROM devices d "
+        "JOIN identifies i USING (anonymous_id) WHERE i.user_id = $1",
+        uid,
     )
-    return [*p.values(), username, str(sid), *(v for d in devices for v in d.values())]
+    return [*p.values(), str(sid), *(v for d in devices for v in d.values())]
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])

@@ -18,23 +18,25 @@ import orjson
 
 from api.settings import Settings
 from stores.config import StoresConfig
+from stores.deployment import DEMO_STORES
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def stores_toml(config: StoresConfig, dsn: Any = None) -> str:
-    """A stores file for `config`, each PostgreSQL DSN passed through `dsn` (a proxy's, say)."""
-    lines: list[str] = []
+    """The demo company's stores file for `config`, each PostgreSQL DSN passed through `dsn`
+    (a proxy's, say)."""
+    lines: list[str] = ["format = 2", ""]
     for s in config.stores:
         lines.append(f"[stores.{s.name}]")
         lines.append(f'kind = "{s.kind}"')
-        if s.kind == "postgres":
-            lines.append(f'dsn = "{dsn(s.dsn) if dsn else s.dsn}"')
-        else:
+        if s.kind == "files":
             lines.append(f'path = "{s.path}"')
-        lines.append("categories = [" + ", ".join(f'"{c}"' for c in s.categories) + "]")
+        else:
+            lines.append(f'dsn = "{dsn(s.dsn) if dsn and s.kind == "postgres" else s.dsn}"')
         lines.append("")
-    return "\n".join(lines)
+    demo = DEMO_STORES.read_text()
+    return "\n".join(lines) + demo[demo.index("# The person's keys") :]
 
 
 class LiveServer:

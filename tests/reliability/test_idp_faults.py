@@ -96,7 +96,7 @@ def env_for(issuer: str) -> dict[str, str]:
 
 async def link(stores: Stores, issuer: str, subject: Marked) -> str:
     """Links the login `subject.handle` at `issuer` to the subject; returns that login."""
-    await stores.accounts.pool.execute(
+    await stores.subjects.pool.execute(
         "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3::uuid)",
         issuer,
         subject.handle,

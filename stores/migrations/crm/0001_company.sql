@@ -1,11 +1,13 @@
 -- The demo company's CRM: keyed by e-mail address, as CRMs are. On MySQL when one is
 -- configured (stores/demo_mysql.py creates the same tables there).
 CREATE TABLE contacts (
-    email       varchar(320) PRIMARY KEY,
+    id          bigint PRIMARY KEY,
+    email       varchar(320) NOT NULL,
     company     text,
     job_title   text,
     updated_at  timestamptz NOT NULL
 );
+CREATE INDEX contacts_email ON contacts (email);
 
 CREATE TABLE messages (
     id             bigint PRIMARY KEY,

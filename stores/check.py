@@ -1,0 +1,536 @@
+"""`dsar stores check`: every section of the stores file against the live systems, one line each.
+
+`stores.registry` refuses a wrong file at start-up with its first problem; this reports all of
+them, and what start-up does not look at: an index for every `match` column (without one, each
+request scans the table), key values that cannot be cast to a column's type, and store roles
+that could write. Only the catalogs are read (tables, columns, indexes, privileges): nothing of
+any person's data, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import asyncmy
+import asyncmy.errors
+import asyncpg
+
+from catalogue import Catalogue
+from stores.config import CategoryConfig, KeyConfig, Match, StoreConfig, StoresConfig
+from stores.mapping import base_type, compatible
+from stores.postgres import quote_table
+
+LEVELS = ("ok", "warn", "error")
+FULL_SCAN = "a full scan per person"
+
+_TEXT = frozenset(
+    {"text", "character varying", "character", "varchar", "char", "citext"}
+    | {"tinytext", "mediumtext", "longtext"}
+)
+_INTEGER = frozenset({"bigint", "integer", "smallint", "int", "tinyint", "mediumint"})
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    level: str  # ok | warn | error
+    section: str  # keys.X, search.email, categories.Y, stores.Z
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.level == "error")
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.level == "warn")
+
+    def of(self, section: str) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.section == section)
+
+    def lines(self) -> list[str]:
+        width = max((len(f.section) for f in self.findings), default=0)
+        return [f"{f.level:<5}  {f.section:<{width}}  {f.message}" for f in self.findings]
+
+    def summary(self) -> str:
+        sections = len({f.section for f in self.findings})
+        return f"{sections} sections: {len(self.errors)} errors, {len(self.warnings)} warnings"
+
+
+@dataclass(slots=True)
+class _Section:
+    """The findings of one section; its `ok` line comes last, and only if nothing failed."""
+
+    name: str
+    problems: list[Finding] = field(default_factory=list)
+
+    def error(self, message: str) -> None:
+        self.problems.append(Finding("error", self.name, message))
+
+    def warn(self, message: str) -> None:
+        self.problems.append(Finding("warn", self.name, message))
+
+    def done(self, ok: str) -> list[Finding]:
+        if any(p.level == "error" for p in self.problems):
+            return self.problems
+        return [Finding("ok", self.name, ok), *self.problems]
+
+
+async def check(config: StoresConfig, catalogue: Catalogue) -> Report:
+    schemas: dict[str, Schema] = {}
+    out: list[Finding] = []
+    for store in config.stores:
+        section = _Section(f"stores.{store.name}")
+        if store.kind == "files":
+            assert store.path is not None
+            problem = await read_files(store.path)
+            if problem:
+                section.error(problem)
+            out += section.done(f"files: folder {store.path} is readable")
+            continue
+        schema = await read_schema(store.kind, store.dsn, _tables_of(store.name, config))
+        if schema.failure:
+            section.error(f"{store.kind}: {schema.failure}")
+        else:
+            schemas[store.name] = schema
+            _check_role(section, schema)
+        out += section.done(f"{store.kind}: connected as {schema.role}" + _role_note(schema))
+    checks = _Checks(config, catalogue, schemas)
+    for key in config.keys:
+        out += checks.key(key)
+    if config.search is not None:
+        out += checks.search()
+    for cat in catalogue:
+        out += checks.category(cat.key)
+    for name in config.categories:
+        if name not in catalogue.keys:
+            out.append(Finding("error", f"categories.{name}", "not a category of the catalogue"))
+    return Report(tuple(out))
+
+
+def _tables_of(store: str, config: StoresConfig) -> set[str]:
+    tables = {k.table for k in config.keys if k.store == store}
+    tables |= {c.table for c in config.categories.values() if c.store == store and c.table}
+    if config.search is not None and config.search.store == store:
+        tables.add(config.search.table)
+    return tables
+
+
+def _check_role(section: _Section, schema: Schema) -> None:
+    # Store connections should be read-only roles: dsar never writes to a company's system,
+    # and a role that can write turns any mistake (or any breach of dsar) into lost data.
+    if schema.read_only or not schema.privileges_checked:
+        return
+    if schema.superuser:
+        section.warn(
+            f"role {schema.role} is a superuser: it can write; connect with a role that can "
+            f"only read (GRANT SELECT)"
+        )
+        return
+    writable = sorted(r.name for r in schema.relations.values() if r.writable)
+    if writable:
+        section.warn(
+            f"role {schema.role} can write to {', '.join(writable)} (INSERT, UPDATE, DELETE or "
+            f"TRUNCATE): connect with a role that can only read (GRANT SELECT)"
+        )
+
+
+def _role_note(schema: Schema) -> str:
+    if schema.read_only:
+        return " (a read-only replica)"
+    if not schema.privileges_checked:
+        return " (write privileges are checked on PostgreSQL stores only)"
+    return ""
+
+
+def _family(sql_type: str) -> str:
+    name = base_type(sql_type)
+    if name in _TEXT:
+        return "text"
+    if name in _INTEGER:
+        return "integer"
+    return name
+
+
+class _Checks:
+    def __init__(
+        self, config: StoresConfig, catalogue: Catalogue, schemas: Mapping[str, Schema]
+    ) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.schemas = schemas
+        self.key_types: dict[str, str] = {}  # key name -> its column's type, where found
+        self.keys = {k.name: k for k in config.keys}
+
+    def _relation(
+        self, section: _Section, store: str, table: str, columns: Iterable[tuple[str, str]]
+    ) -> Relation | None:
+        """The table, if it and every (what, column) are there and readable; errors if not."""
+        schema = self.schemas.get(store)
+        if schema is None:
+            section.error(f"not checked: store '{store}' does not answer")
+            return None
+        rel = schema.relations.get(table)
+        if rel is None:
+            section.error(f"table '{table}' not found in store '{store}'")
+            return None
+        for what, column in columns:
+            if column not in rel.columns:
+                section.error(f"column '{column}' ({what}) not found in {store}.{table}")
+            elif column in rel.unreadable:
+                section.error(
+                    f"column '{column}' ({what}) of {store}.{table} cannot be read by role "
+                    f"{schema.role} (GRANT SELECT)"
+                )
+        return rel
+
+    def _index(self, section: _Section, store: str, rel: Relation, lead: str, why: str) -> None:
+        if rel.kind == "table" and lead not in rel.leads:
+            section.warn(f"no index starts with {lead} on {store}.{rel.name}: {why}")
+
+    def _match(self, section: _Section, store: str, rel: Relation, match: Match) -> str:
+        """Index and type of each `match` column; returns how the rows are found, for `ok`."""
+        for column, key in match:
+            if column not in rel.columns:
+                continue
+            self._index(section, store, rel, column, FULL_SCAN)
+            self._cast(section, f"match.{column}", rel.columns[column], key)
+        return " and ".join(f"{column} = {key}" for column, key in match)
+
+    def _cast(self, section: _Section, what: str, column_type: str, key: str) -> None:
+        # Key values travel as text and are cast to the column's type in SQL: a text column
+        # takes anything, but a value that is not, say, a bigint fails the whole read.
+        key_type = self.key_types.get(key)
+        if key_type is None or _family(column_type) in ("text", _family(key_type)):
+            return
+        source = self.keys[key]
+        section.warn(
+            f"{what} is {column_type} and key '{key}' is {key_type} "
+            f"({source.store}.{source.table}.{source.column}): a value of '{key}' that is not "
+            f"a {base_type(column_type)} fails the read"
+        )
+
+    @staticmethod
+    def _view_note(rel: Relation) -> str:
+        if rel.kind == "view":
+            return "; a view: indexes are those of its tables: not checked"
+        if rel.kind == "foreign table":
+            return "; a foreign table: indexes are those of its server: not checked"
+        return ""
+
+    def key(self, key: KeyConfig) -> list[Finding]:
+        section = _Section(f"keys.{key.name}")
+        columns = [("column", key.column), *((f"match.{c}", c) for c, _ in key.match)]
+        rel = self._relation(section, key.store, key.table, columns)
+        if rel is None or key.column not in rel.columns:
+            return section.done("")
+        self.key_types[key.name] = rel.columns[key.column]
+        where = f"{key.store}.{key.table}.{key.column} ({rel.columns[key.column]})"
+        if key.anchor:
+            self._index(section, key.store, rel, key.column, "a full scan per anchor look-up")
+            return section.done(f"{where}: the anchor" + self._view_note(rel))
+        found = self._match(section, key.store, rel, key.match)
+        # Resolving a key also asks whether each value leads to someone else (GDPR Art. 15(4)).
+        self._index(section, key.store, rel, key.column, "a full scan per value (shared check)")
+        return section.done(f"{where}, found by {found}" + self._view_note(rel))
+
+    def search(self) -> list[Finding]:
+        search = self.config.search
+        assert search is not None
+        section = _Section("search.email")
+        columns = [("column", search.column), ("anchor", search.anchor)]
+        rel = self._relation(section, search.store, search.table, columns)
+        if rel is None or any(c not in rel.columns for _, c in columns):
+            return section.done("")
+        # PostgreSQL stores search `lower(column) = lower($1)`: only an index on that expression
+        # serves it.
+        postgres = self.schemas[search.store].kind == "postgres"
+        lead = f"lower({search.column})" if postgres else search.column
+        self._index(section, search.store, rel, lead, "a full scan per search")
+        self._cast(section, "anchor", rel.columns[search.anchor], self.config.anchor.name)
+        return section.done(
+            f"{search.store}.{search.table}.{search.column}, anchor from {search.anchor}"
+            + self._view_note(rel)
+        )
+
+    def category(self, key: str) -> list[Finding]:
+        section = _Section(f"categories.{key}")
+        mapped = self.config.categories.get(key)
+        if mapped is None:
+            section.error("missing: every category of the catalogue needs a section")
+            return section.done("")
+        store = self.config.store(mapped.store)
+        if not store.is_table_store:
+            return section.done(f"files of store '{store.name}' matching {mapped.pattern}")
+        return self._table_category(section, store, mapped)
+
+    def _table_category(
+        self, section: _Section, store: StoreConfig, mapped: CategoryConfig
+    ) -> list[Finding]:
+        cat = self.catalogue.category(mapped.key)
+        fields = dict(mapped.fields or {})
+        names = {f.name for f in cat.fields}
+        for name in fields:
+            if name not in names:
+                section.error(f"fields.{name}: not a field of the category")
+        for f in cat.fields:
+            if f.name not in fields:
+                section.error(f"fields.{f.name}: no column (every field needs one)")
+        if (cat.paged or cat.time_field) and not mapped.order:
+            section.error("order: needed (a time column, then a unique one)")
+        columns = [
+            *((f"fields.{n}", c) for n, c in fields.items() if n in names),
+            *((f"match.{c}", c) for c, _ in mapped.match),
+            *(("order", c) for c in mapped.order),
+        ]
+        rel = self._relation(section, store.name, mapped.table, columns)
+        if rel is None:
+            return section.done("")
+        for f in cat.fields:
+            column = fields.get(f.name)
+            sql_type = rel.columns.get(column or "")
+            # Withheld fields are only asked whether they are held: any type will do.
+            if column and sql_type and not f.withheld and not compatible(f.type, sql_type):
+                section.error(
+                    f"fields.{f.name}: column '{column}' is {sql_type}, which cannot be read "
+                    f"as {f.type}"
+                )
+        found = self._match(section, store.name, rel, mapped.match)
+        if mapped.order and rel.kind == "table" and not rel.unique_within(mapped.order):
+            section.warn(
+                f"order: no unique index on columns of ({', '.join(mapped.order)}): records "
+                f"sharing a position may be skipped or repeated between pages"
+            )
+        return section.done(
+            f"{store.name}.{mapped.table}: {len(fields)} fields, types compatible; "
+            f"found by {found}" + self._view_note(rel)
+        )
+
+
+# The catalogs: what each store says of its tables, read by this check and by `stores.draft`.
+
+CONNECT_TIMEOUT = 5.0
+_PG_KINDS = {"r": "table", "p": "table", "m": "table", "v": "view", "f": "foreign table"}
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A table or view as the store's catalogs describe it; none of its rows is read."""
+
+    name: str
+    kind: str  # table | view | foreign table
+    columns: Mapping[str, str]  # column -> SQL type, in the table's order
+    leads: frozenset[str] = frozenset()  # what each index starts with: a column or lower(col)
+    unique: tuple[frozenset[str], ...] = ()  # the columns of each unique index
+    unreadable: frozenset[str] = frozenset()  # columns the role may not SELECT
+    writable: bool = False  # the role may INSERT, UPDATE, DELETE or TRUNCATE
+
+    def unique_within(self, columns: Iterable[str]) -> bool:
+        wanted = set(columns)
+        return any(u <= wanted for u in self.unique)
+
+
+@dataclass(slots=True)
+class Schema:
+    kind: str
+    role: str = "an unknown role"
+    relations: dict[str, Relation] = field(default_factory=dict)
+    superuser: bool = False
+    read_only: bool = False  # a hot standby: nothing can be written, whatever the role
+    privileges_checked: bool = False
+    failure: str = ""
+
+
+async def read_schema(kind: str, dsn: str, tables: Iterable[str] | None) -> Schema:
+    """The named tables (all of the database's, with None) of one PostgreSQL or MySQL store."""
+    return await _READERS[kind](dsn, None if tables is None else sorted(set(tables)))
+
+
+async def read_files(path: Path) -> str:
+    """What is wrong with a files store's folder, or ""."""
+
+    def probe() -> str:
+        if not path.is_dir():
+            return f"folder {path} not found"
+        if not os.access(path, os.R_OK | os.X_OK):
+            return f"folder {path} cannot be read"
+        return ""
+
+    return await asyncio.to_thread(probe)
+
+
+async def _postgres(dsn: str, tables: list[str] | None) -> Schema:
+    schema = Schema("postgres", privileges_checked=True)
+    try:
+        conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        schema.failure = f"cannot connect ({type(exc).__name__})"
+        return schema
+    try:
+        async with conn.transaction(readonly=True):
+            me = await conn.fetchrow(
+                "SELECT current_user AS role, r.rolsuper, pg_is_in_recovery() AS replica "
+                "FROM pg_roles r WHERE r.rolname = current_user"
+            )
+            assert me is not None
+            schema.role = f"'{me['role']}'"
+            schema.superuser, schema.read_only = me["rolsuper"], me["replica"]
+            names = tables if tables is not None else await _pg_tables(conn)
+            for name in names:
+                rel = await _pg_relation(conn, name)
+                if rel is not None:
+                    schema.relations[name] = rel
+    except asyncpg.PostgresError as exc:
+        schema.failure = f"reading the catalogs failed with SQLSTATE {exc.sqlstate}"
+    finally:
+        await conn.close()
+    return schema
+
+
+async def _pg_tables(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT CASE WHEN pg_table_is_visible(c.oid) THEN c.relname "
+        "ELSE n.nspname || '.' || c.relname END AS name "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1"
+    )
+    return [r["name"] for r in rows]
+
+
+async def _pg_relation(conn: asyncpg.Connection, name: str) -> Relation | None:
+    found = await conn.fetchrow(
+        "SELECT c.oid, c.relkind::text AS relkind, "
+        "has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS writable "
+        "FROM pg_class c WHERE c.oid = to_regclass($1)",
+        quote_table(name),
+    )
+    if found is None or found["relkind"] not in _PG_KINDS:
+        return None
+    columns = await conn.fetch(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, "
+        "has_column_privilege(a.attrelid, a.attnum, 'SELECT') AS readable "
+        "FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum",
+        found["oid"],
+    )
+    # Partial indexes serve only their own WHERE: they are not counted.
+    indexes = await conn.fetch(
+        "SELECT (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = i.indrelid "
+        "AND a.attnum = i.indkey[0]) AS first_column, "
+        "pg_get_indexdef(i.indexrelid, 1, true) AS first, "
+        "i.indisunique AND i.indexprs IS NULL AS is_unique, "
+        "ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey::int2[])) AS columns "
+        "FROM pg_index i WHERE i.indrelid = $1 AND i.indisvalid AND i.indpred IS NULL",
+        found["oid"],
+    )
+    return Relation(
+        name,
+        _PG_KINDS[found["relkind"]],
+        {r["attname"]: r["type"] for r in columns},
+        frozenset(r["first_column"] or r["first"] for r in indexes),
+        tuple(frozenset(r["columns"]) for r in indexes if r["is_unique"]),
+        frozenset(r["attname"] for r in columns if not r["readable"]),
+        found["writable"],
+    )
+
+
+def _mysql_params(dsn: str) -> dict[str, Any]:
+    parts = urlsplit(dsn)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": unquote(parts.username or "root"),
+        "password": unquote(parts.password or ""),
+        "db": parts.path.lstrip("/") or None,
+        "charset": "utf8mb4",
+        "connect_timeout": CONNECT_TIMEOUT,
+    }
+
+
+async def _mysql(dsn: str, tables: list[str] | None) -> Schema:
+    # Write privileges are not read here: MySQL's roles and grants have no one query that
+    # answers "can this user write to that table".
+    schema = Schema("mysql")
+    try:
+        conn = await asyncmy.connect(**_mysql_params(dsn))
+    except (OSError, TimeoutError, asyncmy.errors.MySQLError) as exc:
+        schema.failure = f"cannot connect ({type(exc).__name__})"
+        return schema
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT DATABASE(), CURRENT_USER()")
+            database, user = await cur.fetchone()
+            schema.role = f"'{user}'"
+            if tables is None:
+                await cur.execute(
+                    "SELECT TABLE_NAME FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+                    (database,),
+                )
+                tables = [r[0] for r in await cur.fetchall()]
+            for name in tables:
+                rel = await _mysql_relation(cur, database, name)
+                if rel is not None:
+                    schema.relations[name] = rel
+    except asyncmy.errors.MySQLError as exc:
+        schema.failure = f"reading the catalogs failed ({type(exc).__name__})"
+    finally:
+        conn.close()
+    return schema
+
+
+async def _mysql_relation(cur: Any, database: str, name: str) -> Relation | None:
+    owner, _, table = name.rpartition(".")
+    where = (owner or database, table)
+    await cur.execute(
+        "SELECT TABLE_TYPE FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+        where,
+    )
+    found = await cur.fetchone()
+    if found is None:
+        return None
+    await cur.execute(
+        "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+        where,
+    )
+    columns = {str(c): str(t).lower() for c, t in await cur.fetchall()}
+    await cur.execute(
+        "SELECT INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE "
+        "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+        "ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+        where,
+    )
+    leads: set[str] = set()
+    by_index: dict[str, set[str]] = {}
+    unique: set[str] = set()
+    for index, seq, column, non_unique in await cur.fetchall():
+        if seq == 1 and column is not None:  # MySQL 8's functional indexes have no column
+            leads.add(str(column))
+        by_index.setdefault(str(index), set()).add(str(column))
+        if not int(non_unique):
+            unique.add(str(index))
+    return Relation(
+        name,
+        "view" if found[0] == "VIEW" else "table",
+        columns,
+        frozenset(leads),
+        tuple(frozenset(c) for i, c in by_index.items() if i in unique),
+    )
+
+
+_READERS = {"postgres": _postgres, "mysql": _mysql}

@@ -1,0 +1,386 @@
+"""A MySQL or MariaDB store over the company's own schema, read the way `stores.postgres` reads
+PostgreSQL: one parameterised statement per category, the mapped columns aliased to the
+catalogue's field names and converted to the field's type in SQL, on rows whose `match` columns
+equal any of the person's key values (one `IN (…)` per column, never a statement per value).
+Withheld fields (CCPA regulations §7024(d)) are never selected, only whether a value is held.
+
+Sessions run in UTC (`time_zone = '+00:00'`), so TIMESTAMP columns read as UTC; DATETIME
+columns hold no zone and are taken to be UTC, as the stores file documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import asyncmy
+from asyncmy.connection import Connection
+
+from catalogue import Catalogue, Category, Field
+from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
+from stores.mapping import Person, Position, Row, base_type
+from stores.postgres import Types, _tables_of, check_columns
+
+CONNECT_TIMEOUT = 5
+ACQUIRE_TIMEOUT = 2.0
+PING_BUDGET = 1.0
+COMMAND_GRACE = 2.0
+STATEMENT_TIMEOUT_MS = 30_000
+# Column types whose values are compared as numbers: a key value that is not an integer
+# matches nothing there (MySQL would read "abc" as 0 and match the row whose id is 0).
+INTEGER_TYPES = frozenset({"bigint", "int", "integer", "smallint", "tinyint", "mediumint"})
+
+
+def quote(ident: str) -> str:
+    # Identifiers come from the validated stores file (plain names only); quoted anyway.
+    return "`" + ident.replace("`", "``") + "`"
+
+
+def quote_table(table: str) -> str:
+    return ".".join(quote(part) for part in table.split("."))
+
+
+def timestamp_text(col: str, sep: str, zone: str) -> str:
+    """PostgreSQL's text of a timestamptz in UTC: fraction trimmed of zeros, no dot if none.
+
+    `%%` because statements go through the driver's `%` parameter formatting.
+    """
+    iso = f"DATE_FORMAT({col}, '%%Y-%%m-%%d{sep}%%H:%%i:%%s.%%f')"
+    return f"CONCAT(TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {iso})), '{zone}')"
+
+
+def field_sql(f: Field, column: str) -> str:
+    """A field of a record as the service reads it (rows: `single`, `page`)."""
+    col = f"t.{quote(column)}"
+    name = quote(f.name + "_held" if f.withheld else f.name)
+    if f.withheld:
+        return f"({col} IS NOT NULL) AS {name}"
+    if f.type == "integer":
+        return f"CAST({col} AS SIGNED) AS {name}"
+    if f.type == "boolean":
+        return f"({col} <> 0) AS {name}"
+    if f.type == "timestamp":
+        return f"CAST({col} AS DATETIME(6)) AS {name}"
+    if f.type == "uuid":
+        return f"LOWER(CAST({col} AS CHAR)) AS {name}"
+    return f"CAST({col} AS CHAR) AS {name}"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(value)
+
+
+def _converter(f: Field) -> Callable[[Any], Any] | None:
+    """The Python value of a field, as asyncpg gives it for PostgreSQL stores."""
+    if f.withheld or f.type == "boolean":
+        return _bool
+    if f.type == "timestamp":
+        return _utc
+    return _uuid if f.type == "uuid" else None
+
+
+class Where:
+    """`match` as SQL: each column equal to any of the person's values of its key."""
+
+    def __init__(self, types: Types, table: str, match: Match, alias: str = "t") -> None:
+        self.numeric = {c: base_type(types[table][c]) in INTEGER_TYPES for c, _ in match}
+        self.match = match
+        self.alias = alias
+
+    def sql(self, person: Person, args: list[Any]) -> str | None:
+        """None when no row can match: a key without values, or none of the column's type."""
+        parts = []
+        for column, key in self.match:
+            values = bind(person.of(key), self.numeric[column])
+            if not values:
+                return None
+            args.extend(values)
+            marks = ", ".join(["%s"] * len(values))
+            parts.append(f"{self.alias}.{quote(column)} IN ({marks})")
+        return " AND ".join(parts)
+
+
+def bind(values: Sequence[str], numeric: bool) -> list[Any]:
+    # Integers travel as integers: exact beyond 2**53, where MySQL's string-to-number
+    # comparison goes through a double.
+    if not numeric:
+        return list(values)
+    return [int(v) for v in values if re.fullmatch(r"-?[0-9]{1,20}", v)]
+
+
+class MappedCategory:
+    """One category of this store: the SQL for its records, built once at start-up."""
+
+    def __init__(self, category: Category, mapped: CategoryConfig, types: Types) -> None:
+        self.category = category
+        self.mapped = mapped
+        self.table = quote_table(mapped.table)
+        self.where = Where(types, mapped.table, mapped.match)
+        self.keys = tuple(key for _, key in mapped.match)
+        self.order = tuple(f"t.{quote(c)}" for c in mapped.order)
+        self.order_by = " ORDER BY " + ", ".join(self.order) if self.order else ""
+        self.select = ", ".join(field_sql(f, mapped.column(f.name)) for f in category.fields)
+        self.converters = [(i, c) for i, f in enumerate(category.fields) if (c := _converter(f))]
+        time = category.time_field
+        self.time_column = mapped.column(time) if time else None
+
+    def column(self, field: str) -> str:
+        return f"t.{quote(self.mapped.column(field))}"
+
+    def body(self, person: Person, args: list[Any], since: datetime | None = None) -> str | None:
+        """`FROM … WHERE …` of the person's records (None: they have none)."""
+        where = self.where.sql(person, args)
+        if where is None:
+            return None
+        if since is not None and self.time_column is not None:
+            args.append(since.astimezone(UTC).replace(tzinfo=None))
+            where += f" AND t.{quote(self.time_column)} > %s"
+        return f" FROM {self.table} t WHERE {where}"
+
+    def after_sql(self, after: Position, args: list[Any]) -> str:
+        """Keyset `(a, b) > (x, y)` spelt out, so that the index on the order columns is used."""
+        ors = []
+        for i, col in enumerate(self.order):
+            ands = [f"{c} = %s" for c in self.order[:i]] + [f"{col} > %s"]
+            args.extend(after[: i + 1])
+            ors.append("(" + " AND ".join(ands) + ")")
+        return " AND (" + " OR ".join(ors) + ")"
+
+    def row(self, names: Sequence[str], values: Sequence[Any]) -> Row:
+        out = dict(zip(names, values, strict=True))
+        for i, convert in self.converters:
+            name = names[i]
+            out[name] = convert(out[name])
+        return out
+
+
+class MySQLStore:
+    kind = "mysql"
+
+    def __init__(self, name: str, pool: asyncmy.Pool, types: Types, mariadb: bool) -> None:
+        self.name = name
+        self.pool = pool
+        self.types = types
+        self.mariadb = mariadb
+        self.categories: dict[str, MappedCategory] = {}
+        # Statements sent, for /metrics and for tests that bound the queries of a request.
+        self.statements = 0
+
+    @classmethod
+    async def open(
+        cls, name: str, dsn: str, config: StoresConfig, catalogue: Catalogue
+    ) -> MySQLStore:
+        pool, mariadb = await create_pool(dsn)
+        try:
+            store = cls(name, pool, {}, mariadb)
+            store.types = await store.introspect(_tables_of(name, config))
+            store.map(config, catalogue)
+        except BaseException:
+            pool.close()
+            await pool.wait_closed()
+            raise
+        return store
+
+    def map(self, config: StoresConfig, catalogue: Catalogue) -> None:
+        """Checks every section of this store against the live schema; builds its SQL."""
+        check_columns(self.name, self.types, config, catalogue)
+        for key, mapped in config.categories.items():
+            if mapped.store == self.name:
+                self.categories[key] = MappedCategory(catalogue.category(key), mapped, self.types)
+
+    async def close(self) -> None:
+        self.pool.close()
+        await self.pool.wait_closed()
+
+    @asynccontextmanager
+    async def connection(self, wait: float = ACQUIRE_TIMEOUT) -> AsyncIterator[Connection]:
+        """A pooled connection, waited for at most `wait` seconds (asyncmy waits forever)."""
+        async with asyncio.timeout(wait):
+            conn = await self.pool.acquire()
+        try:
+            yield conn
+        finally:
+            self.pool.release(conn)
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.statements += 1
+        async with self.connection() as conn, conn.cursor() as cur:
+            await cur.execute(sql, tuple(args))
+            names = [d[0] for d in cur.description or ()]
+            return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+
+    async def ping(self) -> bool:
+        try:
+            async with asyncio.timeout(PING_BUDGET), self.connection(PING_BUDGET / 2) as conn:
+                await conn.ping(reconnect=False)
+                return True
+        except (OSError, TimeoutError, asyncmy.errors.Error):
+            return False
+
+    async def introspect(self, tables: set[str]) -> dict[str, dict[str, str]]:
+        """Each table's columns and their types; a table that does not exist has none."""
+        out: dict[str, dict[str, str]] = {}
+        for table in sorted(tables):
+            schema, _, name = table.rpartition(".")
+            rows = await self.fetch(
+                "SELECT COLUMN_NAME AS c, DATA_TYPE AS t FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s",
+                (schema or None, name),
+            )
+            out[table] = {r["c"]: str(r["t"]).lower() for r in rows}
+        return out
+
+    async def resolve(self, key: KeyConfig, person: Person) -> tuple[list[str], int]:
+        """The values of `key` for a person whose earlier keys are known, and how many values
+        were left out because other people's rows carry them too."""
+        # Parameters bind in text order: the subquery in the SELECT list comes first.
+        args: list[Any] = []
+        others = Where(self.types, key.table, key.match, "o").sql(person, args)
+        mine = Where(self.types, key.table, key.match, "t").sql(person, args)
+        if mine is None or others is None:
+            return [], 0  # a key without values: no statement
+        col, table = quote(key.column), quote_table(key.table)
+        sql = (
+            f"SELECT CAST(m.v AS CHAR) AS v, EXISTS (SELECT 1 FROM {table} o "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"WHERE o.{col} = m.v AND NOT ({others})) AS shared "
+            f"FROM (SELECT DISTINCT t.{col} AS v FROM {table} t WHERE {mine} "
+            f"AND t.{col} IS NOT NULL) m ORDER BY 1"
+        )
+        rows = await self.fetch(sql, args)
+        return [r["v"] for r in rows if not r["shared"]], sum(1 for r in rows if r["shared"])
+
+    async def anchor_exists(self, key: KeyConfig, value: str) -> bool:
+        numeric = base_type(self.types[key.table][key.column]) in INTEGER_TYPES
+        values = bind([value], numeric)
+        if not values:
+            return False  # not a value of the anchor's type (e.g. letters for an integer id)
+        sql = (
+            f"SELECT 1 FROM {quote_table(key.table)} "  # noqa: S608  # identifiers from the checked stores file; the value is a parameter
+            f"WHERE {quote(key.column)} = %s LIMIT 1"
+        )
+        return bool(await self.fetch(sql, values))
+
+    async def search(self, search: SearchConfig, email: str, limit: int) -> list[str]:
+        sql = (
+            f"SELECT DISTINCT CAST({quote(search.anchor)} AS CHAR) AS a "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"FROM {quote_table(search.table)} "
+            f"WHERE LOWER({quote(search.column)}) = LOWER(%s) ORDER BY 1 LIMIT %s"
+        )
+        return [r["a"] for r in await self.fetch(sql, (email.strip(), limit))]
+
+    async def single(self, key: str, person: Person) -> Row | None:
+        cat = self.categories[key]
+        args: list[Any] = []
+        body = cat.body(person, args)
+        if body is None:
+            return None
+        rows = await self.fetch(
+            f"SELECT {cat.select}{body}{cat.order_by} LIMIT 1", args
+        )  # checked identifiers only
+        return cat.row(list(rows[0]), list(rows[0].values())) if rows else None
+
+    async def page(self, key: str, person: Person, limit: int, after: Position | None) -> list[Row]:
+        """Up to `limit` records after `after`, in `order`; each row's `_pos` is its position."""
+        cat = self.categories[key]
+        args: list[Any] = []
+        body = cat.body(person, args)
+        if body is None:
+            return []
+        if after is not None and cat.order:
+            body += cat.after_sql(after, args)
+        args.append(limit)
+        pos = "".join(f", CAST({c} AS CHAR) AS `_pos{i}`" for i, c in enumerate(cat.order))
+        sql = f"SELECT {cat.select}{pos}{body}{cat.order_by} LIMIT %s"
+        out = []
+        width = len(cat.category.fields)
+        for r in await self.fetch(sql, args):
+            names, values = list(r), list(r.values())
+            row = cat.row(names[:width], values[:width])
+            row["_pos"] = tuple(values[width:])
+            out.append(row)
+        return out
+
+    async def counts(self, person: Person) -> dict[str, int]:
+        """How many records of each category of this store the person has: one statement."""
+        args: list[Any] = []
+        parts = []
+        for key, cat in self.categories.items():
+            body = cat.body(person, args)
+            if body is not None:
+                parts.append(
+                    f"SELECT '{key}' AS category, COUNT(*) AS n{body}"
+                )  # catalogue keys are [a-z_]; values are parameters
+        if not parts:
+            return {}
+        rows = await self.fetch(" UNION ALL ".join(parts), args)
+        return {r["category"]: int(r["n"]) for r in rows if r["n"]}
+
+
+def parse_dsn(dsn: str) -> dict[str, Any]:
+    """`mysql://user:pw@host:3306/db?statement_timeout=ms` as asyncmy's connect arguments."""
+    parts = urlsplit(dsn)
+    query = dict(parse_qsl(parts.query))
+    timeout = query.get("statement_timeout", str(STATEMENT_TIMEOUT_MS))
+    if not timeout.isdigit() or int(timeout) <= 0:
+        raise ValueError("statement_timeout in a database URL must be a positive number of ms")
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "db": unquote(parts.path.lstrip("/")) or None,
+        "statement_timeout": int(timeout) / 1000,
+    }
+
+
+def session_sql(mariadb: bool, statement_timeout: float) -> str:
+    """UTC, a server-side statement bound, and a plain SQL mode: with NO_BACKSLASH_ESCAPES
+    the driver's escaping of parameters would be read differently."""
+    bound = (
+        f"max_statement_time = {statement_timeout:g}"
+        if mariadb
+        else f"max_execution_time = {int(statement_timeout * 1000)}"
+    )
+    return f"SET time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION', {bound}"
+
+
+async def create_pool(dsn: str, *, max_size: int = 10) -> tuple[asyncmy.Pool, bool]:
+    """A pool of UTC sessions with bounded waits; and whether the server is MariaDB.
+
+    The two servers spell the statement bound differently, so one connection asks first.
+    """
+    args = parse_dsn(dsn)
+    timeout = args.pop("statement_timeout")
+    common = {**args, "connect_timeout": CONNECT_TIMEOUT, "charset": "utf8mb4"}
+    probe = await asyncmy.connect(**common)
+    try:
+        async with probe.cursor() as cur:
+            await cur.execute("SELECT VERSION()")
+            row = await cur.fetchone()
+    finally:
+        probe.close()
+    mariadb = "mariadb" in str(row[0] if row else "").lower()
+    pool = await asyncmy.create_pool(
+        minsize=1,
+        maxsize=max_size,
+        pool_recycle=300,
+        autocommit=True,
+        read_timeout=timeout + COMMAND_GRACE,
+        init_command=session_sql(mariadb, timeout),
+        **common,
+    )
+    return pool, mariadb

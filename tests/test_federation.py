@@ -1,0 +1,152 @@
+"""A person across the company's systems as they are: four systems, four kinds of id, one person.
+
+alice is user 1001 in the app, `cus_00001001` in billing, `alice@example.com` in the CRM and
+a handful of cookie ids in analytics; every category reaches her through the key its own
+system uses, and nothing of anyone who shares none of her keys does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+
+from api.devissuer import DevIssuer
+from catalogue import Catalogue
+from stores.config import CategoryConfig
+from stores.demo_rows import SHARED_COOKIE
+from stores.files import LINK, UNSAFE_NAME, FilesStore, safe_name
+from stores.mapping import Person
+from stores.registry import Stores
+from stores.seed import build_subject, subject_id, user_id
+from tests.exporters.conftest import make_bundle
+
+SHARED = "Records found through these identifiers are not included"
+
+
+async def test_alices_keys_are_found_across_four_systems(stores: Stores) -> None:
+    alice = await stores.person_of(subject_id("alice"))
+    assert alice is not None
+    built = build_subject("alice", full=True, sensitive=True)
+    assert alice.anchor == str(user_id("alice"))
+    assert alice.of("email") == ("alice@example.com",)
+    assert alice.of("customer") == (f"cus_{user_id('alice'):08d}",)
+    assert set(alice.of("anonymous_id")) == {r["cookie_id"] for r in built.rows["device"]}
+    assert alice.shared == {}
+
+
+async def test_every_category_of_every_system_reaches_her(
+    stores: Stores, catalogue: Catalogue
+) -> None:
+    built = build_subject("alice", full=True, sensitive=True)
+    alice = await stores.person_of(subject_id("alice"))
+    assert alice is not None
+    counts = await stores.person_counts(alice)
+    expected = {k: len(v) for k, v in built.rows.items() if v} | {"recordings": len(built.files)}
+    assert counts == expected
+    for fmt in ("json", "csv"):
+        b = await make_bundle(stores, catalogue, subject_id("alice"), fmt)
+        assert {k: c["records"] for k, c in b.manifest["categories"].items() if c["records"]} == (
+            expected
+        )
+
+
+async def test_nobody_else_is_reached(stores: Stores, catalogue: Catalogue) -> None:
+    """dave shares no key with alice: none of her values, in any system, is in his bundle."""
+    b = await make_bundle(stores, catalogue, subject_id("dave"), "json")
+    alice = await stores.person_of(subject_id("alice"))
+    assert alice is not None
+    everything = b"".join(b.files.values())
+    for key, values in alice.values.items():
+        for value in values:
+            assert value.encode() not in everything, key
+
+
+async def test_a_cookie_id_two_people_share_is_used_for_neither(
+    stores: Stores, catalogue: Catalogue, client: httpx.AsyncClient, issuer: DevIssuer
+) -> None:
+    """bob and carol signed in on one family computer. Its events could be either's, so
+    neither receives them (README, "Shared identifiers"); both are told they exist."""
+    for handle in ("bob", "carol"):
+        person = await stores.person_of(subject_id(handle))
+        assert person is not None
+        assert SHARED_COOKIE not in person.of("anonymous_id")
+        assert person.shared == {"anonymous_id": 1}
+        built = build_subject(handle, full=True, sensitive=handle == "carol")
+        counts = await stores.person_counts(person)
+        assert counts["web_analytics"] == len(built.rows["web_analytics"])
+        b = await make_bundle(stores, catalogue, subject_id(handle), "csv")
+        assert SHARED_COOKIE.encode() not in b"".join(b.files.values())
+        [note] = b.manifest["held_not_included"]
+        assert note["what"] == "anonymous_id" and note["count"] == 1
+        assert note["reason"].startswith(SHARED)
+        assert SHARED in b.files["index.html"].decode()
+        r = await client.post(
+            "/graphql",
+            json={"query": "{ me { webAnalytics(first: 100) { edges { node { sessionId } } } } }"},
+            headers={"Authorization": f"Bearer {issuer.mint('customer', handle)}"},
+        )
+        edges = r.json()["data"]["me"]["webAnalytics"]["edges"]
+        assert len(edges) == len(built.rows["web_analytics"])
+
+
+def _files(stores: Stores) -> FilesStore:
+    return stores.files("recordings")
+
+
+async def test_a_path_traversal_value_never_leaves_the_folder(stores: Stores) -> None:
+    media = _files(stores)
+    outside = media.root.parent / "outside-secret"
+    outside.mkdir(exist_ok=True)
+    (outside / "secret.wav").write_bytes(b"not yours")
+    for value in ("../outside-secret", "..", "1001/../../outside-secret", "/etc", "a\nb"):
+        person = Person("x", {"user_id": (value,)})
+        listing = await media.listing("recordings", person)
+        assert listing.rows == [] and listing.paths == {}, value
+    assert not safe_name("file.wav\n")
+    assert CategoryConfig("recordings", "media", pattern="users/{user_id}/*").pattern_keys == (
+        "user_id",
+    )
+
+
+async def test_links_and_unsafe_names_are_counted_never_followed(
+    stores: Stores, catalogue: Catalogue, client: httpx.AsyncClient, issuer: DevIssuer
+) -> None:
+    """A link planted in a person's folder would point the export at any file the service
+    can read; a name with a newline would break the ZIP and the response header."""
+    folder = _files(stores).root / "users" / str(user_id("carol"))
+    link = folder / "passwd.wav"
+    newline = folder / "evil.wav\n"
+    other = _files(stores).root / "users" / str(user_id("alice"))
+    link.symlink_to("/etc/passwd")
+    (folder / "theirs.png").symlink_to(next(other.iterdir()))
+    newline.write_bytes(b"x")
+    try:
+        b = await make_bundle(stores, catalogue, subject_id("carol"), "json")
+        assert not any(name.startswith("media/passwd") for name in b.files)
+        assert b"root:" not in b"".join(b.files.values())
+        notes = {n["reason"]: n["count"] for n in b.manifest["held_not_included"]}
+        assert notes[LINK] == 2 and notes[UNSAFE_NAME] == 1
+        token = issuer.mint("customer", "carol")
+        for name in ("passwd.wav", "theirs.png"):
+            r = await client.get(f"/recordings/{name}", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 404
+        # Even a path that was listed is opened without following a link at the last step.
+        media = _files(stores)
+        try:
+            async for _ in media.read(f"users/{user_id('carol')}/passwd.wav"):
+                raise AssertionError("a link was followed")
+        except OSError:
+            pass
+        else:
+            raise AssertionError("opening a link must fail")
+    finally:
+        for p in (link, newline, folder / "theirs.png"):
+            os.unlink(p)
+
+
+def test_the_demo_file_is_packaged(tmp_path: Path) -> None:
+    from stores.deployment import DEMO_STORES
+
+    assert DEMO_STORES.is_file() and "format = 2" in DEMO_STORES.read_text()
