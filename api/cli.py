@@ -16,6 +16,7 @@ from api.devissuer import DevIssuer
 from api.partner_cli import PartnerCommandError, add_partner_parser, cmd_partner
 from api.portability import DEMO_PARTNER, ensure_demo_partner
 from api.settings import DEV_ISSUER, Settings, SettingsError
+from api.stores_cli import add_stores_parser, cmd_stores
 from catalogue import CatalogueError, load_catalogue
 from stores.config import StoresError
 from stores.deployment import Deployment, locate, migrate
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     tk.add_argument("--ttl", type=int, default=3600)
     _add_export_parser(sub)
     add_partner_parser(sub)
+    add_stores_parser(sub)
     au = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit", required=True)
     au.add_parser("verify", help="recompute the hash chain and name the first broken row")
     ln = sub.add_parser("link", help="link a login at an identity provider to a subject")
@@ -277,6 +279,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "token": cmd_token,
     "export": cmd_export,
     "partner": cmd_partner,
+    "stores": cmd_stores,
     "audit": cmd_audit,
 }
 

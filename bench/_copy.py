@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from catalogue import Catalogue, Category
 from stores.media import MediaStore
+
+from catalogue import Catalogue, Category
 from stores.postgres import PostgresStore, select_list
 from stores.registry import Stores
 from stores.streams import csv_query

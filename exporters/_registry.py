@@ -9,8 +9,8 @@ from catalogue import Category
 from exporters.csv import CsvExporter
 from exporters.json import JsonExporter
 from exporters.source import Encoded, Row
-from stores.mapping import Person
 from stores.interface import Snapshot
+from stores.mapping import Person
 
 
 class Exporter(Protocol):

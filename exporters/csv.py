@@ -17,8 +17,8 @@ from typing import Any
 from catalogue import Category
 from exporters.jsonschema import record_schema
 from exporters.source import Encoded, Row, text_of
-from stores.mapping import Person
 from stores.interface import Snapshot
+from stores.mapping import Person
 from stores.streams import FORMULA_STARTS, columns
 
 FORMULA_RULE = {

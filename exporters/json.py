@@ -8,8 +8,8 @@ from typing import Any
 from catalogue import Category
 from exporters.jsonschema import record_schema
 from exporters.source import Encoded, Row, dumps
-from stores.mapping import Person
 from stores.interface import Snapshot
+from stores.mapping import Person
 
 
 async def json_array(lines: AsyncIterable[bytes]) -> AsyncIterator[bytes]:

@@ -64,7 +64,11 @@ class Report:
 
     def summary(self) -> str:
         sections = len({f.section for f in self.findings})
-        return f"{sections} sections: {len(self.errors)} errors, {len(self.warnings)} warnings"
+        errors, warnings = len(self.errors), len(self.warnings)
+        return (
+            f"{sections} sections: {errors} error{'s' * (errors != 1)}, "
+            f"{warnings} warning{'s' * (warnings != 1)}"
+        )
 
 
 @dataclass(slots=True)
@@ -252,11 +256,11 @@ class _Checks:
         rel = self._relation(section, search.store, search.table, columns)
         if rel is None or any(c not in rel.columns for _, c in columns):
             return section.done("")
-        # PostgreSQL stores search `lower(column) = lower($1)`: only an index on that expression
-        # serves it.
-        postgres = self.schemas[search.store].kind == "postgres"
-        lead = f"lower({search.column})" if postgres else search.column
-        self._index(section, search.store, rel, lead, "a full scan per search")
+        # Searches compare `lower(column)`: on PostgreSQL only an index on that expression
+        # serves them. MariaDB has no such index, so there is nothing to advise there.
+        if self.schemas[search.store].kind == "postgres":
+            lead = f"lower({search.column})"
+            self._index(section, search.store, rel, lead, "a full scan per search")
         self._cast(section, "anchor", rel.columns[search.anchor], self.config.anchor.name)
         return section.done(
             f"{search.store}.{search.table}.{search.column}, anchor from {search.anchor}"

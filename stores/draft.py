@@ -171,19 +171,27 @@ def _section(category: Category, store: str, best: Candidate, others: list[Candi
 
 
 def _match(best: Candidate) -> tuple[str, str, list[str]]:
-    """A guess at the `match` column and its key: a person's id column where there is one."""
+    """A guess at the `match` column and its key: a person's id column, indexed if possible."""
     rel = best.relation
+    table = rel.name.rsplit(".", 1)[-1]
     indexed = [c for c in rel.columns if c in rel.leads]
+    unique = {c for u in rel.unique if len(u) == 1 for c in u}
     for column in indexed:
         if column.endswith("_id"):
             return column, column, indexed
-    if "id" in indexed and rel.name.rsplit(".", 1)[-1] in _PERSON_TABLES:
-        return "id", rel.name.rsplit(".", 1)[-1].removesuffix("s") + "_id", indexed
-    unique = {c for u in rel.unique if len(u) == 1 for c in u}
+    if "id" in indexed and table in _PERSON_TABLES:
+        return "id", table.removesuffix("s") + "_id", indexed
     for column in sorted(indexed, key=lambda c: (c in unique, indexed.index(c))):
         if column != "id":
-            return column, "email" if "email" in column else column, indexed
+            return column, _key_name(column), indexed
+    for column in rel.columns:  # no index to go by: a name that says it
+        if column.endswith("_id") or "email" in column:
+            return column, _key_name(column), indexed
     return "TODO", "TODO", indexed
+
+
+def _key_name(column: str) -> str:
+    return "email" if "email" in column else column
 
 
 def _order(category: Category, best: Candidate) -> str:

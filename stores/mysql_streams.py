@@ -173,8 +173,9 @@ class RowStream:
                     if size >= CHUNK:
                         yield b"".join(parts)
                         parts, size = [], 0
-                    # About one chunk per batch, whatever the width of a row.
-                    batch = max(64, min(8192, CHUNK * len(rows) // max(len(data), 1)))
+                    # Half a chunk per batch, whatever the width of a row: chunks stay
+                    # close to CHUNK (a batch costs a few C-level calls, whatever its size).
+                    batch = max(64, min(8192, CHUNK // 2 * len(rows) // max(len(data), 1)))
             self._reading = False
         if size:
             yield b"".join(parts)

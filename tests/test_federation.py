@@ -130,7 +130,9 @@ async def test_links_and_unsafe_names_are_counted_never_followed(
         assert notes[LINK] == 2 and notes[UNSAFE_NAME] == 1
         token = issuer.mint("customer", "carol")
         for name in ("passwd.wav", "theirs.png"):
-            r = await client.get(f"/recordings/{name}", headers={"Authorization": f"Bearer {token}"})
+            r = await client.get(
+                f"/recordings/{name}", headers={"Authorization": f"Bearer {token}"}
+            )
             assert r.status_code == 404
         # Even a path that was listed is opened without following a link at the last step.
         media = _files(stores)

@@ -99,7 +99,9 @@ def _edit(old: str, new: str) -> str:
             "categories.payment.table: 'bank_accounts; DROP TABLE x' is not a plain name",
         ),
         (
-            _edit('[categories.recordings]\nstore = "media"', '[categories.recordings]\nstore = "app"'),
+            _edit(
+                '[categories.recordings]\nstore = "media"', '[categories.recordings]\nstore = "app"'
+            ),
             "categories.recordings has unknown key 'pattern'",
         ),
         (
@@ -149,7 +151,7 @@ def test_the_catalogue_must_be_covered(
 def test_a_category_without_a_section_is_named(tmp_path: Path, catalogue: Catalogue) -> None:
     text = DEMO[: DEMO.index("[categories.recordings]")]
     config = load_stores(write(tmp_path, text))
-    with pytest.raises(StoresError, match="categories.recordings: missing"):
+    with pytest.raises(StoresError, match=r"categories\.recordings: missing"):
         config.check_covers(catalogue)
 
 

@@ -406,9 +406,7 @@ async def test_exports_are_byte_identical_to_postgres(env: Env, anchor: str) -> 
                 assert a.records == b.records
         assert (await _read(mine.csv("web_analytics", person))).count(b"\n") > 5
         assert await mine.held("sensitive", person) == await theirs.held("sensitive", person)
-        assert await mine.held("identifiers", person) == await theirs.held(
-            "identifiers", person
-        )
+        assert await mine.held("identifiers", person) == await theirs.held("identifiers", person)
         nobody = Person("9", {"user_id": ("9",)})
         got = await _read(mine.csv("web_analytics", nobody))
         assert got == await _read(theirs.csv("web_analytics", nobody))
@@ -474,5 +472,5 @@ async def test_large_export_streams_in_flat_memory(env: Env) -> None:
                 if chunks > 20 and chunks % 50 == 0:
                     peak = max(peak, _rss())
             assert stream.records == n
-            assert size > 15_000_000 and chunks > 200
+            assert size > 15_000_000 and chunks > 150
             assert peak - start < 16 * 1024 * 1024, (fmt, peak - start)
