@@ -13,19 +13,18 @@ from starlette.routing import Route
 
 from api.account import account_routes
 from api.downloads import export_download
-from api.exports import fail_orphans
 from api.graphql_http import graphql_endpoint
 from api.jwks import KeySource
-from api.leases import Leases
 from api.metrics import Metrics
 from api.middleware import EdgeMiddleware
 from api.recordings import recording
 from api.security import Security
-from api.services import Services
 from api.settings import Settings
 from catalogue import load_catalogue
+from domain.exports import fail_orphans
+from domain.leases import Leases
+from domain.services import Services
 from schema import build_schema
-from stores.deployment import locate
 from stores.pool import create_pool
 from stores.registry import Stores
 
@@ -60,7 +59,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         catalogue = load_catalogue(settings.catalogue_file)
-        deployment = locate(settings)
+        deployment = settings.locate()
         stores = await Stores.open(deployment.stores, catalogue)
         try:
             db = await create_pool(deployment.service_dsn)
@@ -68,7 +67,7 @@ def create_app(
             await stores.close()
             raise
         leases = Leases(deployment.service_dsn)
-        app.state.services = Services(settings, catalogue, stores, db, leases)
+        app.state.services = Services(settings.rules(), catalogue, stores, db, leases)
         orphans = await fail_orphans(db)
         if orphans:
             log.warning("exports interrupted by a stop were failed", extra={"event": str(orphans)})

@@ -25,13 +25,13 @@ from graphql import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import audit
-from api.audit import Action, AuditUnavailable
 from api.authn import InsufficientScope, InsufficientUserAuthentication, NoCredentials
 from api.challenges import error_response
-from api.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_SUPPORT, Principal
-from api.services import Services
 from api.tokens import InvalidToken
+from domain import audit
+from domain.audit import Action, AuditUnavailable
+from domain.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_SUPPORT, Principal
+from domain.services import Services
 from schema.context import Context
 
 # Which scope each root field needs; a root field not listed here needs none beyond a login

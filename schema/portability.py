@@ -3,7 +3,7 @@
 Customer side: `portabilityPartners`, `grantPortability`, `revokePortability`,
 `portabilityGrants`.
 Partner side: `portabilityTransfers`, `startTransfer`. Resolvers are a few lines over
-`api.portability`; every partner call and every refusal leaves an audit row.
+`domain.portability`; every partner call and every refusal leaves an audit row.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from uuid import UUID
 
 import strawberry
 
-from api import audit, portability
-from api.audit import Action
-from api.authn import InsufficientUserAuthentication
-from api.exports import ExportLimitReached
-from api.portability import Grant, GrantRefused, TransferRefused
-from api.principals import Customer, Partner
+from domain import audit, portability
+from domain.audit import Action
+from domain.exports import ExportLimitReached
+from domain.portability import Grant, GrantRefused, TransferRefused
+from domain.principals import Customer, Partner
+from domain.stepup import InsufficientUserAuthentication
 from schema.context import Context
 from schema.exports import Export, ExportFormat, StrongerLoginRequired
 
@@ -175,7 +175,7 @@ async def grant_portability(info: strawberry.Info, input: GrantInput) -> GrantRe
         given = await portability.grant(
             services.db,
             services.catalogue,
-            services.settings,
+            services.rules,
             principal,
             partner=input.partner,
             categories=input.categories,
@@ -247,7 +247,7 @@ async def portability_transfers(info: strawberry.Info) -> list[GrantedTransfer]:
     db = ctx.services.db
     grants = await portability.live_grants(db, partner)
     transfers = await portability.transfers_of(db, [g.id for g in grants])
-    secret = ctx.services.settings.secret_key
+    secret = ctx.services.rules.secret_key
     return [
         GrantedTransfer(
             grant=strawberry.ID(str(g.id)),
@@ -276,7 +276,7 @@ async def start_transfer(
         return TransferNotAllowed(message="No live grant to you by that id.")
     try:
         row = await portability.start_transfer(
-            db, ctx.services.settings, partner, grant_id, format=format.value, full=full
+            db, ctx.services.rules, partner, grant_id, format=format.value, full=full
         )
     except TransferRefused:
         # Someone else's grant, an expired or revoked one: recorded against its subject.

@@ -14,7 +14,7 @@ from api.devissuer import DevIssuer
 from api.settings import Settings
 from catalogue import Catalogue, load_catalogue
 from stores.config import with_database
-from stores.deployment import Deployment, locate, migrate
+from stores.deployment import Deployment, migrate
 from stores.registry import Stores
 from stores.seed import seed
 from tests._pg import drop_databases, test_server, unique_prefix
@@ -49,7 +49,7 @@ def settings(pg_server: str, prefix: str, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="session")
 async def deployment(settings: Settings, pg_server: str, prefix: str) -> AsyncIterator[Deployment]:
     """This run's own databases (service, accounts, billing, analytics), dropped at the end."""
-    d = locate(settings)
+    d = settings.locate()
     await migrate(d)
     yield d
     await drop_databases(pg_server, prefix)

@@ -22,10 +22,10 @@ from api.app import create_app
 from api.authn import authenticate
 from api.devissuer import DevIssuer
 from api.downloads import download
-from api.leases import KEY
-from api.principals import Principal
 from api.settings import Settings
 from catalogue import Catalogue
+from domain.leases import KEY
+from domain.principals import Principal
 from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id
@@ -221,7 +221,7 @@ async def test_one_running_export_per_subject(
     token = issuer.mint("customer", subject)
     _, running = await request_export(client, token)
     _, other = await request_export(client, token, format="CSV")
-    # Another process is streaming it: it holds the export's lease (api/leases.py).
+    # Another process is streaming it: it holds the export's lease (domain/leases.py).
     await db.execute(f"SELECT pg_advisory_lock({KEY})", UUID(running["id"]))
     await db.execute("UPDATE exports SET status = 'running' WHERE id = $1", UUID(running["id"]))
     _, repeat = await request_export(client, token, purpose="PORTABILITY")

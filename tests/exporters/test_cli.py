@@ -11,9 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from api.cli import CommandError
+from api.cli._common import CommandError
+from api.cli.export import add_export_parser, cmd_export
 from api.settings import Settings
-from exporters.cli import add_export_parser, cmd_export
 from stores.registry import Stores
 from stores.seed import subject_id
 

@@ -16,13 +16,13 @@ from uuid import UUID, uuid4
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from api import audit
-from api.audit import Action, actor_of
-from api.authn import require_strong_login
-from api.leases import ORPHANED, Leases
-from api.principals import Customer, Partner, Principal, SupportAgent
-from api.settings import Settings
 from catalogue import Catalogue
+from domain import audit
+from domain.audit import Action, actor_of
+from domain.leases import ORPHANED, Leases
+from domain.principals import Customer, Partner, Principal, SupportAgent
+from domain.rules import Rules
+from domain.stepup import require_strong_login
 from exporters import EXPORTERS, PURPOSES, BundleError
 from exporters.bundle import plan
 
@@ -89,7 +89,7 @@ class ExportRow:
 _FIELDS = tuple(f.name for f in fields(ExportRow))
 
 
-def verification(principal: Customer | SupportAgent, settings: Settings) -> dict[str, Any]:
+def verification(principal: Customer | SupportAgent, rules: Rules) -> dict[str, Any]:
     """The strength of the login that was met (RFC 9470): recorded on every export request."""
     login = principal.authentication
     return {
@@ -97,8 +97,8 @@ def verification(principal: Customer | SupportAgent, settings: Settings) -> dict
         "iss": principal.issuer,
         "acr": login.acr,
         "auth_time": login.auth_time,
-        "required_acr_values": list(settings.step_up_acr_values),
-        "max_age": settings.step_up_max_age,
+        "required_acr_values": list(rules.step_up_acr_values),
+        "max_age": rules.step_up_max_age,
     }
 
 
@@ -137,7 +137,7 @@ def check_request(
 async def request_for_self(
     db: asyncpg.Pool,
     catalogue: Catalogue,
-    settings: Settings,
+    rules: Rules,
     principal: Customer,
     *,
     format: str,
@@ -147,7 +147,7 @@ async def request_for_self(
 ) -> ExportRow:
     """A customer's own access or portability request, with its audit row. Raises
     `InsufficientUserAuthentication` (step-up), `InvalidExportRequest` or `ExportLimitReached`."""
-    require_strong_login(principal, settings.step_up_acr_values, settings.step_up_max_age)
+    require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
     if principal.subject_id is None:
         raise InvalidExportRequest(
             "No personal data is linked to this login: there is nothing to export."
@@ -155,15 +155,15 @@ async def request_for_self(
     keys = check_request(catalogue, format, purpose, categories)
     row = await create(
         db,
-        settings,
-        limit=daily_limit(principal.subject_id, settings.exports_per_day),
+        rules,
+        limit=daily_limit(principal.subject_id, rules.exports_per_day),
         subject_id=principal.subject_id,
         requested_by=actor_of(principal),
         recipient={"kind": "subject"},
         purpose=purpose,
         format=format,
         categories=keys,
-        verification=verification(principal, settings),
+        verification=verification(principal, rules),
     )
     try:
         await audit.record(
@@ -215,7 +215,7 @@ async def within_limit(
 
 async def create(
     db: asyncpg.Pool,
-    settings: Settings,
+    rules: Rules,
     *,
     limit: Callable[[Conn], Awaitable[None]],
     subject_id: UUID,
@@ -270,7 +270,7 @@ async def create(
             format,
             list(categories),
             verification,
-            float(settings.export_link_ttl),
+            float(rules.export_link_ttl),
             grant_id,
             since,
         )
@@ -365,7 +365,7 @@ ORPHAN_FAILURE = "The service stopped while the bundle was streaming."
 
 
 async def _fail_stale(conn: Conn, subject_id: UUID) -> None:
-    """Fails the subject's running exports whose process is gone (`api.leases`)."""
+    """Fails the subject's running exports whose process is gone (`domain.leases`)."""
     await conn.execute(
         f"""UPDATE exports SET status = 'failed', finished_at = now(), heartbeat_at = NULL,
                                failure = $2

@@ -21,12 +21,12 @@ from uuid import UUID
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from api import audit, exports
-from api.audit import Action, AuditUnavailable, actor_of
-from api.exports import ExportRow
-from api.principals import SupportAgent
-from api.settings import Settings
 from catalogue import Catalogue, Category, Field
+from domain import audit, exports
+from domain.audit import Action, AuditUnavailable, actor_of
+from domain.exports import ExportRow
+from domain.principals import SupportAgent
+from domain.rules import Rules
 from stores.postgres import PostgresStore
 from stores.registry import Stores
 
@@ -284,7 +284,7 @@ def has_records(cat: Category) -> bool:
 async def request_export_for(
     db: asyncpg.Pool,
     catalogue: Catalogue,
-    settings: Settings,
+    rules: Rules,
     agent: SupportAgent,
     access: Access,
     subject_id: UUID,
@@ -301,8 +301,8 @@ async def request_export_for(
     keys = exports.check_request(catalogue, format, purpose, categories)
     return await exports.create(
         db,
-        settings,
-        limit=exports.daily_limit(subject_id, settings.exports_per_day),
+        rules,
+        limit=exports.daily_limit(subject_id, rules.exports_per_day),
         subject_id=subject_id,
         requested_by=actor_of(agent),
         recipient={"kind": "subject"},

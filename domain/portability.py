@@ -18,13 +18,13 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 
-from api import exports
-from api.audit import actor_of
-from api.authn import require_strong_login
-from api.exports import DAY, Conn, ExportRow, within_limit
-from api.principals import Customer, Partner
-from api.settings import Settings
 from catalogue import Catalogue
+from domain import exports
+from domain.audit import actor_of
+from domain.exports import DAY, Conn, ExportRow, within_limit
+from domain.principals import Customer, Partner
+from domain.rules import Rules
+from domain.stepup import require_strong_login
 from exporters.jwe import UnusableKey, rsa_public_key
 
 DEFAULT_GRANT_DAYS = 90
@@ -177,7 +177,7 @@ def _portable(catalogue: Catalogue, categories: Sequence[str]) -> list[str]:
 async def grant(
     db: asyncpg.Pool,
     catalogue: Catalogue,
-    settings: Settings,
+    rules: Rules,
     principal: Customer,
     *,
     partner: str,
@@ -185,7 +185,7 @@ async def grant(
     expires_at: datetime | None = None,
 ) -> Grant:
     """Raises `InsufficientUserAuthentication` (step-up) or `GrantRefused`."""
-    require_strong_login(principal, settings.step_up_acr_values, settings.step_up_max_age)
+    require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
     if principal.subject_id is None:
         raise GrantRefused("No personal data is linked to this login: there is nothing to send.")
     keys = _portable(catalogue, categories)
@@ -214,7 +214,7 @@ async def grant(
         partner,
         keys,
         _dumps(actor_of(principal)),
-        _dumps(exports.verification(principal, settings)),
+        _dumps(exports.verification(principal, rules)),
         expires_at,
     )
     assert created is not None
@@ -286,7 +286,7 @@ async def grant_subject(db: asyncpg.Pool, grant_id: UUID) -> UUID | None:
 
 async def start_transfer(
     db: asyncpg.Pool,
-    settings: Settings,
+    rules: Rules,
     partner: Partner,
     grant_id: UUID,
     *,
@@ -317,7 +317,7 @@ async def start_transfer(
                ORDER BY created_at""",
             _dumps(recipient),
         )
-        most = settings.partner_transfers_per_minute
+        most = rules.partner_transfers_per_minute
         await within_limit(conn, [r["created_at"] for r in minute], most, MINUTE)
         day = await conn.fetch(
             """SELECT created_at FROM exports
@@ -326,13 +326,11 @@ async def start_transfer(
                ORDER BY created_at""",
             grant_id,
         )
-        await within_limit(
-            conn, [r["created_at"] for r in day], settings.grant_transfers_per_day, DAY
-        )
+        await within_limit(conn, [r["created_at"] for r in day], rules.grant_transfers_per_day, DAY)
 
     return await exports.create(
         db,
-        settings,
+        rules,
         limit=limits,
         subject_id=found.subject_id,
         requested_by=actor_of(partner),

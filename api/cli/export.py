@@ -18,12 +18,11 @@ from uuid import uuid4
 import asyncpg
 from tqdm import tqdm  # type: ignore[import-untyped]  # types-tqdm is not installed
 
-from api.cli import CommandError, resolve_subject
+from api.cli._common import CommandError, resolve_subject
 from api.settings import Settings
 from catalogue import load_catalogue
 from exporters._registry import EXPORTERS, UnknownFormat
 from exporters.bundle import PURPOSES, BundleError, build_bundle
-from stores.deployment import locate
 from stores.registry import Stores
 
 
@@ -44,7 +43,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> tuple[int, str]:
         catalogue = load_catalogue()
-        stores = await Stores.open(locate(settings).stores, catalogue)
+        stores = await Stores.open(settings.locate().stores, catalogue)
         try:
             sid = await resolve_subject(stores, args.subject)
             export_id = str(uuid4())
