@@ -17,8 +17,7 @@ from uuid import UUID
 
 import strawberry
 
-from domain import audit, portability
-from domain.audit import Action
+from domain import portability
 from domain.exports import ExportLimitReached
 from domain.portability import Grant, GrantRefused, TransferRefused
 from domain.principals import Customer, Partner
@@ -180,6 +179,7 @@ async def grant_portability(info: strawberry.Info, input: GrantInput) -> GrantRe
             partner=input.partner,
             categories=input.categories,
             expires_at=input.expires_at,
+            request_id=ctx.request_id,
         )
     except InsufficientUserAuthentication as exc:
         return StrongerLoginRequired.of(
@@ -187,16 +187,6 @@ async def grant_portability(info: strawberry.Info, input: GrantInput) -> GrantRe
         )
     except GrantRefused as exc:
         return GrantRefusedError(message=str(exc))
-    await audit.record(
-        services.db,
-        request_id=ctx.request_id,
-        actor=principal,
-        subject_id=given.subject_id,
-        action=Action.GRANT_CREATE,
-        outcome="allowed",
-        purpose={"grant_id": str(given.id)},
-        categories=given.categories,
-    )
     return (await _grant_types(ctx, [given]))[0]
 
 
@@ -206,19 +196,9 @@ async def revoke_portability(info: strawberry.Info, id: strawberry.ID) -> Revoke
     grant_id = _uuid(id)
     revoked = None
     if isinstance(principal, Customer) and grant_id is not None:
-        revoked = await portability.revoke(ctx.services.db, principal, grant_id)
+        revoked = await portability.revoke(ctx.services.db, principal, grant_id, ctx.request_id)
     if revoked is None:
         return GrantNotFound(message="No such grant of yours.")
-    await audit.record(
-        ctx.services.db,
-        request_id=ctx.request_id,
-        actor=principal,
-        subject_id=revoked.subject_id,
-        action=Action.GRANT_REVOKE,
-        outcome="allowed",
-        purpose={"grant_id": str(revoked.id)},
-        categories=revoked.categories,
-    )
     return (await _grant_types(ctx, [revoked]))[0]
 
 
@@ -276,19 +256,15 @@ async def start_transfer(
         return TransferNotAllowed(message="No live grant to you by that id.")
     try:
         row = await portability.start_transfer(
-            db, ctx.services.rules, partner, grant_id, format=format.value, full=full
+            db,
+            ctx.services.rules,
+            partner,
+            grant_id,
+            format=format.value,
+            full=full,
+            request_id=ctx.request_id,
         )
     except TransferRefused:
-        # Someone else's grant, an expired or revoked one: recorded against its subject.
-        await audit.record(
-            db,
-            request_id=ctx.request_id,
-            actor=partner,
-            subject_id=await portability.grant_subject(db, grant_id),
-            action=Action.TRANSFER_START,
-            outcome="denied",
-            purpose={"grant_id": str(grant_id)},
-        )
         return TransferNotAllowed(message="No live grant to you by that id.")
     except ExportLimitReached as exc:
         ctx.http_status = 429
@@ -296,16 +272,6 @@ async def start_transfer(
         return TransferLimitReached(
             message="Too many transfers for now.", retry_after=exc.retry_after
         )
-    await audit.record(
-        db,
-        request_id=ctx.request_id,
-        actor=partner,
-        subject_id=row.subject_id,
-        action=Action.TRANSFER_START,
-        outcome="allowed",
-        purpose={"grant_id": str(grant_id), "transfer_id": str(row.id)},
-        categories=row.categories,
-    )
     return Export.of(row, ctx.base_url)
 
 
