@@ -25,6 +25,7 @@ from domain.exports import fail_orphans
 from domain.leases import Leases
 from domain.services import Services
 from schema import build_schema
+from schema.scopes import root_fields
 from stores.pool import create_pool
 from stores.registry import Stores
 
@@ -72,6 +73,7 @@ def create_app(
         if orphans:
             log.warning("exports interrupted by a stop were failed", extra={"event": str(orphans)})
         app.state.schema = build_schema(catalogue, dev=settings.dev_mode)
+        app.state.root_fields = root_fields(app.state.schema)
         app.state.security = Security.open(settings, key_sources or {})
         if settings.dev_issuer:
             log.warning("the development token issuer is ON: never run like this in production")

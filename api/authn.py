@@ -42,7 +42,9 @@ class NoCredentials(Exception):
 
 
 class InsufficientScope(Exception):
-    def __init__(self, scope: str) -> None:
+    """`scope` is the scope that would do; None when no scope does (a field open to no one)."""
+
+    def __init__(self, scope: str | None) -> None:
         super().__init__(scope)
         self.scope = scope
 

@@ -42,7 +42,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
 
     async def run() -> tuple[int, str]:
-        catalogue = load_catalogue()
+        catalogue = load_catalogue(settings.catalogue_file)
         stores = await Stores.open(settings.locate().stores, catalogue)
         try:
             sid = await resolve_subject(stores, args.subject)
