@@ -13,19 +13,19 @@ from starlette.routing import Route
 
 from api.account import account_routes
 from api.downloads import export_download
-from api.exports import fail_orphans
 from api.graphql_http import graphql_endpoint
 from api.jwks import KeySource
-from api.leases import Leases
 from api.metrics import Metrics
 from api.middleware import EdgeMiddleware
 from api.recordings import recording
 from api.security import Security
-from api.services import Services
 from api.settings import Settings
 from catalogue import load_catalogue
+from domain.exports import fail_orphans
+from domain.leases import Leases
+from domain.services import Services
 from schema import build_schema
-from stores.deployment import locate
+from schema.scopes import root_fields
 from stores.pool import create_pool
 from stores.registry import Stores
 
@@ -60,7 +60,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         catalogue = load_catalogue(settings.catalogue_file)
-        deployment = locate(settings)
+        deployment = settings.locate()
         stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
         try:
             db = await create_pool(deployment.service_dsn)
@@ -68,11 +68,12 @@ def create_app(
             await stores.close()
             raise
         leases = Leases(deployment.service_dsn)
-        app.state.services = Services(settings, catalogue, stores, db, leases)
+        app.state.services = Services(settings.rules(), catalogue, stores, db, leases)
         orphans = await fail_orphans(db)
         if orphans:
             log.warning("exports interrupted by a stop were failed", extra={"event": str(orphans)})
         app.state.schema = build_schema(catalogue, dev=settings.dev_mode)
+        app.state.root_fields = root_fields(app.state.schema)
         app.state.security = Security.open(settings, key_sources or {})
         if settings.dev_issuer:
             log.warning("the development token issuer is ON: never run like this in production")

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 from uuid import UUID
 
-from api.principals import (
+from api.tokens import Claims, InvalidToken
+from domain.principals import (
     SCOPE_CUSTOMER,
     SCOPE_PARTNER,
     SCOPE_SUPPORT,
@@ -19,7 +20,7 @@ from api.principals import (
     Principal,
     SupportAgent,
 )
-from api.tokens import Claims, InvalidToken
+from domain.stepup import InsufficientUserAuthentication, require_strong_login
 
 __all__ = [
     "InsufficientScope",
@@ -35,27 +36,17 @@ __all__ = [
 # (issuer, sub) -> subject id, or None for a login that is linked to no data.
 ResolveSubject = Callable[[str, str], Awaitable[UUID | None]]
 
-# A login "in the future" by more than this is not a fresh login but a clock problem.
-_CLOCK_SKEW = 60
-
 
 class NoCredentials(Exception):
     """No bearer token was sent (RFC 6750 section 3.1: then no error code in the challenge)."""
 
 
 class InsufficientScope(Exception):
-    def __init__(self, scope: str) -> None:
+    """`scope` is the scope that would do; None when no scope does (a field open to no one)."""
+
+    def __init__(self, scope: str | None) -> None:
         super().__init__(scope)
         self.scope = scope
-
-
-class InsufficientUserAuthentication(Exception):
-    """RFC 9470: the login behind the token is too weak or too old for this operation."""
-
-    def __init__(self, acr_values: tuple[str, ...], max_age: int) -> None:
-        super().__init__(acr_values, max_age)
-        self.acr_values = acr_values
-        self.max_age = max_age
 
 
 class Validator(Protocol):
@@ -115,23 +106,6 @@ async def authenticate(
 def require_scope(principal: Principal, scope: str) -> None:
     if scope not in principal.scopes:
         raise InsufficientScope(scope)
-
-
-def require_strong_login(
-    principal: Principal, acr_values: tuple[str, ...], max_age: int, now: float | None = None
-) -> None:
-    """Step-up (RFC 9470 section 3): `acr` must be one of `acr_values` and the login at most
-    `max_age` seconds old. A partner has no login at all, so it never passes."""
-    login = principal.authentication if not isinstance(principal, Partner) else None
-    age = login.age(now) if login is not None else None
-    if (
-        login is None
-        or login.acr not in acr_values
-        or age is None
-        or age > max_age
-        or age < -_CLOCK_SKEW
-    ):
-        raise InsufficientUserAuthentication(acr_values, max_age)
 
 
 def _int_or_none(value: object) -> int | None:

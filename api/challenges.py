@@ -49,7 +49,9 @@ def invalid_token() -> str:
     return challenge("invalid_token")
 
 
-def insufficient_scope(scope: str) -> str:
+def insufficient_scope(scope: str | None) -> str:
+    if scope is None:  # no scope would do: the challenge names none
+        return challenge("insufficient_scope")
     return challenge("insufficient_scope", scope=scope)
 
 

@@ -18,7 +18,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from api.jwks import StaticKeys
-from api.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_SUPPORT
+from domain.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_SUPPORT
 
 KEY_FILE = "dev-issuer-es256.jwk.json"
 STRONG_ACR = "urn:dsar:acr:strong"

@@ -22,14 +22,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api import audit, exports, portability
-from api.audit import Action, AuditUnavailable
 from api.authn import InsufficientUserAuthentication, require_strong_login
 from api.challenges import error_response
-from api.exports import ExportBusy, ExportRow
 from api.graphql_http import AUTH_ERRORS, json_response
-from api.principals import Customer, Partner, Principal
-from api.services import Services
+from domain import audit, exports, portability
+from domain.audit import Action, AuditUnavailable
+from domain.exports import ExportBusy, ExportRow
+from domain.principals import Customer, Partner, Principal
+from domain.services import Services
 from exporters import EXPORTERS, build_bundle, jwe
 
 log = logging.getLogger("dsar.exports")
@@ -105,9 +105,9 @@ async def download(
             await record("denied")
         return not_found()
     if isinstance(principal, Customer):
-        settings = services.settings
+        rules = services.rules
         try:
-            require_strong_login(principal, settings.step_up_acr_values, settings.step_up_max_age)
+            require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
         except InsufficientUserAuthentication as exc:
             return error_response(exc)
     if row.status != "running" and not row.downloadable_at(datetime.now(UTC)):

@@ -25,32 +25,16 @@ from graphql import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import audit
-from api.audit import Action, AuditUnavailable
 from api.authn import InsufficientScope, InsufficientUserAuthentication, NoCredentials
 from api.challenges import error_response
-from api.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_SUPPORT, Principal
-from api.services import Services
 from api.tokens import InvalidToken
+from domain import audit
+from domain.audit import Action, AuditUnavailable
+from domain.principals import Principal
+from domain.services import Services
 from schema.context import Context
+from schema.scopes import Unscoped, required_scope
 
-# Which scope each root field needs; a root field not listed here needs none beyond a login
-# (`export(id)` answers only the export's own recipient, customer or partner).
-FIELD_SCOPES: Mapping[str, str] = {
-    "me": SCOPE_CUSTOMER,
-    "requestExport": SCOPE_CUSTOMER,
-    "exports": SCOPE_CUSTOMER,
-    "grantPortability": SCOPE_CUSTOMER,
-    "revokePortability": SCOPE_CUSTOMER,
-    "portabilityGrants": SCOPE_CUSTOMER,
-    "portabilityPartners": SCOPE_CUSTOMER,
-    "subject": SCOPE_SUPPORT,
-    "findSubjects": SCOPE_SUPPORT,
-    "unmaskField": SCOPE_SUPPORT,
-    "requestExportFor": SCOPE_SUPPORT,
-    "portabilityTransfers": SCOPE_PARTNER,
-    "startTransfer": SCOPE_PARTNER,
-}
 AUTH_ERRORS = (NoCredentials, InvalidToken, InsufficientScope, InsufficientUserAuthentication)
 
 
@@ -108,9 +92,13 @@ def root_fields(document: DocumentNode, operation_name: str | None) -> list[str]
     return names
 
 
-def check_scopes(principal: Principal, fields: list[str]) -> None:
+def check_scopes(principal: Principal, fields: list[str], roots: frozenset[str]) -> None:
+    """Scopes default to deny (schema/scopes.py): a root field that names none is refused."""
     for name in fields:
-        scope = FIELD_SCOPES.get(name)
+        try:
+            scope = required_scope(name, roots)
+        except Unscoped:
+            raise InsufficientScope(None) from None
         if scope is not None and scope not in principal.scopes:
             raise InsufficientScope(scope)
 
@@ -156,7 +144,7 @@ async def graphql_endpoint(request: Request) -> Response:
             # graphql-core would quietly pick one; a request must say which operation it means.
             return bad_request("Send exactly one operation, or name it with `operationName`.")
         try:
-            check_scopes(principal, fields)
+            check_scopes(principal, fields, request.app.state.root_fields)
         except InsufficientScope as exc:
             # A denied attempt is audited like any other (no subject: none was reached).
             with contextlib.suppress(AuditUnavailable):

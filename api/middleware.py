@@ -10,25 +10,16 @@ import secrets
 import time
 from typing import Any
 
-import asyncpg
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.logs import request_id
 from api.metrics import Metrics
+from domain.errors import STORE_FAILURES
 
 log = logging.getLogger("dsar.http")
 
-# Failures of a backing store are the service being unavailable, not the request being bad.
-UNAVAILABLE = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.QueryCanceledError,
-    ConnectionError,
-    TimeoutError,
-    OSError,
-)
+UNAVAILABLE = STORE_FAILURES
 
 
 # Requests served at once; past that a request is shed at once with 503 + Retry-After rather than

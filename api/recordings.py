@@ -8,8 +8,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from api.authn import InsufficientScope, require_scope
 from api.challenges import error_response
 from api.graphql_http import AUTH_ERRORS
-from api.principals import SCOPE_CUSTOMER, Customer
-from api.services import Services
+from domain.principals import SCOPE_CUSTOMER, Customer
+from domain.services import Services
 
 NOT_FOUND = {"error": "not_found"}
 

@@ -12,9 +12,9 @@ from starlette.requests import Request
 from api.authn import authenticate
 from api.devissuer import DevIssuer
 from api.jwks import IssuerKeys, KeySource
-from api.principals import Principal
 from api.settings import DEV_ISSUER, Settings
 from api.tokens import InvalidToken, TokenValidator
+from domain.principals import Principal
 from stores.registry import Stores
 
 KEY_REFRESH_SECONDS = 300.0

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from domain.rules import Rules
+from stores.deployment import Deployment, locate
+
 DEV_ISSUER = "urn:dsar:dev-issuer"
 DEFAULT_AUDIENCE = "urn:dsar:api"
 
@@ -52,6 +55,23 @@ class Settings:
     @property
     def trusted_issuers(self) -> tuple[str, ...]:
         return (*self.issuers, DEV_ISSUER) if self.dev_issuer else self.issuers
+
+    def locate(self) -> Deployment:
+        """This deployment's databases and stores (starting the embedded server if it is one)."""
+        return locate(self.home, self.database_url, self.stores_file, self.demo_mysql_url)
+
+    def rules(self) -> Rules:
+        """What the domain needs of the settings, and no more."""
+        return Rules(
+            step_up_acr_values=self.step_up_acr_values,
+            step_up_max_age=self.step_up_max_age,
+            export_link_ttl=self.export_link_ttl,
+            exports_per_day=self.exports_per_day,
+            partner_transfers_per_minute=self.partner_transfers_per_minute,
+            grant_transfers_per_day=self.grant_transfers_per_day,
+            support_subjects_per_hour=self.support_subjects_per_hour,
+            secret_key=self.secret_key,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

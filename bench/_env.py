@@ -21,7 +21,7 @@ from api.devissuer import DevIssuer
 from api.settings import DEV_ISSUER, Settings
 from catalogue import Catalogue, load_catalogue
 from stores.config import with_database
-from stores.deployment import Deployment, database_name, locate, migrate
+from stores.deployment import Deployment, database_name, migrate
 from stores.embedded import start_embedded
 from stores.migrate import MigrationError
 from stores.registry import Stores
@@ -100,7 +100,7 @@ async def open_bench(database_url: str | None, *, reset: bool = False) -> Bench:
         database_url = with_database(server, "dsar")
     env = server_env(database_url)
     settings = Settings.from_env(env)
-    deployment = locate(settings)
+    deployment = settings.locate()
     deployment.embedded = embedded  # ours to stop; `dsar serve` only gets its URL
     try:
         await migrate(deployment)

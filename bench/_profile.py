@@ -36,7 +36,7 @@ _SCAFFOLDING = (
     "(uvicorn/",
     "(starlette/",
     "(anyio/",
-    "(api/cli.py)",
+    "(api/cli/main.py)",
     "(api/middleware.py)",
     "<module>",
 )

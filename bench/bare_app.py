@@ -37,7 +37,6 @@ from starlette.routing import Route
 from api.settings import DEV_ISSUER, Settings
 from bench._queries import FIRST_PAGE, LIST_LIMIT, camel, kind
 from catalogue import Catalogue, Category, load_catalogue
-from stores.deployment import locate
 from stores.postgres import select_list
 
 KEY_FILE = Path("dev-issuer") / "dev-issuer-es256.jwk.json"
@@ -102,7 +101,7 @@ class Bare:
     def __init__(self, settings: Settings, catalogue: Catalogue) -> None:
         self.settings = settings
         self.catalogue = catalogue
-        self.deployment = locate(settings)
+        self.deployment = settings.locate()
         raw = orjson.loads((settings.home / KEY_FILE).read_bytes())
         self.key = ECKey.import_key({k: v for k, v in raw.items() if k != "d"})  # public part
         self.claims = jwt.JWTClaimsRegistry(

@@ -25,7 +25,7 @@ from uuid import UUID, uuid4
 from api.settings import DEV_ISSUER, Settings
 from catalogue import Catalogue, load_catalogue
 from exporters.bundle import build_bundle
-from stores.deployment import locate, migrate
+from stores.deployment import migrate
 from stores.postgres import _quote, select_list
 from stores.registry import Stores
 from stores.seed import (
@@ -120,7 +120,7 @@ async def prepare(stores: Stores, catalogue: Catalogue, events: int) -> None:
 
 
 async def main(events: int, rounds: int) -> None:
-    deployment = locate(Settings.from_env())
+    deployment = Settings.from_env().locate()
     await migrate(deployment)
     catalogue = load_catalogue()
     stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)

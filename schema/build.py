@@ -21,10 +21,10 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from api.audit import AuditUnavailable
-from api.middleware import UNAVAILABLE
-from api.principals import Customer
 from catalogue import Catalogue
+from domain.audit import AuditUnavailable
+from domain.errors import STORE_FAILURES as UNAVAILABLE
+from domain.principals import Customer
 from schema import exports, portability, support
 from schema.context import Context
 from schema.errors import PublicError, is_public

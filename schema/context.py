@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from api.principals import Principal
-from api.services import Services
+from domain.principals import Principal
+from domain.services import Services
 from schema.loaders import Loaders
 
 

@@ -1,6 +1,6 @@
 """Export requests in GraphQL: `requestExport`, `export(id)` and `exports`.
 
-Each resolver is a few lines over `api.exports`; expected failures are union members.
+Each resolver is a few lines over `domain.exports`; expected failures are union members.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from uuid import UUID
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from api import audit, exports
-from api.audit import Action
-from api.authn import InsufficientUserAuthentication
-from api.exports import ExportRow
-from api.principals import Customer
+from domain import audit, exports
+from domain.audit import Action
+from domain.exports import ExportRow
+from domain.principals import Customer
+from domain.stepup import InsufficientUserAuthentication
 from schema.context import Context
 
 # GraphQL's Int is 32 bits; a bundle can be larger than 2 GiB.
@@ -172,7 +172,7 @@ async def request_export(info: strawberry.Info, input: ExportInput) -> RequestEx
         row = await exports.request_for_self(
             services.db,
             services.catalogue,
-            services.settings,
+            services.rules,
             principal,
             format=input.format.value,
             purpose=input.purpose.value,

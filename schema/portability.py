@@ -3,7 +3,7 @@
 Customer side: `portabilityPartners`, `grantPortability`, `revokePortability`,
 `portabilityGrants`.
 Partner side: `portabilityTransfers`, `startTransfer`. Resolvers are a few lines over
-`api.portability`; every partner call and every refusal leaves an audit row.
+`domain.portability`; every partner call and every refusal leaves an audit row.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from uuid import UUID
 
 import strawberry
 
-from api import audit, portability
-from api.audit import Action
-from api.authn import InsufficientUserAuthentication
-from api.exports import ExportLimitReached
-from api.portability import Grant, GrantRefused, TransferRefused
-from api.principals import Customer, Partner
+from domain import portability
+from domain.exports import ExportLimitReached
+from domain.portability import Grant, GrantRefused, TransferRefused
+from domain.principals import Customer, Partner
+from domain.stepup import InsufficientUserAuthentication
 from schema.context import Context
 from schema.exports import Export, ExportFormat, StrongerLoginRequired
 
@@ -175,11 +174,12 @@ async def grant_portability(info: strawberry.Info, input: GrantInput) -> GrantRe
         given = await portability.grant(
             services.db,
             services.catalogue,
-            services.settings,
+            services.rules,
             principal,
             partner=input.partner,
             categories=input.categories,
             expires_at=input.expires_at,
+            request_id=ctx.request_id,
         )
     except InsufficientUserAuthentication as exc:
         return StrongerLoginRequired.of(
@@ -187,16 +187,6 @@ async def grant_portability(info: strawberry.Info, input: GrantInput) -> GrantRe
         )
     except GrantRefused as exc:
         return GrantRefusedError(message=str(exc))
-    await audit.record(
-        services.db,
-        request_id=ctx.request_id,
-        actor=principal,
-        subject_id=given.subject_id,
-        action=Action.GRANT_CREATE,
-        outcome="allowed",
-        purpose={"grant_id": str(given.id)},
-        categories=given.categories,
-    )
     return (await _grant_types(ctx, [given]))[0]
 
 
@@ -206,19 +196,9 @@ async def revoke_portability(info: strawberry.Info, id: strawberry.ID) -> Revoke
     grant_id = _uuid(id)
     revoked = None
     if isinstance(principal, Customer) and grant_id is not None:
-        revoked = await portability.revoke(ctx.services.db, principal, grant_id)
+        revoked = await portability.revoke(ctx.services.db, principal, grant_id, ctx.request_id)
     if revoked is None:
         return GrantNotFound(message="No such grant of yours.")
-    await audit.record(
-        ctx.services.db,
-        request_id=ctx.request_id,
-        actor=principal,
-        subject_id=revoked.subject_id,
-        action=Action.GRANT_REVOKE,
-        outcome="allowed",
-        purpose={"grant_id": str(revoked.id)},
-        categories=revoked.categories,
-    )
     return (await _grant_types(ctx, [revoked]))[0]
 
 
@@ -247,7 +227,7 @@ async def portability_transfers(info: strawberry.Info) -> list[GrantedTransfer]:
     db = ctx.services.db
     grants = await portability.live_grants(db, partner)
     transfers = await portability.transfers_of(db, [g.id for g in grants])
-    secret = ctx.services.settings.secret_key
+    secret = ctx.services.rules.secret_key
     return [
         GrantedTransfer(
             grant=strawberry.ID(str(g.id)),
@@ -276,19 +256,15 @@ async def start_transfer(
         return TransferNotAllowed(message="No live grant to you by that id.")
     try:
         row = await portability.start_transfer(
-            db, ctx.services.settings, partner, grant_id, format=format.value, full=full
+            db,
+            ctx.services.rules,
+            partner,
+            grant_id,
+            format=format.value,
+            full=full,
+            request_id=ctx.request_id,
         )
     except TransferRefused:
-        # Someone else's grant, an expired or revoked one: recorded against its subject.
-        await audit.record(
-            db,
-            request_id=ctx.request_id,
-            actor=partner,
-            subject_id=await portability.grant_subject(db, grant_id),
-            action=Action.TRANSFER_START,
-            outcome="denied",
-            purpose={"grant_id": str(grant_id)},
-        )
         return TransferNotAllowed(message="No live grant to you by that id.")
     except ExportLimitReached as exc:
         ctx.http_status = 429
@@ -296,16 +272,6 @@ async def start_transfer(
         return TransferLimitReached(
             message="Too many transfers for now.", retry_after=exc.retry_after
         )
-    await audit.record(
-        db,
-        request_id=ctx.request_id,
-        actor=partner,
-        subject_id=row.subject_id,
-        action=Action.TRANSFER_START,
-        outcome="allowed",
-        purpose={"grant_id": str(grant_id), "transfer_id": str(row.id)},
-        categories=row.categories,
-    )
     return Export.of(row, ctx.base_url)
 
 

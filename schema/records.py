@@ -13,7 +13,7 @@ from typing import Any
 import strawberry
 
 from catalogue import Catalogue, Category
-from schema.masking import mask
+from domain.masking import mask
 
 PY_TYPES: dict[str, Any] = {
     "string": str,

@@ -65,7 +65,7 @@ def _connection(cat: Category, types: RecordTypes) -> Callable[..., Any]:
         after: str | None = None,
     ) -> Any:
         ctx: Context = info.context
-        secret = ctx.services.settings.secret_key
+        secret = ctx.services.rules.secret_key
         size = DEFAULT_PAGE if first is None else first
         if size < 1:
             raise InvalidArgument("`first` must be at least 1.")

@@ -2,7 +2,7 @@
 `requestExportFor`, and the person's own `me { accessLog }`.
 
 Agents get the generated `Subject` with `masked` set. Each root resolver writes its audit row
-(`api.support.admit`) before it returns the Subject, so nothing nested is even read before the
+(`domain.support.admit`) before it returns the Subject, so nothing nested is even read before the
 look is on record; when the row cannot be written the answer is an error and no data.
 """
 
@@ -16,11 +16,11 @@ from uuid import UUID
 import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
-from api import audit, exports, support
-from api.audit import Action, AuditUnavailable
-from api.authn import InsufficientUserAuthentication, require_strong_login
-from api.principals import SupportAgent
-from api.support import Access, InvalidAccess, InvalidInput, SupportLimitReached
+from domain import audit, exports, support
+from domain.audit import Action, AuditUnavailable
+from domain.principals import SupportAgent
+from domain.stepup import InsufficientUserAuthentication, require_strong_login
+from domain.support import Access, InvalidAccess, InvalidInput, SupportLimitReached
 from schema.context import Context
 from schema.errors import Forbidden
 from schema.exports import ExportInput, ExportLimitReached, InvalidExportRequest
@@ -102,7 +102,7 @@ async def _admit(
             action=action,
             subjects=subjects,
             categories=categories,
-            per_hour=services.settings.support_subjects_per_hour,
+            per_hour=services.rules.support_subjects_per_hour,
         )
     except SupportLimitReached as exc:
         ctx.http_status = 429
@@ -241,9 +241,9 @@ async def unmask_field(
         await _deny(ctx, Action.FIELD_UNMASK, sid, names, why.purpose())
         return UnmaskRefused(message=refusal)
     assert sid is not None
-    settings = services.settings
+    rules = services.rules
     try:
-        require_strong_login(agent, settings.step_up_acr_values, settings.step_up_max_age)
+        require_strong_login(agent, rules.step_up_acr_values, rules.step_up_max_age)
     except InsufficientUserAuthentication as exc:
         await _deny(ctx, Action.FIELD_UNMASK, sid, names, why.purpose())
         return StrongerLogin.of(exc, "Log in again, recently and strongly, to unmask a value.")
@@ -280,13 +280,10 @@ async def request_export_for(
         note = support.verification_note(verification.note)
         if sid is None or not await services.stores.subject_exists(sid):
             raise exports.InvalidExportRequest("No such subject.")
-        if not await support.ticket_fits_now(services.db, why.ticket, [sid]):
-            await _deny(ctx, Action.EXPORT_REQUEST, sid, purpose=why.purpose())
-            return InvalidSupportAccess(message=support.OTHER_PERSON)
         row = await support.request_export_for(
             services.db,
             services.catalogue,
-            services.settings,
+            services.rules,
             agent,
             why,
             sid,
@@ -295,7 +292,10 @@ async def request_export_for(
             categories=input.categories,
             method=verification.method.value,
             note=note,
+            request_id=ctx.request_id,
         )
+    except InvalidAccess as exc:  # the ticket is someone else's (its denied row is written)
+        return InvalidSupportAccess(message=str(exc))
     except (InvalidInput, exports.InvalidExportRequest) as exc:
         await _deny(ctx, Action.EXPORT_REQUEST, sid, purpose=why.purpose())
         return InvalidExportRequest(message=str(exc))
@@ -306,21 +306,6 @@ async def request_export_for(
         return ExportLimitReached(
             message="This person has had the most exports allowed in 24 hours.",
             retry_after=exc.retry_after,
-        )
-    try:
-        await audit.record(
-            services.db,
-            request_id=ctx.request_id,
-            actor=agent,
-            subject_id=sid,
-            action=Action.EXPORT_REQUEST,
-            outcome="allowed",
-            purpose={
-                **why.purpose(),
-                "export_id": str(row.id),
-                "verification": verification.method.value,
-            },
-            categories=row.categories,
         )
     except AuditUnavailable:
         ctx.http_status = 503

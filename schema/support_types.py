@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import strawberry
 
-from api.audit import AccessEntry
-from api.exports import ExportRow
-from api.support import REASON_MAX, REASON_MIN, TICKET_FORMAT
+from domain.audit import AccessEntry
+from domain.exports import ExportRow
+from domain.support import REASON_MAX, REASON_MIN, TICKET_FORMAT
 from schema.errors import PublicError
 from schema.exports import (
     ExportFormat,

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from api.settings import Settings
 from stores.config import StoresConfig, load_stores, with_database
 from stores.embedded import start_embedded
 from stores.migrate import apply, ensure_database, migrations_for
@@ -43,21 +42,23 @@ def database_name(dsn: str) -> str:
     return urlsplit(dsn).path.lstrip("/") or "postgres"
 
 
-def locate(settings: Settings) -> Deployment:
+def locate(
+    home: Path,
+    database_url: str | None = None,
+    stores_file: Path | None = None,
+    demo_mysql_url: str | None = None,
+) -> Deployment:
     embedded = None
-    if settings.database_url:
-        service_dsn = settings.database_url
+    if database_url:
+        service_dsn = database_url
     else:
-        server, embedded = start_embedded(settings.home / "pg")
+        server, embedded = start_embedded(home / "pg")
         service_dsn = with_database(server, "dsar")
-    if settings.stores_file is not None:
-        config = load_stores(settings.stores_file)
+    if stores_file is not None:
+        config = load_stores(stores_file)
     else:
         config = demo_layout(
-            service_dsn,
-            settings.home / "media",
-            database_name(service_dsn),
-            settings.demo_mysql_url,
+            service_dsn, home / "media", database_name(service_dsn), demo_mysql_url
         )
     return Deployment(service_dsn, config, embedded)
 

@@ -314,6 +314,21 @@ class MySQLStore:
             out.append(row)
         return out
 
+    async def value(self, key: str, field: str, person: Person, record: str | None) -> str | None:
+        """One field of one record as text (support's unmasking, after its audit row)."""
+        cat = self.categories[key]
+        args: list[Any] = []
+        body = cat.body(person, args)
+        if body is None:
+            return None
+        if record is not None:
+            args.append(record)
+            body += f" AND CAST({cat.column('id')} AS CHAR) = %s"
+        # Identifiers from the checked stores file; values are parameters.
+        sql = f"SELECT CAST({cat.column(field)} AS CHAR) AS v{body} LIMIT 1"
+        rows = await self.fetch(sql, args)
+        return None if not rows or rows[0]["v"] is None else str(rows[0]["v"])
+
     async def counts(self, person: Person) -> dict[str, int]:
         """How many records of each category of this store the person has: one statement."""
         args: list[Any] = []

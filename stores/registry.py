@@ -217,7 +217,10 @@ def snapshot(store: TableStore) -> AbstractAsyncContextManager[Snapshot]:
     if isinstance(store, PostgresStore):
         pg: AbstractAsyncContextManager[Snapshot] = postgres_snapshot(store)
         return pg
-    from stores.mysql import snapshot as mysql_snapshot  # only where a MySQL store is used
+    from stores.mysql import MySQLStore  # only where a MySQL store is used
+    from stores.mysql_streams import snapshot as mysql_snapshot
+
+    assert isinstance(store, MySQLStore)
 
     result: AbstractAsyncContextManager[Snapshot] = mysql_snapshot(store)
     return result

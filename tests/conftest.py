@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from api.devissuer import DevIssuer
 from api.settings import Settings
 from catalogue import Catalogue, load_catalogue
 from stores.config import with_database
-from stores.deployment import Deployment, locate, migrate
+from stores.deployment import Deployment, migrate
 from stores.registry import Stores
 from stores.seed import seed
+from tests._mysql import drop_mysql_database, mysql_test_server
 from tests._pg import drop_databases, test_server, unique_prefix
 from tests._tokens import TEST_ISSUER, test_issuer
 
@@ -38,18 +40,28 @@ def prefix() -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(pg_server: str, prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(
+def settings(
+    pg_server: str, prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    # The demo company's CRM runs on MySQL in the tests: TEST_MYSQL_URL, else the local
+    # MariaDB if it answers; under CI=true its absence fails the run instead of skipping it.
+    mysql = mysql_test_server()
+    if mysql is None and os.environ.get("CI") == "true":
+        pytest.fail("no MySQL/MariaDB server answers (TEST_MYSQL_URL)")
+    yield Settings(
         home=tmp_path_factory.mktemp("dsar-home"),
         database_url=with_database(pg_server, prefix),
         secret_key=b"test-secret-key-that-is-long-enough-0123456789",
+        demo_mysql_url=mysql,
     )
+    if mysql is not None:
+        drop_mysql_database(mysql, f"{prefix}_crm")
 
 
 @pytest.fixture(scope="session")
 async def deployment(settings: Settings, pg_server: str, prefix: str) -> AsyncIterator[Deployment]:
     """This run's own databases (service, accounts, billing, analytics), dropped at the end."""
-    d = locate(settings)
+    d = settings.locate()
     await migrate(d)
     yield d
     await drop_databases(pg_server, prefix)

@@ -21,7 +21,7 @@ import asyncpg
 import orjson
 import pytest
 
-from api.audit import (
+from domain.audit import (
     GENESIS,
     AccessEntry,
     Action,
@@ -35,7 +35,7 @@ from api.audit import (
     record,
     verify,
 )
-from api.principals import Customer, Partner, SupportAgent
+from domain.principals import Customer, Partner, SupportAgent
 from stores.config import with_database
 from stores.deployment import Deployment
 from stores.migrate import apply, ensure_database, migrations_for

@@ -4,11 +4,11 @@ import logging
 
 import pytest
 
-from api.leases import Leases
-from api.principals import Customer
-from api.services import Services
 from api.settings import Settings
 from catalogue import Catalogue
+from domain.leases import Leases
+from domain.principals import Customer
+from domain.services import Services
 from schema import build_schema
 from schema.build import GENERIC
 from schema.context import Context
@@ -26,7 +26,7 @@ async def test_a_failing_store_is_masked(
 ) -> None:
     broken = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
     await broken.close()  # every query now fails inside asyncpg
-    services = Services(settings, catalogue, broken, stores.subjects.pool, Leases("unused"))
+    services = Services(settings.rules(), catalogue, broken, stores.subjects.pool, Leases("unused"))
     principal = Customer(
         "https://issuer.test", "alice", subject_id("alice"), frozenset({"dsar:self"})
     )

@@ -21,9 +21,9 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.devissuer import DevIssuer
-from api.portability import DEMO_PARTNER, add_partner, ensure_demo_partner, list_partners
 from api.settings import Settings
 from catalogue import Catalogue
+from domain.portability import DEMO_PARTNER, add_partner, ensure_demo_partner, list_partners
 from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from api.devissuer import DevIssuer
-from api.portability import add_partner, disable_partner
 from catalogue import Catalogue
+from domain.portability import add_partner, disable_partner
 from stores.deployment import Deployment
 from tests._tokens import TEST_ISSUER
 

@@ -20,15 +20,15 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.devissuer import STRONG_ACR, DevIssuer
-from api.leases import Leases
-from api.portability import add_partner
-from api.principals import Partner, SupportAgent
-from api.services import Services
 from api.settings import Settings
 from catalogue import Catalogue
+from domain.leases import Leases
+from domain.masking import mask
+from domain.portability import add_partner
+from domain.principals import Partner, SupportAgent
+from domain.services import Services
 from schema import build_schema
 from schema.context import Context
-from schema.masking import mask
 from stores.deployment import Deployment
 from stores.pool import create_pool
 from stores.registry import Stores
@@ -612,7 +612,7 @@ async def test_no_data_when_the_audit_row_cannot_be_written(
 ) -> None:
     broken = await create_pool(deployment.service_dsn)
     await broken.close()  # every audit insert now fails
-    services = Services(settings, catalogue, stores, broken, Leases("unused"))
+    services = Services(settings.rules(), catalogue, stores, broken, Leases("unused"))
     schema = build_schema(catalogue)
     agent = SupportAgent(TEST_ISSUER, "agent-x", frozenset({"support:read"}))
     for query, variables in [

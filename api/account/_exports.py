@@ -1,4 +1,4 @@
-"""The account page's one door to exports (api.exports, api.downloads), called in-process with
+"""The account page's one door to exports (domain.exports, api.downloads), called in-process with
 the session's principal: the same rules as the API, no HTTP hop, and one place to change if
 their signatures do. Also the page's words for an export's state."""
 
@@ -10,12 +10,13 @@ from uuid import UUID
 
 from starlette.responses import Response
 
-from api import downloads, exports
+from api import downloads
 from api.account.data import size
 from api.account.web import when
 from api.authn import InsufficientUserAuthentication
-from api.principals import Customer
-from api.services import Services
+from domain import exports
+from domain.principals import Customer
+from domain.services import Services
 
 STATUS_TEXT = {
     "ready": "Ready to download",
@@ -104,7 +105,7 @@ async def request(
         row = await exports.request_for_self(
             services.db,
             services.catalogue,
-            services.settings,
+            services.rules,
             principal,
             format=format,
             purpose=purpose,

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from api.account._partners import PartnerView
 from api.account.web import first
-from api.portability import DEFAULT_GRANT_DAYS, MAX_GRANT_DAYS
+from domain.portability import DEFAULT_GRANT_DAYS, MAX_GRANT_DAYS
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -1,7 +1,7 @@
 """The partner section's one door to portability: the GraphQL schema executed in-process with
 the session's principal, as the data page reads (api/account/data.py).
 
-Why the schema and not api.portability directly: its resolvers are where a grant and a
+Why the schema and not domain.portability directly: its resolvers are where a grant and a
 revocation get their audit rows and their typed refusals, so the page goes through exactly the
 path an API client does and there is nothing here to keep in step with it. Also the page's words
 for a grant's and a transfer's state.
@@ -20,9 +20,9 @@ import strawberry
 from api.account._exports import Refused, StepUp
 from api.account.data import DataUnavailable, size
 from api.account.web import when
-from api.principals import Customer
-from api.services import Services
 from catalogue import Category
+from domain.principals import Customer
+from domain.services import Services
 from schema.context import Context
 
 _GRANT = """fragment AccountGrant on PortabilityGrant {

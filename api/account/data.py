@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 import strawberry
 
-from api.principals import Customer
-from api.services import Services
 from catalogue import Catalogue, Category
+from domain.principals import Customer
+from domain.services import Services
 from schema.context import Context
 from schema.errors import InvalidCursor
 from schema.subject import camel

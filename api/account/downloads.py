@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import audit
 from api.account import _exports
 from api.account.sessions import Session
 from api.account.site import AccountSite
 from api.account.web import first
-from api.principals import Customer
+from domain import audit
+from domain.principals import Customer
 from exporters import EXPORTERS, PURPOSES
 
 EXPIRED = (

@@ -10,13 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from api import portability
 from api.account import _exports, _partners, data
 from api.account._grant_form import expiry_range
 from api.account.site import AccountSite
 from api.account.web import when
-from api.audit import access_log
 from catalogue import Category
+from domain import portability
+from domain.audit import access_log
 from exporters import PURPOSES
 
 # How many earlier pages a "Previous page" link can lead back through; past that, the first
@@ -24,7 +24,7 @@ from exporters import PURPOSES
 # in the link itself, as the cursors the API gave (each about 90 characters).
 TRAIL = 20
 _CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
-# The audit log's actions (api.audit.Action), as the person reads them.
+# The audit log's actions (domain.audit.Action), as the person reads them.
 ACTIONS = {
     "subject.read": "Looked at your data",
     "subject.find": "Searched for you",

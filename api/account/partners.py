@@ -24,7 +24,7 @@ from api.account.downloads import just_signed_in, step_up
 from api.account.sessions import Session
 from api.account.site import AccountSite
 from api.account.web import when
-from api.principals import Customer
+from domain.principals import Customer
 
 NOTICE_ANCHOR = "/account#partners-notice"
 RETRY = {"Retry-After": "30"}

@@ -14,9 +14,9 @@ from api.account.sessions import Session, SessionStore, clear_cookie, session_id
 from api.account.web import csrf_ok, form, templates
 from api.authn import authenticate
 from api.graphql_http import AUTH_ERRORS
-from api.principals import SCOPE_CUSTOMER, Customer
-from api.services import Services
 from api.settings import Settings
+from domain.principals import SCOPE_CUSTOMER, Customer
+from domain.services import Services
 
 log = logging.getLogger("dsar.account")
 

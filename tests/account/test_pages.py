@@ -9,11 +9,11 @@ from uuid import uuid4
 import httpx
 from starlette.applications import Starlette
 
-from api.audit import Action, record
 from api.devissuer import DevIssuer
-from api.portability import add_partner
-from api.principals import Customer, Partner, SupportAgent
 from catalogue import Catalogue
+from domain.audit import Action, record
+from domain.portability import add_partner
+from domain.principals import Customer, Partner, SupportAgent
 from stores.seed import build_subject
 
 from .conftest import Person, sign_in

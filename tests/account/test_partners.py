@@ -13,8 +13,8 @@ import pytest
 from starlette.applications import Starlette
 
 from api.devissuer import DevIssuer
-from api.portability import add_partner
 from catalogue import Catalogue
+from domain.portability import add_partner
 from stores.seed import subject_id
 from tests._tokens import TEST_ISSUER
 

@@ -23,8 +23,8 @@ from api.authn import (
     require_strong_login,
 )
 from api.challenges import error_response
-from api.principals import Authentication, Customer, Partner, SupportAgent
 from api.tokens import TokenValidator
+from domain.principals import Authentication, Customer, Partner, SupportAgent
 
 from .forge import AUDIENCE, ISSUER, claims, new_key, sign, trusted
 

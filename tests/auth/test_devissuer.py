@@ -10,8 +10,8 @@ import pytest
 
 from api.authn import authenticate
 from api.devissuer import KEY_FILE, DevIssuer, enabled
-from api.principals import Customer, Partner, SupportAgent
 from api.tokens import InvalidToken, TokenValidator
+from domain.principals import Customer, Partner, SupportAgent
 
 from .forge import AUDIENCE, ISSUER, new_key, trusted, unverified
 

@@ -15,9 +15,9 @@ import httpx
 import orjson
 
 from api.app import create_app
-from api.portability import add_partner
 from api.settings import Settings
 from catalogue import Catalogue
+from domain.portability import add_partner
 from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id

@@ -19,8 +19,8 @@ from api.authn import (
 )
 from api.challenges import error_response
 from api.jwks import IssuerKeys
-from api.principals import Customer, Partner, SupportAgent
 from api.tokens import InvalidToken, TokenValidator
+from domain.principals import Customer, Partner, SupportAgent
 
 from .forge import new_key, sign, sign_raw, unverified
 from .idp import AUDIENCE, OTHER_AUDIENCE, STRONG, IdP

@@ -15,8 +15,8 @@ import httpx
 import orjson
 from playwright.async_api import BrowserContext, Page, expect
 
-from api.portability import add_partner
 from catalogue import Catalogue
+from domain.portability import add_partner
 from stores.deployment import Deployment
 from tests.auth.idp import IdP
 

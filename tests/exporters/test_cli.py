@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import zipfile
 from pathlib import Path
@@ -11,9 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from api.cli import CommandError
+from api.cli._common import CommandError
+from api.cli.export import add_export_parser, cmd_export
 from api.settings import Settings
-from exporters.cli import add_export_parser, cmd_export
 from stores.registry import Stores
 from stores.seed import subject_id
 
@@ -88,3 +89,19 @@ async def test_a_failed_export_leaves_no_file(
 def test_the_parser_offers_the_registered_formats() -> None:
     with pytest.raises(SystemExit):
         parse(["export", "alice", "--format", "xml", "-o", "x.zip"])
+
+
+async def test_export_reads_the_configured_catalogue(
+    settings: Settings, stores: Stores, tmp_path: Path, repo_root: Path
+) -> None:
+    """`DSAR_CATALOGUE` (Settings.catalogue_file) is the catalogue the bundle describes."""
+    policy = (repo_root / "catalogue" / "policy.toml").read_text(encoding="utf-8")
+    custom = tmp_path / "policy.toml"
+    custom.write_text(policy.replace('name = "Ontra"', 'name = "Ontra Configured"', 1))
+    out = tmp_path / "carol.zip"
+    args = parse(["export", "carol", "--format", "json", "-o", str(out)])
+    configured = dataclasses.replace(settings, catalogue_file=custom)
+    assert await asyncio.to_thread(cmd_export, configured, args) == 0
+    with zipfile.ZipFile(out) as z:
+        manifest = orjson.loads(z.read("manifest.json"))
+    assert manifest["controller"]["name"] == "Ontra Configured"

@@ -208,7 +208,7 @@ async def _black_hole_or_latency(
     assert {o for o, _, _ in during} <= {"unavailable", "partial"}
     # statement_timeout 300 ms: the client gives up 2.3 s into a statement, 2 s more at most to
     # hand the connection back. /readyz: 1 s for the stores (pinged together), then up to 4 s
-    # for the service database (api/services.py waits 2 s to acquire, 2 s for the query).
+    # for the service database (domain/services.py waits 2 s to acquire, 2 s for the query).
     assert max(t for _, _, t in during) < 6, took
     assert not_ready < 6.5, not_ready
     print(

@@ -18,13 +18,13 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 
-from api import exports
-from api.audit import actor_of
-from api.authn import require_strong_login
-from api.exports import DAY, Conn, ExportRow, within_limit
-from api.principals import Customer, Partner
-from api.settings import Settings
 from catalogue import Catalogue
+from domain import audit, exports
+from domain.audit import Action, actor_of
+from domain.exports import DAY, Conn, ExportRow, within_limit
+from domain.principals import Customer, Partner
+from domain.rules import Rules
+from domain.stepup import require_strong_login
 from exporters.jwe import UnusableKey, rsa_public_key
 
 DEFAULT_GRANT_DAYS = 90
@@ -177,15 +177,17 @@ def _portable(catalogue: Catalogue, categories: Sequence[str]) -> list[str]:
 async def grant(
     db: asyncpg.Pool,
     catalogue: Catalogue,
-    settings: Settings,
+    rules: Rules,
     principal: Customer,
     *,
     partner: str,
     categories: Sequence[str],
     expires_at: datetime | None = None,
+    request_id: str = "-",
 ) -> Grant:
-    """Raises `InsufficientUserAuthentication` (step-up) or `GrantRefused`."""
-    require_strong_login(principal, settings.step_up_acr_values, settings.step_up_max_age)
+    """The grant, committed with its audit row. Raises `InsufficientUserAuthentication`
+    (step-up), `GrantRefused`, or `AuditUnavailable` (then no grant was given)."""
+    require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
     if principal.subject_id is None:
         raise GrantRefused("No personal data is linked to this login: there is nothing to send.")
     keys = _portable(catalogue, categories)
@@ -205,33 +207,59 @@ async def grant(
     allowed = PartnerRecord.of(row).categories
     if not set(keys) <= set(allowed):
         raise GrantRefused("This partner may not receive some of these categories.")
-    created = await db.fetchrow(
-        """INSERT INTO grants (id, subject_id, partner, categories, granted_by, verification,
-                               expires_at)
-           VALUES ($1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7) RETURNING *""",
-        uuid4(),
-        principal.subject_id,
-        partner,
-        keys,
-        _dumps(actor_of(principal)),
-        _dumps(exports.verification(principal, settings)),
-        expires_at,
+    async with db.acquire() as conn, conn.transaction():
+        created = await conn.fetchrow(
+            """INSERT INTO grants (id, subject_id, partner, categories, granted_by, verification,
+                                   expires_at)
+               VALUES ($1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7) RETURNING *""",
+            uuid4(),
+            principal.subject_id,
+            partner,
+            keys,
+            _dumps(actor_of(principal)),
+            _dumps(exports.verification(principal, rules)),
+            expires_at,
+        )
+        assert created is not None
+        given = Grant.of(created)
+        await _audited(conn, request_id, principal, given, Action.GRANT_CREATE)
+    return given
+
+
+async def _audited(
+    conn: Conn, request_id: str, principal: Customer, g: Grant, action: Action
+) -> None:
+    await audit.record(
+        conn,
+        request_id=request_id,
+        actor=principal,
+        subject_id=g.subject_id,
+        action=action,
+        outcome="allowed",
+        purpose={"grant_id": str(g.id)},
+        categories=g.categories,
     )
-    assert created is not None
-    return Grant.of(created)
 
 
-async def revoke(db: asyncpg.Pool, principal: Customer, grant_id: UUID) -> Grant | None:
-    """The person's own grant, revoked now (or already); None when it is not theirs."""
+async def revoke(
+    db: asyncpg.Pool, principal: Customer, grant_id: UUID, request_id: str = "-"
+) -> Grant | None:
+    """The person's own grant, revoked now (or already) with its audit row; None when it is
+    not theirs. Raises `AuditUnavailable` (then the grant stays as it was)."""
     if principal.subject_id is None:
         return None
-    row = await db.fetchrow(
-        """UPDATE grants SET revoked_at = coalesce(revoked_at, now())
-           WHERE id = $1 AND subject_id = $2 RETURNING *""",
-        grant_id,
-        principal.subject_id,
-    )
-    return None if row is None else Grant.of(row)
+    async with db.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """UPDATE grants SET revoked_at = coalesce(revoked_at, now())
+               WHERE id = $1 AND subject_id = $2 RETURNING *""",
+            grant_id,
+            principal.subject_id,
+        )
+        if row is None:
+            return None
+        revoked = Grant.of(row)
+        await _audited(conn, request_id, principal, revoked, Action.GRANT_REVOKE)
+    return revoked
 
 
 async def grants_of(db: asyncpg.Pool, subject_id: UUID) -> list[Grant]:
@@ -286,27 +314,57 @@ async def grant_subject(db: asyncpg.Pool, grant_id: UUID) -> UUID | None:
 
 async def start_transfer(
     db: asyncpg.Pool,
-    settings: Settings,
+    rules: Rules,
     partner: Partner,
     grant_id: UUID,
     *,
     format: str = "json",
     full: bool = False,
+    request_id: str = "-",
 ) -> ExportRow:
-    """A portability export of exactly the granted categories, for this partner to download.
+    """A portability export of exactly the granted categories, for this partner to download,
+    committed with its audit row.
 
     A delta (the default) holds only records dated after the last completed transfer of the
     grant, in categories that have a date; `full` asks for everything. Raises
-    `TransferRefused` or `ExportLimitReached`.
+    `TransferRefused` (recorded as denied), `ExportLimitReached` or `AuditUnavailable`.
     """
-    found = await live_grant(db, partner, grant_id)
-    if found is None:
-        raise TransferRefused
+    async with db.acquire() as conn, conn.transaction():
+        found = await live_grant(conn, partner, grant_id)
+        if found is not None:
+            row = await _transfer(conn, rules, partner, found, format=format, full=full)
+            await audit.record(
+                conn,
+                request_id=request_id,
+                actor=partner,
+                subject_id=row.subject_id,
+                action=Action.TRANSFER_START,
+                outcome="allowed",
+                purpose={"grant_id": str(grant_id), "transfer_id": str(row.id)},
+                categories=row.categories,
+            )
+            return row
+    # Someone else's grant, an expired or revoked one: recorded against its subject.
+    await audit.record(
+        db,
+        request_id=request_id,
+        actor=partner,
+        subject_id=await grant_subject(db, grant_id),
+        action=Action.TRANSFER_START,
+        outcome="denied",
+        purpose={"grant_id": str(grant_id)},
+    )
+    raise TransferRefused
+
+
+async def _transfer(
+    conn: Conn, rules: Rules, partner: Partner, found: Grant, *, format: str, full: bool
+) -> ExportRow:
     since = None
     if not full:
-        since = await db.fetchval(
+        since = await conn.fetchval(
             "SELECT max(generated_at) FROM exports WHERE grant_id = $1 AND status = 'completed'",
-            grant_id,
+            found.id,
         )
 
     async def limits(conn: Conn) -> None:
@@ -317,22 +375,20 @@ async def start_transfer(
                ORDER BY created_at""",
             _dumps(recipient),
         )
-        most = settings.partner_transfers_per_minute
+        most = rules.partner_transfers_per_minute
         await within_limit(conn, [r["created_at"] for r in minute], most, MINUTE)
         day = await conn.fetch(
             """SELECT created_at FROM exports
                WHERE grant_id = $1 AND created_at > now() - interval '1 day'
                  AND status <> 'failed'
                ORDER BY created_at""",
-            grant_id,
+            found.id,
         )
-        await within_limit(
-            conn, [r["created_at"] for r in day], settings.grant_transfers_per_day, DAY
-        )
+        await within_limit(conn, [r["created_at"] for r in day], rules.grant_transfers_per_day, DAY)
 
     return await exports.create(
-        db,
-        settings,
+        conn,
+        rules,
         limit=limits,
         subject_id=found.subject_id,
         requested_by=actor_of(partner),

@@ -18,12 +18,11 @@ from uuid import uuid4
 import asyncpg
 from tqdm import tqdm  # type: ignore[import-untyped]  # types-tqdm is not installed
 
-from api.cli import CommandError, resolve_subject
+from api.cli._common import CommandError, resolve_subject
 from api.settings import Settings
 from catalogue import load_catalogue
 from exporters._registry import EXPORTERS, UnknownFormat
 from exporters.bundle import PURPOSES, BundleError, build_bundle
-from stores.deployment import locate
 from stores.registry import Stores
 
 
@@ -43,8 +42,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
 
     async def run() -> tuple[int, str]:
-        catalogue = load_catalogue()
-        deployment = locate(settings)
+        catalogue = load_catalogue(settings.catalogue_file)
+        deployment = settings.locate()
         stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
         try:
             sid = await resolve_subject(stores, args.subject)

@@ -7,29 +7,26 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
-from api.audit import VerifyResult, verify
+from api.cli._common import CommandError, resolve_subject
+from api.cli.export import add_export_parser, cmd_export
+from api.cli.partner import PartnerCommandError, add_partner_parser, cmd_partner
 from api.devissuer import DevIssuer
-from api.partner_cli import PartnerCommandError, add_partner_parser, cmd_partner
-from api.portability import DEMO_PARTNER, ensure_demo_partner
 from api.settings import DEV_ISSUER, Settings, SettingsError
 from api.stores_cli import add_stores_parser, cmd_stores
 from catalogue import CatalogueError, load_catalogue
+from domain.audit import VerifyResult, verify
+from domain.portability import DEMO_PARTNER, ensure_demo_partner
 from stores.config import StoresError
-from stores.deployment import Deployment, locate, migrate
+from stores.deployment import Deployment, migrate
 from stores.migrate import MigrationError
 from stores.registry import Stores
 from stores.seed import seed
 
 # Errors we expect and explain in one line; anything else is a bug and shows a traceback.
 EXPECTED = (CatalogueError, StoresError, MigrationError, SettingsError, OSError)
-
-
-class CommandError(Exception):
-    """A command that cannot do what was asked; the message is shown as is."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--partner", metavar="CLIENT_ID")
     who.add_argument("--support", metavar="AGENT_ID")
     tk.add_argument("--ttl", type=int, default=3600)
-    _add_export_parser(sub)
+    add_export_parser(sub)
     add_partner_parser(sub)
     add_stores_parser(sub)
     au = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit", required=True)
@@ -81,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _with_stores(settings: Settings, work: Callable[[Deployment, Stores], Awaitable[Any]]) -> Any:
     async def run() -> Any:
-        deployment = locate(settings)
+        deployment = settings.locate()
         await migrate(deployment)
         catalogue = load_catalogue(settings.catalogue_file)
         stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
@@ -98,7 +95,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
         load_catalogue(
             settings.catalogue_file
         )  # a broken catalogue stops here, before any database is touched
-        return await migrate(locate(settings))
+        return await migrate(settings.locate())
 
     for schema, names in asyncio.run(run()).items():
         print(f"{schema}: {', '.join(names) if names else 'up to date'}")
@@ -124,7 +121,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
-    deployment = locate(settings)
+    deployment = settings.locate()
     if args.store is None:
         print(deployment.service_dsn)
         return 0
@@ -150,18 +147,6 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_export_parser(sub: Any) -> None:
-    from exporters.cli import add_export_parser  # exporters.cli uses this module's helpers
-
-    add_export_parser(sub)
-
-
-def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
-    from exporters.cli import cmd_export as run
-
-    return run(settings, args)
-
-
 def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
     async def work(d: Deployment, stores: Stores) -> None:
         sid = await resolve_subject(stores, args.subject)
@@ -172,35 +157,11 @@ def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def resolve_subject(stores: Stores, ref: str) -> UUID:
-    """`KEY=VALUE` with the anchor key, a subject id, or the handle of a seeded demo person."""
-    anchor = stores.config.anchor.name
-    forms = f"a subject is {anchor}=VALUE, a subject id, or a demo handle (alice, bob, carol, dave)"
-    key, eq, value = ref.partition("=")
-    if eq:
-        if key != anchor:
-            raise CommandError(f"{key!r} is not the anchor key: {forms}")
-        found = await stores.subject_for_anchor(value)
-        if found is None:
-            raise CommandError(f"no {anchor} {value!r} in the company's systems")
-        return found
-    try:
-        sid = UUID(ref)
-    except ValueError:
-        found = await stores.subject_by_handle(ref)
-        if found is None:
-            raise CommandError(f"no such subject: {forms}") from None
-        return found
-    if not await stores.subject_exists(sid):
-        raise CommandError(f"no such subject: {forms}")
-    return sid
-
-
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     """`dsar audit verify`: 0 when the chain is whole, 1 naming the first broken row."""
 
     async def run() -> VerifyResult:
-        conn = await asyncpg.connect(locate(settings).service_dsn)
+        conn = await asyncpg.connect(settings.locate().service_dsn)
         try:
             return await verify(conn)
         finally:
@@ -253,7 +214,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         ),
         flush=True,
     )
-    deployment = locate(settings)  # the server this command owns, stopped on the way out
+    deployment = settings.locate()  # the server this command owns, stopped on the way out
     try:
         uvicorn.run(
             create_app(settings),

@@ -10,10 +10,16 @@ from typing import Any
 import asyncpg
 import orjson
 
-from api.portability import GrantRefused, PartnerRecord, add_partner, disable_partner, list_partners
 from api.settings import Settings
 from catalogue import load_catalogue
-from stores.deployment import locate, migrate
+from domain.portability import (
+    GrantRefused,
+    PartnerRecord,
+    add_partner,
+    disable_partner,
+    list_partners,
+)
+from stores.deployment import migrate
 
 
 class PartnerCommandError(Exception):
@@ -74,7 +80,7 @@ def _line(p: PartnerRecord) -> str:
 
 def cmd_partner(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> int:
-        deployment = locate(settings)
+        deployment = settings.locate()
         await migrate(deployment)
         conn = await asyncpg.connect(deployment.service_dsn)
         try:

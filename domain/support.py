@@ -20,12 +20,12 @@ from uuid import UUID
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from api import audit, exports
-from api.audit import Action, AuditUnavailable, actor_of
-from api.exports import ExportRow
-from api.principals import SupportAgent
-from api.settings import Settings
 from catalogue import Catalogue, Category, Field
+from domain import audit, exports
+from domain.audit import Action, AuditUnavailable, actor_of
+from domain.exports import ExportRow
+from domain.principals import SupportAgent
+from domain.rules import Rules
 from stores.registry import Stores
 
 # A ticket id of the help desk: a project key of 2 to 10 capital letters, a dash and a number,
@@ -157,11 +157,6 @@ async def ticket_fits(
     return not bound or set(subjects) <= bound
 
 
-async def ticket_fits_now(db: asyncpg.Pool, ticket: str, subjects: Sequence[UUID]) -> bool:
-    async with db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
-        return await ticket_fits(conn, ticket, subjects)
-
-
 async def admit(
     db: asyncpg.Pool,
     agent: SupportAgent,
@@ -267,7 +262,7 @@ def has_records(cat: Category) -> bool:
 async def request_export_for(
     db: asyncpg.Pool,
     catalogue: Catalogue,
-    settings: Settings,
+    rules: Rules,
     agent: SupportAgent,
     access: Access,
     subject_id: UUID,
@@ -277,26 +272,57 @@ async def request_export_for(
     categories: Sequence[str] | None,
     method: str,
     note: str,
+    request_id: str = "-",
 ) -> ExportRow:
     """An access or portability request opened for a person whose identity the agent verified.
     The bundle goes to the person (recipient `subject`), never to the agent; the person's daily
-    limit counts it like one of their own. Raises `InvalidExportRequest`, `ExportLimitReached`."""
+    limit counts it like one of their own.
+
+    The ticket check, the export and the audit row that binds the ticket to this person commit
+    together, under the ticket's lock: two people cannot both be opened under one ticket, and
+    an export whose row cannot be written does not stand. Raises `InvalidExportRequest`,
+    `ExportLimitReached`, `InvalidAccess` (the ticket is someone else's; recorded as denied)
+    or `AuditUnavailable`."""
     keys = exports.check_request(catalogue, format, purpose, categories)
-    return await exports.create(
-        db,
-        settings,
-        limit=exports.daily_limit(subject_id, settings.exports_per_day),
-        subject_id=subject_id,
-        requested_by=actor_of(agent),
-        recipient={"kind": "subject"},
-        purpose=purpose,
-        format=format,
-        categories=keys,
-        verification={
-            "method": "support_agent",
-            "identity_verified_by": method,
-            "note": note,
-            "verified_by": actor_of(agent),
-            "ticket": access.ticket,
-        },
-    )
+    async with db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
+        if await ticket_fits(conn, access.ticket, [subject_id]):
+            row = await exports.create(
+                conn,
+                rules,
+                limit=exports.daily_limit(subject_id, rules.exports_per_day),
+                subject_id=subject_id,
+                requested_by=actor_of(agent),
+                recipient={"kind": "subject"},
+                purpose=purpose,
+                format=format,
+                categories=keys,
+                verification={
+                    "method": "support_agent",
+                    "identity_verified_by": method,
+                    "note": note,
+                    "verified_by": actor_of(agent),
+                    "ticket": access.ticket,
+                },
+            )
+            await audit.record(
+                conn,
+                request_id=request_id,
+                actor=agent,
+                subject_id=subject_id,
+                action=Action.EXPORT_REQUEST,
+                outcome="allowed",
+                purpose={**access.purpose(), "export_id": str(row.id), "verification": method},
+                categories=row.categories,
+            )
+            return row
+    with contextlib.suppress(AuditUnavailable):  # the refusal stands either way
+        await audit.record(
+            db,
+            request_id=request_id,
+            actor=agent,
+            subject_id=subject_id,
+            action=Action.EXPORT_REQUEST,
+            outcome="denied",
+            purpose=access.purpose(),
+        )
+    raise InvalidAccess(OTHER_PERSON)

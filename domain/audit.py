@@ -23,8 +23,8 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from api._auditchain import GENESIS, VerifyResult, canonical, chain_hash, verify_on
-from api.principals import Customer, Partner, Principal, SupportAgent
+from domain._auditchain import GENESIS, VerifyResult, canonical, chain_hash, verify_on
+from domain.principals import Customer, Partner, Principal, SupportAgent
 
 __all__ = [
     "GENESIS",

@@ -1,4 +1,4 @@
-"""What one running app holds: settings, catalogue, stores and the service database."""
+"""What one running app holds: rules, catalogue, stores and the service database."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from api.leases import Leases
-from api.settings import Settings
 from catalogue import Catalogue
+from domain.leases import Leases
+from domain.rules import Rules
 from stores.pool import ping
 from stores.registry import Stores
 
 
 @dataclass(slots=True)
 class Services:
-    settings: Settings
+    rules: Rules
     catalogue: Catalogue
     stores: Stores
     db: asyncpg.Pool

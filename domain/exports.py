@@ -16,13 +16,13 @@ from uuid import UUID, uuid4
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from api import audit
-from api.audit import Action, actor_of
-from api.authn import require_strong_login
-from api.leases import ORPHANED, Leases
-from api.principals import Customer, Partner, Principal, SupportAgent
-from api.settings import Settings
 from catalogue import Catalogue
+from domain import audit
+from domain.audit import Action, actor_of
+from domain.leases import ORPHANED, Leases
+from domain.principals import Customer, Partner, Principal, SupportAgent
+from domain.rules import Rules
+from domain.stepup import require_strong_login
 from exporters import EXPORTERS, PURPOSES, BundleError
 from exporters.bundle import plan
 
@@ -89,7 +89,7 @@ class ExportRow:
 _FIELDS = tuple(f.name for f in fields(ExportRow))
 
 
-def verification(principal: Customer | SupportAgent, settings: Settings) -> dict[str, Any]:
+def verification(principal: Customer | SupportAgent, rules: Rules) -> dict[str, Any]:
     """The strength of the login that was met (RFC 9470): recorded on every export request."""
     login = principal.authentication
     return {
@@ -97,8 +97,8 @@ def verification(principal: Customer | SupportAgent, settings: Settings) -> dict
         "iss": principal.issuer,
         "acr": login.acr,
         "auth_time": login.auth_time,
-        "required_acr_values": list(settings.step_up_acr_values),
-        "max_age": settings.step_up_max_age,
+        "required_acr_values": list(rules.step_up_acr_values),
+        "max_age": rules.step_up_max_age,
     }
 
 
@@ -137,7 +137,7 @@ def check_request(
 async def request_for_self(
     db: asyncpg.Pool,
     catalogue: Catalogue,
-    settings: Settings,
+    rules: Rules,
     principal: Customer,
     *,
     format: str,
@@ -145,29 +145,30 @@ async def request_for_self(
     categories: Sequence[str] | None = None,
     request_id: str = "-",
 ) -> ExportRow:
-    """A customer's own access or portability request, with its audit row. Raises
-    `InsufficientUserAuthentication` (step-up), `InvalidExportRequest` or `ExportLimitReached`."""
-    require_strong_login(principal, settings.step_up_acr_values, settings.step_up_max_age)
+    """A customer's own access or portability request, committed with its audit row. Raises
+    `InsufficientUserAuthentication` (step-up), `InvalidExportRequest`, `ExportLimitReached`,
+    or `AuditUnavailable` (then nothing of the request remains)."""
+    require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
     if principal.subject_id is None:
         raise InvalidExportRequest(
             "No personal data is linked to this login: there is nothing to export."
         )
     keys = check_request(catalogue, format, purpose, categories)
-    row = await create(
-        db,
-        settings,
-        limit=daily_limit(principal.subject_id, settings.exports_per_day),
-        subject_id=principal.subject_id,
-        requested_by=actor_of(principal),
-        recipient={"kind": "subject"},
-        purpose=purpose,
-        format=format,
-        categories=keys,
-        verification=verification(principal, settings),
-    )
-    try:
+    async with db.acquire() as conn, conn.transaction():
+        row = await create(
+            conn,
+            rules,
+            limit=daily_limit(principal.subject_id, rules.exports_per_day),
+            subject_id=principal.subject_id,
+            requested_by=actor_of(principal),
+            recipient={"kind": "subject"},
+            purpose=purpose,
+            format=format,
+            categories=keys,
+            verification=verification(principal, rules),
+        )
         await audit.record(
-            db,
+            conn,
             request_id=request_id,
             actor=principal,
             subject_id=row.subject_id,
@@ -176,10 +177,6 @@ async def request_for_self(
             purpose={"export_id": str(row.id)},
             categories=row.categories,
         )
-    except audit.AuditUnavailable:
-        # Unrecorded, the request does not stand (and, failed, does not count against the day).
-        await fail(db, row.id, "The request could not be recorded; nothing was sent.")
-        raise
     return row
 
 
@@ -214,8 +211,8 @@ async def within_limit(
 
 
 async def create(
-    db: asyncpg.Pool,
-    settings: Settings,
+    conn: Conn,
+    rules: Rules,
     *,
     limit: Callable[[Conn], Awaitable[None]],
     subject_id: UUID,
@@ -230,50 +227,52 @@ async def create(
 ) -> ExportRow:
     """One running export per subject and recipient (a repeat gets the running one, or the
     identical one not yet downloaded); `limit` raises `ExportLimitReached` to refuse a new one.
-    Both run under a lock on the subject, so they cannot race."""
-    async with db.acquire() as conn, conn.transaction():
-        # Serialises requests for one subject, so the limit and the repeat rule cannot race.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(subject_id))
-        await _fail_stale(conn, subject_id)
-        existing = await conn.fetchrow(
-            """SELECT * FROM exports
-                WHERE subject_id = $1 AND recipient = $2
-                  AND (status = 'running'
-                       OR (status = 'ready' AND expires_at > now() AND purpose = $3
-                           AND format = $4 AND categories = $5::text[]
-                           AND grant_id IS NOT DISTINCT FROM $6
-                           AND since IS NOT DISTINCT FROM $7))
-                ORDER BY status = 'running' DESC, created_at DESC LIMIT 1""",
-            subject_id,
-            recipient,
-            purpose,
-            format,
-            list(categories),
-            grant_id,
-            since,
-        )
-        if existing is not None:
-            return ExportRow.of(existing)
-        await limit(conn)
-        row = await conn.fetchrow(
-            """INSERT INTO exports (id, subject_id, requested_by, recipient, purpose, format,
-                                     categories, verification, status, expires_at,
-                                     grant_id, since)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ready',
-                        now() + make_interval(secs => $9), $10, $11)
-                RETURNING *""",
-            uuid4(),
-            subject_id,
-            requested_by,
-            recipient,
-            purpose,
-            format,
-            list(categories),
-            verification,
-            float(settings.export_link_ttl),
-            grant_id,
-            since,
-        )
+    Both run under a lock on the subject, so they cannot race. Runs in the caller's
+    transaction (`conn`), which commits the row together with its audit row."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("exports.create runs inside the caller's transaction")
+    # Serialises requests for one subject, so the limit and the repeat rule cannot race.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(subject_id))
+    await _fail_stale(conn, subject_id)
+    existing = await conn.fetchrow(
+        """SELECT * FROM exports
+            WHERE subject_id = $1 AND recipient = $2
+              AND (status = 'running'
+                   OR (status = 'ready' AND expires_at > now() AND purpose = $3
+                       AND format = $4 AND categories = $5::text[]
+                       AND grant_id IS NOT DISTINCT FROM $6
+                       AND since IS NOT DISTINCT FROM $7))
+            ORDER BY status = 'running' DESC, created_at DESC LIMIT 1""",
+        subject_id,
+        recipient,
+        purpose,
+        format,
+        list(categories),
+        grant_id,
+        since,
+    )
+    if existing is not None:
+        return ExportRow.of(existing)
+    await limit(conn)
+    row = await conn.fetchrow(
+        """INSERT INTO exports (id, subject_id, requested_by, recipient, purpose, format,
+                                 categories, verification, status, expires_at,
+                                 grant_id, since)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ready',
+                    now() + make_interval(secs => $9), $10, $11)
+            RETURNING *""",
+        uuid4(),
+        subject_id,
+        requested_by,
+        recipient,
+        purpose,
+        format,
+        list(categories),
+        verification,
+        float(rules.export_link_ttl),
+        grant_id,
+        since,
+    )
     assert row is not None
     return ExportRow.of(row)
 
@@ -365,7 +364,7 @@ ORPHAN_FAILURE = "The service stopped while the bundle was streaming."
 
 
 async def _fail_stale(conn: Conn, subject_id: UUID) -> None:
-    """Fails the subject's running exports whose process is gone (`api.leases`)."""
+    """Fails the subject's running exports whose process is gone (`domain.leases`)."""
     await conn.execute(
         f"""UPDATE exports SET status = 'failed', finished_at = now(), heartbeat_at = NULL,
                                failure = $2

@@ -1,0 +1,21 @@
+"""The limits and thresholds the rules apply: a small value built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    # Exports, downloads, grants and unmasking need a recent, strong login (RFC 9470).
+    step_up_acr_values: tuple[str, ...] = ("urn:dsar:acr:strong",)
+    step_up_max_age: int = 15 * 60
+    export_link_ttl: int = 7 * 24 * 3600
+    exports_per_day: int = 5
+    # Portability transfers a partner may start per minute, and per grant per day.
+    partner_transfers_per_minute: int = 30
+    grant_transfers_per_day: int = 10
+    # Different people one support agent may look at in an hour.
+    support_subjects_per_hour: int = 30
+    # Keys the pairwise subject references given to partners.
+    secret_key: bytes = field(default=b"", repr=False)
