@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api.authn import InsufficientUserAuthentication, require_strong_login
+from api.authn import StepUpRequired, require_strong_login
 from api.challenges import error_response
 from api.graphql_http import AUTH_ERRORS, json_response
 from domain import audit, exports, portability
@@ -108,7 +108,7 @@ async def download(
         rules = services.rules
         try:
             require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
-        except InsufficientUserAuthentication as exc:
+        except StepUpRequired as exc:
             return error_response(exc)
     if row.status != "running" and not row.downloadable_at(datetime.now(UTC)):
         # Expired or already downloaded whole: one answer, saying nothing of which.

@@ -21,6 +21,7 @@ import orjson
 from catalogue import Catalogue
 from domain import audit, exports
 from domain.audit import Action, actor_of
+from domain.errors import NotFound, Refused
 from domain.exports import DAY, Conn, ExportRow, within_limit
 from domain.principals import Customer, Partner
 from domain.rules import Rules
@@ -32,11 +33,11 @@ MAX_GRANT_DAYS = 366
 MINUTE = timedelta(minutes=1)
 
 
-class GrantRefused(Exception):
-    """A grant that cannot be given as asked; the message is fixed text, safe to show."""
+class GrantRefused(Refused):
+    """A grant that cannot be given as asked."""
 
 
-class TransferRefused(Exception):
+class TransferRefused(NotFound):
     """No live grant of this partner by that id: one answer for every reason."""
 
 
@@ -185,7 +186,7 @@ async def grant(
     expires_at: datetime | None = None,
     request_id: str = "-",
 ) -> Grant:
-    """The grant, committed with its audit row. Raises `InsufficientUserAuthentication`
+    """The grant, committed with its audit row. Raises `StepUpRequired`
     (step-up), `GrantRefused`, or `AuditUnavailable` (then no grant was given)."""
     require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
     if principal.subject_id is None:
@@ -327,7 +328,7 @@ async def start_transfer(
 
     A delta (the default) holds only records dated after the last completed transfer of the
     grant, in categories that have a date; `full` asks for everything. Raises
-    `TransferRefused` (recorded as denied), `ExportLimitReached` or `AuditUnavailable`.
+    `TransferRefused` (recorded as denied), `LimitReached` or `AuditUnavailable`.
     """
     async with db.acquire() as conn, conn.transaction():
         found = await live_grant(conn, partner, grant_id)

@@ -18,10 +18,10 @@ from uuid import UUID
 import strawberry
 
 from domain import portability
-from domain.exports import ExportLimitReached
+from domain.errors import LimitReached, StepUpRequired
 from domain.portability import Grant, GrantRefused, TransferRefused
 from domain.principals import Customer, Partner
-from domain.stepup import InsufficientUserAuthentication
+from schema import outcomes
 from schema.context import Context
 from schema.exports import Export, ExportFormat, StrongerLoginRequired
 
@@ -181,7 +181,7 @@ async def grant_portability(info: strawberry.Info, input: GrantInput) -> GrantRe
             expires_at=input.expires_at,
             request_id=ctx.request_id,
         )
-    except InsufficientUserAuthentication as exc:
+    except StepUpRequired as exc:
         return StrongerLoginRequired.of(
             exc, "Log in again, recently and strongly, to let a partner receive your data."
         )
@@ -266,11 +266,9 @@ async def start_transfer(
         )
     except TransferRefused:
         return TransferNotAllowed(message="No live grant to you by that id.")
-    except ExportLimitReached as exc:
-        ctx.http_status = 429
-        ctx.http_headers["Retry-After"] = str(exc.retry_after)
+    except LimitReached as exc:
         return TransferLimitReached(
-            message="Too many transfers for now.", retry_after=exc.retry_after
+            message="Too many transfers for now.", retry_after=outcomes.limited(ctx, exc)
         )
     return Export.of(row, ctx.base_url)
 
