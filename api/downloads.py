@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 from api.authn import StepUpRequired, require_strong_login
 from api.challenges import error_response
 from api.graphql_http import AUTH_ERRORS, json_response
-from domain import audit, exports, portability
+from domain import audit, exports, partners, portability
 from domain.audit import Action, AuditUnavailable
 from domain.exports import ExportBusy, ExportRow
 from domain.principals import Customer, Partner, Principal
@@ -119,7 +119,7 @@ async def download(
         return json_response({"error": "unavailable"}, 503, {"Retry-After": "5"})
     key = None
     if isinstance(principal, Partner):
-        key = await portability.partner_key(db, principal.client_id)
+        key = await partners.partner_key(db, principal.client_id)
     try:
         claimed = await exports.claim(services.db, services.leases, row)
     except ExportBusy:

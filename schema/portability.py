@@ -17,9 +17,10 @@ from uuid import UUID
 
 import strawberry
 
-from domain import portability
+from domain import partners, portability
 from domain.errors import LimitReached, StepUpRequired
-from domain.portability import Grant, GrantRefused, TransferRefused
+from domain.partners import GrantRefused
+from domain.portability import Grant, TransferRefused
 from domain.principals import Customer, Partner
 from schema import outcomes
 from schema.context import Context
@@ -149,7 +150,7 @@ async def portability_partners(info: strawberry.Info) -> list[PartnerInfo]:
     if not isinstance(ctx.principal, Customer):
         return []
     catalogue = ctx.services.catalogue
-    enabled = [p for p in await portability.list_partners(ctx.services.db) if p.disabled_at is None]
+    enabled = [p for p in await partners.list_partners(ctx.services.db) if p.disabled_at is None]
     return [
         PartnerInfo(
             client_id=p.client_id,

@@ -17,7 +17,7 @@ from api.devissuer import DevIssuer
 from api.settings import DEV_ISSUER, Settings, SettingsError
 from catalogue import CatalogueError, load_catalogue
 from domain.audit import VerifyResult, verify
-from domain.portability import DEMO_PARTNER, ensure_demo_partner
+from domain.partners import DEMO_PARTNER, ensure_demo_partner
 from stores.config import StoresError
 from stores.deployment import Deployment, migrate
 from stores.migrate import MigrationError
