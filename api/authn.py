@@ -10,6 +10,7 @@ from typing import Protocol
 from uuid import UUID
 
 from api.tokens import Claims, InvalidToken
+from domain.errors import StepUpRequired
 from domain.principals import (
     SCOPE_CUSTOMER,
     SCOPE_PARTNER,
@@ -20,14 +21,14 @@ from domain.principals import (
     Principal,
     SupportAgent,
 )
-from domain.stepup import InsufficientUserAuthentication, require_strong_login
+from domain.stepup import require_strong_login
 
 __all__ = [
     "InsufficientScope",
-    "InsufficientUserAuthentication",
     "InvalidToken",
     "NoCredentials",
     "ResolveSubject",
+    "StepUpRequired",
     "authenticate",
     "require_scope",
     "require_strong_login",

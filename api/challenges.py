@@ -10,14 +10,14 @@ from starlette.responses import JSONResponse
 
 from api.authn import (
     InsufficientScope,
-    InsufficientUserAuthentication,
     InvalidToken,
     NoCredentials,
+    StepUpRequired,
 )
 
 REALM = "dsar"
 
-AuthError = NoCredentials | InvalidToken | InsufficientScope | InsufficientUserAuthentication
+AuthError = NoCredentials | InvalidToken | InsufficientScope | StepUpRequired
 
 # RFC 6750 section 3: attribute values are quoted strings; scope and error values use only
 # %x20-21 / %x23-5B / %x5D-7E, so a quote or a backslash never belongs in one.

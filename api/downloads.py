@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api.authn import InsufficientUserAuthentication, require_strong_login
+from api.authn import StepUpRequired, require_strong_login
 from api.challenges import error_response
 from api.graphql_http import AUTH_ERRORS, json_response
-from domain import audit, exports, portability
+from domain import audit, exports, partners, portability
 from domain.audit import Action, AuditUnavailable
 from domain.exports import ExportBusy, ExportRow
 from domain.principals import Customer, Partner, Principal
@@ -108,7 +108,7 @@ async def download(
         rules = services.rules
         try:
             require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
-        except InsufficientUserAuthentication as exc:
+        except StepUpRequired as exc:
             return error_response(exc)
     if row.status != "running" and not row.downloadable_at(datetime.now(UTC)):
         # Expired or already downloaded whole: one answer, saying nothing of which.
@@ -119,7 +119,7 @@ async def download(
         return json_response({"error": "unavailable"}, 503, {"Retry-After": "5"})
     key = None
     if isinstance(principal, Partner):
-        key = await portability.partner_key(db, principal.client_id)
+        key = await partners.partner_key(db, principal.client_id)
     try:
         claimed = await exports.claim(services.db, services.leases, row)
     except ExportBusy:

@@ -25,7 +25,7 @@ from graphql import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.authn import InsufficientScope, InsufficientUserAuthentication, NoCredentials
+from api.authn import InsufficientScope, NoCredentials, StepUpRequired
 from api.challenges import error_response
 from api.tokens import InvalidToken
 from domain import audit
@@ -35,7 +35,7 @@ from domain.services import Services
 from schema.context import Context
 from schema.scopes import Unscoped, required_scope
 
-AUTH_ERRORS = (NoCredentials, InvalidToken, InsufficientScope, InsufficientUserAuthentication)
+AUTH_ERRORS = (NoCredentials, InvalidToken, InsufficientScope, StepUpRequired)
 
 
 def json_response(

@@ -15,6 +15,9 @@ DEV_ISSUER = "urn:dsar:dev-issuer"
 DEFAULT_AUDIENCE = "urn:dsar:api"
 
 
+_RULES = Rules()
+
+
 class SettingsError(Exception):
     """A configuration value that cannot be used; the message names the variable."""
 
@@ -31,16 +34,14 @@ class Settings:
     audience: str = DEFAULT_AUDIENCE
     dev_issuer: bool = False
     secret_key: bytes = field(default=b"", repr=False)
-    # Exports and downloads need a recent, strong login (RFC 9470).
-    step_up_acr_values: tuple[str, ...] = ("urn:dsar:acr:strong",)
-    step_up_max_age: int = 15 * 60
-    export_link_ttl: int = 7 * 24 * 3600
-    exports_per_day: int = 5
-    # Portability transfers a partner may start per minute, and per grant per day.
-    partner_transfers_per_minute: int = 30
-    grant_transfers_per_day: int = 10
-    # Different people one support agent may look at in an hour.
-    support_subjects_per_hour: int = 30
+    # The limits of the rules: their defaults are `Rules`'s own.
+    step_up_acr_values: tuple[str, ...] = _RULES.step_up_acr_values
+    step_up_max_age: int = _RULES.step_up_max_age
+    export_link_ttl: int = _RULES.export_link_ttl
+    exports_per_day: int = _RULES.exports_per_day
+    partner_transfers_per_minute: int = _RULES.partner_transfers_per_minute
+    grant_transfers_per_day: int = _RULES.grant_transfers_per_day
+    support_subjects_per_hour: int = _RULES.support_subjects_per_hour
     max_body_bytes: int = 1024 * 1024
     # The account page (/account) logs people in as an OAuth client of the first issuer.
     account_client_id: str | None = None

@@ -24,6 +24,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from domain._auditchain import GENESIS, VerifyResult, canonical, chain_hash, verify_on
+from domain.errors import AuditUnavailable
 from domain.principals import Customer, Partner, Principal, SupportAgent
 
 __all__ = [
@@ -74,13 +75,6 @@ _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62})?")
 _MAX_PURPOSE_VALUE = 1000
 # A writer waits for the chain's lock behind the others; past this the data is refused instead.
 _TIMEOUT = 10.0
-
-
-class AuditUnavailable(Exception):
-    """The audit row could not be written, so the data must not be returned.
-
-    The message is the error's type only: nothing of the row, the subject or the database.
-    """
 
 
 def actor_of(principal: Principal | None) -> dict[str, str]:

@@ -14,3 +14,48 @@ STORE_FAILURES = (
     TimeoutError,
     OSError,
 )
+
+
+class DomainError(Exception):
+    """A rule said no. Each kind holds data only; its message, when it has one, is fixed text
+    safe to show. `schema/outcomes.py` and the HTTP edge decide what each looks like."""
+
+
+class Refused(DomainError):
+    """The request cannot be met as asked; `message` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    """Nothing of the caller's by that id: one answer for missing and for someone else's."""
+
+
+class LimitReached(DomainError):
+    """Past a limit of the rules (`Rules`); may ask again in `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class StepUpRequired(DomainError):
+    """RFC 9470: the login is too weak or too old for this operation."""
+
+    def __init__(self, acr_values: tuple[str, ...], max_age: int) -> None:
+        super().__init__(acr_values, max_age)
+        self.acr_values = acr_values
+        self.max_age = max_age
+
+
+class Busy(DomainError):
+    """The same thing is under way elsewhere right now."""
+
+
+class AuditUnavailable(DomainError):
+    """The audit row could not be written, so nothing was done and nothing may be returned.
+
+    The message is the error's type only: nothing of the row, the subject or the database.
+    """

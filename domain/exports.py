@@ -19,6 +19,7 @@ from asyncpg.pool import PoolConnectionProxy
 from catalogue import Catalogue
 from domain import audit
 from domain.audit import Action, actor_of
+from domain.errors import Busy, LimitReached, Refused
 from domain.leases import ORPHANED, Leases
 from domain.principals import Customer, Partner, Principal, SupportAgent
 from domain.rules import Rules
@@ -31,17 +32,11 @@ Conn = asyncpg.Connection | PoolConnectionProxy
 DAY = timedelta(days=1)
 
 
-class InvalidExportRequest(Exception):
-    """A request that cannot be met as asked; the message is fixed text, safe to show."""
+class InvalidExportRequest(Refused):
+    """A request that cannot be met as asked."""
 
 
-class ExportLimitReached(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after
-
-
-class ExportBusy(Exception):
+class ExportBusy(Busy):
     """Another export of the same subject is streaming right now."""
 
 
@@ -146,7 +141,7 @@ async def request_for_self(
     request_id: str = "-",
 ) -> ExportRow:
     """A customer's own access or portability request, committed with its audit row. Raises
-    `InsufficientUserAuthentication` (step-up), `InvalidExportRequest`, `ExportLimitReached`,
+    `StepUpRequired` (step-up), `InvalidExportRequest`, `LimitReached`,
     or `AuditUnavailable` (then nothing of the request remains)."""
     require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
     if principal.subject_id is None:
@@ -201,13 +196,13 @@ def daily_limit(subject_id: UUID, most: int) -> Callable[[Conn], Awaitable[None]
 async def within_limit(
     conn: Conn, created: Sequence[datetime], most: int, window: timedelta
 ) -> None:
-    """Raises `ExportLimitReached` when `created` (oldest first, all inside `window`) already
+    """Raises `LimitReached` when `created` (oldest first, all inside `window`) already
     holds `most` entries, with the seconds until the oldest that counts leaves the window."""
     if len(created) < most:
         return
     now = await conn.fetchval("SELECT now()")
     frees_at = created[len(created) - most] + window
-    raise ExportLimitReached(max(1, int((frees_at - now).total_seconds()) + 1))
+    raise LimitReached(max(1, int((frees_at - now).total_seconds()) + 1))
 
 
 async def create(
@@ -226,7 +221,7 @@ async def create(
     since: datetime | None = None,
 ) -> ExportRow:
     """One running export per subject and recipient (a repeat gets the running one, or the
-    identical one not yet downloaded); `limit` raises `ExportLimitReached` to refuse a new one.
+    identical one not yet downloaded); `limit` raises `LimitReached` to refuse a new one.
     Both run under a lock on the subject, so they cannot race. Runs in the caller's
     transaction (`conn`), which commits the row together with its audit row."""
     if not conn.is_in_transaction():

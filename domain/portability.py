@@ -1,4 +1,4 @@
-"""Portability to partner controllers (GDPR Art. 20): partners, grants and transfers.
+"""Portability (GDPR Art. 20): grants and transfers; the partners themselves are `domain.partners`.
 
 A person grants one partner some categories until a date; the partner then starts transfers of
 exactly those categories and downloads them with its own token. Every partner request reads the
@@ -12,50 +12,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-import orjson
 
 from catalogue import Catalogue
 from domain import audit, exports
 from domain.audit import Action, actor_of
+from domain.errors import NotFound
 from domain.exports import DAY, Conn, ExportRow, within_limit
+from domain.partners import GrantRefused, PartnerRecord, dumps, portable
 from domain.principals import Customer, Partner
 from domain.rules import Rules
 from domain.stepup import require_strong_login
-from exporters.jwe import UnusableKey, rsa_public_key
 
 DEFAULT_GRANT_DAYS = 90
 MAX_GRANT_DAYS = 366
 MINUTE = timedelta(minutes=1)
 
 
-class GrantRefused(Exception):
-    """A grant that cannot be given as asked; the message is fixed text, safe to show."""
-
-
-class TransferRefused(Exception):
+class TransferRefused(NotFound):
     """No live grant of this partner by that id: one answer for every reason."""
-
-
-@dataclass(frozen=True, slots=True)
-class PartnerRecord:
-    client_id: str
-    issuer: str
-    name: str
-    contact: str | None
-    categories: tuple[str, ...]
-    public_jwk: dict[str, Any] | None
-    created_at: datetime
-    disabled_at: datetime | None
-
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> PartnerRecord:
-        values = {f.name: row[f.name] for f in fields(cls)}
-        values["categories"] = tuple(values["categories"])
-        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,97 +57,6 @@ class Grant:
         return "expired" if now >= self.expires_at else "live"
 
 
-# Partners: managed by `dsar partner`.
-
-
-async def add_partner(
-    db: asyncpg.Pool | Conn,
-    catalogue: Catalogue,
-    *,
-    client_id: str,
-    issuer: str,
-    name: str,
-    categories: Sequence[str],
-    contact: str | None = None,
-    public_jwk: dict[str, Any] | None = None,
-) -> PartnerRecord:
-    """Raises `GrantRefused` for categories that are unknown or never portable, or a public
-    key that bundles cannot be encrypted to."""
-    _portable(catalogue, categories)
-    if public_jwk is not None:
-        try:
-            rsa_public_key(public_jwk)
-        except UnusableKey as exc:
-            raise GrantRefused(f"public key: {exc}") from None
-    try:
-        row = await db.fetchrow(
-            """INSERT INTO partners (client_id, issuer, name, contact, categories, public_jwk)
-               VALUES ($1, $2, $3, $4, $5, $6::text::jsonb) RETURNING *""",
-            client_id,
-            issuer,
-            name,
-            contact,
-            list(dict.fromkeys(categories)),
-            None if public_jwk is None else _dumps(public_jwk),
-        )
-    except asyncpg.UniqueViolationError:
-        raise GrantRefused(f"partner {client_id!r} exists already") from None
-    assert row is not None
-    return PartnerRecord.of(row)
-
-
-async def partner_key(db: asyncpg.Pool | Conn, client_id: str) -> dict[str, Any] | None:
-    """The partner's public key, when it registered one: its bundles are encrypted to it."""
-    value = await db.fetchval(
-        "SELECT public_jwk::text FROM partners WHERE client_id = $1", client_id
-    )
-    if value is None:
-        return None
-    key: dict[str, Any] = orjson.loads(value)
-    return key
-
-
-DEMO_PARTNER = "demo-partner"
-
-
-async def ensure_demo_partner(db: asyncpg.Pool | Conn, catalogue: Catalogue, issuer: str) -> None:
-    """`make serve` only: one partner at the dev issuer that may receive every portable category
-    (`dsar token --partner demo-partner`)."""
-    await db.execute(
-        """INSERT INTO partners (client_id, issuer, name, contact, categories)
-           VALUES ($1, $2, 'Demo Partner Ltd', 'privacy@demo-partner.invalid', $3)
-           ON CONFLICT (client_id) DO NOTHING""",
-        DEMO_PARTNER,
-        issuer,
-        [c.key for c in catalogue if c.portable],
-    )
-
-
-async def list_partners(db: asyncpg.Pool | Conn) -> list[PartnerRecord]:
-    return [PartnerRecord.of(r) for r in await db.fetch("SELECT * FROM partners ORDER BY 1")]
-
-
-async def disable_partner(db: asyncpg.Pool | Conn, client_id: str) -> bool:
-    """A disabled partner gets nothing more; its grants stay on record."""
-    done = await db.fetchval(
-        "UPDATE partners SET disabled_at = coalesce(disabled_at, now()) WHERE client_id = $1 "
-        "RETURNING true",
-        client_id,
-    )
-    return bool(done)
-
-
-def _portable(catalogue: Catalogue, categories: Sequence[str]) -> list[str]:
-    if not categories:
-        raise GrantRefused("Choose at least one category.")
-    known = set(catalogue.keys)
-    if not set(categories) <= known:
-        raise GrantRefused("Unknown category.")
-    if any(not catalogue.category(k).portable for k in categories):
-        raise GrantRefused("Inferred data is not portable, so it cannot be transferred.")
-    return [k for k in catalogue.keys if k in categories]
-
-
 # Grants: given and revoked by the person.
 
 
@@ -185,12 +71,12 @@ async def grant(
     expires_at: datetime | None = None,
     request_id: str = "-",
 ) -> Grant:
-    """The grant, committed with its audit row. Raises `InsufficientUserAuthentication`
+    """The grant, committed with its audit row. Raises `StepUpRequired`
     (step-up), `GrantRefused`, or `AuditUnavailable` (then no grant was given)."""
     require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
     if principal.subject_id is None:
         raise GrantRefused("No personal data is linked to this login: there is nothing to send.")
-    keys = _portable(catalogue, categories)
+    keys = portable(catalogue, categories)
     now = datetime.now(UTC)
     expires_at = expires_at or now + timedelta(days=DEFAULT_GRANT_DAYS)
     if expires_at.tzinfo is None:
@@ -216,8 +102,8 @@ async def grant(
             principal.subject_id,
             partner,
             keys,
-            _dumps(actor_of(principal)),
-            _dumps(exports.verification(principal, rules)),
+            dumps(actor_of(principal)),
+            dumps(exports.verification(principal, rules)),
             expires_at,
         )
         assert created is not None
@@ -327,7 +213,7 @@ async def start_transfer(
 
     A delta (the default) holds only records dated after the last completed transfer of the
     grant, in categories that have a date; `full` asks for everything. Raises
-    `TransferRefused` (recorded as denied), `ExportLimitReached` or `AuditUnavailable`.
+    `TransferRefused` (recorded as denied), `LimitReached` or `AuditUnavailable`.
     """
     async with db.acquire() as conn, conn.transaction():
         found = await live_grant(conn, partner, grant_id)
@@ -373,7 +259,7 @@ async def _transfer(
             """SELECT created_at FROM exports
                WHERE recipient = $1::text::jsonb AND created_at > now() - interval '1 minute'
                ORDER BY created_at""",
-            _dumps(recipient),
+            dumps(recipient),
         )
         most = rules.partner_transfers_per_minute
         await within_limit(conn, [r["created_at"] for r in minute], most, MINUTE)
@@ -400,8 +286,3 @@ async def _transfer(
         grant_id=found.id,
         since=since,
     )
-
-
-def _dumps(value: Any) -> str:
-    # JSON goes as text and is cast in SQL: the same with or without a jsonb codec.
-    return orjson.dumps(value).decode()

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
+from domain.errors import StepUpRequired
 from domain.principals import Partner, Principal
 
 # A login "in the future" by more than this is not a fresh login but a clock problem.
 _CLOCK_SKEW = 60
-
-
-class InsufficientUserAuthentication(Exception):
-    """RFC 9470: the login behind the token is too weak or too old for this operation."""
-
-    def __init__(self, acr_values: tuple[str, ...], max_age: int) -> None:
-        super().__init__(acr_values, max_age)
-        self.acr_values = acr_values
-        self.max_age = max_age
 
 
 def require_strong_login(
@@ -31,4 +23,4 @@ def require_strong_login(
         or age > max_age
         or age < -_CLOCK_SKEW
     ):
-        raise InsufficientUserAuthentication(acr_values, max_age)
+        raise StepUpRequired(acr_values, max_age)

@@ -23,6 +23,7 @@ from asyncpg.pool import PoolConnectionProxy
 from catalogue import Catalogue, Category, Field
 from domain import audit, exports
 from domain.audit import Action, AuditUnavailable, actor_of
+from domain.errors import LimitReached, Refused
 from domain.exports import ExportRow
 from domain.principals import SupportAgent
 from domain.rules import Rules
@@ -45,18 +46,12 @@ _DOCUMENT_NUMBER = re.compile(r"[0-9](?:[ \-./]?[0-9]){3,}")
 _ACQUIRE_TIMEOUT = 10.0
 
 
-class InvalidAccess(Exception):
-    """The ticket or reason is missing or malformed; the message is fixed text."""
+class InvalidAccess(Refused):
+    """The ticket or reason is missing or malformed, or the ticket is about someone else."""
 
 
-class InvalidInput(Exception):
-    """An argument that cannot be used as given; the message is fixed text, never the value."""
-
-
-class SupportLimitReached(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after
+class InvalidInput(Refused):
+    """An argument that cannot be used as given; the message never holds the value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +164,7 @@ async def admit(
     per_hour: int,
 ) -> None:
     """Writes one audit row per subject (None: nothing matched) when the hourly limit allows,
-    else one `denied` row and `SupportLimitReached`. Raises `AuditUnavailable` when the rows
+    else one `denied` row and `LimitReached`. Raises `AuditUnavailable` when the rows
     could not be written: then nothing may be returned."""
     wanted = [s for s in subjects if s is not None]
     retry: int | None = None
@@ -228,7 +223,7 @@ async def admit(
                 purpose=access.purpose(),
                 categories=categories,
             )
-        raise SupportLimitReached(retry)
+        raise LimitReached(retry)
 
 
 def unmaskable(catalogue: Catalogue, category: str, field: str) -> tuple[Category, Field]:
@@ -281,7 +276,7 @@ async def request_export_for(
     The ticket check, the export and the audit row that binds the ticket to this person commit
     together, under the ticket's lock: two people cannot both be opened under one ticket, and
     an export whose row cannot be written does not stand. Raises `InvalidExportRequest`,
-    `ExportLimitReached`, `InvalidAccess` (the ticket is someone else's; recorded as denied)
+    `LimitReached`, `InvalidAccess` (the ticket is someone else's; recorded as denied)
     or `AuditUnavailable`."""
     keys = exports.check_request(catalogue, format, purpose, categories)
     async with db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():

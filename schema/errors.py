@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphql import GraphQLError
 
 
@@ -30,6 +32,31 @@ class Forbidden(PublicError):
 
     def __init__(self) -> None:
         super().__init__("Not allowed for this caller.")
+
+
+class SupportError(PublicError):
+    """A typed error of the support query fields (their result types are fixed by the
+    contract); `extensions.code` names it."""
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.extensions = {"code": self.code, **extra}
+
+
+class AccessRefused(SupportError):
+    code = "INVALID_SUPPORT_ACCESS"
+
+
+class BadArgument(SupportError):
+    code = "INVALID_ARGUMENT"
+
+
+class LimitReached(SupportError):
+    code = "SUPPORT_LIMIT_REACHED"
+
+
+class AuditDown(SupportError):
+    code = "AUDIT_UNAVAILABLE"
 
 
 def is_public(error: GraphQLError) -> bool:

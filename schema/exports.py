@@ -16,9 +16,10 @@ from strawberry.types.scalar import ScalarDefinition
 
 from domain import audit, exports
 from domain.audit import Action
+from domain.errors import LimitReached, StepUpRequired
 from domain.exports import ExportRow
 from domain.principals import Customer
-from domain.stepup import InsufficientUserAuthentication
+from schema import outcomes
 from schema.context import Context
 
 # GraphQL's Int is 32 bits; a bundle can be larger than 2 GiB.
@@ -136,8 +137,8 @@ class StrongerLoginRequired:
     max_age: int = strawberry.field(description="The login must be at most this many seconds old.")
 
     @classmethod
-    def of(cls, exc: InsufficientUserAuthentication, message: str) -> StrongerLoginRequired:
-        return cls(message=message, acr_values=list(exc.acr_values), max_age=exc.max_age)
+    def of(cls, exc: StepUpRequired, message: str) -> StrongerLoginRequired:
+        return cls(**outcomes.step_up(exc, message))
 
 
 @strawberry.type(description="Too many exports in the last 24 hours; try again later.")
@@ -179,16 +180,14 @@ async def request_export(info: strawberry.Info, input: ExportInput) -> RequestEx
             categories=input.categories,
             request_id=ctx.request_id,
         )
-    except InsufficientUserAuthentication as exc:
+    except StepUpRequired as exc:
         return StrongerLoginRequired.of(
             exc, "Log in again, recently and strongly, to export your data."
         )
-    except exports.ExportLimitReached as exc:
-        ctx.http_status = 429
-        ctx.http_headers["Retry-After"] = str(exc.retry_after)
+    except LimitReached as exc:
         return ExportLimitReached(
             message="You have asked for the most exports allowed in 24 hours.",
-            retry_after=exc.retry_after,
+            retry_after=outcomes.limited(ctx, exc),
         )
     except exports.InvalidExportRequest as exc:
         return InvalidExportRequest(message=str(exc))

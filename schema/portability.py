@@ -17,11 +17,12 @@ from uuid import UUID
 
 import strawberry
 
-from domain import portability
-from domain.exports import ExportLimitReached
-from domain.portability import Grant, GrantRefused, TransferRefused
+from domain import partners, portability
+from domain.errors import LimitReached, StepUpRequired
+from domain.partners import GrantRefused
+from domain.portability import Grant, TransferRefused
 from domain.principals import Customer, Partner
-from domain.stepup import InsufficientUserAuthentication
+from schema import outcomes
 from schema.context import Context
 from schema.exports import Export, ExportFormat, StrongerLoginRequired
 
@@ -149,7 +150,7 @@ async def portability_partners(info: strawberry.Info) -> list[PartnerInfo]:
     if not isinstance(ctx.principal, Customer):
         return []
     catalogue = ctx.services.catalogue
-    enabled = [p for p in await portability.list_partners(ctx.services.db) if p.disabled_at is None]
+    enabled = [p for p in await partners.list_partners(ctx.services.db) if p.disabled_at is None]
     return [
         PartnerInfo(
             client_id=p.client_id,
@@ -181,7 +182,7 @@ async def grant_portability(info: strawberry.Info, input: GrantInput) -> GrantRe
             expires_at=input.expires_at,
             request_id=ctx.request_id,
         )
-    except InsufficientUserAuthentication as exc:
+    except StepUpRequired as exc:
         return StrongerLoginRequired.of(
             exc, "Log in again, recently and strongly, to let a partner receive your data."
         )
@@ -266,11 +267,9 @@ async def start_transfer(
         )
     except TransferRefused:
         return TransferNotAllowed(message="No live grant to you by that id.")
-    except ExportLimitReached as exc:
-        ctx.http_status = 429
-        ctx.http_headers["Retry-After"] = str(exc.retry_after)
+    except LimitReached as exc:
         return TransferLimitReached(
-            message="Too many transfers for now.", retry_after=exc.retry_after
+            message="Too many transfers for now.", retry_after=outcomes.limited(ctx, exc)
         )
     return Export.of(row, ctx.base_url)
 

@@ -18,22 +18,21 @@ from strawberry.types.nodes import SelectedField, Selection
 
 from domain import audit, exports, support
 from domain.audit import Action, AuditUnavailable
+from domain.errors import LimitReached, StepUpRequired
 from domain.principals import SupportAgent
-from domain.stepup import InsufficientUserAuthentication, require_strong_login
-from domain.support import Access, InvalidAccess, InvalidInput, SupportLimitReached
+from domain.stepup import require_strong_login
+from domain.support import Access, InvalidAccess, InvalidInput
+from schema import outcomes
 from schema.context import Context
-from schema.errors import Forbidden
+from schema.errors import AccessRefused, BadArgument
+from schema.errors import LimitReached as LimitError
 from schema.exports import ExportInput, ExportLimitReached, InvalidExportRequest
 from schema.exports import StrongerLoginRequired as StrongerLogin
 from schema.subject import camel
 from schema.support_types import (
     AccessLogEntry,
-    AccessRefused,
-    AuditDown,
-    BadArgument,
     IdentityVerification,
     InvalidSupportAccess,
-    LimitReached,
     OpenedExport,
     RequestExportForResult,
     SupportAccess,
@@ -42,9 +41,6 @@ from schema.support_types import (
     UnmaskResult,
 )
 from schema.support_types import SupportLimitReached as LimitResult
-
-AUDIT_RETRY = "5"
-_UNRECORDED = "The look could not be recorded, so nothing is shown. Try again shortly."
 
 
 async def _deny(
@@ -74,8 +70,7 @@ async def _checked(
     agent = ctx.principal
     if not isinstance(agent, SupportAgent):  # e.g. a partner token that also carries the scope
         await _deny(ctx, Action.ACCESS_DENIED, subject_id)
-        ctx.http_status = 403
-        raise Forbidden
+        raise outcomes.forbidden(ctx)
     try:
         return agent, Access.of(access.ticket, access.reason)
     except InvalidAccess as exc:
@@ -91,7 +86,7 @@ async def _admit(
     subjects: Sequence[UUID | None],
     categories: Sequence[str],
 ) -> None:
-    """Raises `SupportLimitReached` (HTTP 429) or `AuditDown` (HTTP 503)."""
+    """Raises `LimitReached` (HTTP 429) or `AuditDown` (HTTP 503)."""
     services = ctx.services
     try:
         await support.admit(
@@ -104,16 +99,13 @@ async def _admit(
             categories=categories,
             per_hour=services.rules.support_subjects_per_hour,
         )
-    except SupportLimitReached as exc:
-        ctx.http_status = 429
-        ctx.http_headers["Retry-After"] = str(exc.retry_after)
+    except LimitReached as exc:
+        outcomes.limited(ctx, exc)
         raise
     except InvalidAccess as exc:  # a ticket about someone else (its denied row is written)
         raise AccessRefused(str(exc)) from None
     except AuditUnavailable:
-        ctx.http_status = 503
-        ctx.http_headers["Retry-After"] = AUDIT_RETRY
-        raise AuditDown(_UNRECORDED) from None
+        raise outcomes.audit_down(ctx) from None
 
 
 def selected_categories(info: strawberry.Info) -> list[str]:
@@ -142,8 +134,8 @@ def _uuid(value: Any) -> UUID | None:
         return None
 
 
-def _limited(exc: SupportLimitReached) -> LimitReached:
-    return LimitReached(
+def _limited(exc: LimitReached) -> LimitError:
+    return LimitError(
         "You have looked at the most people allowed in an hour.", retryAfter=exc.retry_after
     )
 
@@ -167,7 +159,7 @@ def query_fields(subject: Any) -> dict[str, Any]:
         try:
             # A search that matches no one is recorded too: one row with no subject.
             await _admit(ctx, agent, why, Action.SUBJECT_FIND, found or [None], cats)
-        except SupportLimitReached as exc:
+        except LimitReached as exc:
             raise _limited(exc) from None
         return [masked(sid) for sid in found]
 
@@ -182,7 +174,7 @@ def query_fields(subject: Any) -> dict[str, Any]:
         cats = selected_categories(info)
         try:
             await _admit(ctx, agent, why, Action.SUBJECT_READ, [sid if exists else None], cats)
-        except SupportLimitReached as exc:
+        except LimitReached as exc:
             raise _limited(exc) from None
         return masked(sid) if exists else None
 
@@ -244,14 +236,14 @@ async def unmask_field(
     rules = services.rules
     try:
         require_strong_login(agent, rules.step_up_acr_values, rules.step_up_max_age)
-    except InsufficientUserAuthentication as exc:
+    except StepUpRequired as exc:
         await _deny(ctx, Action.FIELD_UNMASK, sid, names, why.purpose())
         return StrongerLogin.of(exc, "Log in again, recently and strongly, to unmask a value.")
     try:
         await _admit(ctx, agent, why, Action.FIELD_UNMASK, [sid], names)
     except AccessRefused as exc:
         return InvalidSupportAccess(message=str(exc))
-    except SupportLimitReached as exc:
+    except LimitReached as exc:
         return LimitResult(
             message="You have looked at the most people allowed in an hour.",
             retry_after=exc.retry_after,
@@ -299,18 +291,14 @@ async def request_export_for(
     except (InvalidInput, exports.InvalidExportRequest) as exc:
         await _deny(ctx, Action.EXPORT_REQUEST, sid, purpose=why.purpose())
         return InvalidExportRequest(message=str(exc))
-    except exports.ExportLimitReached as exc:
+    except LimitReached as exc:
         await _deny(ctx, Action.EXPORT_REQUEST, sid, purpose=why.purpose())
-        ctx.http_status = 429
-        ctx.http_headers["Retry-After"] = str(exc.retry_after)
         return ExportLimitReached(
             message="This person has had the most exports allowed in 24 hours.",
-            retry_after=exc.retry_after,
+            retry_after=outcomes.limited(ctx, exc),
         )
     except AuditUnavailable:
-        ctx.http_status = 503
-        ctx.http_headers["Retry-After"] = AUDIT_RETRY
-        raise AuditDown(_UNRECORDED) from None
+        raise outcomes.audit_down(ctx) from None
     return OpenedExport.of(row)
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
 from domain.audit import AccessEntry
 from domain.exports import ExportRow
 from domain.support import REASON_MAX, REASON_MIN, TICKET_FORMAT
-from schema.errors import PublicError
 from schema.exports import (
     ExportFormat,
     ExportLimitReached,
@@ -148,28 +147,3 @@ class AccessLogEntry:
             outcome=e.outcome,
             categories=list(e.categories),
         )
-
-
-class SupportError(PublicError):
-    """A typed error of the support query fields (their result types are fixed by the
-    contract); `extensions.code` names it."""
-
-    def __init__(self, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.extensions = {"code": self.code, **extra}
-
-
-class AccessRefused(SupportError):
-    code = "INVALID_SUPPORT_ACCESS"
-
-
-class BadArgument(SupportError):
-    code = "INVALID_ARGUMENT"
-
-
-class LimitReached(SupportError):
-    code = "SUPPORT_LIMIT_REACHED"
-
-
-class AuditDown(SupportError):
-    code = "AUDIT_UNAVAILABLE"

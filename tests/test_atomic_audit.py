@@ -14,7 +14,7 @@ import pytest
 
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
-from domain.portability import add_partner
+from domain.partners import add_partner
 from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id

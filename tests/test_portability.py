@@ -23,7 +23,7 @@ from api.app import create_app
 from api.devissuer import DevIssuer
 from api.settings import Settings
 from catalogue import Catalogue
-from domain.portability import DEMO_PARTNER, add_partner, ensure_demo_partner, list_partners
+from domain.partners import DEMO_PARTNER, add_partner, ensure_demo_partner, list_partners
 from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id

@@ -11,7 +11,7 @@ import pytest
 
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
-from domain.portability import add_partner, disable_partner
+from domain.partners import add_partner, disable_partner
 from stores.deployment import Deployment
 from tests._tokens import TEST_ISSUER
 

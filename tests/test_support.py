@@ -24,7 +24,7 @@ from api.settings import Settings
 from catalogue import Catalogue
 from domain.leases import Leases
 from domain.masking import mask
-from domain.portability import add_partner
+from domain.partners import add_partner
 from domain.principals import Partner, SupportAgent
 from domain.services import Services
 from schema import build_schema

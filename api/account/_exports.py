@@ -13,7 +13,7 @@ from starlette.responses import Response
 from api import downloads
 from api.account.data import size
 from api.account.web import when
-from api.authn import InsufficientUserAuthentication
+from api.authn import StepUpRequired
 from domain import exports
 from domain.principals import Customer
 from domain.services import Services
@@ -30,12 +30,6 @@ PURPOSE_TEXT = {"access": "Access", "portability": "Portability"}
 
 class StepUp(Exception):
     """A stronger or more recent sign-in is needed first (RFC 9470)."""
-
-
-class LimitReached(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after
 
 
 class Refused(Exception):
@@ -111,10 +105,8 @@ async def request(
             purpose=purpose,
             request_id=request_id,
         )
-    except InsufficientUserAuthentication:
+    except StepUpRequired:
         raise StepUp from None
-    except exports.ExportLimitReached as exc:
-        raise LimitReached(exc.retry_after) from None
     except exports.InvalidExportRequest as exc:
         raise Refused(str(exc)) from None
     return ExportView.of(row, datetime.now(UTC))

@@ -21,6 +21,7 @@ from api.account.sessions import Session
 from api.account.site import AccountSite
 from api.account.web import first
 from domain import audit
+from domain.errors import LimitReached
 from domain.principals import Customer
 from exporters import EXPORTERS, PURPOSES
 
@@ -185,7 +186,7 @@ async def make(
             session.data.pending_grant = None  # the latest thing asked for is what is finished
             await site.sessions(request).save(session)
         return step_up(site, request, session, "/account")
-    except _exports.LimitReached as exc:
+    except LimitReached as exc:
         hours = max(1, round(exc.retry_after / 3600))
         return site.message(
             request,

@@ -18,7 +18,7 @@ from api.settings import DEV_ISSUER, Settings, SettingsError
 from api.stores_cli import add_stores_parser, cmd_stores
 from catalogue import CatalogueError, load_catalogue
 from domain.audit import VerifyResult, verify
-from domain.portability import DEMO_PARTNER, ensure_demo_partner
+from domain.partners import DEMO_PARTNER, ensure_demo_partner
 from stores.config import StoresError
 from stores.deployment import Deployment, migrate
 from stores.migrate import MigrationError

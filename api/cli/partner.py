@@ -12,7 +12,7 @@ import orjson
 
 from api.settings import Settings
 from catalogue import load_catalogue
-from domain.portability import (
+from domain.partners import (
     GrantRefused,
     PartnerRecord,
     add_partner,

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
 from domain.audit import Action, record
-from domain.portability import add_partner
+from domain.partners import add_partner
 from domain.principals import Customer, Partner, SupportAgent
 from stores.seed import build_subject
 

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
-from domain.portability import add_partner
+from domain.partners import add_partner
 from stores.seed import subject_id
 from tests._tokens import TEST_ISSUER
 

@@ -14,9 +14,9 @@ from starlette.routing import Route
 
 from api.authn import (
     InsufficientScope,
-    InsufficientUserAuthentication,
     InvalidToken,
     NoCredentials,
+    StepUpRequired,
     authenticate,
     bearer_token,
     require_scope,
@@ -48,7 +48,7 @@ def app(reached: list[str]) -> Starlette:
             NoCredentials,
             InvalidToken,
             InsufficientScope,
-            InsufficientUserAuthentication,
+            StepUpRequired,
         ) as e:
             return error_response(e)
         reached.append(principal.kind)
@@ -191,10 +191,10 @@ def test_require_strong_login_rules() -> None:
         ("urn:dsar:acr:weak", int(now)),
         (None, int(now)),
     ]:
-        with pytest.raises(InsufficientUserAuthentication) as caught:
+        with pytest.raises(StepUpRequired) as caught:
             require_strong_login(person(acr, auth_time), STRONG, 300, now)
         assert (caught.value.acr_values, caught.value.max_age) == (STRONG, 300)
-    with pytest.raises(InsufficientUserAuthentication):
+    with pytest.raises(StepUpRequired):
         require_strong_login(Partner(ISSUER, "partner-one"), STRONG, 300, now)
 
 

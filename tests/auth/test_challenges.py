@@ -7,9 +7,9 @@ import pytest
 
 from api.authn import (
     InsufficientScope,
-    InsufficientUserAuthentication,
     InvalidToken,
     NoCredentials,
+    StepUpRequired,
 )
 from api.challenges import (
     challenge,
@@ -45,11 +45,11 @@ def test_values_that_would_break_the_header_are_refused(value: str) -> None:
         (NoCredentials(), 401, "unauthenticated"),
         (InvalidToken("expired_token:exp"), 401, "invalid_token"),
         (InsufficientScope("dsar:self"), 403, "insufficient_scope"),
-        (InsufficientUserAuthentication(("urn:a",), 60), 401, "insufficient_user_authentication"),
+        (StepUpRequired(("urn:a",), 60), 401, "insufficient_user_authentication"),
     ],
 )
 def test_responses_hold_the_code_and_nothing_else(
-    exc: NoCredentials | InvalidToken | InsufficientScope | InsufficientUserAuthentication,
+    exc: NoCredentials | InvalidToken | InsufficientScope | StepUpRequired,
     status: int,
     error: str,
 ) -> None:

@@ -17,7 +17,7 @@ import orjson
 from api.app import create_app
 from api.settings import Settings
 from catalogue import Catalogue
-from domain.portability import add_partner
+from domain.partners import add_partner
 from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id

@@ -12,7 +12,7 @@ import pytest
 
 from api.authn import (
     InsufficientScope,
-    InsufficientUserAuthentication,
+    StepUpRequired,
     authenticate,
     require_scope,
     require_strong_login,
@@ -126,7 +126,7 @@ async def test_weak_or_stale_login_needs_step_up(
     principal = await authenticate(f"Bearer {token}", validator, resolve)
     assert isinstance(principal, Customer)
     assert principal.authentication.acr == acr
-    with pytest.raises(InsufficientUserAuthentication) as caught:
+    with pytest.raises(StepUpRequired) as caught:
         require_strong_login(principal, (STRONG,), 300)
     response = error_response(caught.value)
     assert response.status_code == 401

@@ -16,7 +16,7 @@ import orjson
 from playwright.async_api import BrowserContext, Page, expect
 
 from catalogue import Catalogue
-from domain.portability import add_partner
+from domain.partners import add_partner
 from stores.deployment import Deployment
 from tests.auth.idp import IdP
 
