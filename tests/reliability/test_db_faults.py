@@ -57,7 +57,7 @@ async def test_a_backend_killed_mid_query(
     admin = await asyncpg.connect(pg_server)
     try:
         async with httpx.AsyncClient(base_url=server.url) as client:
-            async with locked(deployment.stores.store_of("web_analytics").dsn, "web_analytics"):
+            async with locked(deployment.stores.store_of("web_analytics").dsn, "page_events"):
                 hit = asyncio.gather(*(judged(client, population) for _ in range(2)))
                 # Requests that do not touch the locked table go on meanwhile.
                 await wait_until(
@@ -156,17 +156,17 @@ async def test_database_restart(
 async def test_pool_exhausted_sheds_quickly(
     start_server: ServerFactory, population: Population, deployment: Deployment, pg_server: str
 ) -> None:
-    """Every connection of the accounts pool stuck on a lock: the rest get 503 within the
+    """Every connection of the app store's pool stuck on a lock: the rest get 503 within the
     acquire timeout instead of queueing, and everything heals when the lock goes."""
     server = await start_server()
     admin = await asyncpg.connect(pg_server)
     try:
         async with httpx.AsyncClient(base_url=server.url) as client:
-            async with locked(deployment.stores.store_of("profile").dsn, "identity_links"):
+            async with locked(deployment.stores.store_of("profile").dsn, "users"):
                 flood = asyncio.gather(*(judged(client, population) for _ in range(6)))
                 await asyncio.sleep(2.6)  # past the 2 s acquire timeout
                 stuck = await backends(admin, server.application_name, waiting=True)
-                # Not ready meanwhile: the accounts store cannot lend a connection.
+                # Not ready meanwhile: the app store cannot lend a connection.
                 probe = await client.get("/readyz")
             results = [r for part in await flood for r in part]
             healed = await recovery_time(client, population)
@@ -175,7 +175,7 @@ async def test_pool_exhausted_sheds_quickly(
     no_violation(results)
     shed = [t for o, _, t in results if o == "unavailable"]
     assert stuck == 10  # the whole pool, no more
-    assert probe.status_code == 503 and probe.json()["checks"]["accounts"] is False
+    assert probe.status_code == 503 and probe.json()["checks"]["app"] is False
     assert len(shed) >= len(results) - 10
     assert max(shed) < 3.5, max(shed)
     print(
@@ -238,7 +238,7 @@ async def test_statement_timeout_is_clean_and_the_connection_reused(
     async with httpx.AsyncClient(base_url=server.url) as client:
         await recovery_time(client, population)
         before = await _pids(pg_server, server.application_name)
-        async with locked(deployment.stores.store_of("web_analytics").dsn, "web_analytics"):
+        async with locked(deployment.stores.store_of("web_analytics").dsn, "page_events"):
             started = time.monotonic()
             during = await judged(client, population)
             took = time.monotonic() - started
