@@ -105,3 +105,49 @@ async def test_export_reads_the_configured_catalogue(
     with zipfile.ZipFile(out) as z:
         manifest = orjson.loads(z.read("manifest.json"))
     assert manifest["controller"]["name"] == "Ontra Configured"
+
+
+async def test_export_by_the_anchor_key_names_a_person_of_the_company(
+    settings: Settings, stores: Stores, tmp_path: Path
+) -> None:
+    """`user_id=VALUE`: the company's own id. A person the company holds but dsar has never
+    seen gets a subject of their own, and their data from every system that knows them."""
+    app = stores.postgres("profile").pool
+    await app.execute(
+        "INSERT INTO users (id, email, username, given_name, family_name, signed_up_at, "
+        "profile_updated_at) VALUES (4242, 'erin@example.com', 'erin', 'Erin', 'Quill', "
+        "'2025-02-01', '2025-02-01')"
+    )
+    out = tmp_path / "erin.zip"
+    args = parse(["export", "user_id=4242", "--format", "json", "-o", str(out), "--no-progress"])
+    assert await asyncio.to_thread(cmd_export, settings, args) == 0
+    with zipfile.ZipFile(out) as z:
+        m = orjson.loads(z.read("manifest.json"))
+        profile = orjson.loads(z.read("data/profile.json"))
+    assert profile[0]["email"] == "erin@example.com"
+    assert m["categories"]["profile"]["records"] == 1
+    assert m["subject_id"] == str(await stores.subject_for_anchor("4242"))
+    # The same person by the same id is the same subject.
+    assert await stores.subject_for_anchor("4242") == await stores.subject_for_anchor("4242")
+
+
+@pytest.mark.parametrize(
+    ("ref", "says"),
+    [
+        ("email=alice@example.com", "'email' is not the anchor key: a subject is user_id=VALUE"),
+        ("user_id=99999999", "no user_id '99999999' in the company's systems"),
+        ("user_id=alice", "no user_id 'alice' in the company's systems"),
+        ("user_id=1; DROP TABLE users", "no user_id '1; DROP TABLE users'"),
+        ("nobody", "no such subject: a subject is user_id=VALUE, a subject id, or a demo handle"),
+    ],
+)
+async def test_a_bad_subject_says_which_forms_a_subject_may_take(
+    settings: Settings, stores: Stores, tmp_path: Path, ref: str, says: str
+) -> None:
+    out = tmp_path / "x.zip"
+    with pytest.raises(CommandError) as info:
+        await asyncio.to_thread(
+            cmd_export, settings, parse(["export", ref, "--format", "json", "-o", str(out)])
+        )
+    assert says in str(info.value)
+    assert os.listdir(tmp_path) == []

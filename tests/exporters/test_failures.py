@@ -34,11 +34,15 @@ async def own_stores(
 
 
 def in_use(stores: Stores) -> int:
-    return sum(
-        s.pool.get_size() - s.pool.get_idle_size()
-        for s in stores.by_name.values()
-        if hasattr(s, "pool")
-    )
+    """Connections lent out by the stores' pools (asyncpg's and asyncmy's)."""
+    busy = 0
+    for s in stores.by_name.values():
+        pool = getattr(s, "pool", None)
+        if isinstance(pool, asyncpg.Pool):
+            busy += pool.get_size() - pool.get_idle_size()
+        elif pool is not None:
+            busy += pool.size - pool.freesize
+    return busy
 
 
 async def copy_backend(stores: Stores, needle: str) -> int | None:
