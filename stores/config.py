@@ -21,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 from catalogue import Catalogue
 
 KINDS = ("postgres", "mysql", "files")
+# A category whose records are files has exactly these fields (the catalogue's recordings).
+FILE_FIELDS = frozenset({"file_name", "media_type", "bytes", "recorded_at"})
 TABLE_KINDS = ("postgres", "mysql")
 # Migration sets `dsar migrate` may apply to a store (the demo company's own databases).
 MIGRATION_SETS = ("app", "analytics", "billing", "crm")
@@ -130,6 +132,13 @@ class StoresConfig:
                     f"{src}: categories.{cat.key}: missing (every category needs one)"
                 )
             store = self.store(mapped.store)
+            is_files = {f.name for f in cat.fields} == FILE_FIELDS
+            if store.is_table_store == is_files:
+                raise StoresError(
+                    f"{src}: categories.{cat.key}.store: '{store.name}' holds "
+                    f"{'tables' if store.is_table_store else 'files'}, and this category's "
+                    f"records are {'files' if is_files else 'rows'}"
+                )
             if not store.is_table_store:
                 continue
             assert mapped.fields is not None
@@ -150,6 +159,16 @@ class StoresConfig:
                     f"{src}: categories.{cat.key}.order: needed (a time column, then a unique "
                     f"one) for a category with many records"
                 )
+            # A withheld value (CCPA regulations §7024(d)) must never be read: an `order`
+            # column travels in page cursors, a `match` column in key values.
+            withheld = {mapped.fields[f.name] for f in cat.withheld_fields}
+            for part, columns in (("order", mapped.order), ("match", [c for c, _ in mapped.match])):
+                for column in columns:
+                    if column in withheld:
+                        raise StoresError(
+                            f"{src}: categories.{cat.key}.{part}: '{column}' holds a withheld "
+                            f"field, whose value is never read"
+                        )
 
 
 def with_database(url: str, database: str) -> str:
@@ -360,6 +379,14 @@ def _category(
             raise StoresError(f"{src}: {section}.pattern is not a valid pattern") from None
         if not used:
             raise StoresError(f"{src}: {section}.pattern must use a key, such as {{user_id}}")
+        # `{user_id}*` would give user 1 the folders of users 10 and 1001: a key is a whole
+        # part of the path, never next to a wildcard.
+        for part in pattern.split("/"):
+            if "{" in part and not re.fullmatch(r"\{[A-Za-z_][A-Za-z0-9_$]*\}", part):
+                raise StoresError(
+                    f"{src}: {section}.pattern: a key must be a whole part of the path "
+                    f"(such as calls/{{user_id}}/*), not '{part}'"
+                )
         for name in used:
             if name not in keys:
                 raise StoresError(f"{src}: {section}.pattern: unknown key '{name}'")

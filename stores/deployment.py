@@ -22,6 +22,8 @@ class Deployment:
     service_dsn: str
     stores: StoresConfig
     embedded: Any = None
+    # The demo company (no stores file): the only stores dsar ever creates or writes to.
+    demo: bool = False
 
     def stop(self) -> None:
         """Stops the embedded server, if this deployment runs one (fast shutdown, SIGINT).
@@ -60,7 +62,7 @@ def locate(
         config = demo_layout(
             service_dsn, home / "media", database_name(service_dsn), demo_mysql_url
         )
-    return Deployment(service_dsn, config, embedded)
+    return Deployment(service_dsn, config, embedded, demo=stores_file is None)
 
 
 DEMO_STORES = Path(__file__).with_name("demo.toml")
@@ -82,17 +84,19 @@ def demo_layout(
 
 
 async def migrate(deployment: Deployment, folder: Path | None = None) -> dict[str, list[str]]:
-    """Creates missing databases and applies pending migrations; returns what was applied."""
+    """Creates missing databases and applies pending migrations; returns what was applied.
+
+    A company's stores are never touched: only the service database, and the demo company's
+    databases and folder when no stores file is given."""
+    demo = deployment.stores.stores if deployment.demo else ()
     targets = [("service", deployment.service_dsn)] + [
-        (s.migrations, s.dsn)
-        for s in deployment.stores.stores
-        if s.migrations is not None and s.kind == "postgres"
+        (s.migrations, s.dsn) for s in demo if s.migrations is not None and s.kind == "postgres"
     ]
     applied: dict[str, list[str]] = {}
     for schema, dsn in targets:
         await ensure_database(with_database(dsn, "postgres"), database_name(dsn))
         applied[schema] = await apply(dsn, migrations_for(schema, folder and folder / schema))
-    for store in deployment.stores.stores:
+    for store in demo:
         if store.kind == "files" and store.path is not None:
             store.path.mkdir(parents=True, exist_ok=True)
         if store.kind == "mysql" and store.migrations is not None:

@@ -30,6 +30,7 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}")
 UNSAFE_NAME = "its name holds characters that cannot be carried safely in a file name"
 LINK = "it is a link to somewhere else, which is never followed"
 DUPLICATE = "another file of the same name is included"
+HARD_LINK = "it is also stored under another name, possibly outside this person's folder"
 
 
 def safe_name(name: str) -> bool:
@@ -100,6 +101,8 @@ class FilesStore:
             elif stat.S_ISREG(info.st_mode):
                 if not safe_name(entry.name):
                     _refuse(listing, UNSAFE_NAME)
+                elif info.st_nlink != 1:
+                    _refuse(listing, HARD_LINK)
                 elif entry.name in listing.paths:
                     _refuse(listing, DUPLICATE)
                 else:
@@ -117,7 +120,8 @@ class FilesStore:
         return next(r | {"_path": path} for r in listing.rows if r["file_name"] == file_name)
 
     async def read(self, relative: str, chunk: int = 256 * 1024) -> AsyncIterator[bytes]:
-        """A file's bytes; refuses (OSError) a link at the last step, and anything outside."""
+        """A file's bytes; refuses (OSError) a link at any step, anything but a plain file, and
+        a file with another name elsewhere (a hard link can reach outside the folder)."""
         fd = await asyncio.to_thread(self._open, relative)
         with os.fdopen(fd, "rb") as f:
             while data := await asyncio.to_thread(f.read, chunk):
@@ -136,9 +140,16 @@ class FilesStore:
                 nxt = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
                 os.close(fd)
                 fd = nxt
-            return os.open(parts[-1], flags, dir_fd=fd)
+            # Non-blocking: a FIFO swapped in after the listing would otherwise hang the open.
+            file = os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=fd)
         finally:
             os.close(fd)
+        info = os.fstat(file)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(file)
+            raise PermissionError("not a plain file of the store's own")
+        os.set_blocking(file, True)
+        return file
 
 
 def _pattern_part(part: str) -> bool:

@@ -8,6 +8,7 @@ is still used.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,13 +19,19 @@ Position = tuple[str, ...]  # the `order` columns of a record, as text
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """A person's keys across systems: key name -> its values (deduplicated, as text)."""
+    """A person's keys across systems: key name -> its values (deduplicated, as text).
+
+    Keys are found when first needed (`Stores.ensure`), each once: a query for the profile
+    never waits on the analytics system, and an export finds them all.
+    """
 
     anchor: str
-    values: Mapping[str, tuple[str, ...]]
+    values: dict[str, tuple[str, ...]]
     # Values of a key that lead to other people too: not used, so that nobody receives
     # records that may be someone else's (GDPR Art. 15(4)). Key name -> how many.
-    shared: Mapping[str, int] = field(default_factory=dict)
+    shared: dict[str, int] = field(default_factory=dict)
+    # Held while keys are being found, so concurrent reads find each key once.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, compare=False, repr=False)
 
     def of(self, key: str) -> tuple[str, ...]:
         return self.values.get(key, ())

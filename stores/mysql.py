@@ -110,7 +110,14 @@ class Where:
                 return None
             args.extend(values)
             marks = ", ".join(["%s"] * len(values))
-            parts.append(f"{self.alias}.{quote(column)} IN ({marks})")
+            col = f"{self.alias}.{quote(column)}"
+            parts.append(f"{col} IN ({marks})")
+            if not self.numeric[column]:
+                # The collation may fold case, accents or trailing spaces, and a number column
+                # converts text loosely: a byte-exact comparison beside it (the index still
+                # serves the first) keeps `alice@x.com ` from reaching alice@x.com's rows.
+                args.extend(values)
+                parts.append(f"BINARY {col} IN ({marks})")
         return " AND ".join(parts)
 
 
@@ -263,16 +270,19 @@ class MySQLStore:
         rows = await self.fetch(sql, args)
         return [r["v"] for r in rows if not r["shared"]], sum(1 for r in rows if r["shared"])
 
-    async def anchor_exists(self, key: KeyConfig, value: str) -> bool:
-        numeric = base_type(self.types[key.table][key.column]) in INTEGER_TYPES
-        values = bind([value], numeric)
-        if not values:
-            return False  # not a value of the anchor's type (e.g. letters for an integer id)
+    async def anchor_value(self, key: KeyConfig, value: str) -> str | None:
+        """The anchor value as stored (`01001` names user 1001), or None if none is."""
+        where = Where(self.types, key.table, ((key.column, "anchor"),), "t")
+        args: list[Any] = []
+        cond = where.sql(Person(value, {"anchor": (value,)}), args)
+        if cond is None:
+            return None  # not a value of the anchor's type (e.g. letters for an integer id)
         sql = (
-            f"SELECT 1 FROM {quote_table(key.table)} "  # noqa: S608  # identifiers from the checked stores file; the value is a parameter
-            f"WHERE {quote(key.column)} = %s LIMIT 1"
+            f"SELECT CAST(t.{quote(key.column)} AS CHAR) AS v FROM {quote_table(key.table)} t "  # noqa: S608  # identifiers from the checked stores file; the value is a parameter
+            f"WHERE {cond} LIMIT 1"
         )
-        return bool(await self.fetch(sql, values))
+        rows = await self.fetch(sql, args)
+        return str(rows[0]["v"]) if rows else None
 
     async def search(self, search: SearchConfig, email: str, limit: int) -> list[str]:
         sql = (
@@ -325,7 +335,7 @@ class MySQLStore:
             args.append(record)
             body += f" AND CAST({cat.column('id')} AS CHAR) = %s"
         # Identifiers from the checked stores file; values are parameters.
-        sql = f"SELECT CAST({cat.column(field)} AS CHAR) AS v{body} LIMIT 1"
+        sql = f"SELECT CAST({cat.column(field)} AS CHAR) AS v{body}{cat.order_by} LIMIT 1"
         rows = await self.fetch(sql, args)
         return None if not rows or rows[0]["v"] is None else str(rows[0]["v"])
 
@@ -370,7 +380,9 @@ def session_sql(mariadb: bool, statement_timeout: float) -> str:
         if mariadb
         else f"max_execution_time = {int(statement_timeout * 1000)}"
     )
-    return f"SET time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION', {bound}"
+    # Read only: a store is the company's, and dsar never writes to it.
+    read_only = "tx_read_only = 1" if mariadb else "transaction_read_only = 1"
+    return f"SET time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION', {bound}, {read_only}"
 
 
 async def create_pool(dsn: str, *, max_size: int = 10) -> tuple[asyncmy.Pool, bool]:

@@ -81,8 +81,13 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     acquire_timeout: float = ACQUIRE_TIMEOUT,
+    read_only: bool = False,
 ) -> asyncpg.Pool:
+    """`read_only`: every transaction of the pool is read only (the company's stores: dsar
+    reads them and never writes, whatever a bug or a stores file might ask)."""
     settings = server_settings(dsn)
+    if read_only:
+        settings["default_transaction_read_only"] = "on"
     pool = BoundedPool(
         dsn,
         min_size=min_size,

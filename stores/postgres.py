@@ -9,6 +9,7 @@ only whether a value is held, so the value itself never leaves the database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,10 +52,31 @@ def field_sql(f: Field, column: str, alias: str = "t") -> str:
     return f"{col}::{CASTS[f.type]} AS {quote(f.name)}"
 
 
+_INTEGER = re.compile(r"[-+]?[0-9]{1,19}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
+# Values a column of these types cannot hold are dropped before the cast: one odd value (a
+# legacy id in a uuid column) must not fail the whole read, nor put itself in an error.
+_FITS = {
+    "smallint": _INTEGER.fullmatch,
+    "integer": _INTEGER.fullmatch,
+    "bigint": _INTEGER.fullmatch,
+    "uuid": _UUID.fullmatch,
+}
+
+
+def fitting(kind: str, values: Sequence[str]) -> list[str]:
+    check = _FITS.get(kind)
+    clean = [v for v in values if "\x00" not in v]
+    return clean if check is None else [v for v in clean if check(v)]
+
+
 class Where:
     """`match` as SQL: each column equal to any of the person's values of its key.
 
-    Values arrive as text and are cast to the column's own type, so its index is used.
+    Values arrive as text and are cast to the column's own type, so its index is used; the
+    column's own text must then equal one of them too, so a cast that folds values together
+    (varchar(n) truncating, numeric rounding, citext ignoring case) never lets one person's
+    value reach another's rows.
     """
 
     def __init__(self, types: Types, table: str, match: Match, alias: str = "t") -> None:
@@ -65,9 +87,10 @@ class Where:
     def sql(self, person: Person, args: list[Any]) -> str:
         parts = []
         for column, key in self.match:
-            args.append(list(person.of(key)))
             kind = self.table_types[column]
-            parts.append(f"{self.alias}.{quote(column)} = any(${len(args)}::text[]::{kind}[])")
+            args.append(fitting(kind, person.of(key)))
+            col, n = f"{self.alias}.{quote(column)}", len(args)
+            parts.append(f"{col} = any(${n}::text[]::{kind}[]) AND {col}::text = any(${n}::text[])")
         return " AND ".join(parts)
 
 
@@ -132,7 +155,7 @@ class PostgresStore:
     async def open(
         cls, name: str, dsn: str, config: StoresConfig, catalogue: Catalogue
     ) -> PostgresStore:
-        pool = await create_pool(dsn)
+        pool = await create_pool(dsn, read_only=True)
         try:
             types = await introspect(pool, _tables_of(name, config))
             store = cls(name, pool, types)
@@ -172,17 +195,22 @@ class PostgresStore:
         rows = await self.pool.fetch(sql, *args)
         return [r["v"] for r in rows if not r["shared"]], sum(1 for r in rows if r["shared"])
 
-    async def anchor_exists(self, key: KeyConfig, value: str) -> bool:
+    async def anchor_value(self, key: KeyConfig, value: str) -> str | None:
+        """The anchor value as stored (`01001` names user 1001), or None if none is."""
         kind = self.types[key.table][key.column]
+        col = quote(key.column)
         sql = (
-            f"SELECT true FROM {quote_table(key.table)} "  # noqa: S608  # identifiers from the checked stores file; the value is a parameter
-            f"WHERE {quote(key.column)} = $1::text::{kind} LIMIT 1"
+            f"SELECT {col}::text FROM {quote_table(key.table)} "  # noqa: S608  # identifiers from the checked stores file; the value is a parameter
+            f"WHERE {col} = $1::text::{kind} LIMIT 1"
         )
+        if not fitting(kind, [value]):
+            return None  # not a value of the anchor's type (e.g. letters for an integer id)
         self.statements += 1
         try:
-            return bool(await self.pool.fetchval(sql, value))
-        except asyncpg.DataError:
-            return False  # not a value of the anchor's type (e.g. letters for an integer id)
+            found = await self.pool.fetchval(sql, value)
+        except (asyncpg.DataError, asyncpg.exceptions.CharacterNotInRepertoireError):
+            return None  # not a value of the anchor's type, in a way only the server can tell
+        return found if isinstance(found, str) else None
 
     async def search(self, search: SearchConfig, email: str, limit: int) -> list[str]:
         sql = (
@@ -231,7 +259,8 @@ class PostgresStore:
         if record is not None:
             args.append(record)
             where += f" AND {cat.column('id')}::text = ${len(args)}"
-        sql = f"SELECT {value_sql} FROM {cat.table} t WHERE {where} LIMIT 1"  # noqa: S608  # identifiers from the checked stores file; values are parameters
+        order = f" ORDER BY {cat.order_by}" if cat.order_by else ""
+        sql = f"SELECT {value_sql} FROM {cat.table} t WHERE {where}{order} LIMIT 1"  # noqa: S608  # identifiers from the checked stores file; values are parameters
         self.statements += 1
         value = await self.pool.fetchval(sql, *args)
         return None if value is None else str(value)

@@ -18,7 +18,7 @@ import asyncpg
 
 from catalogue import Catalogue
 from stores.config import KeyConfig, SearchConfig, StoreConfig, StoresConfig, StoresError
-from stores.files import FilesStore
+from stores.files import FilesStore, Listing
 from stores.interface import Snapshot, TableStore
 from stores.mapping import Person, Position, Row
 from stores.pool import create_pool
@@ -93,40 +93,63 @@ class Stores:
 
     # A person across systems.
 
-    async def person(self, anchor: str) -> Person | None:
-        """The person whose anchor value this is, with all their keys; None if there is none."""
+    async def person(self, anchor: str, *, all_keys: bool = True) -> Person | None:
+        """The person whose anchor value this is (None if the company holds none), with every
+        key found, or (`all_keys=False`) with keys left to be found when a read needs them."""
         first = self.config.anchor
-        if not await self._key_store(first).anchor_exists(first, anchor):
+        stored = await self._key_store(first).anchor_value(first, anchor)
+        if stored is None:
             return None
-        values: dict[str, tuple[str, ...]] = {first.name: (anchor,)}
-        shared: dict[str, int] = {}
-        for key in self.config.keys[1:]:
-            partial = Person(anchor, values)
-            if not partial.has_all(tuple(k for _, k in key.match)):
-                values[key.name] = ()
-                continue
-            found, left_out = await self._key_store(key).resolve(key, partial)
-            values[key.name] = tuple(found)
-            if left_out:
-                shared[key.name] = left_out
-        return Person(anchor, values, shared)
+        person = Person(stored, {first.name: (stored,)})
+        if all_keys:
+            await self.ensure(person, [k.name for k in self.config.keys])
+        return person
 
-    async def person_of(self, subject_id: UUID) -> Person | None:
+    async def person_of(self, subject_id: UUID, *, all_keys: bool = True) -> Person | None:
         anchor = await self.subjects.anchor_of(subject_id)
-        return None if anchor is None else await self.person(anchor)
+        return None if anchor is None else await self.person(anchor, all_keys=all_keys)
+
+    async def ensure(self, person: Person, wanted: Iterable[str]) -> None:
+        """Finds the keys `wanted` and those they are found from, each once, in order."""
+        needed = set(wanted)
+        for key in reversed(self.config.keys):
+            if key.name in needed:
+                needed |= {used for _, used in key.match}
+        async with person.lock:
+            for key in self.config.keys[1:]:
+                if key.name not in needed or key.name in person.values:
+                    continue
+                if not person.has_all(tuple(k for _, k in key.match)):
+                    person.values[key.name] = ()
+                    continue
+                found, left_out = await self._key_store(key).resolve(key, person)
+                person.values[key.name] = tuple(found)
+                if left_out:
+                    person.shared[key.name] = left_out
+
+    def _keys_of(self, category: str) -> list[str]:
+        mapped = self.config.categories[category]
+        return [k for _, k in mapped.match] or list(mapped.pattern_keys)
 
     # Reads, as GraphQL, the account page and the right-to-know statement use them.
 
     async def single(self, category: str, person: Person) -> Row | None:
+        await self.ensure(person, self._keys_of(category))
         return await self.table(category).single(category, person)
 
     async def page(
         self, category: str, person: Person, limit: int, after: Position | None
     ) -> list[Row]:
+        await self.ensure(person, self._keys_of(category))
         return await self.table(category).page(category, person, limit, after)
+
+    async def listing(self, category: str, person: Person) -> Listing:
+        await self.ensure(person, self._keys_of(category))
+        return await self.files(category).listing(category, person)
 
     async def person_counts(self, person: Person) -> dict[str, int]:
         """Records per category: one statement per store, run concurrently."""
+        await self.ensure(person, [k.name for k in self.config.keys])
         parts = await asyncio.gather(*(s.counts(person) for s in self.by_name.values()))
         out: dict[str, int] = {}
         for part in parts:
@@ -144,16 +167,18 @@ class Stores:
         self, category: str, field: str, subject_id: UUID, record: str | None
     ) -> str | None:
         """One stored value of one field (support's unmasking, after its audit row)."""
-        person = await self.person_of(subject_id)
+        person = await self.person_of(subject_id, all_keys=False)
         if person is None or self.store_of(category).kind == "files":
             return None
+        await self.ensure(person, self._keys_of(category))
         return await self.table(category).value(category, field, person, record)
 
     async def recording(self, category: str, subject_id: UUID, name: str) -> Row | None:
         """One of the person's files, by name (`_path` says where it is in its store)."""
-        person = await self.person_of(subject_id)
+        person = await self.person_of(subject_id, all_keys=False)
         if person is None:
             return None
+        await self.ensure(person, self._keys_of(category))
         return await self.files(category).open_file(category, person, name)
 
     # Subjects: dsar's own ids for anchor values, in the service database.
@@ -167,19 +192,25 @@ class Stores:
     async def subject_exists(self, subject_id: UUID) -> bool:
         anchor = await self.subjects.anchor_of(subject_id)
         first = self.config.anchor
-        return anchor is not None and await self._key_store(first).anchor_exists(first, anchor)
+        return (
+            anchor is not None
+            and await self._key_store(first).anchor_value(first, anchor) is not None
+        )
 
     async def subject_for_anchor(self, anchor: str) -> UUID | None:
-        """dsar's subject for an anchor value the company's systems hold; None if they don't."""
+        """dsar's subject for an anchor value the company's systems hold; None if they don't.
+        The value is taken as the system stores it (`01001` is user 1001), so one person is
+        always one subject."""
         first = self.config.anchor
-        if not await self._key_store(first).anchor_exists(first, anchor):
+        stored = await self._key_store(first).anchor_value(first, anchor)
+        if stored is None:
             return None
-        return (await self.subjects.ids_for([anchor]))[0]
+        return (await self.subjects.ids_for([stored]))[0]
 
     async def subjects_by_email(self, email: str, limit: int = 5) -> list[UUID]:
         """Support's look-up: exact, trimmed, case-insensitive, through `[search.email]`."""
         search = self.config.search
-        if search is None:
+        if search is None or not email.isprintable():
             return []
         anchors = await self._key_store(search).search(search, email, limit)
         return await self.subjects.ids_for(anchors)

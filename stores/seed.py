@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
+import asyncpg
 from faker import Faker
 
 from catalogue import Catalogue
@@ -218,10 +219,15 @@ async def insert_subject(stores: Stores, catalogue: Catalogue, data: SubjectData
 async def write_rows(
     stores: Stores, store: str, table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]
 ) -> None:
+    # The stores' own pools are read only: the demo company's data goes in on a connection of
+    # its own (`dsar seed` refuses any stores but the demo's).
     target = stores.by_name[store]
     if isinstance(target, PostgresStore):
-        async with target.pool.acquire() as conn:
+        conn = await asyncpg.connect(stores.config.store(store).dsn)
+        try:
             await conn.copy_records_to_table(table, records=rows, columns=columns)
+        finally:
+            await conn.close()
         return
     from stores.demo_mysql import insert_rows  # only where the demo CRM is on MySQL
 
@@ -274,12 +280,15 @@ async def seed(
 async def _heavy_events(stores: Stores, count: int) -> None:
     """Gives the heavy person exactly `count` web-analytics events, reloading if it differs."""
     cookie = cookie_ids(build_subject(HEAVY, full=True, sensitive=False, events=0))[0]
-    analytics = stores.by_name["analytics"]
-    assert isinstance(analytics, PostgresStore)
-    pool = analytics.pool
-    have = await pool.fetchval("SELECT count(*) FROM page_events WHERE anonymous_id = $1", cookie)
-    if have == count:
-        return
-    await pool.execute("DELETE FROM page_events WHERE anonymous_id = $1", cookie)
-    await write_rows(stores, *event_rows(cookie, web_events(7, count)))
-    await pool.execute("ANALYZE page_events")
+    conn = await asyncpg.connect(stores.config.store("analytics").dsn)
+    try:
+        have = await conn.fetchval(
+            "SELECT count(*) FROM page_events WHERE anonymous_id = $1", cookie
+        )
+        if have == count:
+            return
+        await conn.execute("DELETE FROM page_events WHERE anonymous_id = $1", cookie)
+        await write_rows(stores, *event_rows(cookie, web_events(7, count)))
+        await conn.execute("ANALYZE page_events")
+    finally:
+        await conn.close()

@@ -11,15 +11,19 @@ import os
 from pathlib import Path
 
 import httpx
+import pytest
 
 from api.devissuer import DevIssuer
+from api.settings import Settings
 from catalogue import Catalogue
 from stores.config import CategoryConfig
 from stores.demo_rows import SHARED_COOKIE
-from stores.files import LINK, UNSAFE_NAME, FilesStore, safe_name
+from stores.deployment import DEMO_STORES
+from stores.files import HARD_LINK, LINK, UNSAFE_NAME, FilesStore, safe_name
 from stores.mapping import Person
 from stores.registry import Stores
 from stores.seed import build_subject, subject_id, user_id
+from tests._cli import cli_env, run_cli
 from tests.exporters.conftest import make_bundle
 
 SHARED = "Records found through these identifiers are not included"
@@ -149,6 +153,84 @@ async def test_links_and_unsafe_names_are_counted_never_followed(
 
 
 def test_the_demo_file_is_packaged(tmp_path: Path) -> None:
-    from stores.deployment import DEMO_STORES
-
     assert DEMO_STORES.is_file() and "format = 2" in DEMO_STORES.read_text()
+
+
+async def test_store_connections_cannot_write(stores: Stores) -> None:
+    """The company's stores are read, never written, whatever a bug might ask."""
+    import asyncpg
+
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+        await stores.postgres("profile").pool.execute("DELETE FROM users WHERE id = -1")
+    crm = stores.store_of("professional")
+    if crm.kind == "mysql":
+        with pytest.raises(Exception, match="READ ONLY"):
+            await crm.fetch("DELETE FROM contacts WHERE id = -1")  # type: ignore[union-attr]
+
+
+async def test_values_match_exactly_whatever_the_column_folds(
+    stores: Stores, catalogue: Catalogue
+) -> None:
+    """A user whose e-mail is alice's with a trailing space (MariaDB's PAD SPACE collations
+    ignore it), or in capitals, reaches none of alice's CRM records."""
+    import asyncpg
+
+    app = await asyncpg.connect(stores.config.store("app").dsn)
+    try:
+        await app.executemany(
+            "INSERT INTO users (id, email, username, given_name, family_name, signed_up_at, "
+            "profile_updated_at) VALUES ($1, $2, $3, 'Mallory', 'M', now(), now())",
+            [(5001, "alice@example.com ", "mallory1"), (5002, "ALICE@example.com", "mallory2")],
+        )
+        for uid in ("5001", "5002"):
+            mallory = await stores.person(uid)
+            assert mallory is not None
+            counts = await stores.person_counts(mallory)
+            assert "professional" not in counts and "provided" not in counts, uid
+        alice = await stores.person_of(subject_id("alice"))
+        assert alice is not None and alice.shared == {}
+    finally:
+        await app.execute("DELETE FROM users WHERE id IN (5001, 5002)")
+        await app.close()
+
+
+async def test_one_person_is_one_subject_however_the_anchor_is_written(stores: Stores) -> None:
+    alice = subject_id("alice")
+    for form in ("1001", "01001", "+1001"):
+        assert await stores.subject_for_anchor(form) == alice, form
+    for form in (" 1001x", "1001.5", "10\x0001", ""):
+        assert await stores.subject_for_anchor(form) is None, repr(form)
+
+
+async def test_hard_links_and_pipes_are_not_read(stores: Stores) -> None:
+    media = _files(stores)
+    folder = media.root / "users" / str(user_id("dave"))
+    folder.mkdir(parents=True, exist_ok=True)
+    outside = media.root.parent / "outside-hard"
+    outside.write_bytes(b"not dave's")
+    hard = folder / "hard.wav"
+    os.link(outside, hard)
+    fifo = folder / "pipe.wav"
+    os.mkfifo(fifo)
+    try:
+        dave = await stores.person_of(subject_id("dave"))
+        assert dave is not None
+        listing = await stores.listing("recordings", dave)
+        assert "hard.wav" not in listing.paths and "pipe.wav" not in listing.paths
+        assert listing.refused.get(HARD_LINK) == 1
+        for name in ("hard.wav", "pipe.wav"):
+            with pytest.raises(OSError):
+                async for _ in media.read(f"users/{user_id('dave')}/{name}"):
+                    pass
+    finally:
+        os.unlink(hard)
+        os.unlink(fifo)
+        os.unlink(outside)
+
+
+def test_seeding_a_companys_own_stores_is_refused(settings: Settings, tmp_path: Path) -> None:
+    stores_file = tmp_path / "stores.toml"
+    stores_file.write_text(DEMO_STORES.read_text())
+    result = run_cli("seed", env=cli_env(settings, tmp_path, DSAR_STORES=str(stores_file)))
+    assert result.returncode == 2
+    assert "never writes" in result.stderr and "Traceback" not in result.stderr

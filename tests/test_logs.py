@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 import orjson
+import pytest
 
-from api.logs import JsonFormatter
+from api.logs import JsonFormatter, configure
 
 
 def line(message: str, *args: object, exc: BaseException | None = None) -> dict[str, object]:
@@ -35,3 +36,18 @@ def test_exceptions_are_named_not_quoted_and_lines_are_json() -> None:
     assert "alice@example.com" not in str(logged)
     assert logged["msg"] == "request a\nb\x1b[31m"  # escaped in the JSON text, one line
     assert logged["request_id"] == "-"
+
+
+def test_a_drivers_warning_never_reaches_the_log(capsys: pytest.CaptureFixture[str]) -> None:
+    """asyncmy logs each MySQL warning's text, which quotes the value that caused it."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure()
+        logging.getLogger("asyncmy").warning("Truncated incorrect DECIMAL value: 'jane@x.com'")
+        logging.getLogger("dsar.test").warning("kept")
+        err = capsys.readouterr().err
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    assert "jane@x.com" not in err and "kept" in err

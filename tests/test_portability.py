@@ -321,11 +321,13 @@ async def test_delta_transfers_hold_only_what_is_new(
     assert events > 0
     found = await stores.person_of(subject_id(person))
     assert found is not None
-    await stores.postgres("web_analytics").pool.execute(
+    analytics = await asyncpg.connect(stores.config.store("analytics").dsn)
+    await analytics.execute(
         "INSERT INTO page_events (anonymous_id, ts, session_id, url, event_type) "
         "VALUES ($1, now() + interval '1 second', 's-new', 'https://example.test/new', 'click')",
         found.of("anonymous_id")[0],
     )
+    await analytics.close()
     delta = await pull()
     assert delta["since"] is not None
     assert delta["categories"]["web_analytics"]["records"] == 1

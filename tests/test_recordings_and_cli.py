@@ -109,7 +109,7 @@ def test_a_store_that_does_not_answer_is_named(settings: Settings, tmp_path: Pat
         )
     )
     env = cli_env(settings, tmp_path, DSAR_STORES=str(stores))
-    result = run_cli("seed", env=env)
+    result = run_cli("export", "alice", "--format", "json", "-o", str(tmp_path / "a.zip"), env=env)
     assert result.returncode == 2
     assert "store 'app' does not answer" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

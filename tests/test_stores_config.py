@@ -95,6 +95,14 @@ def _edit(old: str, new: str) -> str:
             "categories.recordings.pattern: unknown key 'uid'",
         ),
         (
+            _edit('pattern = "users/{user_id}/*"', 'pattern = "users/{user_id}*/*"'),
+            "categories.recordings.pattern: a key must be a whole part of the path",
+        ),
+        (
+            _edit('pattern = "users/{user_id}/*"', 'pattern = "flat/*{user_id}.wav"'),
+            "categories.recordings.pattern: a key must be a whole part of the path",
+        ),
+        (
             _edit('table = "bank_accounts"', 'table = "bank_accounts; DROP TABLE x"'),
             "categories.payment.table: 'bank_accounts; DROP TABLE x' is not a plain name",
         ),
@@ -132,6 +140,23 @@ def test_a_broken_file_is_one_clear_line(tmp_path: Path, text: str, message: str
             "categories.professional.fields: 'star_sign' is not a field of the category",
         ),
         ('order = ["ts", "id"]\n', "", "categories.web_analytics.order: needed"),
+        (
+            'order = ["collected_at", "id"]',
+            'order = ["doc_number", "id"]',
+            "categories.sensitive.order: 'doc_number' holds a withheld field",
+        ),
+        (
+            'match = { customer = "customer" }',
+            'match = { account_number = "customer" }',
+            "categories.payment.match: 'account_number' holds a withheld field",
+        ),
+        (
+            '[categories.recordings]\nstore = "media"\npattern = "users/{user_id}/*"',
+            '[categories.recordings]\nstore = "app"\ntable = "users"\nmatch = { id = "user_id" }'
+            '\nfields = { file_name = "username", media_type = "email", bytes = "id", '
+            'recorded_at = "signed_up_at" }',
+            "categories.recordings.store: 'app' holds tables, and this category's records",
+        ),
         (
             "[categories.professional]",
             "[categories.horoscope]\nstore = 'crm'\ntable = 't'\nmatch = { e = 'email' }\n"

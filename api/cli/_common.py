@@ -15,6 +15,8 @@ async def resolve_subject(stores: Stores, ref: str) -> UUID:
     """`KEY=VALUE` with the anchor key, a subject id, or the handle of a seeded demo person."""
     anchor = stores.config.anchor.name
     forms = f"a subject is {anchor}=VALUE, a subject id, or a demo handle (alice, bob, carol, dave)"
+    if not ref.isprintable():
+        raise CommandError(f"a subject is plain text: {forms}")
     key, eq, value = ref.partition("=")
     if eq:
         if key != anchor:

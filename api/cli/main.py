@@ -102,9 +102,17 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+NOT_DEMO = (
+    "the demo people go only into the demo company: DSAR_STORES names a company's own "
+    "stores, which dsar reads and never writes"
+)
+
+
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     if args.subjects < 0 or args.heavy_events < 0:
         raise CommandError("counts must not be negative")
+    if settings.stores_file is not None:
+        raise CommandError(NOT_DEMO)
 
     async def work(d: Deployment, stores: Stores) -> list[str]:
         return await seed(
@@ -186,7 +194,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     configure()
 
     async def prepare(d: Deployment, stores: Stores) -> list[str]:
-        if args.no_seed:
+        if args.no_seed or not d.demo:
             return []
         catalogue = load_catalogue(settings.catalogue_file)
         if settings.dev_issuer:

@@ -9,6 +9,7 @@ import os
 import zipfile
 from pathlib import Path
 
+import asyncpg
 import orjson
 import pytest
 
@@ -112,12 +113,13 @@ async def test_export_by_the_anchor_key_names_a_person_of_the_company(
 ) -> None:
     """`user_id=VALUE`: the company's own id. A person the company holds but dsar has never
     seen gets a subject of their own, and their data from every system that knows them."""
-    app = stores.postgres("profile").pool
+    app = await asyncpg.connect(stores.config.store("app").dsn)
     await app.execute(
         "INSERT INTO users (id, email, username, given_name, family_name, signed_up_at, "
         "profile_updated_at) VALUES (4242, 'erin@example.com', 'erin', 'Erin', 'Quill', "
         "'2025-02-01', '2025-02-01')"
     )
+    await app.close()
     out = tmp_path / "erin.zip"
     args = parse(["export", "user_id=4242", "--format", "json", "-o", str(out), "--no-progress"])
     assert await asyncio.to_thread(cmd_export, settings, args) == 0

@@ -347,9 +347,10 @@ async def test_keys_resolved_across_tables_and_shared_values_left_out(env: Env) 
     assert person == await _person(env.pg, "1")
     docs = await env.my.page("sensitive", person, 10, None)
     assert [d["id"] for d in docs] == [1, 2, 3]
-    assert await env.my.anchor_exists(env_key(env, "user_id"), "1")
-    assert not await env.my.anchor_exists(env_key(env, "user_id"), "1abc")
-    assert not await env.my.anchor_exists(env_key(env, "user_id"), "3")
+    assert await env.my.anchor_value(env_key(env, "user_id"), "1") == "1"
+    assert await env.my.anchor_value(env_key(env, "user_id"), "01") == "1"
+    assert await env.my.anchor_value(env_key(env, "user_id"), "1abc") is None
+    assert await env.my.anchor_value(env_key(env, "user_id"), "3") is None
     search = _config("mysql", env.mysql_url).search
     assert search is not None
     assert await env.my.search(search, "  alice@EXAMPLE.com ", 5) == ["1"]
