@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from catalogue import Catalogue, Category, Field
-from stores.check import Relation, read_schema
 from stores.config import StoresError
+from stores.introspect import Relation, read_schema
 from stores.mapping import compatible
 
 # Names a company commonly gives the catalogue's fields; each set is one meaning.

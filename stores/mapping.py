@@ -9,12 +9,16 @@ is still used.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalogue import Catalogue
+from stores.config import StoresConfig, StoresError
+
 Row = dict[str, Any]
 Position = tuple[str, ...]  # the `order` columns of a record, as text
+Types = Mapping[str, Mapping[str, str]]  # table -> column -> SQL type, as a store reads them
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +104,51 @@ def base_type(sql_type: str) -> str:
 
 def compatible(field_type: str, sql_type: str) -> bool:
     return base_type(sql_type) in COMPATIBLE.get(field_type, frozenset())
+
+
+def tables_of(store: str, config: StoresConfig) -> set[str]:
+    """The tables and views a store's sections name."""
+    tables = {k.table for k in config.keys if k.store == store}
+    tables |= {c.table for c in config.categories.values() if c.store == store and c.table}
+    if config.search is not None and config.search.store == store:
+        tables.add(config.search.table)
+    return tables
+
+
+def check_columns(
+    store: str, types: Mapping[str, Mapping[str, str]], config: StoresConfig, catalogue: Catalogue
+) -> None:
+    """Every table and column the stores file names exists, with a type its field can take."""
+    src = config.source
+
+    def need(section: str, table: str, columns: Sequence[str]) -> None:
+        found = types.get(table) or {}
+        if not found:
+            raise StoresError(f"{src}: {section}: table '{table}' not found in store '{store}'")
+        for column in columns:
+            if column not in found:
+                raise StoresError(
+                    f"{src}: {section}: column '{column}' not found in {store}.{table}"
+                )
+
+    for key in config.keys:
+        if key.store == store:
+            need(f"keys.{key.name}", key.table, [key.column, *(c for c, _ in key.match)])
+    search = config.search
+    if search is not None and search.store == store:
+        need("search.email", search.table, [search.column, search.anchor])
+    for cat_key, mapped in config.categories.items():
+        if mapped.store != store:
+            continue
+        section = f"categories.{cat_key}"
+        assert mapped.fields is not None
+        need(section, mapped.table, [*mapped.fields.values(), *(c for c, _ in mapped.match)])
+        need(section, mapped.table, mapped.order)
+        for f in catalogue.category(cat_key).fields:
+            column = mapped.fields[f.name]
+            sql_type = types[mapped.table][column]
+            if not f.withheld and not compatible(f.type, sql_type):
+                raise StoresError(
+                    f"{src}: {section}.fields.{f.name}: column '{column}' is {sql_type}, "
+                    f"which cannot be read as {f.type}"
+                )

@@ -24,8 +24,7 @@ from asyncmy.connection import Connection
 
 from catalogue import Catalogue, Category, Field
 from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
-from stores.mapping import Person, Position, Row, base_type
-from stores.postgres import Types, _tables_of, check_columns
+from stores.mapping import Person, Position, Row, Types, base_type, check_columns, tables_of
 
 CONNECT_TIMEOUT = 5
 ACQUIRE_TIMEOUT = 2.0
@@ -194,7 +193,7 @@ class MySQLStore:
         pool, mariadb = await create_pool(dsn)
         try:
             store = cls(name, pool, {}, mariadb)
-            store.types = await store.introspect(_tables_of(name, config))
+            store.types = await store.introspect(tables_of(name, config))
             store.map(config, catalogue)
         except BaseException:
             pool.close()

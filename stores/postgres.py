@@ -10,14 +10,14 @@ only whether a value is held, so the value itself never leaves the database.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
 from catalogue import Catalogue, Category, Field
-from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig, StoresError
-from stores.mapping import Person, Position, Row, compatible
+from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
+from stores.mapping import Person, Position, Row, Types, check_columns, tables_of
 from stores.pool import create_pool, ping
 
 # The SQL type each catalogue field type is converted to.
@@ -38,9 +38,6 @@ def quote(ident: str) -> str:
 
 def quote_table(table: str) -> str:
     return ".".join(quote(part) for part in table.split("."))
-
-
-Types = Mapping[str, Mapping[str, str]]  # table -> column -> SQL type
 
 
 def field_sql(f: Field, column: str, alias: str = "t") -> str:
@@ -157,7 +154,7 @@ class PostgresStore:
     ) -> PostgresStore:
         pool = await create_pool(dsn, read_only=True)
         try:
-            types = await introspect(pool, _tables_of(name, config))
+            types = await introspect(pool, tables_of(name, config))
             store = cls(name, pool, types)
             store.map(config, catalogue)
         except BaseException:
@@ -283,14 +280,6 @@ class PostgresStore:
         return {r["category"]: r["n"] for r in rows if r["n"]}
 
 
-def _tables_of(store: str, config: StoresConfig) -> set[str]:
-    tables = {k.table for k in config.keys if k.store == store}
-    tables |= {c.table for c in config.categories.values() if c.store == store and c.table}
-    if config.search is not None and config.search.store == store:
-        tables.add(config.search.table)
-    return tables
-
-
 async def introspect(pool: asyncpg.Pool, tables: set[str]) -> dict[str, dict[str, str]]:
     """Each table's columns and their types; a table that does not exist has none."""
     out: dict[str, dict[str, str]] = {}
@@ -303,42 +292,3 @@ async def introspect(pool: asyncpg.Pool, tables: set[str]) -> dict[str, dict[str
         )
         out[table] = {r["attname"]: r["type"] for r in rows}
     return out
-
-
-def check_columns(
-    store: str, types: Mapping[str, Mapping[str, str]], config: StoresConfig, catalogue: Catalogue
-) -> None:
-    """Every table and column the stores file names exists, with a type its field can take."""
-    src = config.source
-
-    def need(section: str, table: str, columns: Sequence[str]) -> None:
-        found = types.get(table) or {}
-        if not found:
-            raise StoresError(f"{src}: {section}: table '{table}' not found in store '{store}'")
-        for column in columns:
-            if column not in found:
-                raise StoresError(
-                    f"{src}: {section}: column '{column}' not found in {store}.{table}"
-                )
-
-    for key in config.keys:
-        if key.store == store:
-            need(f"keys.{key.name}", key.table, [key.column, *(c for c, _ in key.match)])
-    search = config.search
-    if search is not None and search.store == store:
-        need("search.email", search.table, [search.column, search.anchor])
-    for cat_key, mapped in config.categories.items():
-        if mapped.store != store:
-            continue
-        section = f"categories.{cat_key}"
-        assert mapped.fields is not None
-        need(section, mapped.table, [*mapped.fields.values(), *(c for c, _ in mapped.match)])
-        need(section, mapped.table, mapped.order)
-        for f in catalogue.category(cat_key).fields:
-            column = mapped.fields[f.name]
-            sql_type = types[mapped.table][column]
-            if not f.withheld and not compatible(f.type, sql_type):
-                raise StoresError(
-                    f"{src}: {section}.fields.{f.name}: column '{column}' is {sql_type}, "
-                    f"which cannot be read as {f.type}"
-                )
