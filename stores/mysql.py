@@ -384,6 +384,20 @@ def session_sql(mariadb: bool, statement_timeout: float) -> str:
     return f"SET time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION', {bound}, {read_only}"
 
 
+async def server_version(dsn: str) -> str:
+    """The server's own version string (MariaDB says so in it)."""
+    args = parse_dsn(dsn)
+    args.pop("statement_timeout")
+    conn = await asyncmy.connect(**args, connect_timeout=CONNECT_TIMEOUT)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT VERSION()")
+            row = await cur.fetchone()
+    finally:
+        conn.close()
+    return str(row[0]) if row else ""
+
+
 async def create_pool(dsn: str, *, max_size: int = 10) -> tuple[asyncmy.Pool, bool]:
     """A pool of UTC sessions with bounded waits; and whether the server is MariaDB.
 
@@ -392,14 +406,7 @@ async def create_pool(dsn: str, *, max_size: int = 10) -> tuple[asyncmy.Pool, bo
     args = parse_dsn(dsn)
     timeout = args.pop("statement_timeout")
     common = {**args, "connect_timeout": CONNECT_TIMEOUT, "charset": "utf8mb4"}
-    probe = await asyncmy.connect(**common)
-    try:
-        async with probe.cursor() as cur:
-            await cur.execute("SELECT VERSION()")
-            row = await cur.fetchone()
-    finally:
-        probe.close()
-    mariadb = "mariadb" in str(row[0] if row else "").lower()
+    mariadb = "mariadb" in (await server_version(dsn)).lower()
     pool = await asyncmy.create_pool(
         minsize=1,
         maxsize=max_size,
