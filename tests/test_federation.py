@@ -16,15 +16,16 @@ import pytest
 from api.devissuer import DevIssuer
 from api.settings import Settings
 from catalogue import Catalogue
-from stores.config import CategoryConfig
+from stores.config import CategoryConfig, StoresError, load_stores
 from stores.demo_rows import SHARED_COOKIE
-from stores.deployment import DEMO_STORES
+from stores.deployment import DEMO_STORES, Deployment
 from stores.files import HARD_LINK, LINK, UNSAFE_NAME, FilesStore, safe_name
 from stores.mapping import Person
 from stores.registry import Stores
 from stores.seed import build_subject, subject_id, user_id
 from tests._cli import cli_env, run_cli
 from tests.exporters.conftest import make_bundle
+from tests.reliability._server import stores_toml
 
 SHARED = "Records found through these identifiers are not included"
 
@@ -234,3 +235,37 @@ def test_seeding_a_companys_own_stores_is_refused(settings: Settings, tmp_path: 
     result = run_cli("seed", env=cli_env(settings, tmp_path, DSAR_STORES=str(stores_file)))
     assert result.returncode == 2
     assert "never writes" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        (
+            'isp = "isp"',
+            'isp = "provider"',
+            "stores.toml: categories.device: column 'provider' not found in analytics.devices",
+        ),
+        (
+            'table = "geo_lookups"',
+            'table = "geo"',
+            "stores.toml: categories.geolocation: table 'geo' not found in store 'analytics'",
+        ),
+        (
+            'first_seen = "first_seen"',
+            'first_seen = "ip"',
+            "stores.toml: categories.device.fields.first_seen: column 'ip' is inet, "
+            "which cannot be read as timestamp",
+        ),
+    ],
+)
+async def test_a_stores_file_that_does_not_fit_the_systems_stops_start_up(
+    deployment: Deployment, catalogue: Catalogue, tmp_path: Path, old: str, new: str, says: str
+) -> None:
+    """Checked against the live databases when the stores open: one line, and no service."""
+    text = stores_toml(deployment.stores)
+    assert old in text
+    path = tmp_path / "stores.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(StoresError) as info:
+        await Stores.open(load_stores(path), catalogue, deployment.service_dsn)
+    assert str(info.value) == says
