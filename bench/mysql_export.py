@@ -5,7 +5,9 @@
 Loads N page views of one person (and 100k of another) into a throw-away database mapped as
 web_analytics, then reports the export's time against an asyncmy SSCursor read of the same
 SELECT (and of the plain typed SELECT the service reads pages with), and the peak RSS of a
-process that exports 100k rows against one that exports N.
+process that exports 100k rows against one that exports N. The figures go into
+`bench/results.json` (`mysql_export`, kept by later runs of `python -m bench`) and the
+"Mapped demo company" section of `bench/RESULTS.md`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +34,8 @@ from asyncmy.cursors import SSCursor
 from catalogue import load_catalogue
 from stores.config import parse_stores
 from stores.mapping import Person
-from stores.mysql import MySQLStore, parse_dsn
+from stores.mysql import MySQLStore
+from stores.mysql_pool import parse_dsn
 from stores.mysql_streams import snapshot
 
 SMALL = 100_000
@@ -126,12 +131,13 @@ async def _timings(dsn: str, rows: int, rounds: int) -> dict[str, float]:
         args: list[Any] = []
         typed = f"SELECT {cat.select}{cat.body(_person('big'), args)}{cat.order_by}"
         best: dict[str, float] = {}
+        cases: list[tuple[str, Callable[[], Awaitable[float]]]] = [
+            ("bare_same_select", lambda: _bare(store, export_sql, export_args)),
+            ("bare_typed_select", lambda: _bare(store, typed, tuple(args))),
+            ("export_csv", lambda: _first(_export(store, "big"))),
+        ]
         for _ in range(rounds):
-            for name, run in (
-                ("bare_same_select", lambda: _bare(store, export_sql, export_args)),
-                ("bare_typed_select", lambda: _bare(store, typed, tuple(args))),
-                ("export_csv", lambda: _first(_export(store, "big"))),
-            ):
+            for name, run in cases:
                 seconds = await run()
                 best[name] = min(best.get(name, seconds), seconds)
         return best
@@ -215,6 +221,48 @@ def main() -> None:
         f"peak RSS: {small['peak_rss'] / mib:.1f} MiB at {SMALL} rows, "
         f"{big['peak_rss'] / mib:.1f} MiB at {opts.rows} rows"
     )
+    record(
+        {
+            "command": "python -m bench.mysql_export" + "".join(f" {a}" for a in sys.argv[1:]),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "server": asyncio.run(_version(server)),
+            "rows": opts.rows,
+            "small_rows": SMALL,
+            "rounds": opts.rounds,
+            "seconds": best,
+            "ratio_same_select": export / best["bare_same_select"],
+            "ratio_typed_select": export / best["bare_typed_select"],
+            "csv_bytes": big["bytes"],
+            "rss_small_mb": small["peak_rss"] / mib,
+            "rss_large_mb": big["peak_rss"] / mib,
+        }
+    )
+
+
+async def _version(dsn: str) -> str:
+    args = parse_dsn(dsn)
+    args.pop("statement_timeout")
+    conn = await asyncmy.connect(**args)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT VERSION()")
+            row = await cur.fetchone()
+    finally:
+        conn.close()
+    return f"MySQL/MariaDB {row[0]}" if row else "MySQL/MariaDB"
+
+
+def record(figures: dict[str, Any]) -> None:
+    """Into results.json (beside the scenarios) and RESULTS.md, rendered again from it."""
+    from bench._report import HERE, write
+
+    path = HERE / "results.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    if "meta" not in saved:
+        path.write_text(json.dumps({"mysql_export": figures}, indent=2) + "\n")
+        return
+    write(path, HERE / "RESULTS.md", saved["meta"], saved["scenarios"], figures)
+    print("wrote the figures into bench/results.json and bench/RESULTS.md")
 
 
 if __name__ == "__main__":

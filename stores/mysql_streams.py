@@ -28,7 +28,8 @@ from asyncmy.cursors import SSCursor
 
 from catalogue import Field
 from stores.mapping import Person
-from stores.mysql import COMMAND_GRACE, MappedCategory, MySQLStore, timestamp_text
+from stores.mysql import MappedCategory, MySQLStore, timestamp_text
+from stores.mysql_pool import COMMAND_GRACE
 from stores.streams import FORMULA_STARTS, Held, columns
 
 CHUNK = 64 * 1024

@@ -22,7 +22,8 @@ from catalogue import Catalogue, load_catalogue
 from stores import mysql_streams, streams
 from stores.config import StoresConfig, StoresError, parse_stores
 from stores.mapping import Person
-from stores.mysql import MySQLStore, parse_dsn
+from stores.mysql import MySQLStore
+from stores.mysql_pool import parse_dsn
 from stores.postgres import PostgresStore
 
 CATEGORIES = ("profile", "identifiers", "device", "web_analytics", "sensitive", "preferences")
