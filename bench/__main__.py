@@ -27,7 +27,7 @@ from bench._load import Paced, Wrk, wrk_path
 from bench._procs import Server, cpu_seconds, free_port
 from bench._profile import RATE, available, parts, record, summarise
 from bench._queries import events_query, me_query
-from bench._report import HERE, machine, write
+from bench._report import HERE, machine, saved_mysql, write
 
 SCENARIOS = {
     1: "CSV export",
@@ -161,7 +161,13 @@ async def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     if args.render:
         saved = json.loads((HERE / "results.json").read_text())
-        write(HERE / "results.json", HERE / "RESULTS.md", saved["meta"], saved["scenarios"])
+        write(
+            HERE / "results.json",
+            HERE / "RESULTS.md",
+            saved["meta"],
+            saved["scenarios"],
+            saved.get("mysql_export"),
+        )
         return 0
     if args.rounds < 5:
         print("at least 5 rounds: the medians must mean something", file=sys.stderr)
@@ -183,7 +189,7 @@ async def main(argv: list[str] | None = None) -> int:
         print(f"seeding {len(cfg.subjects())} subjects if missing…", flush=True)
         took = await seed(bench, cfg.subjects())
         print(f"  seeded in {took:.1f} s" if took else "  already there", flush=True)
-        postgres = str(await bench.stores.accounts.pool.fetchval("SHOW server_version"))
+        postgres = str(await bench.stores.subjects.pool.fetchval("SHOW server_version"))
         server = dsar_server(bench.env).start()
         ctx = Ctx(cfg, bench, server)
         try:
@@ -218,7 +224,8 @@ async def main(argv: list[str] | None = None) -> int:
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         }
-        write(HERE / "results.json", HERE / "RESULTS.md", meta, ctx.results)
+        mysql = saved_mysql(HERE / "results.json")  # `bench.mysql_export`'s, kept
+        write(HERE / "results.json", HERE / "RESULTS.md", meta, ctx.results, mysql)
         print(f"wrote bench/results.json and bench/RESULTS.md in {meta['config']['seconds']} s")
     finally:
         await bench.close()

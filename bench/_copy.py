@@ -1,8 +1,13 @@
-"""The baselines: bare asyncpg `copy_from_query` into a sink that drops the bytes.
+"""The baselines: bare asyncpg `copy_from_query` of the same mapped SELECT, into a sink that
+drops the bytes.
 
-Run in the benchmark's own process, with the session settings the bundle's snapshot uses (UTC,
-ISO dates, no 30 s statement timeout), ordered by the same index, so the only difference left
-is what dsar does on top: its SQL, the ZIP, HTTP.
+The SQL is the export's own: `MappedCategory.records_sql` (the category's mapped columns, cast
+and aliased, from the company's table, `match` columns `= any(...)` of the person's key values,
+in its `order`), wrapped by `csv_query` (CSV cells) or `json_query` (`row_to_json`), with the
+person's key values as parameters. It runs in the benchmark's own process, with the session
+settings and COPY options the bundle's snapshot uses (UTC, ISO dates, no 30 s statement
+timeout, one read-only REPEATABLE READ transaction), so the only difference left is what dsar
+does on top: resolving the person, the ZIP, HTTP.
 """
 
 from __future__ import annotations
@@ -10,18 +15,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
-from stores.media import MediaStore
-
-from catalogue import Catalogue, Category
-from stores.postgres import PostgresStore, select_list
+from catalogue import Catalogue
+from stores.files import FilesStore
+from stores.mapping import Person
+from stores.postgres import PostgresStore
 from stores.registry import Stores
-from stores.streams import csv_query
+from stores.streams import csv_query, json_query
 
 _SESSION = (
     "SET LOCAL statement_timeout = 0; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'"
 )
+# The COPY options of `Snapshot.csv` and `Snapshot.json_lines`.
+_CSV = {"format": "csv", "header": True, "encoding": "UTF8"}
+_JSON = {"format": "csv", "quote": "\x01", "delimiter": "\x02", "encoding": "UTF8"}
+KINDS = ("csv", "json", "plain")
 
 
 class Sink:
@@ -40,70 +48,70 @@ class Copied:
     bytes: int
 
 
-def _quote(ident: str) -> str:
-    return '"' + ident.replace('"', '""') + '"'
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One COPY: its SQL, the person's key values as parameters, and the COPY options."""
+
+    category: str
+    sql: str
+    args: tuple[Any, ...]
+    options: dict[str, Any]
 
 
-def rows_query(category: Category, json: bool) -> str:
-    """The category's records of one subject ($1), in index order; as JSON lines if `json`."""
-    names = {f.name for f in category.fields}
-    order = [k for k in (category.time_field, "id") if k is not None and k in names]
-    rows = (
-        f"SELECT {select_list(category)} FROM {_quote(category.key)} "  # noqa: S608  # catalogue identifiers; the subject is a parameter
-        "WHERE subject_id = $1"
-        + (" ORDER BY " + ", ".join(_quote(k) for k in order) if order else "")
-    )
-    return f"SELECT row_to_json(r) FROM ({rows}) AS r" if json else rows  # noqa: S608  # same
+def query(stores: Stores, category: str, person: Person, kind: str) -> Query:
+    """The person's records of `category` as the export reads them: `csv` (the bundle's CSV
+    cells), `json` (one `row_to_json` object a line) or `plain` (the mapped SELECT itself as
+    CSV, without the CSV cells' formula neutralising: what that SQL costs)."""
+    cat = stores.postgres(category).categories[category]
+    args: list[Any] = []
+    records = cat.records_sql(person, args)
+    if not person.has_all(cat.keys):
+        records += " LIMIT 0"  # as the snapshot does: no value of a key, no records
+    if kind == "csv":
+        return Query(category, csv_query(cat.category, records), tuple(args), _CSV)
+    if kind == "json":
+        return Query(category, json_query(records), tuple(args), _JSON)
+    if kind == "plain":
+        return Query(category, records, tuple(args), _CSV)
+    raise ValueError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
 
 
-def _options(fmt: str) -> dict[str, Any]:
-    return {"format": "csv", "header": True} if fmt == "csv" else {}
-
-
-async def copy_one(stores: Stores, query: str, sid: UUID, fmt: str, category: str) -> Copied:
+async def copy_one(stores: Stores, q: Query) -> Copied:
     """One COPY of one query into a dropping sink (the web-analytics baselines)."""
     sink = Sink()
     start = time.perf_counter()
-    async with stores.postgres(category).pool.acquire() as conn, conn.transaction():
-        await conn.execute(_SESSION)
-        await conn.copy_from_query(query, sid, output=sink, timeout=1800, **_options(fmt))
+    async with stores.postgres(q.category).pool.acquire() as conn:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.execute(_SESSION)
+            await conn.copy_from_query(q.sql, *q.args, output=sink, timeout=1800, **q.options)
     return Copied(time.perf_counter() - start, sink.bytes)
 
 
-def web_analytics_queries(catalogue: Catalogue) -> dict[str, str]:
-    cat = catalogue.category("web_analytics")
-    return {
-        "csv": rows_query(cat, json=False),
-        "json": rows_query(cat, json=True),
-        # The bundle's own CSV SQL (formula neutralising CASE, booleans as text).
-        "csv-export-sql": csv_query(cat),
-    }
-
-
-async def every_category(stores: Stores, catalogue: Catalogue, sid: UUID, fmt: str) -> Copied:
-    """The sum of bare per-category COPYs of one subject, store by store (one read-only
-    transaction each, as the bundle does), plus reading its media files: the whole-bundle
+async def every_category(stores: Stores, catalogue: Catalogue, person: Person, fmt: str) -> Copied:
+    """The sum of bare per-category COPYs of one person, store by store (one read-only
+    transaction each, as the bundle does), plus reading their media files: the whole-bundle
     baseline."""
     sink = Sink()
     start = time.perf_counter()
     for store in stores.by_name.values():
-        cats = [catalogue.category(k) for k in catalogue.keys if stores.by_category[k] is store]
+        cats = [c.key for c in catalogue if stores.store_of(c.key) is store]
+        if not cats:
+            continue
         if isinstance(store, PostgresStore):
             async with store.pool.acquire() as conn:
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     await conn.execute(_SESSION)
-                    for c in cats:
+                    for key in cats:
+                        q = query(stores, key, person, fmt)
                         await conn.copy_from_query(
-                            rows_query(c, fmt == "json"),
-                            sid,
-                            output=sink,
-                            timeout=1800,
-                            **_options(fmt),
+                            q.sql, *q.args, output=sink, timeout=1800, **q.options
                         )
-        elif isinstance(store, MediaStore) and cats:
-            for row in (await store.files([sid]))[sid]:
-                path = store.path_of(sid, row["file_name"])
-                if path is not None:
+        elif isinstance(store, FilesStore):
+            for key in cats:
+                listing = await store.listing(key, person)
+                for path in listing.paths.values():
                     async for data in store.read(path):
                         await sink(data)
+        else:
+            raise RuntimeError(f"store {store.name}: only PostgreSQL and files are benchmarked")
     return Copied(time.perf_counter() - start, sink.bytes)

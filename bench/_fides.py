@@ -1,5 +1,9 @@
 """Scenario 6: Ethyca Fides's access-package building against dsar's bundle, the same rows.
 
+Both read the demo company's own tables: Fides gets, for every PostgreSQL category, the mapped
+SELECT dsar's export runs (`MappedCategory.records_sql`, the person's key values as parameters),
+so both sides read the same rows from the same tables with the same columns.
+
 Fides runs in a virtualenv of its own (`bench/.fides-venv`, git-ignored): `ethyca-fides` pins
 dozens of packages that must never meet dsar's. Its current release needs Python 3.13. Each
 Fides run is a fresh process (`bench/fides_driver.py`), so its peak RSS is that run's.
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 from collections import defaultdict
@@ -20,10 +25,10 @@ from typing import Any
 import orjson
 
 from bench._context import Ctx, export, figure, target
-from bench._env import ROOT, Subject
+from bench._env import ROOT, Subject, person
 from bench._stats import Target, ratios
 from stores.deployment import database_name
-from stores.postgres import PostgresStore, select_list
+from stores.postgres import PostgresStore
 
 FIDES_VERSION = "2.86.2"
 VENV = ROOT / "bench" / ".fides-venv"
@@ -50,16 +55,24 @@ def _log(msg: str) -> None:
     print(f"  {msg}", flush=True)
 
 
+def _runs(python: str) -> bool:
+    """A pyenv shim is on PATH even where its version is not selected: it must really run."""
+    try:
+        done = subprocess.run([python, "--version"], capture_output=True, timeout=20)  # noqa: S603  # a Python found on this machine
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 def _python313() -> str | None:
-    for name in ("python3.13", "python3.14"):
-        found = shutil.which(name)
-        if found:
-            return found
+    candidates = [found for name in ("python3.13", "python3.14") if (found := shutil.which(name))]
     pyenv = Path.home() / ".pyenv" / "versions"
-    for v in sorted(pyenv.glob("3.1[34]*"), reverse=True):
-        if (v / "bin" / "python3").exists():
-            return str(v / "bin" / "python3")
-    return None
+    candidates += [
+        str(v / "bin" / "python3")
+        for v in sorted(pyenv.glob("3.1[34]*"), reverse=True)
+        if (v / "bin" / "python3").exists()
+    ]
+    return next((c for c in candidates if _runs(c)), None)
 
 
 def ensure_venv() -> Path:
@@ -99,27 +112,34 @@ def describe() -> str:
     return f"{FIDES_VERSION} (its own venv, {done.stdout.strip() or 'Python ?'})"
 
 
-def _quote(ident: str) -> str:
-    return '"' + ident.replace('"', '""') + '"'
+_PARAMETER = re.compile(r"\$(\d+)")
 
 
-def spec(ctx: Ctx, subject: Subject, path: str) -> dict[str, Any]:
-    """The subject's rows in every PostgreSQL category, with the columns dsar exports (withheld
-    values only as `…_held` booleans), keyed `database:table` as Fides keys its results."""
+async def spec(ctx: Ctx, subject: Subject, path: str) -> dict[str, Any]:
+    """The person's rows in every PostgreSQL category, read by the mapped SELECT dsar's export
+    runs (withheld values only as `…_held` booleans), keyed `database:table` as Fides keys its
+    results. The SELECT's `$n` parameters become SQLAlchemy's `:pn`, bound to the same values."""
     bench = ctx.bench
+    who = await person(bench.stores, subject.id)
     collections = []
     for cat in bench.catalogue:
-        store = bench.stores.by_category[cat.key]
+        store = bench.stores.store_of(cat.key)
         if not isinstance(store, PostgresStore):
             continue  # Fides reads databases; the media files are left out of both sides' counts
+        mapped = store.categories[cat.key]
+        if not who.has_all(mapped.keys):
+            continue  # no value of a key this category matches on: no records on either side
+        args: list[Any] = []
+        sql = _PARAMETER.sub(r"(:p\1)", mapped.records_sql(who, args))
         dsn = bench.dsn(store.name)
-        names = {f.name for f in cat.fields}
-        order = [k for k in (cat.time_field, "id") if k is not None and k in names]
-        sql = (
-            f"SELECT {select_list(cat)} FROM {_quote(cat.key)} WHERE subject_id = :sid"  # noqa: S608  # catalogue identifiers
-            + (" ORDER BY " + ", ".join(_quote(k) for k in order) if order else "")
+        collections.append(
+            {
+                "name": f"{database_name(dsn)}:{mapped.mapped.table}",
+                "dsn": dsn,
+                "sql": sql,
+                "params": {f"p{n}": value for n, value in enumerate(args, 1)},
+            }
         )
-        collections.append({"name": f"{database_name(dsn)}:{cat.key}", "dsn": dsn, "sql": sql})
     return {
         "subject_id": str(subject.id),
         "request_id": f"pri_bench_{subject.handle}",
@@ -210,7 +230,9 @@ async def run(ctx: Ctx) -> None:
     dsar: dict[str, list[Any]] = defaultdict(list)
     subjects = cfg.fides_subjects
     drivers = {
-        (path, s.handle): Driver(python, spec(ctx, s, path)) for s in subjects for path in PATHS
+        (path, s.handle): Driver(python, await spec(ctx, s, path))
+        for s in subjects
+        for path in PATHS
     }
     try:
         for driver in drivers.values():
@@ -299,7 +321,8 @@ async def run(ctx: Ctx) -> None:
     ctx.results["6"] = {
         "title": "A privacy-request peer: Ethyca Fides, an access package of the same rows",
         "subject": f"{small.handle} ({small.events:,} events) and {large.handle} "
-        f"({large.events:,} events), every PostgreSQL category, JSON",
+        f"({large.events:,} events), every PostgreSQL category of the demo company's own "
+        "tables through the same mapped SELECTs, JSON",
         "fides_version": FIDES_VERSION,
         "rows": {s.handle: fides[("memory", s.handle)][-1]["rows"] for s in subjects},
         "bytes": {

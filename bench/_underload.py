@@ -19,6 +19,7 @@ import orjson
 from bench import _client
 from bench._context import Ctx, figure, now, target
 from bench._copy import every_category
+from bench._env import person
 from bench._load import Load, Paced, Wrk
 from bench._queries import me_query
 from bench._smallq import SMALL_SUBJECT
@@ -38,6 +39,7 @@ async def run(ctx: Ctx) -> None:
     token = bench.issuer.mint("customer", SMALL_SUBJECT, ttl=4 * 3600)
     body = orjson.dumps({"query": me_query(bench.catalogue)})
     url = ctx.dsar.url + "/graphql"
+    people = [await person(bench.stores, s.id) for s in subjects]
 
     capacity = await Wrk(url, body, token=token, connections=cfg.connections).run(3)
     rate = max(2.0, capacity.rps * RATE_SHARE)
@@ -49,7 +51,7 @@ async def run(ctx: Ctx) -> None:
     async def copies() -> float:
         start = now()
         await asyncio.gather(
-            *(every_category(bench.stores, bench.catalogue, s.id, "csv") for s in subjects)
+            *(every_category(bench.stores, bench.catalogue, p, "csv") for p in people)
         )
         return now() - start
 
@@ -81,12 +83,12 @@ async def run(ctx: Ctx) -> None:
             wall, load = await under_load(work)
             walls[name].append(wall)
             loads[name].append(load)
-        failed = ", ".join(f"{k} {v[-1].errors}" for k, v in loads.items() if v[-1].errors)
+        errors = ", ".join(f"{k} {v[-1].errors}" for k, v in loads.items() if v[-1].errors)
         _log(
             f"round {n + 1}/{cfg.rounds}: 4 exports {walls['exports'][-1]:.2f} s, 4 COPYs "
             f"{walls['copies'][-1]:.2f} s; small-query p99 idle {loads['idle'][-1].p99_ms:.1f} ms"
             f", under exports {loads['exports'][-1].p99_ms:.1f} ms"
-            + (f"; failed small queries: {failed}" if failed else "")
+            + (f"; failed small queries: {errors}" if errors else "")
         )
     p99 = {k: [x.p99_ms for x in v] for k, v in loads.items()}
     rps = {k: [x.rps for x in v] for k, v in loads.items()}

@@ -5,8 +5,9 @@ dsar's; imports nothing of dsar. One process per subject and packaging path:
 
     bench/.fides-venv/bin/python bench/fides_driver.py   (spec, then `run` lines, on stdin)
 
-The spec names the collections (one per dsar category: a DSN and a SELECT of the subject's rows
-with the same columns dsar exports) and which of Fides's two packaging paths to take:
+The spec names the collections (one per dsar category: a DSN, the mapped SELECT of the person's
+rows dsar's export runs on the company's table, and its parameters, the person's key values)
+and which of Fides's two packaging paths to take:
 
 - `memory`: `fides.api.tasks.storage.write_to_in_memory_buffer`, what `upload_to_local`, GCS and
   S3 without streaming use: the whole package built in a BytesIO.
@@ -94,7 +95,7 @@ def main() -> None:
         data: dict[str, Any] = {}
         for c in spec["collections"]:
             with engines[c["dsn"]].connect() as conn:
-                result = conn.execute(text(c["sql"]), {"sid": spec["subject_id"]})
+                result = conn.execute(text(c["sql"]), c["params"])
                 data[c["name"]] = SQLConnector.cursor_result_to_rows(result)
         loaded = time.perf_counter() - start
         rows = sum(len(v) for v in data.values())

@@ -99,6 +99,8 @@ class MappedCategory:
         self.mapped = mapped
         self.table = quote_table(mapped.table)
         self.where = Where(types, mapped.table, mapped.match)
+        self.types = types
+        self.table_types = types[mapped.table]
         self.keys = tuple(key for _, key in mapped.match)
         table_types = types[mapped.table]
         self.order_types = tuple(table_types[c] for c in mapped.order)
@@ -120,7 +122,21 @@ class MappedCategory:
         return f"SELECT {self.select} FROM {self.table} t WHERE {where}{order}"  # noqa: S608  # identifiers from the checked stores file; values are parameters
 
     def page_sql(self, person: Person, args: list[Any], limit: int, after: Position | None) -> str:
-        where = self.where.sql(person, args)
+        """A page in `order`, read value by value of the first `match` key and merged.
+
+        With `col = any(<several values>)` PostgreSQL cannot take the order from the
+        (col, time, id) index: it reads and sorts all of the person's records for each page
+        (1.5 s for a million events). One index walk per value, each stopping at `limit`,
+        then a merge of at most `values * limit` rows, answers in a fraction of a millisecond.
+        """
+        (column, key), rest = self.mapped.match[0], self.mapped.match[1:]
+        kind = self.table_types[column]
+        args.append(fitting(kind, person.of(key)))
+        values = len(args)
+        col = f"t.{quote(column)}"
+        where = f"{col} = k.v::{kind} AND {col}::text = k.v"
+        if rest:
+            where += " AND " + Where(self.types, self.mapped.table, rest).sql(person, args)
         positions = ", ".join(f"t.{quote(c)}::text" for c in self.mapped.order)
         if after is not None:
             casts = []
@@ -130,10 +146,17 @@ class MappedCategory:
             where += f" AND ({self.order_by}) > ({', '.join(casts)})"
         args.append(limit)
         pos = f", ARRAY[{positions}] AS _pos" if positions else ""
+        hidden = "".join(f", t.{quote(c)} AS __o{i}" for i, c in enumerate(self.mapped.order))
         order = f" ORDER BY {self.order_by}" if self.order_by else ""
-        return (
-            f"SELECT {self.select}{pos} FROM {self.table} t WHERE {where}{order} "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+        merged = ", ".join(f"r.__o{i}" for i in range(len(self.mapped.order)))
+        inner = (
+            f"SELECT {self.select}{pos}{hidden} FROM {self.table} t WHERE {where}{order} "  # noqa: S608  # identifiers from the checked stores file; values are parameters
             f"LIMIT ${len(args)}"
+        )
+        return (
+            f"SELECT r.* FROM unnest(${values}::text[]) AS k(v), LATERAL ({inner}) r"  # noqa: S608  # built from checked identifiers only
+            + (f" ORDER BY {merged}" if merged else "")
+            + f" LIMIT ${len(args)}"
         )
 
 
@@ -237,7 +260,7 @@ class PostgresStore:
         self.statements += 1
         rows = []
         for r in await self.pool.fetch(sql, *args):
-            row = dict(r)
+            row = {k: v for k, v in r.items() if not k.startswith("__o")}
             row["_pos"] = tuple(row.get("_pos") or ())
             rows.append(row)
         return rows
