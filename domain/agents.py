@@ -8,13 +8,12 @@ ticket or reason, or a ticket about someone else), `LimitReached`, `AuditUnavail
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
 from domain import audit, support
-from domain.audit import Action, AuditUnavailable
+from domain.audit import Action
 from domain.errors import Forbidden, LimitReached, Refused, StepUpRequired
 from domain.exports import ExportRow, InvalidExportRequest
 from domain.principals import Principal, SupportAgent
@@ -40,18 +39,15 @@ class Look:
         categories: Sequence[str] = (),
         purpose: dict[str, str] | None = None,
     ) -> None:
-        # A refusal returns nothing whether or not its row is written.
-        with contextlib.suppress(AuditUnavailable):
-            await audit.record(
-                self.services.db,
-                request_id=self.request_id,
-                actor=self.principal,
-                subject_id=subject_id,
-                action=action,
-                outcome="denied",
-                purpose=purpose,
-                categories=categories,
-            )
+        await audit.denied(
+            self.services.db,
+            request_id=self.request_id,
+            actor=self.principal,
+            subject_id=subject_id,
+            action=action,
+            purpose=purpose,
+            categories=categories,
+        )
 
     async def checked(
         self, action: Action, subject_id: UUID | None = None

@@ -9,7 +9,6 @@ The HTTP edge (`api/downloads.py`) only parses the request and sends what `start
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncGenerator
@@ -22,7 +21,7 @@ import anyio
 import asyncpg
 
 from domain import audit, exports, partners, portability
-from domain.audit import Action, AuditUnavailable
+from domain.audit import Action
 from domain.errors import Busy, Gone, NotFound
 from domain.exports import ExportRow
 from domain.leases import Leases
@@ -62,15 +61,30 @@ async def start(
             and await portability.live_grant(db, principal, row.grant_id) is not None
         )
     if not allowed:
-        with contextlib.suppress(AuditUnavailable):  # the refusal stands either way
-            await _record(db, request_id, principal, row, "denied")
+        await audit.denied(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=row.subject_id,
+            action=_action(row),
+            purpose=_purpose(row),
+        )
         raise NotFound
     if isinstance(principal, Customer):
         rules = services.rules
         require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
     if row.status != "running" and not row.downloadable_at(datetime.now(UTC)):
         raise Gone
-    await _record(db, request_id, principal, row, "allowed")
+    await audit.record(
+        db,
+        request_id=request_id,
+        actor=principal,
+        subject_id=row.subject_id,
+        action=_action(row),
+        outcome="allowed",
+        purpose=_purpose(row),
+        categories=row.categories,
+    )
     key = None
     if isinstance(principal, Partner):
         key = await partners.partner_key(db, principal.client_id)
@@ -78,22 +92,15 @@ async def start(
     return Download(services, claimed, key)
 
 
-async def _record(
-    db: audit.Db, request_id: str, principal: Principal, row: ExportRow, outcome: audit.Outcome
-) -> None:
+def _action(row: ExportRow) -> Action:
+    return Action.TRANSFER_DOWNLOAD if row.grant_id else Action.EXPORT_DOWNLOAD
+
+
+def _purpose(row: ExportRow) -> dict[str, str]:
     purpose = {"export_id": str(row.id)}
     if row.grant_id is not None:
         purpose["grant_id"] = str(row.grant_id)
-    await audit.record(
-        db,
-        request_id=request_id,
-        actor=principal,
-        subject_id=row.subject_id,
-        action=Action.TRANSFER_DOWNLOAD if row.grant_id else Action.EXPORT_DOWNLOAD,
-        outcome=outcome,
-        purpose=purpose,
-        categories=row.categories if outcome == "allowed" else (),
-    )
+    return purpose
 
 
 async def claim(db: asyncpg.Pool, leases: Leases, row: ExportRow) -> ExportRow:

@@ -7,7 +7,6 @@ owner downloads it (`domain.downloads`): nothing of anyone's data is kept at res
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from catalogue import Catalogue
 from domain import audit
-from domain.audit import Action, AuditUnavailable, actor_of
+from domain.audit import Action, actor_of
 from domain.errors import LimitReached, NotFound, Refused
 from domain.leases import ORPHANED
 from domain.principals import Customer, Partner, Principal, SupportAgent
@@ -285,16 +284,13 @@ async def seen_by(
     if row is None or principal is None:
         raise NotFound
     if not may_download(principal, row):
-        with contextlib.suppress(AuditUnavailable):  # the refusal stands either way
-            await audit.record(
-                db,
-                request_id=request_id,
-                actor=principal,
-                subject_id=row.subject_id,
-                action=Action.ACCESS_DENIED,
-                outcome="denied",
-                purpose={"export_id": str(row.id)},
-            )
+        await audit.denied(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=row.subject_id,
+            purpose={"export_id": str(row.id)},
+        )
         raise NotFound
     return row
 
