@@ -93,7 +93,7 @@ def error_response(exc: AuthError) -> JSONResponse:
 def refusal(exc: DomainError) -> JSONResponse:
     """A domain refusal outside GraphQL: the step-up challenge (RFC 9470), or the status, body
     and headers `schema.outcomes` gives every other domain error."""
-    if isinstance(exc, StepUpRequired):
+    if isinstance(exc, StepUpRequired | InsufficientScope):
         return error_response(exc)
     h = hint(exc)
     return JSONResponse(

@@ -62,6 +62,15 @@ class Forbidden(DomainError):
     """The caller is of the wrong kind for this (a partner token that carries an agent's scope)."""
 
 
+class InsufficientScope(Forbidden):
+    """The principal's scopes do not allow this: `scope` would do; None when no scope does
+    (a field open to no one)."""
+
+    def __init__(self, scope: str | None) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
 class AuditUnavailable(DomainError):
     """The audit row could not be written, so nothing was done and nothing may be returned.
 

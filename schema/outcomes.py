@@ -122,7 +122,7 @@ def _raised(ctx: Context, exc: DomainError) -> Exception:
         return errors.AuditDown(UNRECORDED)
     if isinstance(exc, LimitReached):
         _hinted(ctx, exc)
-        return errors.LimitReached(LOOKS_LIMIT, retryAfter=exc.retry_after)
+        return errors.LookLimit(LOOKS_LIMIT, retryAfter=exc.retry_after)
     if isinstance(exc, InvalidAccess):
         return errors.AccessRefused(exc.message)
     if isinstance(exc, InvalidInput):
