@@ -10,7 +10,7 @@ from typing import Protocol
 from uuid import UUID
 
 from api.tokens import Claims, InvalidToken
-from domain.errors import StepUpRequired
+from domain.errors import InsufficientScope, StepUpRequired
 from domain.principals import (
     SCOPE_CUSTOMER,
     SCOPE_PARTNER,
@@ -39,15 +39,8 @@ ResolveSubject = Callable[[str, str], Awaitable[UUID | None]]
 
 
 class NoCredentials(Exception):
-    """No bearer token was sent (RFC 6750 section 3.1: then no error code in the challenge)."""
-
-
-class InsufficientScope(Exception):
-    """`scope` is the scope that would do; None when no scope does (a field open to no one)."""
-
-    def __init__(self, scope: str | None) -> None:
-        super().__init__(scope)
-        self.scope = scope
+    """No bearer token was sent (RFC 6750 section 3.1: then no error code in the challenge).
+    Edge-only, as `InvalidToken` is: no token or header reaches the domain (`api/errors.py`)."""
 
 
 class Validator(Protocol):

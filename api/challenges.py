@@ -1,7 +1,8 @@
 """`WWW-Authenticate` challenges (RFC 6750 section 3, RFC 9470 section 3) and the 401/403 answers.
 
 Every refusal of a credential is mapped here and only here. The body names the error code and
-nothing else: no token, no claim, no reason code, no description.
+nothing else: no token, no claim, no reason code, no description. A domain refusal answered
+outside GraphQL (a download) takes its status and body from `schema.outcomes.hint` (`refusal`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from api.authn import (
     NoCredentials,
     StepUpRequired,
 )
+from domain.errors import DomainError
+from schema.outcomes import hint
 
 REALM = "dsar"
 
@@ -84,4 +87,15 @@ def error_response(exc: AuthError) -> JSONResponse:
         401,
         "insufficient_user_authentication",
         insufficient_user_authentication(exc.acr_values, exc.max_age),
+    )
+
+
+def refusal(exc: DomainError) -> JSONResponse:
+    """A domain refusal outside GraphQL: the step-up challenge (RFC 9470), or the status, body
+    and headers `schema.outcomes` gives every other domain error."""
+    if isinstance(exc, StepUpRequired | InsufficientScope):
+        return error_response(exc)
+    h = hint(exc)
+    return JSONResponse(
+        h.body, status_code=h.status, headers={"Cache-Control": "no-store", **h.headers}
     )

@@ -6,7 +6,6 @@ runs; the stdlib decoder would turn deep nesting or huge numbers into 500s, orjs
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -29,7 +28,6 @@ from api.authn import InsufficientScope, NoCredentials, StepUpRequired
 from api.challenges import error_response
 from api.tokens import InvalidToken
 from domain import audit
-from domain.audit import Action, AuditUnavailable
 from domain.principals import Principal
 from domain.services import Services
 from schema.context import Context
@@ -147,15 +145,9 @@ async def graphql_endpoint(request: Request) -> Response:
             check_scopes(principal, fields, request.app.state.root_fields)
         except InsufficientScope as exc:
             # A denied attempt is audited like any other (no subject: none was reached).
-            with contextlib.suppress(AuditUnavailable):
-                await audit.record(
-                    services.db,
-                    request_id=request.state.request_id,
-                    actor=principal,
-                    subject_id=None,
-                    action=Action.ACCESS_DENIED,
-                    outcome="denied",
-                )
+            await audit.denied(
+                services.db, request_id=request.state.request_id, actor=principal, subject_id=None
+            )
             return error_response(exc)
     base_url = str(request.base_url).rstrip("/")
     context = Context(services, principal, request.state.request_id, base_url)

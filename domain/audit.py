@@ -11,6 +11,7 @@ categories by name: never a value, a token or a secret.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ __all__ = [
     "actor_of",
     "canonical",
     "chain_hash",
+    "denied",
     "record",
     "verify",
 ]
@@ -143,6 +145,30 @@ async def record(
     if not isinstance(seq, int):
         raise AuditUnavailable("no seq returned")
     return seq
+
+
+async def denied(
+    db: Db,
+    *,
+    request_id: str,
+    actor: Principal | None,
+    subject_id: UUID | None,
+    action: Action = Action.ACCESS_DENIED,
+    purpose: Mapping[str, str] | None = None,
+    categories: Sequence[str] = (),
+) -> None:
+    """A refused attempt, recorded when the log takes it: the refusal stands either way."""
+    with contextlib.suppress(AuditUnavailable):
+        await record(
+            db,
+            request_id=request_id,
+            actor=actor,
+            subject_id=subject_id,
+            action=action,
+            outcome="denied",
+            purpose=purpose,
+            categories=categories,
+        )
 
 
 async def verify(db: Db, *, batch: int = 1000) -> VerifyResult:

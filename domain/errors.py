@@ -54,6 +54,23 @@ class Busy(DomainError):
     """The same thing is under way elsewhere right now."""
 
 
+class Gone(DomainError):
+    """It was there and can no longer be used (a spent or expired link): one answer for both."""
+
+
+class Forbidden(DomainError):
+    """The caller is of the wrong kind for this (a partner token that carries an agent's scope)."""
+
+
+class InsufficientScope(Forbidden):
+    """The principal's scopes do not allow this: `scope` would do; None when no scope does
+    (a field open to no one)."""
+
+    def __init__(self, scope: str | None) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
 class AuditUnavailable(DomainError):
     """The audit row could not be written, so nothing was done and nothing may be returned.
 

@@ -2,7 +2,7 @@
 
 A request records who asked, for whom, why, in which format, which categories and how strongly
 the person had proved who they were. The bundle itself is streamed from the stores when its
-owner downloads it (`api.downloads`): nothing of anyone's data is kept at rest here.
+owner downloads it (`domain.downloads`): nothing of anyone's data is kept at rest here.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from asyncpg.pool import PoolConnectionProxy
 from catalogue import Catalogue
 from domain import audit
 from domain.audit import Action, actor_of
-from domain.errors import Busy, LimitReached, Refused
-from domain.leases import ORPHANED, Leases
+from domain.errors import LimitReached, NotFound, Refused
+from domain.leases import ORPHANED
 from domain.principals import Customer, Partner, Principal, SupportAgent
 from domain.rules import Rules
 from domain.stepup import require_strong_login
@@ -34,10 +34,6 @@ DAY = timedelta(days=1)
 
 class InvalidExportRequest(Refused):
     """A request that cannot be met as asked."""
-
-
-class ExportBusy(Busy):
-    """Another export of the same subject is streaming right now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +129,7 @@ async def request_for_self(
     db: asyncpg.Pool,
     catalogue: Catalogue,
     rules: Rules,
-    principal: Customer,
+    principal: Principal | None,
     *,
     format: str,
     purpose: str,
@@ -143,6 +139,8 @@ async def request_for_self(
     """A customer's own access or portability request, committed with its audit row. Raises
     `StepUpRequired` (step-up), `InvalidExportRequest`, `LimitReached`,
     or `AuditUnavailable` (then nothing of the request remains)."""
+    if not isinstance(principal, Customer):
+        raise InvalidExportRequest("Only a person can ask for a copy of their own data.")
     require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
     if principal.subject_id is None:
         raise InvalidExportRequest(
@@ -228,7 +226,7 @@ async def create(
         raise RuntimeError("exports.create runs inside the caller's transaction")
     # Serialises requests for one subject, so the limit and the repeat rule cannot race.
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(subject_id))
-    await _fail_stale(conn, subject_id)
+    await fail_stale(conn, subject_id)
     existing = await conn.fetchrow(
         """SELECT * FROM exports
             WHERE subject_id = $1 AND recipient = $2
@@ -277,8 +275,36 @@ async def get(db: asyncpg.Pool, export_id: UUID) -> ExportRow | None:
     return None if row is None else ExportRow.of(row)
 
 
+async def seen_by(
+    db: asyncpg.Pool, principal: Principal | None, export_id: UUID, request_id: str = "-"
+) -> ExportRow:
+    """One export of the caller's. Raises `NotFound` for one that does not exist and for
+    someone else's alike; an attempt on someone else's is recorded as denied."""
+    row = await get(db, export_id)
+    if row is None or principal is None:
+        raise NotFound
+    if not may_download(principal, row):
+        await audit.denied(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=row.subject_id,
+            purpose={"export_id": str(row.id)},
+        )
+        raise NotFound
+    return row
+
+
+async def mine(db: asyncpg.Pool, principal: Principal | None, limit: int = 20) -> list[ExportRow]:
+    """A person's own requests (none for any other caller)."""
+    if not isinstance(principal, Customer) or principal.subject_id is None:
+        return []
+    return await for_subject(db, principal.subject_id, limit)
+
+
 async def for_subject(db: asyncpg.Pool, subject_id: UUID, limit: int = 20) -> list[ExportRow]:
-    """The subject's own requests, newest first (what the account page lists)."""
+    """The subject's own requests, newest first (what the account page lists), at most 100."""
+    limit = max(1, min(limit, 100))
     rows = await db.fetch(
         """SELECT * FROM exports
             WHERE subject_id = $1 AND recipient = '{"kind": "subject"}'::jsonb
@@ -289,76 +315,10 @@ async def for_subject(db: asyncpg.Pool, subject_id: UUID, limit: int = 20) -> li
     return [ExportRow.of(r) for r in rows]
 
 
-async def claim(db: asyncpg.Pool, leases: Leases, row: ExportRow) -> ExportRow:
-    """Takes the running lease for one download (the caller releases it when the stream ends).
-    Raises `ExportBusy` when another stream of the same subject runs: the unique index allows
-    one running export per subject."""
-    # Before the row says running, so it is never seen orphaned.
-    if not await leases.hold(row.id):
-        raise ExportBusy
-    try:
-        return await _claim(db, row)
-    except BaseException:
-        await leases.release(row.id)
-        raise
-
-
-async def _claim(db: asyncpg.Pool, row: ExportRow) -> ExportRow:
-    async with db.acquire() as conn, conn.transaction():
-        await _fail_stale(conn, row.subject_id)
-        try:
-            claimed = await conn.fetchrow(
-                """UPDATE exports
-                    SET status = 'running', started_at = now(), heartbeat_at = now(),
-                        failure = NULL, downloads = downloads + 1
-                    WHERE id = $1 AND status IN ('ready', 'failed')
-                      AND expires_at > now()
-                    RETURNING *""",
-                row.id,
-            )
-        except asyncpg.UniqueViolationError:
-            raise ExportBusy from None
-    if claimed is None:
-        raise ExportBusy
-    return ExportRow.of(claimed)
-
-
-async def complete(
-    db: asyncpg.Pool,
-    export_id: UUID,
-    *,
-    records: int,
-    size: int,
-    sha256: str,
-    generated_at: datetime,
-) -> None:
-    await db.execute(
-        """UPDATE exports SET status = 'completed', records = $2, bytes = $3, sha256 = $4,
-                              generated_at = $5, finished_at = now(), heartbeat_at = NULL
-           WHERE id = $1""",
-        export_id,
-        records,
-        size,
-        sha256,
-        generated_at,
-    )
-
-
-async def fail(db: asyncpg.Pool, export_id: UUID, reason: str) -> None:
-    """`reason` is fixed text chosen by the caller: never an exception message."""
-    await db.execute(
-        """UPDATE exports SET status = 'failed', failure = $2, finished_at = now(),
-                              heartbeat_at = NULL
-           WHERE id = $1""",
-        export_id,
-        reason,
-    )
-
-
 ORPHAN_FAILURE = "The service stopped while the bundle was streaming."
 
 
-async def _fail_stale(conn: Conn, subject_id: UUID) -> None:
+async def fail_stale(conn: Conn, subject_id: UUID) -> None:
     """Fails the subject's running exports whose process is gone (`domain.leases`)."""
     await conn.execute(
         f"""UPDATE exports SET status = 'failed', finished_at = now(), heartbeat_at = NULL,

@@ -9,8 +9,10 @@ or that was observed from their use (WP242).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -21,8 +23,8 @@ from domain import audit, exports
 from domain.audit import Action, actor_of
 from domain.errors import NotFound
 from domain.exports import DAY, Conn, ExportRow, within_limit
-from domain.partners import GrantRefused, PartnerRecord, dumps, portable
-from domain.principals import Customer, Partner
+from domain.partners import GrantRefused, PartnerRecord, dumps, list_partners, portable
+from domain.principals import Customer, Partner, Principal
 from domain.rules import Rules
 from domain.stepup import require_strong_login
 
@@ -64,15 +66,17 @@ async def grant(
     db: asyncpg.Pool,
     catalogue: Catalogue,
     rules: Rules,
-    principal: Customer,
+    principal: Principal | None,
     *,
     partner: str,
     categories: Sequence[str],
     expires_at: datetime | None = None,
     request_id: str = "-",
-) -> Grant:
+) -> GrantView:
     """The grant, committed with its audit row. Raises `StepUpRequired`
     (step-up), `GrantRefused`, or `AuditUnavailable` (then no grant was given)."""
+    if not isinstance(principal, Customer):
+        raise GrantRefused("Only a person can grant access to their own data.")
     require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
     if principal.subject_id is None:
         raise GrantRefused("No personal data is linked to this login: there is nothing to send.")
@@ -109,7 +113,7 @@ async def grant(
         assert created is not None
         given = Grant.of(created)
         await _audited(conn, request_id, principal, given, Action.GRANT_CREATE)
-    return given
+    return (await described(db, [given]))[0]
 
 
 async def _audited(
@@ -128,12 +132,13 @@ async def _audited(
 
 
 async def revoke(
-    db: asyncpg.Pool, principal: Customer, grant_id: UUID, request_id: str = "-"
-) -> Grant | None:
-    """The person's own grant, revoked now (or already) with its audit row; None when it is
-    not theirs. Raises `AuditUnavailable` (then the grant stays as it was)."""
-    if principal.subject_id is None:
-        return None
+    db: asyncpg.Pool, principal: Principal | None, grant_id: UUID | None, request_id: str = "-"
+) -> GrantView:
+    """The person's own grant, revoked now (or already) with its audit row. Raises `NotFound`
+    when it is not theirs (or not a grant id), or `AuditUnavailable` (then the grant stays as
+    it was)."""
+    if not isinstance(principal, Customer) or principal.subject_id is None or grant_id is None:
+        raise NotFound
     async with db.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             """UPDATE grants SET revoked_at = coalesce(revoked_at, now())
@@ -142,10 +147,52 @@ async def revoke(
             principal.subject_id,
         )
         if row is None:
-            return None
+            raise NotFound
         revoked = Grant.of(row)
         await _audited(conn, request_id, principal, revoked, Action.GRANT_REVOKE)
-    return revoked
+    return (await described(db, [revoked]))[0]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantView:
+    """A grant as its person sees it: the partner's name and what left under it."""
+
+    grant: Grant
+    partner_name: str
+    transfers: list[ExportRow]
+
+
+async def described(db: asyncpg.Pool, grants: Sequence[Grant]) -> list[GrantView]:
+    names = await partner_names(db, sorted({g.partner for g in grants}))
+    transfers = await transfers_of(db, [g.id for g in grants])
+    return [GrantView(g, names.get(g.partner, g.partner), transfers[g.id]) for g in grants]
+
+
+async def my_grants(db: asyncpg.Pool, principal: Principal | None) -> list[GrantView]:
+    """The person's grants, newest first (none for any other caller)."""
+    if not isinstance(principal, Customer) or principal.subject_id is None:
+        return []
+    return await described(db, await grants_of(db, principal.subject_id))
+
+
+async def offered(
+    db: asyncpg.Pool, catalogue: Catalogue, principal: Principal | None
+) -> list[PartnerRecord]:
+    """The enabled partners a person may grant, by name, each with the categories it may
+    receive in policy order: registration checks them already, a row written by hand is held
+    to it here too."""
+    if not isinstance(principal, Customer):
+        return []
+    enabled = [p for p in await list_partners(db) if p.disabled_at is None]
+    return [
+        replace(
+            p,
+            categories=tuple(
+                k for k in catalogue.keys if k in p.categories and catalogue.category(k).portable
+            ),
+        )
+        for p in sorted(enabled, key=lambda p: (p.name.casefold(), p.client_id))
+    ]
 
 
 async def grants_of(db: asyncpg.Pool, subject_id: UUID) -> list[Grant]:
@@ -192,6 +239,39 @@ async def live_grant(db: asyncpg.Pool | Conn, partner: Partner, grant_id: UUID) 
     return None if row is None else Grant.of(row)
 
 
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """A live grant as its partner sees it: never our subject id, a pairwise reference."""
+
+    grant: Grant
+    subject_ref: str
+    last_transfer_at: datetime | None
+
+
+def subject_ref(secret: bytes, partner: str, subject_id: UUID) -> str:
+    """Pairwise: the same person has a different reference at each partner, so partners
+    cannot join what they hold on our internal id."""
+    mac = hmac.new(secret, f"subject-ref|{partner}|{subject_id}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:32]
+
+
+async def granted_to(db: asyncpg.Pool, rules: Rules, principal: Principal | None) -> list[Granted]:
+    """The live grants to the calling partner (none for any other caller), with when the last
+    complete transfer was taken (the next delta starts there)."""
+    if not isinstance(principal, Partner):
+        return []
+    grants = await live_grants(db, principal)
+    transfers = await transfers_of(db, [g.id for g in grants])
+    return [
+        Granted(
+            g,
+            subject_ref(rules.secret_key, principal.client_id, g.subject_id),
+            max((t.generated_at for t in transfers[g.id] if t.generated_at), default=None),
+        )
+        for g in grants
+    ]
+
+
 async def grant_subject(db: asyncpg.Pool, grant_id: UUID) -> UUID | None:
     """Whose grant this is, for the audit row of a refused attempt."""
     value = await db.fetchval("SELECT subject_id FROM grants WHERE id = $1", grant_id)
@@ -201,8 +281,8 @@ async def grant_subject(db: asyncpg.Pool, grant_id: UUID) -> UUID | None:
 async def start_transfer(
     db: asyncpg.Pool,
     rules: Rules,
-    partner: Partner,
-    grant_id: UUID,
+    partner: Principal | None,
+    grant_id: UUID | None,
     *,
     format: str = "json",
     full: bool = False,
@@ -213,8 +293,11 @@ async def start_transfer(
 
     A delta (the default) holds only records dated after the last completed transfer of the
     grant, in categories that have a date; `full` asks for everything. Raises
-    `TransferRefused` (recorded as denied), `LimitReached` or `AuditUnavailable`.
+    `TransferRefused` (recorded as denied when it names a grant), `LimitReached` or
+    `AuditUnavailable`.
     """
+    if not isinstance(partner, Partner) or grant_id is None:
+        raise TransferRefused
     async with db.acquire() as conn, conn.transaction():
         found = await live_grant(conn, partner, grant_id)
         if found is not None:

@@ -8,7 +8,6 @@ audit log itself, under a lock per agent, so two requests at once cannot both ta
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 import unicodedata
@@ -197,32 +196,26 @@ async def admit(
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
         raise AuditUnavailable(type(exc).__name__) from None
     if other_person:
-        with contextlib.suppress(AuditUnavailable):  # the refusal stands either way
-            await audit.record(
-                db,
-                request_id=request_id,
-                actor=agent,
-                subject_id=wanted[0] if len(wanted) == 1 else None,
-                action=action,
-                outcome="denied",
-                purpose=access.purpose(),
-                categories=categories,
-            )
+        await audit.denied(
+            db,
+            request_id=request_id,
+            actor=agent,
+            subject_id=wanted[0] if len(wanted) == 1 else None,
+            action=action,
+            purpose=access.purpose(),
+            categories=categories,
+        )
         raise InvalidAccess(OTHER_PERSON)
     if retry is not None:
-        with contextlib.suppress(AuditUnavailable):  # the refusal stands either way
-            await audit.record(
-                db,
-                request_id=request_id,
-                actor=agent,
-                subject_id=wanted[0]
-                if len(wanted) == 1 and action != Action.SUBJECT_FIND
-                else None,
-                action=action,
-                outcome="denied",
-                purpose=access.purpose(),
-                categories=categories,
-            )
+        await audit.denied(
+            db,
+            request_id=request_id,
+            actor=agent,
+            subject_id=wanted[0] if len(wanted) == 1 and action != Action.SUBJECT_FIND else None,
+            action=action,
+            purpose=access.purpose(),
+            categories=categories,
+        )
         raise LimitReached(retry)
 
 
@@ -310,14 +303,12 @@ async def request_export_for(
                 categories=row.categories,
             )
             return row
-    with contextlib.suppress(AuditUnavailable):  # the refusal stands either way
-        await audit.record(
-            db,
-            request_id=request_id,
-            actor=agent,
-            subject_id=subject_id,
-            action=Action.EXPORT_REQUEST,
-            outcome="denied",
-            purpose=access.purpose(),
-        )
+    await audit.denied(
+        db,
+        request_id=request_id,
+        actor=agent,
+        subject_id=subject_id,
+        action=Action.EXPORT_REQUEST,
+        purpose=access.purpose(),
+    )
     raise InvalidAccess(OTHER_PERSON)

@@ -25,7 +25,7 @@ from catalogue import Catalogue
 from domain.audit import AuditUnavailable
 from domain.errors import STORE_FAILURES as UNAVAILABLE
 from domain.principals import Customer
-from schema import exports, portability, support
+from schema import export_types, exports, portability, support
 from schema.context import Context
 from schema.errors import PublicError, is_public
 from schema.policy_types import DataCategory
@@ -129,7 +129,7 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
         query=query,
         mutation=mutation,
         extensions=extensions,
-        config=StrawberryConfig(auto_camel_case=True, scalar_map=exports.SCALARS),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=export_types.SCALARS),
     )
 
 

@@ -51,7 +51,7 @@ class BadArgument(SupportError):
     code = "INVALID_ARGUMENT"
 
 
-class LimitReached(SupportError):
+class LookLimit(SupportError):
     code = "SUPPORT_LIMIT_REACHED"
 
 

@@ -8,10 +8,11 @@ from typing import Annotated
 
 import strawberry
 
+from domain.agents import Unmasked
 from domain.audit import AccessEntry
 from domain.exports import ExportRow
 from domain.support import REASON_MAX, REASON_MIN, TICKET_FORMAT
-from schema.exports import (
+from schema.export_types import (
     ExportFormat,
     ExportLimitReached,
     ExportPurpose,
@@ -54,6 +55,16 @@ class UnmaskedValue:
     field: str = strawberry.field(description="Field name.")
     record: int | None = strawberry.field(description="The record's id, for many-record lists.")
     value: str | None = strawberry.field(description="The value as stored; null when none.")
+
+    @classmethod
+    def of(cls, u: Unmasked) -> UnmaskedValue:
+        return cls(
+            subject=strawberry.ID(str(u.subject_id)),
+            category=u.category,
+            field=u.field,
+            record=u.record,
+            value=u.value,
+        )
 
 
 @strawberry.type(description="This agent looked at the most people allowed in an hour.")

@@ -13,7 +13,6 @@ from starlette.responses import Response
 from api import downloads
 from api.account.data import size
 from api.account.web import when
-from api.authn import StepUpRequired
 from domain import exports
 from domain.principals import Customer
 from domain.services import Services
@@ -26,14 +25,6 @@ STATUS_TEXT = {
     "expired": "Expired",
 }
 PURPOSE_TEXT = {"access": "Access", "portability": "Portability"}
-
-
-class StepUp(Exception):
-    """A stronger or more recent sign-in is needed first (RFC 9470)."""
-
-
-class Refused(Exception):
-    """The request cannot be met as asked; the message is fixed text, safe to show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +85,17 @@ class ExportView:
 async def request(
     services: Services, principal: Customer, request_id: str, *, format: str, purpose: str
 ) -> ExportView:
-    """As `requestExport` does it (schema/exports.py), audit row included."""
-    try:
-        row = await exports.request_for_self(
-            services.db,
-            services.catalogue,
-            services.rules,
-            principal,
-            format=format,
-            purpose=purpose,
-            request_id=request_id,
-        )
-    except StepUpRequired:
-        raise StepUp from None
-    except exports.InvalidExportRequest as exc:
-        raise Refused(str(exc)) from None
+    """As `requestExport` does it (schema/exports.py), audit row included. Raises the domain's
+    `StepUpRequired`, `Refused`, `LimitReached` or `AuditUnavailable`."""
+    row = await exports.request_for_self(
+        services.db,
+        services.catalogue,
+        services.rules,
+        principal,
+        format=format,
+        purpose=purpose,
+        request_id=request_id,
+    )
     return ExportView.of(row, datetime.now(UTC))
 
 

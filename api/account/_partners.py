@@ -17,10 +17,10 @@ from typing import Any
 
 import strawberry
 
-from api.account._exports import Refused, StepUp
 from api.account.data import DataUnavailable, size
 from api.account.web import when
 from catalogue import Category
+from domain.errors import Refused, StepUpRequired
 from domain.principals import Customer
 from domain.services import Services
 from schema.context import Context
@@ -154,7 +154,7 @@ async def grant(
     categories: Sequence[str],
     expires_at: datetime,
 ) -> GrantView:
-    """Raises `StepUp`, `Refused` (fixed text, safe to show) or `DataUnavailable`."""
+    """Raises `StepUpRequired`, `Refused` (fixed text, safe to show) or `DataUnavailable`."""
     variables = {
         "input": {
             "partner": partner,
@@ -165,7 +165,8 @@ async def grant(
     data = await _execute(services, schema, principal, request_id, GRANT, variables)
     result = data["grantPortability"]
     if result["__typename"] == "StrongerLoginRequired":
-        raise StepUp
+        rules = services.rules
+        raise StepUpRequired(rules.step_up_acr_values, rules.step_up_max_age)
     if result["__typename"] == "GrantRefusedError":
         raise Refused(result["message"])
     return _grant(services, result)

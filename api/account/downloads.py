@@ -21,7 +21,7 @@ from api.account.sessions import Session
 from api.account.site import AccountSite
 from api.account.web import first
 from domain import audit
-from domain.errors import LimitReached
+from domain.errors import LimitReached, Refused, StepUpRequired
 from domain.principals import Customer
 from exporters import EXPORTERS, PURPOSES
 
@@ -180,7 +180,7 @@ async def make(
             format=str(choice["format"]),
             purpose=str(choice["purpose"]),
         )
-    except _exports.StepUp:
+    except StepUpRequired:
         if not just_signed_in(session):
             session.data.pending_export = dict(choice)
             session.data.pending_grant = None  # the latest thing asked for is what is finished
@@ -208,7 +208,7 @@ async def make(
             session=session,
             headers={"Retry-After": "30"},
         )
-    except _exports.Refused as exc:
+    except Refused as exc:
         return site.message(
             request, 400, "We could not prepare this copy", str(exc), session=session
         )

@@ -17,13 +17,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api.account import _partners
-from api.account._exports import Refused, StepUp
 from api.account._grant_form import Choice, check, expires_at, expiry_range
 from api.account.data import DataUnavailable
 from api.account.downloads import just_signed_in, step_up
 from api.account.sessions import Session
 from api.account.site import AccountSite
 from api.account.web import when
+from domain.errors import Refused, StepUpRequired
 from domain.principals import Customer
 
 NOTICE_ANCHOR = "/account#partners-notice"
@@ -112,7 +112,7 @@ async def give(
             categories=choice.categories,
             expires_at=expires_at(choice.expires, now),
         )
-    except StepUp:
+    except StepUpRequired:
         if not just_signed_in(session):
             session.data.pending_grant = asdict(choice)
             session.data.pending_export = None  # the latest thing asked for is what is finished

@@ -12,7 +12,7 @@ import asyncpg
 
 from api.cli._common import CommandError, resolve_subject
 from api.cli.export import add_export_parser, cmd_export
-from api.cli.partner import PartnerCommandError, add_partner_parser, cmd_partner
+from api.cli.partner import add_partner_parser, cmd_partner
 from api.devissuer import DevIssuer
 from api.settings import DEV_ISSUER, Settings, SettingsError
 from api.stores_cli import add_stores_parser, cmd_stores
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         handler = COMMANDS[args.command]
         return handler(settings, args)
-    except (*EXPECTED, CommandError, PartnerCommandError) as exc:
+    except (*EXPECTED, CommandError) as exc:
         if args.traceback:
             raise
         print(f"dsar {args.command}: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from api.cli._common import CommandError
 from api.settings import Settings
 from catalogue import load_catalogue
 from domain.partners import (
@@ -20,10 +21,6 @@ from domain.partners import (
     list_partners,
 )
 from stores.deployment import migrate
-
-
-class PartnerCommandError(Exception):
-    """Shown as one line by `dsar`."""
 
 
 def add_partner_parser(subparsers: Any) -> None:
@@ -52,7 +49,7 @@ def _issuer(settings: Settings, given: str | None) -> str:
         return given
     trusted = settings.trusted_issuers
     if len(trusted) != 1:
-        raise PartnerCommandError(
+        raise CommandError(
             "name the partner's issuer with --issuer (trusted: "
             + (", ".join(trusted) or "none")
             + ")"
@@ -66,9 +63,9 @@ def _public_key(path: Path | None) -> dict[str, Any] | None:
     try:
         jwk = orjson.loads(path.read_bytes())
     except orjson.JSONDecodeError:
-        raise PartnerCommandError(f"{path}: not a JSON Web Key") from None
+        raise CommandError(f"{path}: not a JSON Web Key") from None
     if not isinstance(jwk, dict):
-        raise PartnerCommandError(f"{path}: not a JSON Web Key")
+        raise CommandError(f"{path}: not a JSON Web Key")
     return jwk
 
 
@@ -101,7 +98,7 @@ def cmd_partner(settings: Settings, args: argparse.Namespace) -> int:
                 for p in await list_partners(conn):
                     print(_line(p))
             elif not await disable_partner(conn, args.client_id):
-                raise PartnerCommandError(f"no partner {args.client_id!r}")
+                raise CommandError(f"no partner {args.client_id!r}")
             else:
                 print(f"disabled {args.client_id}")
             return 0
@@ -111,4 +108,4 @@ def cmd_partner(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run())
     except GrantRefused as exc:
-        raise PartnerCommandError(str(exc)) from None
+        raise CommandError(str(exc)) from None

@@ -1,0 +1,270 @@
+"""One download of an export: who may have it, its audit row, its lease, and how it ends.
+
+The bundle is built from the stores while it is sent: counted and hashed on the way, so the
+export row ends with the size and SHA-256 of exactly the bytes that left. A store that fails
+half way ends the stream before the ZIP's central directory: the client holds a file no
+reader takes for a whole bundle, and the row says `failed` with a reason that holds no data.
+The HTTP edge (`api/downloads.py`) only parses the request and sends what `start` returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import anyio
+import asyncpg
+
+from domain import audit, exports, partners, portability
+from domain.audit import Action
+from domain.errors import Busy, Gone, NotFound
+from domain.exports import ExportRow
+from domain.leases import Leases
+from domain.principals import Customer, Partner, Principal
+from domain.services import Services
+from domain.stepup import require_strong_login
+from exporters import EXPORTERS, build_bundle, jwe
+
+log = logging.getLogger("dsar.exports")
+
+
+class ExportBusy(Busy):
+    """Another export of the same subject is streaming right now."""
+
+
+INTERRUPTED = "The download stopped before the bundle was complete."
+STORE_FAILED = "A data store failed while the bundle was streaming."
+
+
+async def start(
+    services: Services, principal: Principal, export_id: UUID, request_id: str = "-"
+) -> Download:
+    """A download that may begin now, its audit row written and its lease held.
+
+    Raises `NotFound` (missing, or someone else's: the attempt is recorded), `StepUpRequired`,
+    `Gone` (spent or expired, saying nothing of which), `AuditUnavailable` (nothing leaves)
+    or `ExportBusy` (another stream of the same person runs)."""
+    db = services.db
+    row = await exports.get(db, export_id)
+    if row is None:
+        raise NotFound
+    allowed = exports.may_download(principal, row)
+    if allowed and isinstance(principal, Partner):
+        # The grant is read on every request: a revocation holds whatever the token says.
+        allowed = (
+            row.grant_id is not None
+            and await portability.live_grant(db, principal, row.grant_id) is not None
+        )
+    if not allowed:
+        await audit.denied(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=row.subject_id,
+            action=_action(row),
+            purpose=_purpose(row),
+        )
+        raise NotFound
+    if isinstance(principal, Customer):
+        rules = services.rules
+        require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
+    if row.status != "running" and not row.downloadable_at(datetime.now(UTC)):
+        raise Gone
+    await audit.record(
+        db,
+        request_id=request_id,
+        actor=principal,
+        subject_id=row.subject_id,
+        action=_action(row),
+        outcome="allowed",
+        purpose=_purpose(row),
+        categories=row.categories,
+    )
+    key = None
+    if isinstance(principal, Partner):
+        key = await partners.partner_key(db, principal.client_id)
+    claimed = await claim(db, services.leases, row)
+    return Download(services, claimed, key)
+
+
+def _action(row: ExportRow) -> Action:
+    return Action.TRANSFER_DOWNLOAD if row.grant_id else Action.EXPORT_DOWNLOAD
+
+
+def _purpose(row: ExportRow) -> dict[str, str]:
+    purpose = {"export_id": str(row.id)}
+    if row.grant_id is not None:
+        purpose["grant_id"] = str(row.grant_id)
+    return purpose
+
+
+async def claim(db: asyncpg.Pool, leases: Leases, row: ExportRow) -> ExportRow:
+    """Takes the running lease for one download (the caller releases it when the stream ends).
+    Raises `ExportBusy` when another stream of the same subject runs: the unique index allows
+    one running export per subject."""
+    # Before the row says running, so it is never seen orphaned.
+    if not await leases.hold(row.id):
+        raise ExportBusy
+    try:
+        return await _claim(db, row)
+    except BaseException:
+        await leases.release(row.id)
+        raise
+
+
+async def _claim(db: asyncpg.Pool, row: ExportRow) -> ExportRow:
+    async with db.acquire() as conn, conn.transaction():
+        await exports.fail_stale(conn, row.subject_id)
+        try:
+            claimed = await conn.fetchrow(
+                """UPDATE exports
+                    SET status = 'running', started_at = now(), heartbeat_at = now(),
+                        failure = NULL, downloads = downloads + 1
+                    WHERE id = $1 AND status IN ('ready', 'failed')
+                      AND expires_at > now()
+                    RETURNING *""",
+                row.id,
+            )
+        except asyncpg.UniqueViolationError:
+            raise ExportBusy from None
+    if claimed is None:
+        raise ExportBusy
+    return ExportRow.of(claimed)
+
+
+async def complete(
+    db: asyncpg.Pool,
+    export_id: UUID,
+    *,
+    records: int,
+    size: int,
+    sha256: str,
+    generated_at: datetime,
+) -> None:
+    await db.execute(
+        """UPDATE exports SET status = 'completed', records = $2, bytes = $3, sha256 = $4,
+                              generated_at = $5, finished_at = now(), heartbeat_at = NULL
+           WHERE id = $1""",
+        export_id,
+        records,
+        size,
+        sha256,
+        generated_at,
+    )
+
+
+async def fail(db: asyncpg.Pool, export_id: UUID, reason: str) -> None:
+    """`reason` is fixed text chosen by the caller: never an exception message."""
+    await db.execute(
+        """UPDATE exports SET status = 'failed', failure = $2, finished_at = now(),
+                              heartbeat_at = NULL
+           WHERE id = $1""",
+        export_id,
+        reason,
+    )
+
+
+class Download:
+    """One claimed download: the bundle (encrypted to `encrypt_to` when given), counted and
+    hashed as it leaves; the row ends completed or failed, and the lease is released.
+
+    The edge sends `chunks()` and calls `close()` once, whatever happened to the response: a
+    client that goes away before the first byte leaves the stream unstarted, and the export
+    must still be failed and its lease released."""
+
+    def __init__(
+        self, services: Services, row: ExportRow, encrypt_to: dict[str, Any] | None = None
+    ) -> None:
+        self.services = services
+        self.row = row
+        self.encrypt_to = encrypt_to
+        self.started = False
+        self.ended = False
+        self._chunks: AsyncGenerator[bytes, None] | None = None
+
+    @property
+    def filename(self) -> str:
+        stamp = self.row.created_at.strftime("%Y%m%d")
+        name = f"personal-data-{stamp}-{EXPORTERS[self.row.format].name}-{self.row.id.hex[:8]}.zip"
+        # Readable only with the partner's private key.
+        return name + ".jwe" if self.encrypt_to is not None else name
+
+    @property
+    def media_type(self) -> str:
+        return jwe.MEDIA_TYPE if self.encrypt_to is not None else "application/zip"
+
+    def chunks(self) -> AsyncGenerator[bytes, None]:
+        self._chunks = self._run()
+        return self._chunks
+
+    async def close(self) -> None:
+        if self._chunks is not None and self.started:
+            await self._chunks.aclose()  # runs `_run`'s own ending, if it has not run yet
+        if not self.ended:  # never started: nothing left, and nothing was recorded
+            await self._end(None, INTERRUPTED)
+
+    async def _end(self, done: tuple[int, int, str, datetime] | None, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        db = self.services.db
+        try:
+            if done is not None:
+                records, size, sha256, generated_at = done
+                await complete(
+                    db,
+                    self.row.id,
+                    records=records,
+                    size=size,
+                    sha256=sha256,
+                    generated_at=generated_at,
+                )
+            else:
+                await fail(db, self.row.id, reason)
+        finally:
+            await self.services.leases.release(self.row.id)
+
+    async def _run(self) -> AsyncGenerator[bytes, None]:
+        self.started = True
+        row = self.row
+        digest = hashlib.sha256()
+        size = 0
+        counts: dict[str, int] = {}
+        reason = INTERRUPTED
+        done = None
+        generated_at = datetime.now(UTC)
+        chunks: AsyncGenerator[bytes, None] = build_bundle(
+            self.services.stores,
+            self.services.catalogue,
+            row.subject_id,
+            format=row.format,
+            purpose=row.purpose,
+            categories=row.categories,
+            export_id=row.id,
+            generated_at=generated_at,
+            counts=counts,
+            since=row.since,
+        )
+        if self.encrypt_to is not None:
+            chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")
+        try:
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    yield chunk
+            done = (sum(counts.values()), size, digest.hexdigest(), generated_at)
+        except Exception as exc:
+            reason = STORE_FAILED
+            log.error("export failed", extra={"error": type(exc).__name__, "event": str(row.id)})
+            raise
+        finally:
+            # Shielded: a client that went away cancels this generator, and the row must still
+            # say what happened to it.
+            with anyio.CancelScope(shield=True):
+                await self._end(done, reason)
