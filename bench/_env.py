@@ -195,8 +195,12 @@ async def set_events(stores: Stores, catalogue: Catalogue, handle: str, events: 
         changed = True
     if await events_of(stores, data.id) != events:
         cookie = cookie_ids(data)[0]
-        pool = stores.postgres("web_analytics").pool
-        await pool.execute("DELETE FROM page_events WHERE anonymous_id = $1", cookie)
+        # The stores' own pools are read only; the benchmark's data goes in on its own link.
+        conn = await asyncpg.connect(stores.config.store("analytics").dsn)
+        try:
+            await conn.execute("DELETE FROM page_events WHERE anonymous_id = $1", cookie)
+        finally:
+            await conn.close()
         seed_no = int.from_bytes(data.id.bytes[:4], "big")
         await write_rows(stores, *event_rows(cookie, web_events(seed_no, events)))
         changed = True
@@ -205,9 +209,12 @@ async def set_events(stores: Stores, catalogue: Catalogue, handle: str, events: 
 
 async def vacuum(stores: Stores) -> None:
     """Hint bits and the visibility map set once here, not by the first timed round."""
-    async with stores.postgres("web_analytics").pool.acquire() as conn:
+    conn = await asyncpg.connect(stores.config.store("analytics").dsn)
+    try:
         await conn.execute("VACUUM (ANALYZE) page_events", timeout=1800)
         await conn.execute("VACUUM (ANALYZE) identifies", timeout=1800)
+    finally:
+        await conn.close()
 
 
 async def seed(bench: Bench, subjects: list[Subject]) -> float:
