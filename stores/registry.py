@@ -50,7 +50,7 @@ class Stores:
         try:
             for sc in config.stores:
                 by_name[sc.name] = await _open(sc, config, catalogue)
-            pool = await create_pool(service_dsn, max_size=4)
+            pool = await create_pool(service_dsn)
         except BaseException:
             await _close(by_name.values())
             raise
