@@ -203,7 +203,7 @@ class _Checks:
 
     def _cast(self, section: _Section, what: str, column_type: str, key: str) -> None:
         # Key values travel as text and are cast to the column's type in SQL: a text column
-        # takes anything, but a value that is not, say, a bigint fails the whole read.
+        # takes anything, but a value that is not, say, a bigint can find no row there.
         key_type = self.key_types.get(key)
         if key_type is None or _family(column_type) in ("text", _family(key_type)):
             return
@@ -211,7 +211,7 @@ class _Checks:
         section.warn(
             f"{what} is {column_type} and key '{key}' is {key_type} "
             f"({source.store}.{source.table}.{source.column}): a value of '{key}' that is not "
-            f"a {base_type(column_type)} fails the read"
+            f"a {base_type(column_type)} is left out, and no record is found through it"
         )
 
     @staticmethod
