@@ -9,12 +9,14 @@ is still used.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from catalogue import Catalogue
-from stores.config import StoresConfig, StoresError
+from catalogue import Catalogue, Category
+from stores.config import CategoryConfig, StoresConfig, StoresError
+
+M = TypeVar("M")
 
 Row = dict[str, Any]
 Position = tuple[str, ...]  # the `order` columns of a record, as text
@@ -152,3 +154,20 @@ def check_columns(
                     f"{src}: {section}.fields.{f.name}: column '{column}' is {sql_type}, "
                     f"which cannot be read as {f.type}"
                 )
+
+
+def map_categories(
+    store: str,
+    types: Types,
+    config: StoresConfig,
+    catalogue: Catalogue,
+    make: Callable[[Category, CategoryConfig, Types], M],
+) -> dict[str, M]:
+    """Checks a store's sections against its live schema, then builds each of its categories
+    with the store kind's own SQL (`make`)."""
+    check_columns(store, types, config, catalogue)
+    return {
+        key: make(catalogue.category(key), mapped, types)
+        for key, mapped in config.categories.items()
+        if mapped.store == store
+    }

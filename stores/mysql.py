@@ -23,7 +23,7 @@ from asyncmy.connection import Connection
 
 from catalogue import Catalogue, Category, Field
 from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
-from stores.mapping import Person, Position, Row, Types, base_type, check_columns, tables_of
+from stores.mapping import Person, Position, Row, Types, base_type, map_categories, tables_of
 from stores.mysql_pool import (
     ACQUIRE_TIMEOUT,
     PING_BUDGET,
@@ -202,10 +202,7 @@ class MySQLStore:
 
     def map(self, config: StoresConfig, catalogue: Catalogue) -> None:
         """Checks every section of this store against the live schema; builds its SQL."""
-        check_columns(self.name, self.types, config, catalogue)
-        for key, mapped in config.categories.items():
-            if mapped.store == self.name:
-                self.categories[key] = MappedCategory(catalogue.category(key), mapped, self.types)
+        self.categories = map_categories(self.name, self.types, config, catalogue, MappedCategory)
 
     async def close(self) -> None:
         self.pool.close()

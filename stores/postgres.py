@@ -17,7 +17,7 @@ import asyncpg
 
 from catalogue import Catalogue, Category, Field
 from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
-from stores.mapping import Person, Position, Row, Types, check_columns, tables_of
+from stores.mapping import Person, Position, Row, Types, map_categories, tables_of
 from stores.pool import create_pool, ping
 
 # The SQL type each catalogue field type is converted to.
@@ -187,10 +187,7 @@ class PostgresStore:
 
     def map(self, config: StoresConfig, catalogue: Catalogue) -> None:
         """Checks every section of this store against the live schema; builds its SQL."""
-        check_columns(self.name, self.types, config, catalogue)
-        for key, mapped in config.categories.items():
-            if mapped.store == self.name:
-                self.categories[key] = MappedCategory(catalogue.category(key), mapped, self.types)
+        self.categories = map_categories(self.name, self.types, config, catalogue, MappedCategory)
 
     async def close(self) -> None:
         await self.pool.close()
