@@ -1,13 +1,19 @@
 """`WWW-Authenticate` challenges (RFC 6750 section 3, RFC 9470 section 3) and the 401/403 answers.
 
-Every refusal of a credential is mapped here and only here. The body names the error code and
-nothing else: no token, no claim, no reason code, no description. A domain refusal answered
-outside GraphQL (a download) takes its status and body from `schema.outcomes.hint` (`refusal`).
+Every refusal of a credential is mapped here and only here. The body is GraphQL-shaped
+(`{"errors": [{"message", "extensions": {"code", "error", ...}}]}`), the challenge as RFC 6750
+and RFC 9470 say. A refused token gets an RFC 6750 `error_description` (in the challenge and in
+the body) chosen from fixed text by the validator's reason code: never a part of the token. A
+domain refusal answered outside GraphQL (a download) takes its status and body from
+`schema.outcomes.hint` (`refusal`).
 """
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
+from typing import Any
+
+import orjson
+from starlette.responses import JSONResponse, Response
 
 from api.authn import (
     InsufficientScope,
@@ -48,8 +54,46 @@ def no_credentials() -> str:
     return challenge()
 
 
-def invalid_token() -> str:
-    return challenge("invalid_token")
+# The validator's reason codes (api/tokens.py, api/security.py), in words a client can act on.
+TOKEN_PROBLEMS: dict[str, str] = {
+    "malformed": "The access token is not a well-formed signed JWT.",
+    "forbidden_header": "The access token's header carries a parameter this API refuses.",
+    "algorithm": "The access token is signed with an algorithm this API does not accept.",
+    "kid": "The access token's header names no key (kid).",
+    "issuer": "The access token's issuer is not trusted by this API.",
+    "no_issuer": "This API trusts no issuer yet.",
+    "unknown_key": "The access token is signed with a key its issuer does not publish.",
+    "signature": "The access token's signature does not verify.",
+    "type": "The token is not an access token (typ must be at+jwt).",
+    "expired_token": "The access token has expired.",
+    "invalid_claim:aud": "The access token is meant for another audience.",
+    "invalid_claim:iss": "The access token's issuer is not trusted by this API.",
+    "invalid_claim:nbf": "The access token is not valid yet.",
+    "invalid_claim:iat": "The access token was issued in the future.",
+}
+REFUSED_TEXT = "The access token was refused."
+_CLAIM_NAME = frozenset("abcdefghijklmnopqrstuvwxyz_")
+
+
+def token_problem(code: str) -> str:
+    """The `error_description` of a refused token, from its reason code alone."""
+    kind, _, claim = code.partition(":")
+    if code in TOKEN_PROBLEMS:
+        return TOKEN_PROBLEMS[code]
+    if kind in TOKEN_PROBLEMS:
+        return TOKEN_PROBLEMS[kind]
+    if claim and set(claim) <= _CLAIM_NAME and len(claim) <= 20:
+        if kind == "missing_claim":
+            return f"The access token lacks the required claim {claim}."
+        if kind == "invalid_claim":
+            return f"The access token's claim {claim} is not valid."
+    return REFUSED_TEXT
+
+
+def invalid_token(description: str | None = None) -> str:
+    if description is None:
+        return challenge("invalid_token")
+    return challenge("invalid_token", error_description=description)
 
 
 def insufficient_scope(scope: str | None) -> str:
@@ -66,31 +110,65 @@ def insufficient_user_authentication(acr_values: tuple[str, ...], max_age: int) 
     )
 
 
-def _response(status: int, error: str, header: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": error},
+def _response(
+    status: int, header: str, message: str, media_type: str, **extensions: Any
+) -> Response:
+    body = {"errors": [{"message": message, "extensions": extensions}]}
+    return Response(
+        orjson.dumps(body),
         status_code=status,
+        media_type=media_type,
         headers={"WWW-Authenticate": header, "Cache-Control": "no-store"},
     )
 
 
-def error_response(exc: AuthError) -> JSONResponse:
-    """The one place where an authentication failure becomes an HTTP answer."""
+def error_response(exc: AuthError, media_type: str = "application/json") -> Response:
+    """The one place where an authentication failure becomes an HTTP answer. `media_type` is
+    the GraphQL endpoint's negotiated one; the body is GraphQL-shaped either way."""
     if isinstance(exc, NoCredentials):
-        return _response(401, "unauthenticated", no_credentials())
+        return _response(
+            401,
+            no_credentials(),
+            "Send an access token: Authorization: Bearer <token>.",
+            media_type,
+            code="UNAUTHENTICATED",
+        )
     if isinstance(exc, InvalidToken):
-        return _response(401, "invalid_token", invalid_token())
+        description = token_problem(exc.code)
+        return _response(
+            401,
+            invalid_token(description),
+            description,
+            media_type,
+            code="INVALID_TOKEN",
+            error="invalid_token",
+            error_description=description,
+        )
     if isinstance(exc, InsufficientScope):
         # RFC 6750 section 3.1: insufficient_scope "SHOULD respond with the HTTP 403 status code".
-        return _response(403, "insufficient_scope", insufficient_scope(exc.scope))
+        scoped = {} if exc.scope is None else {"scope": exc.scope}
+        return _response(
+            403,
+            insufficient_scope(exc.scope),
+            "The access token lacks the scope this operation needs.",
+            media_type,
+            code="INSUFFICIENT_SCOPE",
+            error="insufficient_scope",
+            **scoped,
+        )
     return _response(
         401,
-        "insufficient_user_authentication",
         insufficient_user_authentication(exc.acr_values, exc.max_age),
+        "Log in again, recently and strongly enough, then retry with the new token.",
+        media_type,
+        code="INSUFFICIENT_USER_AUTHENTICATION",
+        error="insufficient_user_authentication",
+        acr_values=" ".join(exc.acr_values),
+        max_age=exc.max_age,
     )
 
 
-def refusal(exc: DomainError) -> JSONResponse:
+def refusal(exc: DomainError) -> Response:
     """A domain refusal outside GraphQL: the step-up challenge (RFC 9470), or the status, body
     and headers `schema.outcomes` gives every other domain error."""
     if isinstance(exc, StepUpRequired | InsufficientScope):

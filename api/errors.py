@@ -31,6 +31,7 @@ EDGE_ONLY: dict[str, str] = {
     "schema.errors.BadArgument": "the GraphQL error of domain InvalidInput",
     "schema.errors.LookLimit": "the GraphQL error of domain LimitReached on support looks",
     "schema.errors.AuditDown": "the GraphQL error of domain AuditUnavailable on support fields",
+    "schema.request_errors.RequestError": "a GraphQL request error: a value of the wrong type",
     "schema.scopes.Unscoped": "a root field missing from the scope table (then refused)",
 }
 

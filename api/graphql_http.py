@@ -1,7 +1,9 @@
 """GraphQL over HTTP: POST with a JSON body only, one operation, decoded and encoded by orjson.
 
-Everything a request can get wrong is answered here with 400/401/403/405 before the schema
+Everything a request can get wrong is answered here with 400/401/403/405/406 before the schema
 runs; the stdlib decoder would turn deep nesting or huge numbers into 500s, orjson does not.
+The response's media type and the status of a request error follow the client's Accept header
+(`api.graphql_media`): application/graphql-response+json or application/json.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ from starlette.responses import Response
 
 from api.authn import InsufficientScope, NoCredentials, StepUpRequired
 from api.challenges import error_response
+from api.graphql_media import (
+    JSON,
+    error,
+    graphql_response,
+    negotiate,
+    not_a_request,
+    not_acceptable,
+    request_error,
+)
 from api.tokens import InvalidToken
 from domain import audit
 from domain.principals import Principal
@@ -51,7 +62,7 @@ UNAVAILABLE_MESSAGE = "The service cannot answer right now; try again shortly."
 
 
 def bad_request(message: str) -> Response:
-    return json_response({"errors": [{"message": message}]}, 400)
+    return not_a_request(message, JSON)
 
 
 @lru_cache(maxsize=512)
@@ -101,37 +112,48 @@ def check_scopes(principal: Principal, fields: list[str], roots: frozenset[str])
             raise InsufficientScope(scope)
 
 
-def _body(raw: bytes) -> tuple[str, dict[str, Any] | None, str | None] | Response:
+def _body(raw: bytes, media: str) -> tuple[str, dict[str, Any] | None, str | None] | Response:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return bad_request("The body is not valid JSON.")
+        return not_a_request("The body is not valid JSON.", media)
     if isinstance(body, list):
-        return bad_request("Batched requests are not supported; send one operation.")
+        return not_a_request("Batched requests are not supported; send one operation.", media)
     if not isinstance(body, dict):
-        return bad_request("The body must be a JSON object.")
+        return not_a_request("The body must be a JSON object.", media)
     query, variables, name = body.get("query"), body.get("variables"), body.get("operationName")
     if not isinstance(query, str) or not query.strip():
-        return bad_request("`query` must be a non-empty string.")
+        return not_a_request("`query` must be a non-empty string.", media)
     if variables is not None and not isinstance(variables, dict):
-        return bad_request("`variables` must be an object.")
+        return not_a_request("`variables` must be an object.", media)
     if name is not None and not isinstance(name, str):
-        return bad_request("`operationName` must be a string.")
+        return not_a_request("`operationName` must be a string.", media)
+    extensions = body.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        return not_a_request("`extensions` must be an object.", media)
     return query, variables, name
 
 
 async def graphql_endpoint(request: Request) -> Response:
+    media = negotiate(request.headers.get("accept"))
     if request.method != "POST":
-        return json_response({"errors": [{"message": "Use POST."}]}, 405, {"Allow": "POST"})
+        return graphql_response(
+            {"errors": [error("Use POST.", "METHOD_NOT_ALLOWED")]},
+            media or JSON,
+            405,
+            {"Allow": "POST"},
+        )
+    if media is None:
+        return not_acceptable()
     services: Services = request.app.state.services
     try:
         principal = await request.app.state.security.principal(request, services.stores)
     except AUTH_ERRORS as exc:
-        return error_response(exc)
+        return error_response(exc, media)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        return bad_request("The body must be application/json.")
-    parsed = _body(await request.body())
+        return not_a_request("The body must be application/json.", media)
+    parsed = _body(await request.body(), media)
     if isinstance(parsed, Response):
         return parsed
     query, variables, operation_name = parsed
@@ -140,7 +162,15 @@ async def graphql_endpoint(request: Request) -> Response:
         fields = root_fields(document, operation_name)
         if fields is None:
             # graphql-core would quietly pick one; a request must say which operation it means.
-            return bad_request("Send exactly one operation, or name it with `operationName`.")
+            return request_error(
+                [
+                    error(
+                        "Send exactly one operation, or name it with `operationName`.",
+                        "BAD_REQUEST",
+                    )
+                ],
+                media,
+            )
         try:
             check_scopes(principal, fields, request.app.state.root_fields)
         except InsufficientScope as exc:
@@ -148,7 +178,7 @@ async def graphql_endpoint(request: Request) -> Response:
             await audit.denied(
                 services.db, request_id=request.state.request_id, actor=principal, subject_id=None
             )
-            return error_response(exc)
+            return error_response(exc, media)
     base_url = str(request.base_url).rstrip("/")
     context = Context(services, principal, request.state.request_id, base_url)
     result = await request.app.state.schema.execute(
@@ -157,23 +187,27 @@ async def graphql_endpoint(request: Request) -> Response:
     if context.unavailable:
         # A store or the audit log failed under a resolver: the same 503 as anywhere else, and
         # nothing of what the other fields read (a look that was not recorded is not answered).
-        return json_response(
+        return graphql_response(
             {
                 # The edge's 503 shape (api/middleware.py), plus the GraphQL one.
                 "error": "unavailable",
                 "request_id": request.state.request_id,
-                "errors": [{"message": UNAVAILABLE_MESSAGE, "extensions": {"code": "UNAVAILABLE"}}],
-                "data": None,
+                "errors": [
+                    error(
+                        UNAVAILABLE_MESSAGE,
+                        "UNAVAILABLE",
+                        requestId=request.state.request_id,
+                    )
+                ],
             },
+            media,
             503,
             {"Retry-After": "5"},
         )
-    payload: dict[str, Any] = {}
-    if result.errors:
-        payload["errors"] = [e.formatted for e in result.errors]
+    errors = [e.formatted for e in result.errors or ()]
+    if result.data is None and errors and all(e.path is None for e in result.errors or ()):
+        # Nothing ran (syntax, validation, variables): a request error, with no `data` entry.
+        return request_error(errors, media)
+    payload: dict[str, Any] = {"errors": errors} if errors else {}
     payload["data"] = result.data
-    # GraphQL over HTTP: a request that could not even start (syntax, validation) is a 400,
-    # unless a resolver chose the status (429 over a limit, 503 when the audit log is down).
-    if result.data is None and result.errors and context.http_status is None:
-        return json_response(payload, 400)
-    return json_response(payload, context.http_status or 200, context.http_headers)
+    return graphql_response(payload, media, context.http_status or 200, context.http_headers)

@@ -11,7 +11,6 @@ from graphql import GraphQLError
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaskErrors,
     MaxTokensLimiter,
     ParserCache,
     ValidationCache,
@@ -27,9 +26,10 @@ from domain.errors import STORE_FAILURES as UNAVAILABLE
 from domain.principals import Customer
 from schema import export_types, exports, portability, support
 from schema.context import Context
-from schema.errors import PublicError, is_public
+from schema.errors import PublicError
 from schema.policy_types import DataCategory
 from schema.records import record_types
+from schema.request_errors import GENERIC, ShapeErrors, coded
 from schema.subject import subject_type
 
 log = logging.getLogger("dsar.graphql")
@@ -37,10 +37,17 @@ log = logging.getLogger("dsar.graphql")
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 1000
-GENERIC = "Something went wrong. Quote the request id when you contact us."
+__all__ = ["GENERIC", "build_schema"]
 
 
 class DsarSchema(strawberry.Schema):
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super().execute(*args, **kwargs)
+        if result.errors:
+            # A syntax error is raised before any extension runs: it gets its code here.
+            result.errors = [coded(e) for e in result.errors]
+        return result
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -51,15 +58,15 @@ class DsarSchema(strawberry.Schema):
             if isinstance(original, (*UNAVAILABLE, AuditUnavailable)) and execution_context:
                 # Told to the HTTP layer, which answers 503: the masked error alone says 200.
                 execution_context.context.unavailable = True
+            if error.path is None:
+                # The request's own fault (syntax, validation, a value of the wrong type): the
+                # client gets a worded error; nothing here is the service's failure.
+                continue
             if original is not None and not isinstance(original, PublicError):
                 log.error(
                     "resolver failed",
                     extra={"error": type(original).__name__, "event": str(error.path)},
                 )
-
-
-def _masker() -> MaskErrors:
-    return MaskErrors(should_mask_error=lambda e: not is_public(e), error_message=GENERIC)
 
 
 def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schema:
@@ -123,7 +130,7 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
-        _masker,
+        ShapeErrors,
     ]
     return DsarSchema(
         query=query,

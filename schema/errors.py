@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
-
 
 class PublicError(Exception):
     """An error whose message is safe to show: fixed text, never a value from a store."""
@@ -14,6 +12,8 @@ class PublicError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
+        # graphql-core copies an original error's `extensions` into the GraphQL error.
+        self.extensions: dict[str, Any] = {"code": self.code}
 
 
 class InvalidCursor(PublicError):
@@ -40,7 +40,7 @@ class SupportError(PublicError):
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
-        self.extensions = {"code": self.code, **extra}
+        self.extensions.update(extra)
 
 
 class AccessRefused(SupportError):
@@ -57,7 +57,3 @@ class LookLimit(SupportError):
 
 class AuditDown(SupportError):
     code = "AUDIT_UNAVAILABLE"
-
-
-def is_public(error: GraphQLError) -> bool:
-    return isinstance(error.original_error, PublicError) or error.original_error is None

@@ -468,10 +468,9 @@ async def test_an_unrecorded_request_does_not_stand(
         "errors": [
             {
                 "message": "The service cannot answer right now; try again shortly.",
-                "extensions": {"code": "UNAVAILABLE"},
+                "extensions": {"code": "UNAVAILABLE", "requestId": r.headers["x-request-id"]},
             }
         ],
-        "data": None,
     }
     # The request and its audit row commit together: without the row, nothing of it remains.
     left = await db.fetchval(

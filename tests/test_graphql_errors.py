@@ -33,10 +33,15 @@ async def test_a_failing_store_is_masked(
     schema = build_schema(catalogue)
     with caplog.at_level(logging.ERROR):
         result = await schema.execute(
-            "{ me { profile { email } } }", context_value=Context(services, principal)
+            "{ me { profile { email } } }",
+            context_value=Context(services, principal, request_id="0123456789abcdef"),
         )
     assert result.errors is not None
     assert [e.message for e in result.errors] == [GENERIC]
+    # The message promises a request id: the error carries it.
+    assert [e.extensions for e in result.errors] == [
+        {"code": "INTERNAL_SERVER_ERROR", "requestId": "0123456789abcdef"}
+    ]
     assert result.data == {"me": {"profile": None}}
     logged = " ".join(r.getMessage() + str(getattr(r, "error", "")) for r in caplog.records)
     assert "resolver failed" in logged

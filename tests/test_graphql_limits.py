@@ -19,7 +19,12 @@ def no_sql(stores: Stores) -> Iterator[None]:
 
 @pytest.fixture
 def auth(issuer: DevIssuer) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issuer.mint('customer', 'alice')}"}
+    # The preferred media type of GraphQL over HTTP: a request error is then a 400 with no data
+    # (tests/test_graphql_http.py covers application/json, where it is a 200).
+    return {
+        "Authorization": f"Bearer {issuer.mint('customer', 'alice')}",
+        "Accept": "application/graphql-response+json",
+    }
 
 
 async def post(client: httpx.AsyncClient, auth: dict[str, str], query: str) -> httpx.Response:

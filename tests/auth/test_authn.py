@@ -68,7 +68,14 @@ async def test_no_authorization_header_is_a_plain_challenge() -> None:
     resp = await call({}, reached)
     assert resp.status_code == 401
     assert resp.headers["www-authenticate"] == 'Bearer realm="dsar"'
-    assert resp.json() == {"error": "unauthenticated"}
+    assert resp.json() == {
+        "errors": [
+            {
+                "message": "Send an access token: Authorization: Bearer <token>.",
+                "extensions": {"code": "UNAUTHENTICATED"},
+            }
+        ]
+    }
     assert reached == []
 
 
@@ -89,7 +96,11 @@ async def test_other_schemes_and_malformed_bearers(header: str, error: str | Non
     reached: list[str] = []
     resp = await call({"authorization": header}, reached)
     assert resp.status_code == 401
-    expected = 'Bearer realm="dsar"' + (f', error="{error}"' if error else "")
+    expected = 'Bearer realm="dsar"' + (
+        f', error="{error}", error_description="The access token is not a well-formed signed JWT."'
+        if error
+        else ""
+    )
     assert resp.headers["www-authenticate"] == expected
     assert reached == []
 
@@ -111,12 +122,29 @@ async def test_scheme_is_case_insensitive(scheme: str) -> None:
     assert reached == ["customer"]
 
 
-async def test_refusal_bodies_carry_no_token_and_no_reason() -> None:
+async def test_refusal_bodies_say_why_in_fixed_words_and_carry_no_token() -> None:
     token = sign(KEY, claims(exp=int(time.time()) - 3600))
     resp = await call({"authorization": f"Bearer {token}"}, [])
     assert resp.status_code == 401
-    assert resp.json() == {"error": "invalid_token"}
-    assert "exp" not in resp.text and "alice" not in resp.headers["www-authenticate"]
+    said = "The access token has expired."
+    assert resp.json() == {
+        "errors": [
+            {
+                "message": said,
+                "extensions": {
+                    "code": "INVALID_TOKEN",
+                    "error": "invalid_token",
+                    "error_description": said,
+                },
+            }
+        ]
+    }
+    assert resp.headers["www-authenticate"] == (
+        f'Bearer realm="dsar", error="invalid_token", error_description="{said}"'
+    )
+    for part in token.split("."):
+        assert part not in resp.text and part not in resp.headers["www-authenticate"]
+    assert "alice" not in resp.text and "expired_token" not in resp.text
     assert resp.headers["cache-control"] == "no-store"
 
 
@@ -127,7 +155,11 @@ async def test_token_without_the_operations_scope_is_403() -> None:
     assert resp.headers["www-authenticate"] == (
         'Bearer realm="dsar", error="insufficient_scope", scope="dsar:self"'
     )
-    assert resp.json() == {"error": "insufficient_scope"}
+    assert resp.json()["errors"][0]["extensions"] == {
+        "code": "INSUFFICIENT_SCOPE",
+        "error": "insufficient_scope",
+        "scope": "dsar:self",
+    }
 
 
 @pytest.mark.parametrize(

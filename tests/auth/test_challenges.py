@@ -18,6 +18,7 @@ from api.challenges import (
     insufficient_user_authentication,
     invalid_token,
     no_credentials,
+    token_problem,
 )
 
 
@@ -40,22 +41,66 @@ def test_values_that_would_break_the_header_are_refused(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("exc", "status", "error"),
+    ("exc", "status", "extensions"),
     [
-        (NoCredentials(), 401, "unauthenticated"),
-        (InvalidToken("expired_token:exp"), 401, "invalid_token"),
-        (InsufficientScope("dsar:self"), 403, "insufficient_scope"),
-        (StepUpRequired(("urn:a",), 60), 401, "insufficient_user_authentication"),
+        (NoCredentials(), 401, {"code": "UNAUTHENTICATED"}),
+        (
+            InvalidToken("expired_token:exp"),
+            401,
+            {
+                "code": "INVALID_TOKEN",
+                "error": "invalid_token",
+                "error_description": "The access token has expired.",
+            },
+        ),
+        (
+            InsufficientScope("dsar:self"),
+            403,
+            {"code": "INSUFFICIENT_SCOPE", "error": "insufficient_scope", "scope": "dsar:self"},
+        ),
+        (
+            StepUpRequired(("urn:a",), 60),
+            401,
+            {
+                "code": "INSUFFICIENT_USER_AUTHENTICATION",
+                "error": "insufficient_user_authentication",
+                "acr_values": "urn:a",
+                "max_age": 60,
+            },
+        ),
     ],
 )
-def test_responses_hold_the_code_and_nothing_else(
+def test_responses_are_graphql_shaped(
     exc: NoCredentials | InvalidToken | InsufficientScope | StepUpRequired,
     status: int,
-    error: str,
+    extensions: dict[str, object],
 ) -> None:
     response = error_response(exc)
     assert response.status_code == status
-    assert orjson.loads(bytes(response.body)) == {"error": error}
+    body = orjson.loads(bytes(response.body))
+    assert list(body) == ["errors"]
+    [error] = body["errors"]
+    assert error["extensions"] == extensions
+    assert error["message"]
     assert response.headers["www-authenticate"].startswith('Bearer realm="dsar"')
     assert "expired_token" not in response.headers["www-authenticate"]
     assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("code", "description"),
+    [
+        ("expired_token:exp", "The access token has expired."),
+        ("invalid_claim:aud", "The access token is meant for another audience."),
+        ("unknown_key", "The access token is signed with a key its issuer does not publish."),
+        ("missing_claim:jti", "The access token lacks the required claim jti."),
+        ('invalid_claim:a"b', "The access token was refused."),
+        ("something_new", "The access token was refused."),
+    ],
+)
+def test_each_token_refusal_is_described_in_fixed_words(code: str, description: str) -> None:
+    assert token_problem(code) == description
+    header = error_response(InvalidToken(code)).headers["www-authenticate"]
+    assert header == (
+        f'Bearer realm="dsar", error="invalid_token", error_description="{description}"'
+    )
