@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from api.authn import InsufficientScope, NoCredentials, StepUpRequired
 from api.challenges import error_response
+from api.graphiql import graphiql_page, wants_html
 from api.graphql_media import (
     JSON,
     error,
@@ -135,6 +136,10 @@ def _body(raw: bytes, media: str) -> tuple[str, dict[str, Any] | None, str | Non
 
 
 async def graphql_endpoint(request: Request) -> Response:
+    if request.method == "GET" and wants_html(request):
+        page = graphiql_page(request)  # development only
+        if page is not None:
+            return page
     media = negotiate(request.headers.get("accept"))
     if request.method != "POST":
         return graphql_response(

@@ -212,6 +212,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         f"  health:   curl {base}/healthz   ready: curl {base}/readyz\n"
         + (
             f"  account:  {base}/account   (demo sign-in: alice, bob, carol, dave)\n"
+            f"  graphiql: {base}/graphql   (in a browser; signed in as alice, ?as=bob to switch)\n"
             f"  token:    TOKEN=$(.venv/bin/dsar token --customer alice)\n"
             f'  query:    curl -s {base}/graphql -H "authorization: Bearer $TOKEN" '
             "-H 'content-type: application/json' "
