@@ -20,6 +20,8 @@ from api.middleware import EdgeMiddleware
 from api.recordings import recording
 from api.security import Security
 from api.settings import Settings
+from api.tracing import TracingMiddleware
+from api.tracing import configure as configure_tracing
 from catalogue import load_catalogue
 from domain.exports import fail_orphans
 from domain.leases import Leases
@@ -59,6 +61,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        traces = configure_tracing(settings)  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set
         catalogue = load_catalogue(settings.catalogue_file)
         deployment = settings.locate()
         stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
@@ -84,6 +87,8 @@ def create_app(
             await leases.close()
             await db.close()
             await stores.close()
+            if traces is not None:
+                traces.shutdown()  # sends what is left
 
     app = Starlette(
         routes=[
@@ -100,4 +105,5 @@ def create_app(
     app.state.metrics = metrics
     app.state.settings = settings
     app.add_middleware(EdgeMiddleware, metrics=metrics, max_body=settings.max_body_bytes)
+    app.add_middleware(TracingMiddleware)  # outermost: the request's span holds everything
     return app

@@ -47,6 +47,8 @@ class Settings:
     account_client_id: str | None = None
     account_client_secret: str = field(default="", repr=False)
     account_session_ttl: int = 30 * 60
+    # OpenTelemetry: spans are exported over OTLP only when an endpoint is set.
+    otel_endpoint: str | None = None
 
     @property
     def dev_mode(self) -> bool:
@@ -101,6 +103,7 @@ class Settings:
             account_client_id=env.get("DSAR_ACCOUNT_CLIENT_ID") or None,
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),
+            otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         )
 
 

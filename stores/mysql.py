@@ -29,6 +29,7 @@ from stores.mysql_pool import (
     PING_BUDGET,
     create_pool,
 )
+from stores.tracing import statement
 
 # Column types whose values are compared as numbers: a key value that is not an integer
 # matches nothing there (MySQL would read "abc" as 0 and match the row whose id is 0).
@@ -221,9 +222,12 @@ class MySQLStore:
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.statements += 1
         async with self.connection() as conn, conn.cursor() as cur:
-            await cur.execute(sql, tuple(args))
-            names = [d[0] for d in cur.description or ()]
-            return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+            with statement("mysql", self.name, sql) as span:
+                await cur.execute(sql, tuple(args))
+                names = [d[0] for d in cur.description or ()]
+                rows = [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+                span.set_attribute("dsar.records", len(rows))
+            return rows
 
     async def ping(self) -> bool:
         try:

@@ -31,6 +31,8 @@ from stores.mapping import Person
 from stores.mysql import MappedCategory, MySQLStore, timestamp_text
 from stores.mysql_pool import COMMAND_GRACE
 from stores.streams import FORMULA_STARTS, Held, columns
+from stores.tracing import ended as ended_span
+from stores.tracing import stream_span
 
 CHUNK = 64 * 1024
 # A text cell never starts with a tab once formula-neutralised (a leading tab gets a `'`), so a
@@ -146,9 +148,15 @@ class RowStream:
     """An unbuffered SELECT as an async iterator of ~64 kB chunks; `records` once exhausted."""
 
     def __init__(
-        self, snap: Snapshot, sql: str | None, args: Sequence[Any], render: Callable[[Rows], bytes]
+        self,
+        snap: Snapshot,
+        sql: str | None,
+        args: Sequence[Any],
+        render: Callable[[Rows], bytes],
+        category: str = "",
     ) -> None:
         self._snap = snap
+        self._category = category  # for its span
         self._sql = sql
         self._args = tuple(args)
         self._render = render
@@ -160,6 +168,18 @@ class RowStream:
         return self._run()
 
     async def _run(self) -> AsyncIterator[bytes]:
+        span = stream_span("mysql", self._snap.store.name, self._category)
+        error: BaseException | None = None
+        try:
+            async for chunk in self._chunks():
+                yield chunk
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            ended_span(span, self.records, error)
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
         parts, size, count = [self.head], len(self.head), 0
         if self._sql is not None:
             self._reading = True
@@ -225,7 +245,7 @@ class Snapshot:
         args: list[Any] = []
         body = cat.body(person, args, self.since)
         sql = None if body is None else f"SELECT {', '.join(cells)}{body}{cat.order_by}"
-        stream = RowStream(self, sql, args, render)
+        stream = RowStream(self, sql, args, render, cat.category.key)
         self._streams.append(stream)
         return stream
 

@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, urlsplit
 import asyncpg
 import orjson
 
+from stores.tracing import statement_span
+
 ACQUIRE_TIMEOUT = 2.0
 PING_BUDGET = 1.0
 CONNECT_TIMEOUT = 5.0
@@ -31,6 +33,7 @@ def _dumps(value: Any) -> str:
 async def _init(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+    conn.add_query_logger(statement_span)  # a span per statement (a no-op unless traced)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

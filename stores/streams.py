@@ -23,6 +23,8 @@ from asyncpg.pool import PoolConnectionProxy
 from catalogue import Category
 from stores.mapping import Person
 from stores.postgres import MappedCategory, PostgresStore, quote
+from stores.tracing import ended as ended_span
+from stores.tracing import stream_span
 
 # OWASP "CSV injection": a spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -90,13 +92,19 @@ class CopyStream:
     """
 
     def __init__(
-        self, conn: Connection, query: str, args: Sequence[Any], options: dict[str, Any]
+        self,
+        conn: Connection,
+        query: str,
+        args: Sequence[Any],
+        options: dict[str, Any],
+        traced: tuple[str, str] = ("", ""),
     ) -> None:
         self._conn = conn
         self._query = query
         self._args = tuple(args)
         self._options = options
         self._task: asyncio.Task[str] | None = None
+        self._traced = traced  # (store, category) of its span
         self.records: int | None = None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -118,6 +126,8 @@ class CopyStream:
                 await queue.put(None)
 
         task = self._task = asyncio.create_task(copy())
+        span = stream_span("postgresql", *self._traced)
+        error: BaseException | None = None
         try:
             ended = False
             while not ended and (chunk := await queue.get()) is not None:
@@ -132,7 +142,11 @@ class CopyStream:
                 yield b"".join(parts) if len(parts) > 1 else chunk
             status = await task  # raises what the COPY raised
             self.records = int(status.rsplit(" ", 1)[-1])
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
+            ended_span(span, self.records, error)
             await self.close()
 
     async def close(self) -> None:
@@ -166,7 +180,8 @@ class Snapshot:
         cat = self.store.categories[key]
         args: list[Any] = []
         query = csv_query(cat.category, self._records(cat, person, args))
-        return self._copy(query, args, {"format": "csv", "header": True, "encoding": "UTF8"})
+        options = {"format": "csv", "header": True, "encoding": "UTF8"}
+        return self._copy(key, query, args, options)
 
     def json_lines(self, key: str, person: Person) -> CopyStream:
         """One JSON object per line, in record order.
@@ -179,17 +194,17 @@ class Snapshot:
         args: list[Any] = []
         query = json_query(self._records(cat, person, args))
         options = {"format": "csv", "quote": "\x01", "delimiter": "\x02", "encoding": "UTF8"}
-        return self._copy(query, args, options)
+        return self._copy(key, query, args, options)
 
     def _records(self, cat: MappedCategory, person: Person, args: list[Any]) -> str:
         sql = cat.records_sql(person, args, self.since)
         # A person without a value of a key the category matches on has none of its records.
         return sql if person.has_all(cat.keys) else sql + " LIMIT 0"
 
-    def _copy(self, query: str, args: list[Any], options: dict[str, Any]) -> CopyStream:
+    def _copy(self, key: str, query: str, args: list[Any], options: dict[str, Any]) -> CopyStream:
         if self.copy_timeout is not None:
             options = {**options, "timeout": self.copy_timeout}
-        stream = CopyStream(self.conn, query, args, options)
+        stream = CopyStream(self.conn, query, args, options, (self.store.name, key))
         self._streams.append(stream)
         return stream
 
