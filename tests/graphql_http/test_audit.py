@@ -87,13 +87,21 @@ def _failed(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["id"]: r for r in results if r["status"] != "ok"}
 
 
+def _said(failed: dict[str, dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{i} {r['status']} {r['name']}: {r['reason']} ({r['responseStatus']}) "
+        f"{r['responseBody'][:200]}"
+        for i, r in sorted(failed.items())
+    )
+
+
 async def test_development_passes_every_audit(start: Start, issuer: DevIssuer) -> None:
     _node()
     server = await start({"DSAR_DEV_ISSUER": "1"})
     results = audit(server.url, issuer.mint("customer", "alice"))
     failed = _failed(results)
-    assert [r for r in failed.values() if r["status"] in ("error", "warn")] == []
-    assert set(failed) <= GET_AUDITS, failed
+    assert [r for r in failed.values() if r["status"] in ("error", "warn")] == [], _said(failed)
+    assert set(failed) <= GET_AUDITS, _said(failed)
     assert {failed[i]["status"] for i in failed} <= {"notice"}
 
 
@@ -104,6 +112,6 @@ async def test_production_fails_only_the_audits_that_ask_for_introspection(
     server = await start({})
     results = audit(server.url, issuer.mint("customer", "alice"))
     failed = _failed(results)
-    assert set(failed) - GET_AUDITS == INTROSPECTION_AUDITS, failed
+    assert set(failed) - GET_AUDITS == INTROSPECTION_AUDITS, _said(failed)
     for audit_id in INTROSPECTION_AUDITS:
         assert "introspection" in failed[audit_id]["responseBody"].lower(), failed[audit_id]
