@@ -28,8 +28,40 @@ MAX_IN_FLIGHT = 64
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+# The edge's own answers also carry a GraphQL-shaped `errors` entry with a listed code
+# (schema/error_codes.py), beside the `error` word clients and probes already read.
+EDGE_ERRORS: dict[str, dict[str, str]] = {
+    "request_too_large": {
+        "code": "REQUEST_TOO_LARGE",
+        "message": "The request body is larger than allowed.",
+    },
+    "overloaded": {
+        "code": "OVERLOADED",
+        "message": "Too many requests at once; try again in a moment.",
+    },
+    "unavailable": {
+        "code": "UNAVAILABLE",
+        "message": "The service cannot answer right now; try again shortly.",
+    },
+    "internal_error": {
+        "code": "INTERNAL_SERVER_ERROR",
+        "message": "Something went wrong. Quote the request id when you contact us.",
+    },
+}
+
+
+def _shaped(body: dict[str, Any]) -> dict[str, Any]:
+    known = EDGE_ERRORS.get(str(body.get("error")))
+    if known is None or "errors" in body:
+        return body
+    extensions = {"code": known["code"]}
+    if "request_id" in body:
+        extensions["requestId"] = body["request_id"]
+    return {**body, "errors": [{"message": known["message"], "extensions": extensions}]}
+
+
 def _json(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> list[Message]:
-    payload = orjson.dumps(body)
+    payload = orjson.dumps(_shaped(body))
     return [
         {
             "type": "http.response.start",

@@ -37,5 +37,8 @@ CODES: Mapping[str, str] = {
     "`retryAfter` says when to try again",
     "AUDIT_UNAVAILABLE": "the look could not be recorded, so nothing is shown (503): retry",
     "UNAVAILABLE": "a store or the service database did not answer (503 with Retry-After): retry",
+    "OVERLOADED": "the process serves as many requests as it takes (503 with Retry-After): retry "
+    "after it",
+    "REQUEST_TOO_LARGE": "the request body is over the size limit (413)",
     "INTERNAL_SERVER_ERROR": "a fault of ours: quote `requestId` when you contact us",
 }

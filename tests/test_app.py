@@ -36,4 +36,12 @@ async def test_metrics_name_routes_not_values(client: httpx.AsyncClient) -> None
 async def test_a_body_over_the_cap_is_413(client: httpx.AsyncClient) -> None:
     r = await client.post("/healthz", content=b"x" * (1024 * 1024 + 1))
     assert r.status_code == 413
-    assert r.json() == {"error": "request_too_large"}
+    assert r.json() == {
+        "error": "request_too_large",
+        "errors": [
+            {
+                "message": "The request body is larger than allowed.",
+                "extensions": {"code": "REQUEST_TOO_LARGE"},
+            }
+        ],
+    }

@@ -238,3 +238,27 @@ async def test_every_error_of_a_varied_run_has_a_listed_code(
         "METHOD_NOT_ALLOWED",
         "INVALID_CURSOR",
     } <= seen
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "code"),
+    [(ConnectionError, 503, "UNAVAILABLE"), (RuntimeError, 500, "INTERNAL_SERVER_ERROR")],
+)
+async def test_the_edges_own_answers_carry_a_listed_code_and_the_request_id(
+    raised: type[Exception], status: int, code: str
+) -> None:
+    from api.metrics import Metrics
+    from api.middleware import EdgeMiddleware
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        raise raised
+
+    app = EdgeMiddleware(failing, metrics=Metrics(), max_body=1024)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        r = await c.post("/graphql", json={"query": "{ __typename }"})
+    assert r.status_code == status
+    [error] = r.json()["errors"]
+    assert error["extensions"] == {"code": code, "requestId": r.headers["x-request-id"]}
+    assert code in CODES
