@@ -196,17 +196,34 @@ def variable_error(
     if not isinstance(node, VariableDefinitionNode):
         return None
     name = node.variable.name.value
+    if not error.message.startswith(f"Variable '${name}' has invalid"):
+        return None  # a validation error about the variable ("is never used"): kept as is
     declared = type_from_ast(schema, node.type)
     if declared is None or not is_input_type(declared):
         return None
-    value = (variables or {}).get(name)
+    sent = variables or {}
     paths: list[list[str | int]] = []
-    if name in (variables or {}):
-        validate_input_value(value, declared, lambda _e, path: paths.append(list(path)))
+    if error.message.startswith(f"Variable '${name}' has invalid default value"):
+        if node.default_value is not None:
+            validate_input_literal(
+                node.default_value, declared, lambda _e, path: paths.append(list(path))
+            )
+        path = paths[0] if paths else []
+        return RequestError(
+            f"The default value of variable '${name}'{_at(name, path)} is invalid: "
+            f"expected {expected(_type_at(declared, path))}.",
+            [node],
+            variable=name,
+        )
+    if name in sent:
+        validate_input_value(sent[name], declared, lambda _e, path: paths.append(list(path)))
     path = paths[0] if paths else []
-    given = "no value" if name not in (variables or {}) else "a value it cannot take"
-    if value is None and name in (variables or {}) and not path:
+    if name not in sent:
+        given = "no value"
+    elif sent[name] is None and not path:
         given = "null"
+    else:
+        given = "a value it cannot take"
     return RequestError(
         f"Variable '${name}' was given {given}{_at(name, path)}: "
         f"expected {expected(_type_at(declared, path))}.",
@@ -252,7 +269,13 @@ class ShapeErrors(SchemaExtension):
         if result is None or not errors:
             return
         request_id = getattr(ctx.context, "request_id", "-")
-        result.errors = [self._shaped(e, request_id) for e in errors]
+        shaped: dict[tuple[str, str], GraphQLError] = {}
+        for error in errors:
+            e = self._shaped(error, request_id)
+            # One error per thing wrong: a variable with two bad fields reads the same twice.
+            key = (e.message, repr(e.path))
+            shaped.setdefault(key, e)
+        result.errors = list(shaped.values())
 
     def _shaped(self, error: GraphQLError, request_id: str) -> GraphQLError:
         original = error.original_error

@@ -262,3 +262,21 @@ async def test_the_edges_own_answers_carry_a_listed_code_and_the_request_id(
     [error] = r.json()["errors"]
     assert error["extensions"] == {"code": code, "requestId": r.headers["x-request-id"]}
     assert code in CODES
+
+
+async def test_a_missing_variable_and_an_unused_one_are_worded_apart(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    missing = await ask(client, token, "query($id: ID!) { export(id: $id) { id } }", {})
+    assert missing.json()["errors"] == [
+        {
+            "message": "Variable '$id' was given no value: expected ID! (a string or a whole "
+            "number, not null).",
+            "locations": [{"line": 1, "column": 7}],
+            "extensions": {"code": "BAD_USER_INPUT", "variable": "id"},
+        }
+    ]
+    unused = await ask(client, token, "query($n: Int) { __typename }", {"n": 1})
+    assert [(e["message"], e["extensions"]) for e in unused.json()["errors"]] == [
+        ("Variable '$n' is never used.", {"code": "GRAPHQL_VALIDATION_FAILED"})
+    ]
