@@ -215,4 +215,8 @@ async def graphql_endpoint(request: Request) -> Response:
         return request_error(errors, media)
     payload: dict[str, Any] = {"errors": errors} if errors else {}
     payload["data"] = result.data
-    return graphql_response(payload, media, context.http_status or 200, context.http_headers)
+    status = context.http_status or 200
+    if status == 503:
+        # A resolver's 503 (the audit log down under a support look) reads like the edge's.
+        payload = {"error": "unavailable", "request_id": request.state.request_id, **payload}
+    return graphql_response(payload, media, status, context.http_headers)

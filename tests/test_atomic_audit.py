@@ -85,7 +85,16 @@ async def person(stores: Stores, catalogue: Catalogue) -> str:
 
 
 def unavailable(r: httpx.Response) -> bool:
-    return r.status_code == 503 and r.headers["retry-after"].isdigit()
+    # Every 503 reads alike, whichever layer answered: the edge's word, the request id, codes.
+    body = r.json()
+    return (
+        r.status_code == 503
+        and r.headers["retry-after"].isdigit()
+        and body.get("error") == "unavailable"
+        and body.get("request_id") == r.headers["x-request-id"]
+        and {e["extensions"]["code"] for e in body["errors"]}
+        <= {"UNAVAILABLE", "AUDIT_UNAVAILABLE"}
+    )
 
 
 async def test_a_grant_does_not_stand_without_its_audit_row(
