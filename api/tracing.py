@@ -24,15 +24,22 @@ from api.settings import Settings
 tracer = trace.get_tracer("dsar.http")
 
 
-def configure(settings: Settings) -> TracerProvider | None:
-    """Installs the SDK with an OTLP exporter when an endpoint is configured; else nothing."""
+def provider_for(settings: Settings) -> TracerProvider | None:
+    """The SDK with an OTLP exporter when an endpoint is configured; else None."""
     if not settings.otel_endpoint:
         return None
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     provider = TracerProvider(resource=Resource.create({"service.name": "dsar"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)
+    return provider
+
+
+def configure(settings: Settings) -> TracerProvider | None:
+    """Installs `provider_for(settings)` as the process's tracer provider, if there is one."""
+    provider = provider_for(settings)
+    if provider is not None:
+        trace.set_tracer_provider(provider)
     return provider
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import replace
 from ipaddress import IPv4Address
 from uuid import uuid4
 
@@ -21,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from api.devissuer import DevIssuer
 from api.settings import Settings
-from api.tracing import configure
+from api.tracing import configure, provider_for
 from catalogue import Catalogue
 from stores.registry import Stores
 from tests._factories import insert_marked, values
@@ -120,21 +119,18 @@ async def test_no_span_of_a_request_and_an_export_carries_a_personal_value_or_a_
         assert leaked == [], f"span {span.name!r} carries {leaked}"
 
 
-def test_otlp_is_set_up_only_when_an_endpoint_is_configured(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_otlp_is_set_up_only_when_an_endpoint_is_configured(settings: Settings) -> None:
     assert settings.otel_endpoint is None
-    assert configure(settings) is None  # no SDK, no exporter: every span is a no-op
+    assert provider_for(settings) is None  # no SDK, no exporter: every span is a no-op
+    assert configure(settings) is None
     endpoint = "http://127.0.0.1:4318"
     from_env = Settings.from_env(
         {"DSAR_HOME": str(settings.home), "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
     )
     assert from_env.otel_endpoint == endpoint
-    installed: list[object] = []
-    # Not the process's provider (OpenTelemetry allows setting it once): only what would be.
-    monkeypatch.setattr(trace, "set_tracer_provider", installed.append)
-    provider = configure(replace(settings, otel_endpoint=endpoint))
-    assert provider is not None and installed == [provider]
+    provider = provider_for(from_env)
+    assert provider is not None
+    # The SDK lists a provider's processors nowhere public; these are its own attributes.
     processors = provider._active_span_processor._span_processors
-    assert [type(p.span_exporter) for p in processors] == [OTLPSpanExporter]  # type: ignore[attr-defined]
+    assert [type(p.span_exporter) for p in processors] == [OTLPSpanExporter]
     provider.shutdown()
