@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from api.account import account_routes
 from api.downloads import export_download
+from api.graphiql import graphiql_routes
 from api.graphql_http import graphql_endpoint
 from api.jwks import KeySource
 from api.metrics import Metrics
@@ -99,6 +100,7 @@ def create_app(
             Route("/recordings/{name}", recording),
             Route("/exports/{id}", export_download),
             *account_routes(settings),
+            *graphiql_routes(settings),
         ],
         lifespan=lifespan,
     )

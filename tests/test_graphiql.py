@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -59,6 +61,27 @@ async def test_development_serves_graphiql_signed_in_as_a_demo_person(
     assert "errors" not in me.json() and "me" in me.json()["data"]
 
 
+async def test_the_page_fetches_nothing_from_outside_and_its_files_match_their_hashes(
+    dev_client: httpx.AsyncClient,
+) -> None:
+    page = (await dev_client.get("/graphql", headers=HTML)).text
+    fetched = re.findall(r'(?:src|href)="([^"]+)"', page)
+    external = [u for u in fetched if not u.startswith(("/", "data:", "?"))]
+    assert external == []
+    assets = re.findall(r'(?:src|href)="(/graphql/assets/[^"]+)"\s+integrity="([^"]+)"', page)
+    # ...every <script> and stylesheet, each pinned by the hash Strawberry's page gives it.
+    assert len(assets) == 6 == page.count("integrity=")
+    for url, integrity in assets:
+        r = await dev_client.get(url)
+        assert r.status_code == 200, url
+        digest = base64.b64encode(hashlib.sha384(r.content).digest()).decode()
+        assert integrity == f"sha384-{digest}", url
+    assert (
+        "unpkg"
+        not in (await dev_client.get("/graphql", headers=HTML)).headers["content-security-policy"]
+    )
+
+
 async def test_the_helper_switches_person_among_the_demo_people_only(
     dev_client: httpx.AsyncClient,
 ) -> None:
@@ -83,9 +106,8 @@ async def test_outside_development_there_is_no_graphiql(client: httpx.AsyncClien
     assert r.status_code == 405
     assert r.headers["allow"] == "POST"
     assert "GraphiQL" not in r.text and "Bearer" not in r.text
+    assert (await client.get("/graphql/assets/graphiql.min.js")).status_code == 404
 
 
 def _b64(segment: str) -> bytes:
-    import base64
-
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
