@@ -22,6 +22,11 @@ def _operation(query: str) -> str:
     return word.upper() if word.isalpha() else "OTHER"
 
 
+def tracing_on() -> bool:
+    """True once the edge installed an SDK (OTEL_EXPORTER_OTLP_ENDPOINT, or a test's)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def statement_span(record: LoggedQuery) -> None:
     """asyncpg's query logger: one span per statement, ended when it was (it runs just after,
     in the context of the statement's caller, so its parent is the caller's span)."""

@@ -5,7 +5,7 @@ and a real export, collected in memory, is searched)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Address
 from uuid import uuid4
 
@@ -15,7 +15,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api.devissuer import DevIssuer
@@ -25,7 +25,18 @@ from catalogue import Catalogue
 from stores.registry import Stores
 from tests._factories import insert_marked, values
 
-_EXPORTER = InMemorySpanExporter()
+
+class _WhileTesting(InMemorySpanExporter):
+    """Keeps spans only while a test of this module runs: the provider, once set, stays for
+    the rest of the session, and other tests' spans must not pile up in memory."""
+
+    recording = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return super().export(spans) if self.recording else SpanExportResult.SUCCESS
+
+
+_EXPORTER = _WhileTesting()
 
 
 @pytest.fixture
@@ -37,7 +48,9 @@ def spans() -> Iterator[InMemorySpanExporter]:
         provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
         trace.set_tracer_provider(provider)
     _EXPORTER.clear()
+    _EXPORTER.recording = True
     yield _EXPORTER
+    _EXPORTER.recording = False
     _EXPORTER.clear()
 
 
@@ -63,11 +76,11 @@ READ = """{ me { profile { firstName lastName email }
 
 
 async def test_no_span_of_a_request_and_an_export_carries_a_personal_value_or_a_token(
+    spans: InMemorySpanExporter,  # first: the app's pools trace only when an SDK is installed
     client: httpx.AsyncClient,
     issuer: DevIssuer,
     stores: Stores,
     catalogue: Catalogue,
-    spans: InMemorySpanExporter,
 ) -> None:
     handle = f"traced-{uuid4().hex[:10]}"
     marker = f"TRC{uuid4().hex[:8]}"
