@@ -22,7 +22,7 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from domain import audit, exports, partners, portability
+from domain import audit, exports, jurisdiction, partners, portability
 from domain.audit import Action
 from domain.errors import Busy, Gone, NotFound
 from domain.exports import ExportRow
@@ -91,6 +91,8 @@ async def start(
     key = None
     if isinstance(principal, Partner):
         key = await partners.partner_key(db, principal.client_id)
+    # Whose law applies is settled as the copy is made: it chooses what the copy withholds.
+    await jurisdiction.settle(services.stores, services.catalogue, row.subject_id)
     claimed = await claim(db, services.leases, row)
     return Download(services, claimed, key)
 
