@@ -7,6 +7,7 @@ owner downloads it (`domain.downloads`): nothing of anyone's data is kept at res
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -30,6 +31,8 @@ from exporters.bundle import plan
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 DAY = timedelta(days=1)
+
+log = logging.getLogger("dsar.limits")
 
 
 class InvalidExportRequest(Refused):
@@ -186,21 +189,24 @@ def daily_limit(subject_id: UUID, most: int) -> Callable[[Conn], Awaitable[None]
                ORDER BY created_at""",
             subject_id,
         )
-        await within_limit(conn, [r["created_at"] for r in created], most, DAY)
+        await within_limit(conn, [r["created_at"] for r in created], most, DAY, "exports_per_day")
 
     return check
 
 
 async def within_limit(
-    conn: Conn, created: Sequence[datetime], most: int, window: timedelta
+    conn: Conn, created: Sequence[datetime], most: int, window: timedelta, name: str
 ) -> None:
     """Raises `LimitReached` when `created` (oldest first, all inside `window`) already
-    holds `most` entries, with the seconds until the oldest that counts leaves the window."""
+    holds `most` entries, with the seconds until the oldest that counts leaves the window.
+    The database's clock judges (`now()`), like every expiry and lease."""
     if len(created) < most:
         return
     now = await conn.fetchval("SELECT now()")
     frees_at = created[len(created) - most] + window
-    raise LimitReached(max(1, int((frees_at - now).total_seconds()) + 1))
+    # The limit's name only: who hit it is in the audit log, not here.
+    log.warning("limit reached", extra={"event": name})
+    raise LimitReached(max(1, int((frees_at - now).total_seconds()) + 1), name)
 
 
 async def create(

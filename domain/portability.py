@@ -338,6 +338,13 @@ async def _transfer(
 
     async def limits(conn: Conn) -> None:
         recipient = {"kind": "partner", "iss": partner.issuer, "client_id": partner.client_id}
+        # The partner's limit counts transfers of every person: checked and inserted under the
+        # partner's own lock (held to the commit), or concurrent starts on different grants,
+        # each under its own subject's lock, would all see the same count.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 22))",
+            f"partner|{partner.issuer}|{partner.client_id}",
+        )
         minute = await conn.fetch(
             """SELECT created_at FROM exports
                WHERE recipient = $1::text::jsonb AND created_at > now() - interval '1 minute'
@@ -345,7 +352,9 @@ async def _transfer(
             dumps(recipient),
         )
         most = rules.partner_transfers_per_minute
-        await within_limit(conn, [r["created_at"] for r in minute], most, MINUTE)
+        await within_limit(
+            conn, [r["created_at"] for r in minute], most, MINUTE, "partner_transfers_per_minute"
+        )
         day = await conn.fetch(
             """SELECT created_at FROM exports
                WHERE grant_id = $1 AND created_at > now() - interval '1 day'
@@ -353,7 +362,13 @@ async def _transfer(
                ORDER BY created_at""",
             found.id,
         )
-        await within_limit(conn, [r["created_at"] for r in day], rules.grant_transfers_per_day, DAY)
+        await within_limit(
+            conn,
+            [r["created_at"] for r in day],
+            rules.grant_transfers_per_day,
+            DAY,
+            "grant_transfers_per_day",
+        )
 
     return await exports.create(
         conn,

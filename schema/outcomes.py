@@ -100,6 +100,8 @@ def hint(exc: DomainError) -> Hint:
 
 
 def _hinted(ctx: Context, exc: DomainError) -> None:
+    if isinstance(exc, LimitReached):
+        ctx.limits_hit.append(exc.limit or "unnamed")
     h = hint(exc)
     ctx.http_status = h.status
     ctx.http_headers.update(h.headers)

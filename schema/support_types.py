@@ -13,6 +13,7 @@ from domain.audit import AccessEntry
 from domain.exports import ExportRow
 from domain.support import REASON_MAX, REASON_MIN, TICKET_FORMAT
 from schema.export_types import (
+    ByteCount,
     ExportFormat,
     ExportLimitReached,
     ExportPurpose,
@@ -140,11 +141,24 @@ class AccessLogEntry:
     ticket: str | None = strawberry.field(description="The support ticket it was for.")
     action: str = strawberry.field(
         description="What was done: subject.find, subject.read, field.unmask, export.request, "
-        "transfer.start, transfer.download, access.denied…"
+        "transfer.start, transfer.download, transfer.sent, access.denied…"
     )
     outcome: str = strawberry.field(description="allowed, denied or failed.")
     categories: list[str] = strawberry.field(
         description="Category keys (or category.field) concerned; never values."
+    )
+    refusal: str | None = strawberry.field(
+        default=None,
+        description="Why it was refused (a download: not_yours, step_up, busy, gone).",
+    )
+    ending: str | None = strawberry.field(
+        default=None,
+        description="How a download ended (transfer.sent, export.sent): complete, interrupted "
+        "or store_failed. Complete means the whole bundle was sent; whether it arrived no "
+        "server can know.",
+    )
+    sent_bytes: ByteCount | None = strawberry.field(
+        default=None, description="How many bytes of the bundle a download sent."
     )
 
     @classmethod
@@ -157,4 +171,7 @@ class AccessLogEntry:
             action=e.action,
             outcome=e.outcome,
             categories=list(e.categories),
+            refusal=e.refusal,
+            ending=e.ending,
+            sent_bytes=None if e.sent_bytes is None else ByteCount(e.sent_bytes),
         )

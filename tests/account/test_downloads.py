@@ -73,6 +73,8 @@ async def test_ask_then_download_the_zip(
     assert [tuple(r.values()) for r in audited] == [
         ("export.request", "allowed", str(eid)),
         ("export.download", "allowed", str(eid)),
+        ("export.sent", "allowed", str(eid)),  # the whole bundle was sent
+        ("export.download", "denied", str(eid)),  # the spent link, refused
     ]
 
 
