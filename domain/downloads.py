@@ -22,7 +22,7 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from domain import audit, exports, partners, portability
+from domain import audit, exports, jurisdiction, partners, portability
 from domain.audit import Action
 from domain.errors import AuditUnavailable, Busy, Gone, NotFound, StepUpRequired
 from domain.exports import Conn, ExportRow
@@ -79,6 +79,8 @@ async def start(
     key = None
     if isinstance(principal, Partner):
         key = await partners.partner_key(db, principal.client_id)
+    # Whose law applies is settled as the copy is made: it chooses what the copy withholds.
+    await jurisdiction.settle(services.stores, services.catalogue, row.subject_id)
     claimed = await claim(db, services.leases, row, principal, request_id)
     return Download(services, claimed, key, principal=principal, request_id=request_id)
 
