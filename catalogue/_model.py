@@ -53,6 +53,11 @@ class Field:
     withheld: bool = False  # CCPA regulations §7024(d): held, said to be held, never disclosed
     mask: str = "none"
     values: tuple[str, ...] = ()  # the closed set of values, where the column has one
+    # Stored values in words, for people (`submit` → "Sent a form"); others show as stored.
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def label(self, value: str) -> str:
+        return next((words for code, words in self.labels if code == value), value)
 
 
 @dataclass(frozen=True, slots=True)
