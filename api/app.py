@@ -23,7 +23,7 @@ from api.security import Security
 from api.settings import Settings
 from api.tracing import TracingMiddleware
 from api.tracing import configure as configure_tracing
-from catalogue import load_catalogue
+from catalogue import Catalogue, load_catalogue
 from domain.exports import fail_orphans
 from domain.leases import Leases
 from domain.services import Services
@@ -54,6 +54,21 @@ async def readyz(request: Request) -> Response:
     )
 
 
+def contact_problem(catalogue: Catalogue, settings: Settings) -> str | None:
+    """Outside development, every statement names the controller's contact e-mail, through
+    which each right that works "by request" is exercised: it must be a real address."""
+    c = catalogue.controller
+    if settings.dev_mode or c.usable_email:
+        return None
+    what = "empty" if c.email is None else f"the demonstration address {c.email}"
+    return (
+        f"the catalogue's contact e-mail ([controller] email in {catalogue.source}) is {what}: "
+        "every right-to-know statement and copy would name it as where to exercise a right. "
+        "Set the company's privacy address in its catalogue (DSAR_CATALOGUE) and remove "
+        "demo_email, or run with DSAR_DEV_ISSUER=1 for a demonstration."
+    )
+
+
 def create_app(
     settings: Settings, *, key_sources: Mapping[str, KeySource] | None = None
 ) -> Starlette:
@@ -81,6 +96,10 @@ def create_app(
         app.state.security = Security.open(settings, key_sources or {})
         if settings.dev_issuer:
             log.warning("the development token issuer is ON: never run like this in production")
+        problem = contact_problem(catalogue, settings)
+        if problem is not None:
+            # `dsar serve` refuses to start; an app built another way says so loudly.
+            log.error(problem)
         try:
             yield
         finally:

@@ -22,7 +22,7 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from domain import audit, exports, jurisdiction, partners, portability
+from domain import audit, disclosures, exports, partners, portability
 from domain.audit import Action
 from domain.errors import AuditUnavailable, Busy, Gone, NotFound, StepUpRequired
 from domain.exports import Conn, ExportRow
@@ -31,6 +31,7 @@ from domain.principals import Customer, Partner, Principal
 from domain.services import Services
 from domain.stepup import require_strong_login
 from exporters import EXPORTERS, build_bundle, jwe
+from exporters.facts import PersonFacts
 
 tracer = trace.get_tracer("dsar.exports")
 log = logging.getLogger("dsar.exports")
@@ -79,10 +80,22 @@ async def start(
     key = None
     if isinstance(principal, Partner):
         key = await partners.partner_key(db, principal.client_id)
-    # Whose law applies is settled as the copy is made: it chooses what the copy withholds.
-    await jurisdiction.settle(services.stores, services.catalogue, row.subject_id)
+    facts, ref = None, None
+    if isinstance(principal, Partner):
+        # A partner's bundle names the person by that partner's pairwise reference only.
+        ref = portability.subject_ref(
+            services.rules.secret_key, principal.client_id, row.subject_id
+        )
+    else:
+        # Whose law applies (settled now) and what reached whom in the 12 months before the
+        # request: said in the person's own copy.
+        facts = await disclosures.person_facts(
+            services.stores, db, services.catalogue, row.subject_id, row.created_at
+        )
     claimed = await claim(db, services.leases, row, principal, request_id)
-    return Download(services, claimed, key, principal=principal, request_id=request_id)
+    download = Download(services, claimed, key, principal=principal, request_id=request_id)
+    download.facts, download.subject_ref = facts, ref
+    return download
 
 
 # Why a download was refused, as its audit row says (fixed words, never data).
@@ -235,6 +248,8 @@ class Download:
         self.services = services
         self.row = row
         self.encrypt_to = encrypt_to
+        self.facts: PersonFacts | None = None
+        self.subject_ref: str | None = None
         self.principal = principal
         self.request_id = request_id
         self.sent = 0
@@ -334,6 +349,8 @@ class Download:
             generated_at=generated_at,
             counts=counts,
             since=row.since,
+            facts=self.facts,
+            subject_ref=self.subject_ref,
         )
         if self.encrypt_to is not None:
             chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")

@@ -21,6 +21,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]  # types-tqdm is not insta
 from api.cli._common import CommandError, resolve_subject
 from api.settings import Settings
 from catalogue import load_catalogue
+from domain.disclosures import person_facts
 from exporters._registry import EXPORTERS, UnknownFormat
 from exporters.bundle import PURPOSES, BundleError, build_bundle
 from stores.registry import Stores
@@ -48,6 +49,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
         try:
             sid = await resolve_subject(stores, args.subject)
             export_id = str(uuid4())
+            now = datetime.now(UTC)
+            facts = await person_facts(stores, stores.subjects.pool, catalogue, sid, now)
             chunks = build_bundle(
                 stores,
                 catalogue,
@@ -56,7 +59,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                 purpose=args.purpose,
                 categories=categories,
                 export_id=export_id,
-                generated_at=datetime.now(UTC),
+                generated_at=now,
+                facts=facts,
             )
             bar = tqdm(unit="B", unit_scale=True, desc="export", disable=args.no_progress)
             written = 0

@@ -188,10 +188,13 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from api.app import contact_problem, create_app
     from api.logs import configure
 
     configure()
+    problem = contact_problem(load_catalogue(settings.catalogue_file), settings)
+    if problem is not None:
+        raise CommandError(f"refusing to serve: {problem}")
 
     async def prepare(d: Deployment, stores: Stores) -> list[str]:
         if args.no_seed or not d.demo:
