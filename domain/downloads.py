@@ -166,14 +166,16 @@ async def _claim(
         try:
             # A savepoint: the unique index's refusal leaves the transaction usable.
             async with conn.transaction():
+                # The database's clock judges the expiry, as everywhere.
                 claimed = await conn.fetchrow(
-                    """UPDATE exports
+                    f"""UPDATE exports
                         SET status = 'running', started_at = now(), heartbeat_at = now(),
-                            failure = NULL, downloads = downloads + 1
-                        WHERE id = $1 AND status IN ('ready', 'failed')
-                          AND expires_at > now()
-                        RETURNING *""",
+                            failure = NULL, downloads = downloads + 1, sent_bytes = 0
+                        WHERE id = $1 AND status = any($2::text[])
+                          AND full_sends < downloads_allowed AND expires_at > now()
+                        RETURNING {exports.ROW}""",  # noqa: S608  # a constant, no input
                     row.id,
+                    list(exports.DOWNLOADABLE),
                 )
         except asyncpg.UniqueViolationError:
             raise ExportBusy from None
@@ -207,7 +209,8 @@ async def complete(
 ) -> None:
     await db.execute(
         """UPDATE exports SET status = 'completed', records = $2, bytes = $3, sha256 = $4,
-                              generated_at = $5, finished_at = now(), heartbeat_at = NULL
+                              generated_at = $5, finished_at = now(), heartbeat_at = NULL,
+                              full_sends = full_sends + 1, sent_bytes = $3
            WHERE id = $1""",
         export_id,
         records,
@@ -217,14 +220,16 @@ async def complete(
     )
 
 
-async def fail(db: asyncpg.Pool | Conn, export_id: UUID, reason: str) -> None:
-    """`reason` is fixed text chosen by the caller: never an exception message."""
+async def fail(db: asyncpg.Pool | Conn, export_id: UUID, reason: str, sent: int = 0) -> None:
+    """`reason` is fixed text chosen by the caller: never an exception message. The link
+    serves again: the client did not have the whole bundle."""
     await db.execute(
         """UPDATE exports SET status = 'failed', failure = $2, finished_at = now(),
-                              heartbeat_at = NULL
+                              heartbeat_at = NULL, sent_bytes = $3
            WHERE id = $1""",
         export_id,
         reason,
+        sent,
     )
 
 
@@ -327,7 +332,7 @@ class Download:
                 generated_at=generated_at,
             )
         else:
-            await fail(db, self.row.id, reason)
+            await fail(db, self.row.id, reason, self.sent)
 
     async def _run(self) -> AsyncGenerator[bytes, None]:
         self.started = True
@@ -337,7 +342,8 @@ class Download:
         counts: dict[str, int] = {}
         reason = INTERRUPTED
         done = None
-        generated_at = datetime.now(UTC)
+        # The database's clock, as the claim read it: the next delta transfer starts here.
+        generated_at = row.started_at or datetime.now(UTC)
         chunks: AsyncGenerator[bytes, None] = build_bundle(
             self.services.stores,
             self.services.catalogue,

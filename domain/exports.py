@@ -62,6 +62,12 @@ class ExportRow:
     grant_id: UUID | None
     since: datetime | None
     generated_at: datetime | None
+    full_sends: int
+    downloads_allowed: int
+    sent_bytes: int | None
+    # The database's clock when the row was read (`SELECT *, now() AS checked_at`): expiry is
+    # judged by it, never by this process's clock, which may be off.
+    checked_at: datetime
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> ExportRow:
@@ -69,15 +75,32 @@ class ExportRow:
         values["categories"] = tuple(values["categories"])
         return cls(**values)
 
-    def downloadable_at(self, now: datetime) -> bool:
-        """A link serves one whole copy: until it expires, and again only after a failed try."""
-        return self.status in ("ready", "failed") and now < self.expires_at
+    @property
+    def expired(self) -> bool:
+        return self.checked_at >= self.expires_at
 
-    def status_at(self, now: datetime) -> str:
+    @property
+    def downloadable(self) -> bool:
+        """A link serves until it expires, at most `downloads_allowed` whole bundles, and again
+        after any download cut short (the client may not have had it all)."""
+        return (
+            self.status in DOWNLOADABLE
+            and self.full_sends < self.downloads_allowed
+            and not self.expired
+        )
+
+    @property
+    def current_status(self) -> str:
         """`expired` once the link is past its date, whatever was stored (a running stream ends)."""
-        if self.status != "running" and now >= self.expires_at:
+        if self.status != "running" and self.expired:
             return "expired"
         return self.status
+
+
+# The statuses a link may be downloaded from (with retries left and before its date).
+DOWNLOADABLE = ("ready", "failed", "completed")
+# Every read of an export row carries the database's clock.
+ROW = "*, now() AS checked_at"
 
 
 _FIELDS = tuple(f.name for f in fields(ExportRow))
@@ -234,14 +257,14 @@ async def create(
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(subject_id))
     await fail_stale(conn, subject_id)
     existing = await conn.fetchrow(
-        """SELECT * FROM exports
+        f"""SELECT {ROW} FROM exports
             WHERE subject_id = $1 AND recipient = $2
               AND (status = 'running'
                    OR (status = 'ready' AND expires_at > now() AND purpose = $3
                        AND format = $4 AND categories = $5::text[]
                        AND grant_id IS NOT DISTINCT FROM $6
                        AND since IS NOT DISTINCT FROM $7))
-            ORDER BY status = 'running' DESC, created_at DESC LIMIT 1""",
+            ORDER BY status = 'running' DESC, created_at DESC LIMIT 1""",  # noqa: S608  # a constant, no input
         subject_id,
         recipient,
         purpose,
@@ -254,12 +277,12 @@ async def create(
         return ExportRow.of(existing)
     await limit(conn)
     row = await conn.fetchrow(
-        """INSERT INTO exports (id, subject_id, requested_by, recipient, purpose, format,
+        f"""INSERT INTO exports (id, subject_id, requested_by, recipient, purpose, format,
                                  categories, verification, status, expires_at,
-                                 grant_id, since)
+                                 grant_id, since, downloads_allowed)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ready',
-                    now() + make_interval(secs => $9), $10, $11)
-            RETURNING *""",
+                    now() + make_interval(secs => $9), $10, $11, $12)
+            RETURNING {ROW}""",  # noqa: S608  # a constant, no input
         uuid4(),
         subject_id,
         requested_by,
@@ -271,13 +294,14 @@ async def create(
         float(rules.export_link_ttl),
         grant_id,
         since,
+        rules.downloads_per_link,
     )
     assert row is not None
     return ExportRow.of(row)
 
 
 async def get(db: asyncpg.Pool, export_id: UUID) -> ExportRow | None:
-    row = await db.fetchrow("SELECT * FROM exports WHERE id = $1", export_id)
+    row = await db.fetchrow(f"SELECT {ROW} FROM exports WHERE id = $1", export_id)  # noqa: S608  # a constant, no input
     return None if row is None else ExportRow.of(row)
 
 
@@ -312,9 +336,9 @@ async def for_subject(db: asyncpg.Pool, subject_id: UUID, limit: int = 20) -> li
     """The subject's own requests, newest first (what the account page lists), at most 100."""
     limit = max(1, min(limit, 100))
     rows = await db.fetch(
-        """SELECT * FROM exports
-            WHERE subject_id = $1 AND recipient = '{"kind": "subject"}'::jsonb
-            ORDER BY created_at DESC LIMIT $2""",
+        f"""SELECT {ROW} FROM exports
+            WHERE subject_id = $1 AND recipient = '{{"kind": "subject"}}'::jsonb
+            ORDER BY created_at DESC LIMIT $2""",  # noqa: S608  # a constant, no input
         subject_id,
         limit,
     )

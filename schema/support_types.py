@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -101,7 +101,7 @@ class OpenedExport:
     def of(cls, row: ExportRow) -> OpenedExport:
         return cls(
             id=strawberry.ID(str(row.id)),
-            status=ExportStatus(row.status_at(datetime.now(UTC))),
+            status=ExportStatus(row.current_status),
             format=ExportFormat(row.format),
             purpose=ExportPurpose(row.purpose),
             categories=list(row.categories),
