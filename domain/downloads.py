@@ -24,7 +24,7 @@ from opentelemetry.trace import StatusCode
 
 from domain import audit, disclosures, exports, partners, portability
 from domain.audit import Action
-from domain.errors import AuditUnavailable, Busy, Gone, NotFound, StepUpRequired
+from domain.errors import AuditUnavailable, Busy, Gone, NotFound, Overloaded, StepUpRequired
 from domain.exports import Conn, ExportRow
 from domain.leases import Leases
 from domain.principals import Customer, Partner, Principal
@@ -54,8 +54,9 @@ async def start(
     """A download that may begin now, its audit row written and its lease held.
 
     Raises `NotFound` (missing, or someone else's: the attempt is recorded), `StepUpRequired`,
-    `Gone` (spent or expired, saying nothing of which), `AuditUnavailable` (nothing leaves)
-    or `ExportBusy` (another stream of the same person runs)."""
+    `Gone` (spent or expired, saying nothing of which), `AuditUnavailable` (nothing leaves),
+    `ExportBusy` (another stream of the same person runs) or `Overloaded` (no turn came free
+    in time); every refusal but the first is recorded with why."""
     db = services.db
     row = await exports.get(db, export_id)
     if row is None:
@@ -86,13 +87,24 @@ async def start(
         ref = portability.subject_ref(
             services.rules.secret_key, principal.client_id, row.subject_id
         )
-    else:
-        # Whose law applies (settled now) and what reached whom in the 12 months before the
-        # request: said in the person's own copy.
-        facts = await disclosures.person_facts(
-            services.stores, db, services.catalogue, row.subject_id, row.created_at
-        )
-    claimed = await claim(db, services.leases, row, principal, request_id)
+    # Its turn first, before any byte: past the wait, a 503 before the headers rather than a
+    # 200 cut off when a store's pool has no connection left for it (domain/turns.py).
+    try:
+        await services.turns.take()
+    except Overloaded:
+        await _refused(db, principal, row, request_id, OVERLOADED)
+        raise
+    try:
+        if ref is None:
+            # Whose law applies (settled now) and what reached whom in the 12 months before
+            # the request: said in the person's own copy.
+            facts = await disclosures.person_facts(
+                services.stores, db, services.catalogue, row.subject_id, row.created_at
+            )
+        claimed = await claim(db, services.leases, row, principal, request_id)
+    except BaseException:
+        services.turns.give_back()
+        raise
     download = Download(services, claimed, key, principal=principal, request_id=request_id)
     download.facts, download.subject_ref = facts, ref
     return download
@@ -103,6 +115,7 @@ NOT_YOURS = "not_yours"
 STEP_UP = "step_up"
 BUSY = "busy"
 GONE = "gone"
+OVERLOADED = "overloaded"
 
 
 async def _refused(
@@ -290,6 +303,7 @@ class Download:
         try:
             await self._record_end(done, reason)
         finally:
+            self.services.turns.give_back()
             await self.services.leases.release(self.row.id)
 
     async def _record_end(self, done: tuple[int, int, str, datetime] | None, reason: str) -> None:
