@@ -20,6 +20,7 @@ from ._model import (
     Transfers,
 )
 from ._reader import CatalogueError
+from ._requests import Deadline, Period, RequestRules, load_request_rules
 
 __all__ = [
     "CATEGORY_KEYS",
@@ -30,10 +31,14 @@ __all__ = [
     "CatalogueError",
     "Category",
     "Contact",
+    "Deadline",
     "Field",
+    "Period",
     "Representative",
+    "RequestRules",
     "Right",
     "Term",
     "Transfers",
     "load_catalogue",
+    "load_request_rules",
 ]

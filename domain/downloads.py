@@ -22,7 +22,7 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from domain import audit, exports, partners, portability
+from domain import audit, exports, partners, portability, requests
 from domain.audit import Action
 from domain.errors import Busy, Gone, NotFound
 from domain.exports import ExportRow
@@ -100,7 +100,7 @@ def _action(row: ExportRow) -> Action:
 
 
 def _purpose(row: ExportRow) -> dict[str, str]:
-    purpose = {"export_id": str(row.id)}
+    purpose = exports.export_purpose(row)
     if row.grant_id is not None:
         purpose["grant_id"] = str(row.grant_id)
     return purpose
@@ -159,6 +159,8 @@ async def complete(
         sha256,
         generated_at,
     )
+    # The whole copy left: its request is answered.
+    await requests.complete_export(db, export_id)
 
 
 async def fail(db: asyncpg.Pool, export_id: UUID, reason: str) -> None:

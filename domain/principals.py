@@ -68,3 +68,24 @@ class SupportAgent:
 
 
 Principal = Customer | Partner | SupportAgent
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Someone running the `dsar` command line on the service's machine: the operating system's
+    user name is what is recorded of them. Never built from a token."""
+
+    user: str
+
+    kind = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """dsar itself, closing what a finished download or a deadline decided."""
+
+    kind = "service"
+
+
+Actor = Principal | Operator | Service
+"""Whoever an audit row and a request record as acting: a principal, an operator or dsar."""

@@ -24,7 +24,7 @@ from catalogue import Catalogue
 from domain.audit import AuditUnavailable
 from domain.errors import STORE_FAILURES as UNAVAILABLE
 from domain.principals import Customer
-from schema import export_types, exports, portability, support
+from schema import export_types, exports, portability, requests, support
 from schema.context import Context
 from schema.errors import PublicError
 from schema.policy_types import DataCategory
@@ -71,7 +71,11 @@ class DsarSchema(strawberry.Schema):
 
 def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schema:
     types = record_types(catalogue)
-    subject = subject_type(catalogue, types, {**support.SUBJECT_FIELDS, **exports.SUBJECT_FIELDS})
+    subject = subject_type(
+        catalogue,
+        types,
+        {**support.SUBJECT_FIELDS, **exports.SUBJECT_FIELDS, **requests.SUBJECT_FIELDS},
+    )
     categories = [DataCategory.of(c) for c in catalogue.categories]
 
     def me(info: strawberry.Info) -> Any:
