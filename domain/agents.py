@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from domain import audit, support
+from domain import audit, jurisdiction, support
 from domain.audit import Action
 from domain.errors import Forbidden, LimitReached, Refused, StepUpRequired
 from domain.exports import ExportRow, InvalidExportRequest
@@ -177,6 +177,8 @@ async def request_export(
         checked_note = support.verification_note(note)
         if subject_id is None or not await services.stores.subject_exists(subject_id):
             raise InvalidExportRequest("No such subject.")
+        # Whose law sets the request's dates: what the stores say now.
+        await jurisdiction.settle(services.stores, services.catalogue, subject_id)
         return await support.request_export_for(
             services.db,
             services.catalogue,

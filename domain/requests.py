@@ -21,13 +21,12 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from catalogue import RequestRules
+from catalogue import UNKNOWN, RequestRules
 from domain import audit, deadlines
 from domain.audit import Action, actor_of
 from domain.principals import Actor, Operator, Service
 
 Conn = asyncpg.Connection | PoolConnectionProxy
-UNKNOWN = "UNKNOWN"
 
 
 class Channel(StrEnum):
@@ -141,13 +140,10 @@ class NewRequest:
 
 
 async def jurisdiction_of(conn: Conn, subject_id: UUID | None) -> str:
-    """The subject's recorded jurisdiction, UNKNOWN when there is none."""
+    """The subject's recorded jurisdiction (`domain.jurisdiction.settle`), UNKNOWN when none."""
     if subject_id is None:
         return UNKNOWN
-    # to_jsonb: the column is optional in a database migrated before it existed.
-    value = await conn.fetchval(
-        "SELECT to_jsonb(s)->>'jurisdiction' FROM subjects s WHERE id = $1", subject_id
-    )
+    value = await conn.fetchval("SELECT jurisdiction FROM subjects WHERE id = $1", subject_id)
     return value if isinstance(value, str) and value else UNKNOWN
 
 
@@ -213,32 +209,27 @@ async def open_request(
     return opened
 
 
-async def complete_export(db: asyncpg.Pool, export_id: UUID, request_id: str = "-") -> bool:
-    """The request of a fully downloaded export is answered: `completed`, with its audit row
-    (dsar itself acts). False when there was nothing to close, or the audit log did not take
-    the row (then the request stays open, as it was)."""
-    try:
-        async with db.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                """UPDATE requests r SET status = 'completed', closed_at = now()
-                   FROM exports e
-                   WHERE e.id = $1 AND r.id = e.request_id AND r.status = 'in_progress'
-                   RETURNING r.id, r.subject_id""",
-                export_id,
-            )
-            if row is None:
-                return False
-            await audit.record(
-                conn,
-                request_id=request_id,
-                actor=Service(),
-                subject_id=row["subject_id"],
-                action=Action.REQUEST_COMPLETE,
-                outcome="allowed",
-                purpose={"request": str(row["id"]), "export_id": str(export_id)},
-            )
-    except audit.AuditUnavailable:
+async def complete_export(conn: Conn, export_id: UUID, request_id: str = "-") -> bool:
+    """The request of a fully sent export is answered: `completed`, with its audit row (dsar
+    itself acts), in the caller's transaction. False when there was nothing to close."""
+    row = await conn.fetchrow(
+        """UPDATE requests r SET status = 'completed', closed_at = now()
+           FROM exports e
+           WHERE e.id = $1 AND r.id = e.request_id AND r.status = 'in_progress'
+           RETURNING r.id, r.subject_id""",
+        export_id,
+    )
+    if row is None:
         return False
+    await audit.record(
+        conn,
+        request_id=request_id,
+        actor=Service(),
+        subject_id=row["subject_id"],
+        action=Action.REQUEST_COMPLETE,
+        outcome="allowed",
+        purpose={"request": str(row["id"]), "export_id": str(export_id)},
+    )
     return True
 
 

@@ -41,8 +41,10 @@ class RequestStepKind(enum.Enum):
     WITHDRAWN = "request.withdraw"
     EXPORT_OPENED = "export.request"
     DOWNLOADED = "export.download"
+    SENT = "export.sent"
     TRANSFER_OPENED = "transfer.start"
     TRANSFERRED = "transfer.download"
+    TRANSFER_SENT = "transfer.sent"
 
 
 _STEPS = {s.value: s for s in RequestStepKind}

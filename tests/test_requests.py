@@ -23,7 +23,7 @@ from domain import deadlines
 from domain.partners import add_partner
 from stores.deployment import Deployment
 from stores.registry import Stores
-from stores.seed import subject_id
+from stores.seed import build_subject, insert_subject, subject_id
 from tests._cli import cli_env, run_cli
 from tests._factories import insert_marked
 from tests._tokens import TEST_ISSUER
@@ -214,7 +214,14 @@ async def test_an_account_export_is_a_request_answered_by_its_download(
     (req,) = (await gql(client, token, MINE))["me"]["requests"]
     assert req["status"] == "COMPLETED" and req["closedAt"] is not None
     steps = [s["step"] for s in req["timeline"]]
-    assert steps == ["RECEIVED", "EXPORT_OPENED", "EXPORT_OPENED", "DOWNLOADED", "COMPLETED"]
+    assert steps == [
+        "RECEIVED",
+        "EXPORT_OPENED",
+        "EXPORT_OPENED",
+        "DOWNLOADED",
+        "SENT",
+        "COMPLETED",
+    ]
     assert [s["by"] for s in req["timeline"]][-1] == "service"
     # Every step shown is an audit row naming the request, in order.
     assert await steps_in_audit_log(db, req["id"]) == [
@@ -222,6 +229,7 @@ async def test_an_account_export_is_a_request_answered_by_its_download(
         "export.request",
         "export.request",
         "export.download",
+        "export.sent",
         "request.complete",
     ]
 
@@ -354,3 +362,27 @@ def test_dates_are_never_before_receipt() -> None:
             d = deadlines.dates(RULES, j, received, "America/Los_Angeles")
             assert received < d.acknowledge_by
             assert received < d.due_at < d.extend_limit
+
+
+def test_every_jurisdiction_of_the_catalogue_has_its_deadlines(catalogue: Any) -> None:
+    for j in catalogue.jurisdictions:
+        assert j.key in RULES.deadlines, j.key
+
+
+async def test_the_due_date_follows_the_persons_jurisdiction(
+    client: httpx.AsyncClient, issuer: DevIssuer, stores: Stores, catalogue: Any
+) -> None:
+    # The company's records say this person lives in California.
+    handle = f"req-{uuid4().hex[:10]}"
+    data = build_subject(handle, full=True, sensitive=False)
+    data.rows["profile"][0].update(country="US", region="CA")
+    data.logins.append((TEST_ISSUER, handle))
+    await insert_subject(stores, catalogue, data)
+    token = issuer.mint("customer", handle)
+    await gql(client, token, REQUEST)
+    (req,) = (await gql(client, token, MINE))["me"]["requests"]
+    assert req["jurisdiction"] == "CCPA"
+    received = datetime.fromisoformat(req["receivedAt"])
+    due = datetime.fromisoformat(req["dueAt"])
+    assert due == deadlines.dates(RULES, "CCPA", received, "UTC").due_at
+    assert due.date() == received.date() + timedelta(days=45)
