@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from domain import audit, jurisdiction, support
+from domain import audit, casework, jurisdiction, requests, support
 from domain.audit import Action
 from domain.errors import Forbidden, LimitReached, Refused, StepUpRequired
 from domain.exports import ExportRow, InvalidExportRequest
@@ -179,7 +179,7 @@ async def request_export(
             raise InvalidExportRequest("No such subject.")
         # Whose law sets the request's dates: what the stores say now.
         await jurisdiction.settle(services.stores, services.catalogue, subject_id)
-        return await support.request_export_for(
+        row = await support.request_export_for(
             services.db,
             services.catalogue,
             services.rules,
@@ -197,3 +197,10 @@ async def request_export(
     except (InvalidInput, InvalidExportRequest, LimitReached):
         await look.deny(Action.EXPORT_REQUEST, subject_id, purpose=access.purpose())
         raise
+    # The copy goes to the person, who is told by e-mail where to find it (never the data).
+    req = None if row.request_id is None else await requests.get(services.db, row.request_id)
+    if req is not None:
+        await casework.notify(
+            services, req, lambda to: services.composer.ready(req, to, row.expires_at)
+        )
+    return row

@@ -26,7 +26,16 @@ from asyncpg.pool import PoolConnectionProxy
 
 from domain._auditchain import GENESIS, VerifyResult, canonical, chain_hash, verify_on
 from domain.errors import AuditUnavailable
-from domain.principals import Actor, Customer, Operator, Partner, Principal, Service, SupportAgent
+from domain.principals import (
+    Actor,
+    Customer,
+    Operator,
+    Partner,
+    Principal,
+    PrivacyStaff,
+    Service,
+    SupportAgent,
+)
 
 __all__ = [
     "GENESIS",
@@ -106,7 +115,7 @@ def actor_of(principal: Actor | None) -> dict[str, str]:
             return {"kind": "anonymous"}
         case Partner():
             return {"kind": "partner", "iss": principal.issuer, "client_id": principal.client_id}
-        case Customer() | SupportAgent():
+        case Customer() | SupportAgent() | PrivacyStaff():
             return {"kind": principal.kind, "iss": principal.issuer, "sub": principal.sub}
         case Operator():
             return {"kind": "operator", "user": principal.user}

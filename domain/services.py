@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from catalogue import Catalogue
 from domain.leases import Leases
+from domain.notices import Composer, LogMailer, Mailer
 from domain.rules import Rules
 from stores.pool import ping
 from stores.registry import Stores
@@ -21,6 +22,13 @@ class Services:
     stores: Stores
     db: asyncpg.Pool
     leases: Leases
+    # How the person is told (SMTP or the log), and where they reach this service from outside.
+    mailer: Mailer = field(default_factory=LogMailer)
+    public_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def composer(self) -> Composer:
+        return Composer(self.catalogue, self.public_url)
 
     async def ready(self) -> dict[str, bool]:
         # Side by side: a database that does not answer costs one ping budget, not two.

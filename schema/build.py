@@ -104,11 +104,13 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
         **exports.QUERY_FIELDS,
         **portability.QUERY_FIELDS,
         **support.query_fields(subject),
+        **requests.QUERY_FIELDS,
     }
     mutation_fields: dict[str, Any] = {
         **exports.MUTATION_FIELDS,
         **portability.MUTATION_FIELDS,
         **support.MUTATION_FIELDS,
+        **requests.MUTATION_FIELDS,
     }
     query = strawberry.type(
         type("Query", (), query_fields),

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
+from domain.notices import RefusalBasis
 from domain.requests import Case, Channel, Degree, Status, Step
+from schema.records import PageInfo
 
 
 @strawberry.enum(description="What the person asked for.")
@@ -146,3 +149,35 @@ class Request:
             exports=[strawberry.ID(str(e)) for e in case.exports],
             timeline=[s for s in steps if s is not None],
         )
+
+
+@strawberry.type(description="The act does not fit the request as it stands.")
+class RequestRefused:
+    message: str = strawberry.field(description="Why, in plain words.")
+
+
+RequestActionResult = Annotated[
+    Request | RequestRefused,
+    strawberry.union(
+        "RequestActionResult", description="The request as it now stands, or why not."
+    ),
+]
+
+
+strawberry.enum(
+    RefusalBasis,
+    name="RefusalBasis",
+    description="Why a request is refused, each with the law that allows it.",
+)
+
+
+@strawberry.type(description="One request of the queue.")
+class RequestEdge:
+    node: Request = strawberry.field(description="The request.")
+    cursor: str = strawberry.field(description="Pass as `after` for the requests after it.")
+
+
+@strawberry.type(description="A page of the queue, earliest due first (the overdue first).")
+class RequestConnection:
+    edges: list[RequestEdge] = strawberry.field(description="The requests of this page.")
+    page_info: PageInfo = strawberry.field(description="Whether more follow.")

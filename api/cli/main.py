@@ -13,6 +13,7 @@ import asyncpg
 from api.cli._common import CommandError, resolve_subject
 from api.cli.export import add_export_parser, cmd_export
 from api.cli.partner import add_partner_parser, cmd_partner
+from api.cli.requests import add_requests_parsers, cmd_report, cmd_requests
 from api.devissuer import DevIssuer
 from api.settings import DEV_ISSUER, Settings, SettingsError
 from api.stores_cli import add_stores_parser, cmd_stores
@@ -48,10 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--customer", metavar="SUBJECT")
     who.add_argument("--partner", metavar="CLIENT_ID")
     who.add_argument("--support", metavar="AGENT_ID")
+    who.add_argument("--staff", metavar="STAFF_ID", help="a privacy staff member (privacy:manage)")
     tk.add_argument("--ttl", type=int, default=3600)
     add_export_parser(sub)
     add_partner_parser(sub)
     add_stores_parser(sub)
+    add_requests_parsers(sub)
     au = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit", required=True)
     au.add_parser("verify", help="recompute the hash chain and name the first broken row")
     ln = sub.add_parser("link", help="link a login at an identity provider to a subject")
@@ -150,6 +153,8 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         print(issuer.mint("customer", args.customer, ttl=args.ttl))
     elif args.partner:
         print(issuer.mint("partner", args.partner, ttl=args.ttl))
+    elif args.staff:
+        print(issuer.mint("staff", args.staff, ttl=args.ttl))
     else:
         print(issuer.mint("support", args.support, ttl=args.ttl))
     return 0
@@ -218,6 +223,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             "-H 'content-type: application/json' "
             '-d \'{"query":"{ me { profile { firstName } } }"}\'\n'
             f"  partner:  .venv/bin/dsar token --partner {DEMO_PARTNER}   (may receive transfers)\n"
+            f"  staff:    .venv/bin/dsar token --staff privacy-1   (works the request queue)\n"
+            f"  e-mail:   {base}/account/demo/mail   (what people would be sent)\n"
             if settings.dev_issuer
             else ""
         ),
@@ -251,6 +258,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "partner": cmd_partner,
     "stores": cmd_stores,
     "audit": cmd_audit,
+    "requests": cmd_requests,
+    "report": cmd_report,
 }
 
 if __name__ == "__main__":
