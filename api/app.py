@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 import asyncpg
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from api.account import account_routes
@@ -31,6 +31,7 @@ from domain.errors import STORE_FAILURES
 from domain.exports import fail_orphans
 from domain.leases import Leases
 from domain.services import Services
+from domain.turns import Turns
 from schema import build_schema
 from schema.scopes import root_fields
 from stores.pool import create_pool
@@ -41,6 +42,11 @@ log = logging.getLogger("dsar.app")
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "alive"})
+
+
+async def front(request: Request) -> Response:
+    """`/` leads to the account page, where a person starts (it links to the rest)."""
+    return RedirectResponse("/account", status_code=302)
 
 
 async def readyz(request: Request) -> Response:
@@ -87,12 +93,14 @@ def create_app(
             await stores.close()
             raise
         leases = Leases(deployment.service_dsn)
+        turns = Turns(settings.export_streams, settings.export_wait)
         app.state.services = Services(
             settings.rules(),
             catalogue,
             stores,
             db,
             leases,
+            turns,
             mailer=mailer_for(settings.smtp_url, settings.mail_from),
             public_url=settings.public_url,
         )
@@ -116,6 +124,7 @@ def create_app(
 
     app = Starlette(
         routes=[
+            Route("/", front),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from domain.rules import Rules
+from domain.services import EXPORT_TURNS, EXPORT_WAIT
 from stores.deployment import Deployment, locate
 
 DEV_ISSUER = "urn:dsar:dev-issuer"
@@ -45,6 +47,9 @@ class Settings:
     grant_transfers_per_day: int = _RULES.grant_transfers_per_day
     support_subjects_per_hour: int = _RULES.support_subjects_per_hour
     max_body_bytes: int = 1024 * 1024
+    # Exports streaming at once per process, and seconds one waits for its turn (domain/turns.py).
+    export_streams: int = EXPORT_TURNS
+    export_wait: int = int(EXPORT_WAIT)
     # The account page (/account) logs people in as an OAuth client of the first issuer.
     account_client_id: str | None = None
     account_client_secret: str = field(default="", repr=False)
@@ -103,6 +108,7 @@ class Settings:
             audience=env.get("DSAR_AUDIENCE", DEFAULT_AUDIENCE),
             dev_issuer=dev,
             secret_key=_secret_key(env, home),
+            step_up_acr_values=_acr_values(env),
             step_up_max_age=_int(env, "DSAR_STEP_UP_MAX_AGE", 15 * 60),
             export_link_ttl=_int(env, "DSAR_EXPORT_LINK_TTL", 7 * 24 * 3600),
             downloads_per_link=_int(env, "DSAR_DOWNLOADS_PER_LINK", _RULES.downloads_per_link),
@@ -110,6 +116,8 @@ class Settings:
             partner_transfers_per_minute=_int(env, "DSAR_PARTNER_TRANSFERS_PER_MINUTE", 30),
             grant_transfers_per_day=_int(env, "DSAR_GRANT_TRANSFERS_PER_DAY", 10),
             support_subjects_per_hour=_int(env, "DSAR_SUPPORT_SUBJECTS_PER_HOUR", 30),
+            export_streams=_int(env, "DSAR_EXPORT_STREAMS", EXPORT_TURNS),
+            export_wait=_int(env, "DSAR_EXPORT_WAIT", int(EXPORT_WAIT)),
             account_client_id=env.get("DSAR_ACCOUNT_CLIENT_ID") or None,
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),
@@ -144,6 +152,25 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise SettingsError(f"{name} must be positive")
     return value
+
+
+def _acr_values(env: Mapping[str, str]) -> tuple[str, ...]:
+    """`DSAR_STEP_UP_ACR_VALUES`: the acr values (comma-separated) that count as a strong login,
+    in the order a challenge prefers them (RFC 9470 section 3)."""
+    raw = env.get("DSAR_STEP_UP_ACR_VALUES")
+    if raw is None or not raw.strip():
+        return _RULES.step_up_acr_values
+    values = tuple(dict.fromkeys(v.strip() for v in raw.split(",") if v.strip()))
+    # Each goes into a WWW-Authenticate challenge, space-separated and quoted (RFC 6750 3).
+    if not values or any(not _ACR.fullmatch(v) for v in values):
+        raise SettingsError(
+            "DSAR_STEP_UP_ACR_VALUES must be acr values separated by commas, each printable "
+            "ASCII without spaces, quotes or backslashes"
+        )
+    return values
+
+
+_ACR = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def _secret_key(env: Mapping[str, str], home: Path) -> bytes:

