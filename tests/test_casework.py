@@ -33,6 +33,8 @@ from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import build_subject, insert_subject, subject_id
 from tests._cli import cli_env, run_cli
+from tests._gql import auth
+from tests._gql import data as gql
 from tests._tokens import TEST_ISSUER
 
 POLICY = Path(__file__).resolve().parents[2] / "shared/policy/privacy-policy.txt"
@@ -136,19 +138,6 @@ async def person(stores: Stores, catalogue: Catalogue) -> tuple[str, str]:
     data.logins.append((TEST_ISSUER, handle))
     await insert_subject(stores, catalogue, data)
     return handle, str(data.rows["profile"][0]["email"])
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def gql(client: httpx.AsyncClient, token: str, query: str, **variables: Any) -> Any:
-    r = await client.post(
-        "/graphql", json={"query": query, "variables": variables}, headers=auth(token)
-    )
-    body = r.json()
-    assert "errors" not in body, body
-    return body["data"]
 
 
 async def opened(client: httpx.AsyncClient, issuer: DevIssuer, handle: str) -> str:

@@ -26,6 +26,8 @@ from stores.registry import Stores
 from stores.seed import build_subject, insert_subject, subject_id
 from tests._cli import cli_env, run_cli
 from tests._factories import insert_marked
+from tests._gql import auth
+from tests._gql import data as gql
 from tests._tokens import TEST_ISSUER
 from tests.reliability._server import stores_toml
 
@@ -46,19 +48,6 @@ mutation($subject: ID!, $access: SupportAccess!) {
 GRANT = """mutation($input: GrantInput!) { grantPortability(input: $input) {
   __typename ... on PortabilityGrant { id } } }"""
 START = "mutation($grant: ID!) { startTransfer(grant: $grant) { __typename ... on Export { id } } }"
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def gql(client: httpx.AsyncClient, token: str, query: str, **variables: Any) -> Any:
-    r = await client.post(
-        "/graphql", json={"query": query, "variables": variables}, headers=auth(token)
-    )
-    body = r.json()
-    assert "errors" not in body, body
-    return body["data"]
 
 
 @pytest.fixture
