@@ -34,6 +34,8 @@ class Settings:
     demo_mysql_url: str | None = None
     catalogue_file: Path | None = None
     issuers: tuple[str, ...] = ()
+    # The workforce's issuer (agents and privacy staff); None: see api/issuers.py.
+    support_issuer: str | None = None
     audience: str = DEFAULT_AUDIENCE
     dev_issuer: bool = False
     secret_key: bytes = field(default=b"", repr=False)
@@ -105,6 +107,7 @@ class Settings:
             demo_mysql_url=env.get("DSAR_DEMO_MYSQL_URL") or None,
             catalogue_file=Path(catalogue) if catalogue else None,
             issuers=issuers,
+            support_issuer=env.get("DSAR_SUPPORT_ISSUER", "").strip() or None,
             audience=env.get("DSAR_AUDIENCE", DEFAULT_AUDIENCE),
             dev_issuer=dev,
             secret_key=_secret_key(env, home),

@@ -52,13 +52,23 @@ async def start(
 ) -> Download:
     """A download that may begin now, its audit row written and its lease held.
 
-    Raises `NotFound` (missing, or someone else's: the attempt is recorded), `StepUpRequired`,
-    `Gone` (spent or expired, saying nothing of which), `AuditUnavailable` (nothing leaves),
-    `ExportBusy` (another stream of the same person runs) or `Overloaded` (no turn came free
-    in time); every refusal but the first is recorded with why."""
+    Raises `NotFound` (missing, or someone else's: either attempt is recorded, alike in the
+    work it costs), `StepUpRequired`, `Gone` (spent or expired, saying nothing of which),
+    `AuditUnavailable` (nothing leaves), `ExportBusy` (another stream of the same person runs)
+    or `Overloaded` (no turn came free in time); every refusal is recorded with why."""
     db = services.db
     row = await exports.get(db, export_id)
     if row is None:
+        # The same work as "someone else's" below (one denied row through the audit log), so
+        # the two cannot be told apart by how long the 404 takes: the insert was most of it.
+        await audit.denied(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=None,
+            action=Action.EXPORT_DOWNLOAD,
+            purpose={"export_id": str(export_id), "refusal": NOT_FOUND},
+        )
         raise NotFound
     allowed = exports.may_download(principal, row)
     if allowed and isinstance(principal, Partner):
@@ -99,6 +109,7 @@ async def start(
 
 # Why a download was refused, as its audit row says (fixed words, never data).
 NOT_YOURS = "not_yours"
+NOT_FOUND = "not_found"
 STEP_UP = "step_up"
 BUSY = "busy"
 GONE = "gone"
