@@ -27,6 +27,7 @@ from ._model import (
     Transfers,
 )
 from ._reader import CatalogueError
+from ._requests import Deadline, Period, RequestRules, load_request_rules
 
 __all__ = [
     "CATEGORY_KEYS",
@@ -40,9 +41,12 @@ __all__ = [
     "Category",
     "Choices",
     "Contact",
+    "Deadline",
     "Field",
     "Jurisdiction",
+    "Period",
     "Representative",
+    "RequestRules",
     "Residence",
     "Right",
     "Safeguard",
@@ -50,4 +54,5 @@ __all__ = [
     "Term",
     "Transfers",
     "load_catalogue",
+    "load_request_rules",
 ]
