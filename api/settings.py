@@ -8,8 +8,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from domain.rules import Rules
+from domain.services import EXPORT_TURNS, EXPORT_WAIT
 from stores.deployment import Deployment, locate
 
 DEV_ISSUER = "urn:dsar:dev-issuer"
@@ -32,6 +34,8 @@ class Settings:
     demo_mysql_url: str | None = None
     catalogue_file: Path | None = None
     issuers: tuple[str, ...] = ()
+    # The workforce's issuer (agents and privacy staff); None: see api/issuers.py.
+    support_issuer: str | None = None
     audience: str = DEFAULT_AUDIENCE
     dev_issuer: bool = False
     secret_key: bytes = field(default=b"", repr=False)
@@ -45,12 +49,21 @@ class Settings:
     grant_transfers_per_day: int = _RULES.grant_transfers_per_day
     support_subjects_per_hour: int = _RULES.support_subjects_per_hour
     max_body_bytes: int = 1024 * 1024
+    # Exports streaming at once per process, and seconds one waits for its turn (domain/turns.py).
+    export_streams: int = EXPORT_TURNS
+    export_wait: int = int(EXPORT_WAIT)
     # The account page (/account) logs people in as an OAuth client of the first issuer.
     account_client_id: str | None = None
     account_client_secret: str = field(default="", repr=False)
     account_session_ttl: int = 30 * 60
     # OpenTelemetry: spans are exported over OTLP only when an endpoint is set.
     otel_endpoint: str | None = None
+    # E-mail to people about their requests: `smtp://host:port` (or `smtps://`); without it,
+    # messages go to the log with the address and body left out.
+    smtp_url: str | None = None
+    mail_from: str = "privacy@localhost"
+    # Where people reach this service from outside: the links in e-mails point here.
+    public_url: str = "http://127.0.0.1:8000"
 
     @property
     def dev_mode(self) -> bool:
@@ -94,6 +107,7 @@ class Settings:
             demo_mysql_url=env.get("DSAR_DEMO_MYSQL_URL") or None,
             catalogue_file=Path(catalogue) if catalogue else None,
             issuers=issuers,
+            support_issuer=env.get("DSAR_SUPPORT_ISSUER", "").strip() or None,
             audience=env.get("DSAR_AUDIENCE", DEFAULT_AUDIENCE),
             dev_issuer=dev,
             secret_key=_secret_key(env, home),
@@ -105,11 +119,29 @@ class Settings:
             partner_transfers_per_minute=_int(env, "DSAR_PARTNER_TRANSFERS_PER_MINUTE", 30),
             grant_transfers_per_day=_int(env, "DSAR_GRANT_TRANSFERS_PER_DAY", 10),
             support_subjects_per_hour=_int(env, "DSAR_SUPPORT_SUBJECTS_PER_HOUR", 30),
+            export_streams=_int(env, "DSAR_EXPORT_STREAMS", EXPORT_TURNS),
+            export_wait=_int(env, "DSAR_EXPORT_WAIT", int(EXPORT_WAIT)),
             account_client_id=env.get("DSAR_ACCOUNT_CLIENT_ID") or None,
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),
             otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            smtp_url=_smtp_url(env.get("DSAR_SMTP_URL") or None),
+            mail_from=env.get("DSAR_MAIL_FROM") or "privacy@localhost",
+            public_url=(env.get("DSAR_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
         )
+
+
+def _smtp_url(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018  # raises on a port that is not a number
+    except ValueError:
+        raise SettingsError("DSAR_SMTP_URL must be smtp://host:port or smtps://host:port") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SettingsError("DSAR_SMTP_URL must be smtp://host:port or smtps://host:port")
+    return raw
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

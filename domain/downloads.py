@@ -22,15 +22,16 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from domain import audit, exports, jurisdiction, partners, portability
+from domain import audit, disclosures, exports, partners, portability, requests
 from domain.audit import Action
-from domain.errors import AuditUnavailable, Busy, Gone, NotFound, StepUpRequired
+from domain.errors import AuditUnavailable, Busy, Gone, NotFound, Overloaded, StepUpRequired
 from domain.exports import Conn, ExportRow
 from domain.leases import Leases
 from domain.principals import Customer, Partner, Principal
 from domain.services import Services
 from domain.stepup import require_strong_login
 from exporters import EXPORTERS, build_bundle, jwe
+from exporters.facts import PersonFacts
 
 tracer = trace.get_tracer("dsar.exports")
 log = logging.getLogger("dsar.exports")
@@ -52,12 +53,23 @@ async def start(
 ) -> Download:
     """A download that may begin now, its audit row written and its lease held.
 
-    Raises `NotFound` (missing, or someone else's: the attempt is recorded), `StepUpRequired`,
-    `Gone` (spent or expired, saying nothing of which), `AuditUnavailable` (nothing leaves)
-    or `ExportBusy` (another stream of the same person runs)."""
+    Raises `NotFound` (missing, or someone else's: either attempt is recorded, alike in the
+    work it costs), `StepUpRequired`, `Gone` (spent or expired, saying nothing of which),
+    `AuditUnavailable` (nothing leaves), `ExportBusy` (another stream of the same person runs)
+    or `Overloaded` (no turn came free in time); every refusal is recorded with why."""
     db = services.db
     row = await exports.get(db, export_id)
     if row is None:
+        # The same work as "someone else's" below (one denied row through the audit log), so
+        # the two cannot be told apart by how long the 404 takes: the insert was most of it.
+        await audit.denied(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=None,
+            action=Action.EXPORT_DOWNLOAD,
+            purpose={"export_id": str(export_id), "refusal": NOT_FOUND},
+        )
         raise NotFound
     allowed = exports.may_download(principal, row)
     if allowed and isinstance(principal, Partner):
@@ -79,17 +91,42 @@ async def start(
     key = None
     if isinstance(principal, Partner):
         key = await partners.partner_key(db, principal.client_id)
-    # Whose law applies is settled as the copy is made: it chooses what the copy withholds.
-    await jurisdiction.settle(services.stores, services.catalogue, row.subject_id)
-    claimed = await claim(db, services.leases, row, principal, request_id)
-    return Download(services, claimed, key, principal=principal, request_id=request_id)
+    facts, ref = None, None
+    if isinstance(principal, Partner):
+        # A partner's bundle names the person by that partner's pairwise reference only.
+        ref = portability.subject_ref(
+            services.rules.secret_key, principal.client_id, row.subject_id
+        )
+    # Its turn first, before any byte: past the wait, a 503 before the headers rather than a
+    # 200 cut off when a store's pool has no connection left for it (domain/turns.py).
+    try:
+        await services.turns.take()
+    except Overloaded:
+        await _refused(db, principal, row, request_id, OVERLOADED)
+        raise
+    try:
+        if ref is None:
+            # Whose law applies (settled now) and what reached whom in the 12 months before
+            # the request: said in the person's own copy.
+            facts = await disclosures.person_facts(
+                services.stores, db, services.catalogue, row.subject_id, row.created_at
+            )
+        claimed = await claim(db, services.leases, row, principal, request_id)
+    except BaseException:
+        services.turns.give_back()
+        raise
+    download = Download(services, claimed, key, principal=principal, request_id=request_id)
+    download.facts, download.subject_ref = facts, ref
+    return download
 
 
 # Why a download was refused, as its audit row says (fixed words, never data).
 NOT_YOURS = "not_yours"
+NOT_FOUND = "not_found"
 STEP_UP = "step_up"
 BUSY = "busy"
 GONE = "gone"
+OVERLOADED = "overloaded"
 
 
 async def _refused(
@@ -116,7 +153,7 @@ def _sent(row: ExportRow) -> Action:
 
 
 def _purpose(row: ExportRow) -> dict[str, str]:
-    purpose = {"export_id": str(row.id)}
+    purpose = exports.export_purpose(row)
     if row.grant_id is not None:
         purpose["grant_id"] = str(row.grant_id)
     return purpose
@@ -240,6 +277,8 @@ class Download:
         self.services = services
         self.row = row
         self.encrypt_to = encrypt_to
+        self.facts: PersonFacts | None = None
+        self.subject_ref: str | None = None
         self.principal = principal
         self.request_id = request_id
         self.sent = 0
@@ -275,6 +314,7 @@ class Download:
         try:
             await self._record_end(done, reason)
         finally:
+            self.services.turns.give_back()
             await self.services.leases.release(self.row.id)
 
     async def _record_end(self, done: tuple[int, int, str, datetime] | None, reason: str) -> None:
@@ -298,6 +338,9 @@ class Download:
                     purpose=purpose,
                     categories=row.categories,
                 )
+                if done is not None:
+                    # The whole copy left: its request is answered.
+                    await requests.complete_export(conn, row.id, self.request_id)
         except AuditUnavailable:
             # The bytes are gone already: the row must still say so, without its audit row.
             log.warning("download end not audited", extra={"event": str(row.id)})
@@ -340,6 +383,8 @@ class Download:
             generated_at=generated_at,
             counts=counts,
             since=row.since,
+            facts=self.facts,
+            subject_ref=self.subject_ref,
         )
         if self.encrypt_to is not None:
             chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")

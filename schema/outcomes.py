@@ -23,11 +23,13 @@ from domain.errors import (
     Gone,
     LimitReached,
     NotFound,
+    Overloaded,
     Refused,
     StepUpRequired,
 )
 from domain.exports import ExportRow
 from domain.portability import GrantView
+from domain.requests import Case
 from domain.support import InvalidAccess, InvalidInput
 from schema import errors
 from schema.context import Context
@@ -48,6 +50,7 @@ from schema.portability_types import (
     TransferNotAllowed,
     TransferResult,
 )
+from schema.request_types import Request, RequestActionResult, RequestRefused
 from schema.support_types import (
     InvalidSupportAccess,
     OpenedExport,
@@ -85,6 +88,8 @@ def hint(exc: DomainError) -> Hint:
         return Hint(429, {"error": "limit_reached"}, {"Retry-After": str(exc.retry_after)})
     if isinstance(exc, AuditUnavailable):
         return Hint(503, {"error": "unavailable"}, {"Retry-After": AUDIT_RETRY})
+    if isinstance(exc, Overloaded):
+        return Hint(503, {"error": "overloaded"}, {"Retry-After": str(exc.retry_after)})
     if isinstance(exc, Busy):
         return Hint(409, {"error": "busy", "message": BUSY}, {"Retry-After": "30"})
     if isinstance(exc, Gone):  # spent and expired alike: nothing says which
@@ -242,3 +247,23 @@ async def export_for(ctx: Context, work: Awaitable[ExportRow]) -> RequestExportF
     if isinstance(result, DomainError):
         raise _raised(ctx, result) from None
     return OpenedExport.of(result)
+
+
+async def case_or_none(ctx: Context, work: Awaitable[Case]) -> Request | None:
+    result = await _settle(work)
+    if isinstance(result, NotFound):
+        return None
+    if isinstance(result, DomainError):
+        raise _raised(ctx, result) from None
+    return Request.of(result)
+
+
+async def case(ctx: Context, work: Awaitable[Case]) -> RequestActionResult:
+    result = await _settle(work)
+    if isinstance(result, NotFound):
+        return RequestRefused(message="No such request.")
+    if isinstance(result, Refused):
+        return RequestRefused(message=result.message)
+    if isinstance(result, DomainError):
+        raise _raised(ctx, result) from None
+    return Request.of(result)
