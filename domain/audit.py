@@ -27,6 +27,7 @@ from asyncpg.pool import PoolConnectionProxy
 from domain._auditchain import GENESIS, VerifyResult, canonical, chain_hash, verify_on
 from domain.errors import AuditUnavailable
 from domain.principals import Customer, Partner, Principal, SupportAgent
+from stores.scope import scoped
 
 __all__ = [
     "GENESIS",
@@ -198,15 +199,16 @@ async def access_log(db: Db, subject_id: UUID, limit: int = 100) -> list[AccessE
     The subject's own actions are not listed: they know those. Only the kind of agent and the
     ticket are shown, never the agent's identity.
     """
-    rows = await db.fetch(
-        """SELECT at, actor->>'kind' AS kind, actor->>'client_id' AS client_id,
-                  purpose->>'ticket' AS ticket, action, outcome, categories
-           FROM audit_log
-           WHERE subject_id = $1 AND actor->>'kind' IN ('partner', 'support')
-           ORDER BY seq DESC LIMIT $2""",
-        subject_id,
-        max(1, min(limit, 1000)),
-    )
+    async with scoped(db, subject=subject_id) as conn:
+        rows = await conn.fetch(
+            """SELECT at, actor->>'kind' AS kind, actor->>'client_id' AS client_id,
+                      purpose->>'ticket' AS ticket, action, outcome, categories
+               FROM audit_log
+               WHERE subject_id = $1 AND actor->>'kind' IN ('partner', 'support')
+               ORDER BY seq DESC LIMIT $2""",
+            subject_id,
+            max(1, min(limit, 1000)),
+        )
     return [
         AccessEntry(
             at=r["at"],

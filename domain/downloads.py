@@ -31,6 +31,7 @@ from domain.principals import Customer, Partner, Principal
 from domain.services import Services
 from domain.stepup import require_strong_login
 from exporters import EXPORTERS, build_bundle, jwe
+from stores.scope import scoped
 
 tracer = trace.get_tracer("dsar.exports")
 log = logging.getLogger("dsar.exports")
@@ -121,7 +122,7 @@ async def claim(db: asyncpg.Pool, leases: Leases, row: ExportRow) -> ExportRow:
 
 
 async def _claim(db: asyncpg.Pool, row: ExportRow) -> ExportRow:
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, subject=row.subject_id) as conn:
         await exports.fail_stale(conn, row.subject_id)
         try:
             claimed = await conn.fetchrow(
@@ -142,34 +143,36 @@ async def _claim(db: asyncpg.Pool, row: ExportRow) -> ExportRow:
 
 async def complete(
     db: asyncpg.Pool,
-    export_id: UUID,
+    row: ExportRow,
     *,
     records: int,
     size: int,
     sha256: str,
     generated_at: datetime,
 ) -> None:
-    await db.execute(
-        """UPDATE exports SET status = 'completed', records = $2, bytes = $3, sha256 = $4,
-                              generated_at = $5, finished_at = now(), heartbeat_at = NULL
-           WHERE id = $1""",
-        export_id,
-        records,
-        size,
-        sha256,
-        generated_at,
-    )
+    async with scoped(db, subject=row.subject_id) as conn:
+        await conn.execute(
+            """UPDATE exports SET status = 'completed', records = $2, bytes = $3, sha256 = $4,
+                                  generated_at = $5, finished_at = now(), heartbeat_at = NULL
+               WHERE id = $1""",
+            row.id,
+            records,
+            size,
+            sha256,
+            generated_at,
+        )
 
 
-async def fail(db: asyncpg.Pool, export_id: UUID, reason: str) -> None:
+async def fail(db: asyncpg.Pool, row: ExportRow, reason: str) -> None:
     """`reason` is fixed text chosen by the caller: never an exception message."""
-    await db.execute(
-        """UPDATE exports SET status = 'failed', failure = $2, finished_at = now(),
-                              heartbeat_at = NULL
-           WHERE id = $1""",
-        export_id,
-        reason,
-    )
+    async with scoped(db, subject=row.subject_id) as conn:
+        await conn.execute(
+            """UPDATE exports SET status = 'failed', failure = $2, finished_at = now(),
+                                  heartbeat_at = NULL
+               WHERE id = $1""",
+            row.id,
+            reason,
+        )
 
 
 class Download:
@@ -221,14 +224,14 @@ class Download:
                 records, size, sha256, generated_at = done
                 await complete(
                     db,
-                    self.row.id,
+                    self.row,
                     records=records,
                     size=size,
                     sha256=sha256,
                     generated_at=generated_at,
                 )
             else:
-                await fail(db, self.row.id, reason)
+                await fail(db, self.row, reason)
         finally:
             await self.services.leases.release(self.row.id)
 

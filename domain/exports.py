@@ -26,6 +26,7 @@ from domain.rules import Rules
 from domain.stepup import require_strong_login
 from exporters import EXPORTERS, PURPOSES, BundleError
 from exporters.bundle import plan
+from stores.scope import Scope, scoped
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
@@ -147,7 +148,7 @@ async def request_for_self(
             "No personal data is linked to this login: there is nothing to export."
         )
     keys = check_request(catalogue, format, purpose, categories)
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, subject=principal.subject_id) as conn:
         row = await create(
             conn,
             rules,
@@ -271,7 +272,10 @@ async def create(
 
 
 async def get(db: asyncpg.Pool, export_id: UUID) -> ExportRow | None:
-    row = await db.fetchrow("SELECT * FROM exports WHERE id = $1", export_id)
+    """Any export by its id (`Scope.BY_ID`): the caller decides whether it may have it, and
+    records a refused attempt against its person."""
+    async with scoped(db, scope=Scope.BY_ID) as conn:
+        row = await conn.fetchrow("SELECT * FROM exports WHERE id = $1", export_id)
     return None if row is None else ExportRow.of(row)
 
 
@@ -305,13 +309,14 @@ async def mine(db: asyncpg.Pool, principal: Principal | None, limit: int = 20) -
 async def for_subject(db: asyncpg.Pool, subject_id: UUID, limit: int = 20) -> list[ExportRow]:
     """The subject's own requests, newest first (what the account page lists), at most 100."""
     limit = max(1, min(limit, 100))
-    rows = await db.fetch(
-        """SELECT * FROM exports
-            WHERE subject_id = $1 AND recipient = '{"kind": "subject"}'::jsonb
-            ORDER BY created_at DESC LIMIT $2""",
-        subject_id,
-        limit,
-    )
+    async with scoped(db, subject=subject_id) as conn:
+        rows = await conn.fetch(
+            """SELECT * FROM exports
+                WHERE subject_id = $1 AND recipient = '{"kind": "subject"}'::jsonb
+                ORDER BY created_at DESC LIMIT $2""",
+            subject_id,
+            limit,
+        )
     return [ExportRow.of(r) for r in rows]
 
 
@@ -331,7 +336,7 @@ async def fail_stale(conn: Conn, subject_id: UUID) -> None:
 
 async def fail_orphans(db: asyncpg.Pool) -> int:
     """At start-up: every running export whose process is gone is failed now."""
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, scope=Scope.SWEEP) as conn:
         done = await conn.fetch(
             f"""UPDATE exports SET status = 'failed', finished_at = now(), heartbeat_at = NULL,
                                    failure = $1

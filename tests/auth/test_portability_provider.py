@@ -41,13 +41,8 @@ async def test_a_partner_pulls_a_grant_made_at_the_real_provider(
 ) -> None:
     handle = f"idp-{uuid4().hex[:8]}"
     await insert_marked(stores, catalogue, handle, f"I{uuid4().hex[:8]}", 79)
-    await stores.subjects.pool.execute(
-        "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3)",
-        idp.issuer,
-        handle,
-        subject_id(handle),
-    )
-    db = await asyncpg.connect(deployment.service_dsn)
+    await stores.subjects.link(subject_id(handle), idp.issuer, handle)
+    db = await asyncpg.connect(deployment.migration_dsn)
     try:
         await add_partner(
             db,
