@@ -189,6 +189,8 @@ async def graphql_endpoint(request: Request) -> Response:
     result = await request.app.state.schema.execute(
         query, variable_values=variables, context_value=context, operation_name=operation_name
     )
+    for name in context.limits_hit:
+        request.app.state.metrics.limits.labels(name).inc()
     if context.unavailable:
         # A store or the audit log failed under a resolver: the same 503 as anywhere else, and
         # nothing of what the other fields read (a look that was not recorded is not answered).

@@ -23,6 +23,12 @@ class Metrics:
             ("route",),
             registry=self.registry,
         )
+        self.limits = Counter(
+            "dsar_limit_reached",
+            "Requests refused by a limit of the rules, by limit name.",
+            ("limit",),
+            registry=self.registry,
+        )
         self.store_up = Gauge(
             "dsar_store_up",
             "1 when a backing store answered the last readiness check.",

@@ -40,6 +40,7 @@ class Settings:
     step_up_acr_values: tuple[str, ...] = _RULES.step_up_acr_values
     step_up_max_age: int = _RULES.step_up_max_age
     export_link_ttl: int = _RULES.export_link_ttl
+    downloads_per_link: int = _RULES.downloads_per_link
     exports_per_day: int = _RULES.exports_per_day
     partner_transfers_per_minute: int = _RULES.partner_transfers_per_minute
     grant_transfers_per_day: int = _RULES.grant_transfers_per_day
@@ -77,6 +78,7 @@ class Settings:
             step_up_acr_values=self.step_up_acr_values,
             step_up_max_age=self.step_up_max_age,
             export_link_ttl=self.export_link_ttl,
+            downloads_per_link=self.downloads_per_link,
             exports_per_day=self.exports_per_day,
             partner_transfers_per_minute=self.partner_transfers_per_minute,
             grant_transfers_per_day=self.grant_transfers_per_day,
@@ -105,6 +107,7 @@ class Settings:
             secret_key=_secret_key(env, home),
             step_up_max_age=_int(env, "DSAR_STEP_UP_MAX_AGE", 15 * 60),
             export_link_ttl=_int(env, "DSAR_EXPORT_LINK_TTL", 7 * 24 * 3600),
+            downloads_per_link=_int(env, "DSAR_DOWNLOADS_PER_LINK", _RULES.downloads_per_link),
             exports_per_day=_int(env, "DSAR_EXPORTS_PER_DAY", 5),
             partner_transfers_per_minute=_int(env, "DSAR_PARTNER_TRANSFERS_PER_MINUTE", 30),
             grant_transfers_per_day=_int(env, "DSAR_GRANT_TRANSFERS_PER_DAY", 10),

@@ -8,7 +8,15 @@ from pathlib import Path
 
 from ._model import CATEGORY_KEYS, FIELD_TYPES, MASKS, ORIGINS, Catalogue, Category, Field, Term
 from ._reader import CatalogueError, Reader, Table
-from ._sections import controller, representatives, rights, term, transfers
+from ._sections import (
+    controller,
+    jurisdictions,
+    representatives,
+    residence,
+    rights,
+    term,
+    transfers,
+)
 
 _TOP = (
     "sources",
@@ -24,6 +32,8 @@ _TOP = (
     "non_discrimination",
     "authorized_agents",
     "withholding",
+    "jurisdictions",
+    "residence",
 )
 _CATEGORY_REQUIRED = (
     *("title", "description", "origin", "fields"),
@@ -76,8 +86,10 @@ def _parse(text: str, source: str) -> Catalogue:
     for key in CATEGORY_KEYS:
         if key not in categories:
             r.fail(f"category '{key}' is missing (CONTRACT.md lists it)")
+    built = tuple(_category(r, k, t, vocab) for k, t in categories.items())
+    fields = {c.key: tuple(f.name for f in c.fields) for c in built}
     return Catalogue(
-        categories=tuple(_category(r, k, t, vocab) for k, t in categories.items()),
+        categories=built,
         sources=tuple(vocab["sources"].values()),
         purposes=tuple(vocab["purposes"].values()),
         recipients=tuple(vocab["recipients"].values()),
@@ -91,6 +103,8 @@ def _parse(text: str, source: str) -> Catalogue:
         authorized_agents=term(r, "authorized_agents", top["authorized_agents"]),
         withholding=term(r, "withholding", top["withholding"]),
         source=source,
+        jurisdictions=jurisdictions(r, top["jurisdictions"]),
+        residence=residence(r, top["residence"], fields),
     )
 
 

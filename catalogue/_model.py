@@ -30,6 +30,9 @@ ORIGINS = ("provided", "observed", "inferred")
 FIELD_TYPES = ("string", "text", "integer", "boolean", "timestamp", "inet", "uuid")
 # How a support agent sees a value; "none" shows it as stored.
 MASKS = ("none", "email", "phone", "initial", "city_only", "last4", "hidden")
+# The jurisdiction of a person whose residence is not known, or matched by no other: the
+# stricter rule of each law applies to them.
+UNKNOWN = "UNKNOWN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,35 @@ class Transfers:
 
 
 @dataclass(frozen=True, slots=True)
+class Jurisdiction:
+    """Whose law applies to a person: the rules that differ by law are chosen by this key."""
+
+    key: str  # GDPR, CCPA, UNKNOWN: stored on the subject (subjects.jurisdiction)
+    title: str
+    description: str
+    # Where a person lives, as the residence fields give it: ISO 3166-1 alpha-2 countries,
+    # and (for a country split by law, such as the US) its regions as the stores hold them.
+    countries: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    def covers(self, country: str | None, region: str | None) -> bool:
+        if country is None or country.strip().upper() not in self.countries:
+            return False
+        if not self.regions:
+            return True
+        return region is not None and region.strip().upper() in self.regions
+
+
+@dataclass(frozen=True, slots=True)
+class Residence:
+    """Where the stores say a person lives: a category and its country and region fields."""
+
+    category: str
+    country: str
+    region: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Right:
     key: str
     title: str
@@ -144,6 +176,22 @@ class Catalogue:
     authorized_agents: Term
     withholding: Term  # the rule withheld fields obey, with its text
     source: str  # the file it was read from
+    jurisdictions: tuple[Jurisdiction, ...] = ()
+    residence: Residence | None = None
+
+    def jurisdiction(self, key: str) -> Jurisdiction:
+        for j in self.jurisdictions:
+            if j.key == key:
+                return j
+        raise KeyError(key)
+
+    def jurisdiction_of(self, country: str | None, region: str | None) -> Jurisdiction | None:
+        """The jurisdiction whose countries and regions cover this residence, if any."""
+        # Region rules first: California is inside the US, and more precise than it.
+        for j in sorted(self.jurisdictions, key=lambda j: not j.regions):
+            if j.covers(country, region):
+                return j
+        return None
 
     def category(self, key: str) -> Category:
         for c in self.categories:

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from ._model import Contact, Representative, Right, Term, Transfers
+import re
+
+from ._model import (
+    UNKNOWN,
+    Contact,
+    Jurisdiction,
+    Representative,
+    Residence,
+    Right,
+    Term,
+    Transfers,
+)
 from ._reader import Reader
+
+# Jurisdiction keys are stored on subjects and read by people: GDPR, CCPA, UNKNOWN.
+_JURISDICTION_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
 
 
 def term(r: Reader, key: str, value: object, where: str = "", purpose: bool = False) -> Term:
@@ -83,3 +97,51 @@ def rights(r: Reader, value: object) -> tuple[Right, ...]:
     if not out:
         r.fail("[rights] must name at least one right")
     return tuple(out)
+
+
+def jurisdictions(r: Reader, value: object) -> tuple[Jurisdiction, ...]:
+    if not isinstance(value, dict):
+        r.fail("[jurisdictions] must be a table of named tables")
+    out = []
+    for key, raw in value.items():
+        where = f"jurisdiction '{key}'"
+        if not _JURISDICTION_KEY.fullmatch(key):
+            r.fail(f"{where} is not a valid key (upper case letters, digits, '_')")
+        t = r.table(raw, where, ("title", "description"), ("countries", "regions"))
+        countries = r.texts(t, "countries", where)
+        regions = r.texts(t, "regions", where)
+        if any(c != c.upper() or len(c) != 2 for c in countries):
+            r.fail(f"{where}: 'countries' are ISO 3166-1 alpha-2 codes in upper case")
+        if regions and len(countries) != 1:
+            r.fail(f"{where}: 'regions' need exactly one country they are regions of")
+        if key == UNKNOWN and (countries or regions):
+            r.fail(f"{where} is for people whose residence is not known: it lists no places")
+        out.append(
+            Jurisdiction(
+                key=key,
+                title=r.text(t, "title", where),
+                description=r.text(t, "description", where),
+                countries=countries,
+                regions=tuple(x.upper() for x in regions),
+            )
+        )
+    if UNKNOWN not in {j.key for j in out}:
+        r.fail(f"[jurisdictions] must define {UNKNOWN} (people whose residence is not known)")
+    places = [(c, x) for j in out for c in j.countries for x in (j.regions or (None,))]
+    if len(places) != len(set(places)):
+        r.fail("[jurisdictions] name one place under two jurisdictions")
+    return tuple(out)
+
+
+def residence(r: Reader, value: object, categories: dict[str, tuple[str, ...]]) -> Residence:
+    where = "[residence]"
+    t = r.table(value, where, ("category", "country"), ("region",))
+    category = r.text(t, "category", where)
+    if category not in categories:
+        r.fail(f"{where} names unknown category '{category}'")
+    country = r.text(t, "country", where)
+    region = r.optional_text(t, "region", where)
+    for name in (country, region):
+        if name is not None and name not in categories[category]:
+            r.fail(f"{where}: '{name}' is not a field of category '{category}'")
+    return Residence(category, country, region)

@@ -63,13 +63,28 @@ class Action(StrEnum):
     GRANT_REVOKE = "grant.revoke"
     TRANSFER_START = "transfer.start"
     TRANSFER_DOWNLOAD = "transfer.download"
+    # A download's end: how many bytes were sent, and whether that was the whole bundle.
+    EXPORT_SENT = "export.sent"
+    TRANSFER_SENT = "transfer.sent"
     ACCESS_DENIED = "access.denied"
 
 
 # What a purpose may say. `reason` is the agent's own words (10 to 500 characters, checked where
-# it is entered); the others are identifiers.
+# it is entered); `refusal` (why a download was refused) and `ending` (how one ended) are fixed
+# words, `sent_bytes` a count; the others are identifiers.
 PURPOSE_KEYS = frozenset(
-    {"ticket", "reason", "grant_id", "export_id", "transfer_id", "verification", "field"}
+    {
+        "ticket",
+        "reason",
+        "grant_id",
+        "export_id",
+        "transfer_id",
+        "verification",
+        "field",
+        "refusal",
+        "ending",
+        "sent_bytes",
+    }
 )
 _OUTCOMES = frozenset({"allowed", "denied", "failed"})
 # The same rule as the database function: a category is a name such as `profile` or
@@ -191,6 +206,10 @@ class AccessEntry:
     action: str
     outcome: str
     categories: tuple[str, ...]
+    # Why it was refused, or how a download ended and how many bytes were sent.
+    refusal: str | None = None
+    ending: str | None = None
+    sent_bytes: int | None = None
 
 
 async def access_log(db: Db, subject_id: UUID, limit: int = 100) -> list[AccessEntry]:
@@ -202,7 +221,9 @@ async def access_log(db: Db, subject_id: UUID, limit: int = 100) -> list[AccessE
     async with scoped(db, subject=subject_id) as conn:
         rows = await conn.fetch(
             """SELECT at, actor->>'kind' AS kind, actor->>'client_id' AS client_id,
-                      purpose->>'ticket' AS ticket, action, outcome, categories
+                      purpose->>'ticket' AS ticket, action, outcome, categories,
+                      purpose->>'refusal' AS refusal, purpose->>'ending' AS ending,
+                      purpose->>'sent_bytes' AS sent_bytes
                FROM audit_log
                WHERE subject_id = $1 AND actor->>'kind' IN ('partner', 'support')
                ORDER BY seq DESC LIMIT $2""",
@@ -218,6 +239,9 @@ async def access_log(db: Db, subject_id: UUID, limit: int = 100) -> list[AccessE
             action=r["action"],
             outcome=r["outcome"],
             categories=tuple(r["categories"]),
+            refusal=r["refusal"],
+            ending=r["ending"],
+            sent_bytes=int(r["sent_bytes"]) if r["sent_bytes"] else None,
         )
         for r in rows
     ]

@@ -22,10 +22,10 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from domain import audit, exports, partners, portability
+from domain import audit, exports, jurisdiction, partners, portability
 from domain.audit import Action
-from domain.errors import Busy, Gone, NotFound
-from domain.exports import ExportRow
+from domain.errors import AuditUnavailable, Busy, Gone, NotFound, StepUpRequired
+from domain.exports import Conn, ExportRow
 from domain.leases import Leases
 from domain.principals import Customer, Partner, Principal
 from domain.services import Services
@@ -43,6 +43,9 @@ class ExportBusy(Busy):
 
 INTERRUPTED = "The download stopped before the bundle was complete."
 STORE_FAILED = "A data store failed while the bundle was streaming."
+# How a download ended, as its closing audit row says.
+COMPLETE = "complete"
+ENDINGS = {INTERRUPTED: "interrupted", STORE_FAILED: "store_failed"}
 
 
 async def start(
@@ -65,39 +68,52 @@ async def start(
             and await portability.live_grant(db, principal, row.grant_id) is not None
         )
     if not allowed:
-        await audit.denied(
-            db,
-            request_id=request_id,
-            actor=principal,
-            subject_id=row.subject_id,
-            action=_action(row),
-            purpose=_purpose(row),
-        )
+        await _refused(db, principal, row, request_id, NOT_YOURS)
         raise NotFound
     if isinstance(principal, Customer):
         rules = services.rules
-        require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
-    if row.status != "running" and not row.downloadable_at(datetime.now(UTC)):
-        raise Gone
-    await audit.record(
+        try:
+            require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
+        except StepUpRequired:
+            await _refused(db, principal, row, request_id, STEP_UP)
+            raise
+    key = None
+    if isinstance(principal, Partner):
+        key = await partners.partner_key(db, principal.client_id)
+    # Whose law applies is settled as the copy is made: it chooses what the copy withholds.
+    await jurisdiction.settle(services.stores, services.catalogue, row.subject_id)
+    claimed = await claim(db, services.leases, row, principal, request_id)
+    return Download(services, claimed, key, principal=principal, request_id=request_id)
+
+
+# Why a download was refused, as its audit row says (fixed words, never data).
+NOT_YOURS = "not_yours"
+STEP_UP = "step_up"
+BUSY = "busy"
+GONE = "gone"
+
+
+async def _refused(
+    db: asyncpg.Pool, principal: Principal, row: ExportRow, request_id: str, why: str
+) -> None:
+    """A refused download: recorded as denied, with why. The refusal stands either way."""
+    await audit.denied(
         db,
         request_id=request_id,
         actor=principal,
         subject_id=row.subject_id,
         action=_action(row),
-        outcome="allowed",
-        purpose=_purpose(row),
+        purpose={**_purpose(row), "refusal": why},
         categories=row.categories,
     )
-    key = None
-    if isinstance(principal, Partner):
-        key = await partners.partner_key(db, principal.client_id)
-    claimed = await claim(db, services.leases, row)
-    return Download(services, claimed, key)
 
 
 def _action(row: ExportRow) -> Action:
     return Action.TRANSFER_DOWNLOAD if row.grant_id else Action.EXPORT_DOWNLOAD
+
+
+def _sent(row: ExportRow) -> Action:
+    return Action.TRANSFER_SENT if row.grant_id else Action.EXPORT_SENT
 
 
 def _purpose(row: ExportRow) -> dict[str, str]:
@@ -107,72 +123,102 @@ def _purpose(row: ExportRow) -> dict[str, str]:
     return purpose
 
 
-async def claim(db: asyncpg.Pool, leases: Leases, row: ExportRow) -> ExportRow:
-    """Takes the running lease for one download (the caller releases it when the stream ends).
-    Raises `ExportBusy` when another stream of the same subject runs: the unique index allows
-    one running export per subject."""
+async def claim(
+    db: asyncpg.Pool, leases: Leases, row: ExportRow, principal: Principal, request_id: str = "-"
+) -> ExportRow:
+    """Takes the running lease for one download (the caller releases it when the stream ends)
+    and marks the row running, committed with the download's `allowed` audit row. A download
+    that may not begin is audited as refused, with why: `ExportBusy` when another stream of
+    the same subject runs (the unique index allows one running export per subject), `Gone`
+    when the link is spent or expired (the database's clock judges)."""
     # Before the row says running, so it is never seen orphaned.
     if not await leases.hold(row.id):
+        await _refused(db, principal, row, request_id, BUSY)
         raise ExportBusy
     try:
-        return await _claim(db, row)
+        return await _claim(db, row, principal, request_id)
+    except (ExportBusy, Gone) as exc:
+        await leases.release(row.id)
+        await _refused(db, principal, row, request_id, BUSY if isinstance(exc, Busy) else GONE)
+        raise
     except BaseException:
         await leases.release(row.id)
         raise
 
 
-async def _claim(db: asyncpg.Pool, row: ExportRow) -> ExportRow:
+async def _claim(
+    db: asyncpg.Pool, row: ExportRow, principal: Principal, request_id: str
+) -> ExportRow:
     async with scoped(db, subject=row.subject_id) as conn:
         await exports.fail_stale(conn, row.subject_id)
         try:
-            claimed = await conn.fetchrow(
-                """UPDATE exports
-                    SET status = 'running', started_at = now(), heartbeat_at = now(),
-                        failure = NULL, downloads = downloads + 1
-                    WHERE id = $1 AND status IN ('ready', 'failed')
-                      AND expires_at > now()
-                    RETURNING *""",
-                row.id,
-            )
+            # A savepoint: the unique index's refusal leaves the transaction usable.
+            async with conn.transaction():
+                # The database's clock judges the expiry, as everywhere.
+                claimed = await conn.fetchrow(
+                    f"""UPDATE exports
+                        SET status = 'running', started_at = now(), heartbeat_at = now(),
+                            failure = NULL, downloads = downloads + 1, sent_bytes = 0
+                        WHERE id = $1 AND status = any($2::text[])
+                          AND full_sends < downloads_allowed AND expires_at > now()
+                        RETURNING {exports.ROW}""",  # noqa: S608  # a constant, no input
+                    row.id,
+                    list(exports.DOWNLOADABLE),
+                )
         except asyncpg.UniqueViolationError:
             raise ExportBusy from None
-    if claimed is None:
-        raise ExportBusy
+        if claimed is None:
+            running = await conn.fetchval(
+                "SELECT status = 'running' FROM exports WHERE id = $1", row.id
+            )
+            raise ExportBusy if running else Gone
+        # Written with the claim, before a byte leaves: no row, no download.
+        await audit.record(
+            conn,
+            request_id=request_id,
+            actor=principal,
+            subject_id=row.subject_id,
+            action=_action(row),
+            outcome="allowed",
+            purpose=_purpose(row),
+            categories=row.categories,
+        )
     return ExportRow.of(claimed)
 
 
 async def complete(
-    db: asyncpg.Pool,
-    row: ExportRow,
+    db: asyncpg.Pool | Conn,
+    export_id: UUID,
     *,
     records: int,
     size: int,
     sha256: str,
     generated_at: datetime,
 ) -> None:
-    async with scoped(db, subject=row.subject_id) as conn:
-        await conn.execute(
-            """UPDATE exports SET status = 'completed', records = $2, bytes = $3, sha256 = $4,
-                                  generated_at = $5, finished_at = now(), heartbeat_at = NULL
-               WHERE id = $1""",
-            row.id,
-            records,
-            size,
-            sha256,
-            generated_at,
-        )
+    await db.execute(
+        """UPDATE exports SET status = 'completed', records = $2, bytes = $3, sha256 = $4,
+                              generated_at = $5, finished_at = now(), heartbeat_at = NULL,
+                              full_sends = full_sends + 1, sent_bytes = $3
+           WHERE id = $1""",
+        export_id,
+        records,
+        size,
+        sha256,
+        generated_at,
+    )
 
 
-async def fail(db: asyncpg.Pool, row: ExportRow, reason: str) -> None:
-    """`reason` is fixed text chosen by the caller: never an exception message."""
-    async with scoped(db, subject=row.subject_id) as conn:
-        await conn.execute(
-            """UPDATE exports SET status = 'failed', failure = $2, finished_at = now(),
-                                  heartbeat_at = NULL
-               WHERE id = $1""",
-            row.id,
-            reason,
-        )
+async def fail(db: asyncpg.Pool | Conn, export_id: UUID, reason: str, sent: int = 0) -> None:
+    """`reason` is fixed text chosen by the caller: never an exception message. The link
+    serves again: the client did not have the whole bundle."""
+    await db.execute(
+        """UPDATE exports SET status = 'failed', failure = $2, finished_at = now(),
+                              heartbeat_at = NULL, sent_bytes = $3
+           WHERE id = $1""",
+        export_id,
+        reason,
+        sent,
+    )
 
 
 class Download:
@@ -184,11 +230,20 @@ class Download:
     must still be failed and its lease released."""
 
     def __init__(
-        self, services: Services, row: ExportRow, encrypt_to: dict[str, Any] | None = None
+        self,
+        services: Services,
+        row: ExportRow,
+        encrypt_to: dict[str, Any] | None = None,
+        *,
+        principal: Principal,
+        request_id: str = "-",
     ) -> None:
         self.services = services
         self.row = row
         self.encrypt_to = encrypt_to
+        self.principal = principal
+        self.request_id = request_id
+        self.sent = 0
         self.started = False
         self.ended = False
         self._chunks: AsyncGenerator[bytes, None] | None = None
@@ -218,22 +273,53 @@ class Download:
         if self.ended:
             return
         self.ended = True
-        db = self.services.db
         try:
-            if done is not None:
-                records, size, sha256, generated_at = done
-                await complete(
-                    db,
-                    self.row,
-                    records=records,
-                    size=size,
-                    sha256=sha256,
-                    generated_at=generated_at,
-                )
-            else:
-                await fail(db, self.row, reason)
+            await self._record_end(done, reason)
         finally:
             await self.services.leases.release(self.row.id)
+
+    async def _record_end(self, done: tuple[int, int, str, datetime] | None, reason: str) -> None:
+        """The row and the audit log say what was sent: how many bytes were handed to the
+        connection, and whether that was the whole bundle. Whether the client received them
+        no server can know (the last chunks may sit in a socket buffer)."""
+        db = self.services.db
+        row = self.row
+        ending = ENDINGS[reason] if done is None else COMPLETE
+        purpose = {**_purpose(row), "ending": ending, "sent_bytes": str(self.sent)}
+        try:
+            async with scoped(db, subject=row.subject_id) as conn:
+                await self._update(conn, done, reason)
+                await audit.record(
+                    conn,
+                    request_id=self.request_id,
+                    actor=self.principal,
+                    subject_id=row.subject_id,
+                    action=_sent(row),
+                    outcome="allowed" if done is not None else "failed",
+                    purpose=purpose,
+                    categories=row.categories,
+                )
+        except AuditUnavailable:
+            # The bytes are gone already: the row must still say so, without its audit row.
+            log.warning("download end not audited", extra={"event": str(row.id)})
+            async with scoped(db, subject=row.subject_id) as conn:
+                await self._update(conn, done, reason)
+
+    async def _update(
+        self, db: asyncpg.Pool | Conn, done: tuple[int, int, str, datetime] | None, reason: str
+    ) -> None:
+        if done is not None:
+            records, size, sha256, generated_at = done
+            await complete(
+                db,
+                self.row.id,
+                records=records,
+                size=size,
+                sha256=sha256,
+                generated_at=generated_at,
+            )
+        else:
+            await fail(db, self.row.id, reason, self.sent)
 
     async def _run(self) -> AsyncGenerator[bytes, None]:
         self.started = True
@@ -243,7 +329,8 @@ class Download:
         counts: dict[str, int] = {}
         reason = INTERRUPTED
         done = None
-        generated_at = datetime.now(UTC)
+        # The database's clock, as the claim read it: the next delta transfer starts here.
+        generated_at = row.started_at or datetime.now(UTC)
         chunks: AsyncGenerator[bytes, None] = build_bundle(
             self.services.stores,
             self.services.catalogue,
@@ -275,6 +362,7 @@ class Download:
                     digest.update(chunk)
                     size += len(chunk)
                     yield chunk
+                    self.sent = size  # handed to the connection
             done = (sum(counts.values()), size, digest.hexdigest(), generated_at)
         except Exception as exc:
             reason = STORE_FAILED

@@ -36,9 +36,10 @@ class NotFound(DomainError):
 class LimitReached(DomainError):
     """Past a limit of the rules (`Rules`); may ask again in `retry_after` seconds."""
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, limit: str = "") -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after
+        self.limit = limit  # which limit (a name of `Rules`), for the log and the metrics
 
 
 class StepUpRequired(DomainError):

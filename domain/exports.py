@@ -7,6 +7,7 @@ owner downloads it (`domain.downloads`): nothing of anyone's data is kept at res
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -31,6 +32,8 @@ from stores.scope import Scope, scoped
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 DAY = timedelta(days=1)
+
+log = logging.getLogger("dsar.limits")
 
 
 class InvalidExportRequest(Refused):
@@ -60,6 +63,12 @@ class ExportRow:
     grant_id: UUID | None
     since: datetime | None
     generated_at: datetime | None
+    full_sends: int
+    downloads_allowed: int
+    sent_bytes: int | None
+    # The database's clock when the row was read (`SELECT *, now() AS checked_at`): expiry is
+    # judged by it, never by this process's clock, which may be off.
+    checked_at: datetime
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> ExportRow:
@@ -67,15 +76,32 @@ class ExportRow:
         values["categories"] = tuple(values["categories"])
         return cls(**values)
 
-    def downloadable_at(self, now: datetime) -> bool:
-        """A link serves one whole copy: until it expires, and again only after a failed try."""
-        return self.status in ("ready", "failed") and now < self.expires_at
+    @property
+    def expired(self) -> bool:
+        return self.checked_at >= self.expires_at
 
-    def status_at(self, now: datetime) -> str:
+    @property
+    def downloadable(self) -> bool:
+        """A link serves until it expires, at most `downloads_allowed` whole bundles, and again
+        after any download cut short (the client may not have had it all)."""
+        return (
+            self.status in DOWNLOADABLE
+            and self.full_sends < self.downloads_allowed
+            and not self.expired
+        )
+
+    @property
+    def current_status(self) -> str:
         """`expired` once the link is past its date, whatever was stored (a running stream ends)."""
-        if self.status != "running" and now >= self.expires_at:
+        if self.status != "running" and self.expired:
             return "expired"
         return self.status
+
+
+# The statuses a link may be downloaded from (with retries left and before its date).
+DOWNLOADABLE = ("ready", "failed", "completed")
+# Every read of an export row carries the database's clock.
+ROW = "*, now() AS checked_at"
 
 
 _FIELDS = tuple(f.name for f in fields(ExportRow))
@@ -187,21 +213,24 @@ def daily_limit(subject_id: UUID, most: int) -> Callable[[Conn], Awaitable[None]
                ORDER BY created_at""",
             subject_id,
         )
-        await within_limit(conn, [r["created_at"] for r in created], most, DAY)
+        await within_limit(conn, [r["created_at"] for r in created], most, DAY, "exports_per_day")
 
     return check
 
 
 async def within_limit(
-    conn: Conn, created: Sequence[datetime], most: int, window: timedelta
+    conn: Conn, created: Sequence[datetime], most: int, window: timedelta, name: str
 ) -> None:
     """Raises `LimitReached` when `created` (oldest first, all inside `window`) already
-    holds `most` entries, with the seconds until the oldest that counts leaves the window."""
+    holds `most` entries, with the seconds until the oldest that counts leaves the window.
+    The database's clock judges (`now()`), like every expiry and lease."""
     if len(created) < most:
         return
     now = await conn.fetchval("SELECT now()")
     frees_at = created[len(created) - most] + window
-    raise LimitReached(max(1, int((frees_at - now).total_seconds()) + 1))
+    # The limit's name only: who hit it is in the audit log, not here.
+    log.warning("limit reached", extra={"event": name})
+    raise LimitReached(max(1, int((frees_at - now).total_seconds()) + 1), name)
 
 
 async def create(
@@ -229,14 +258,14 @@ async def create(
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(subject_id))
     await fail_stale(conn, subject_id)
     existing = await conn.fetchrow(
-        """SELECT * FROM exports
+        f"""SELECT {ROW} FROM exports
             WHERE subject_id = $1 AND recipient = $2
               AND (status = 'running'
                    OR (status = 'ready' AND expires_at > now() AND purpose = $3
                        AND format = $4 AND categories = $5::text[]
                        AND grant_id IS NOT DISTINCT FROM $6
                        AND since IS NOT DISTINCT FROM $7))
-            ORDER BY status = 'running' DESC, created_at DESC LIMIT 1""",
+            ORDER BY status = 'running' DESC, created_at DESC LIMIT 1""",  # noqa: S608  # a constant, no input
         subject_id,
         recipient,
         purpose,
@@ -249,12 +278,12 @@ async def create(
         return ExportRow.of(existing)
     await limit(conn)
     row = await conn.fetchrow(
-        """INSERT INTO exports (id, subject_id, requested_by, recipient, purpose, format,
+        f"""INSERT INTO exports (id, subject_id, requested_by, recipient, purpose, format,
                                  categories, verification, status, expires_at,
-                                 grant_id, since)
+                                 grant_id, since, downloads_allowed)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ready',
-                    now() + make_interval(secs => $9), $10, $11)
-            RETURNING *""",
+                    now() + make_interval(secs => $9), $10, $11, $12)
+            RETURNING {ROW}""",  # noqa: S608  # a constant, no input
         uuid4(),
         subject_id,
         requested_by,
@@ -266,6 +295,7 @@ async def create(
         float(rules.export_link_ttl),
         grant_id,
         since,
+        rules.downloads_per_link,
     )
     assert row is not None
     return ExportRow.of(row)
@@ -275,7 +305,7 @@ async def get(db: asyncpg.Pool, export_id: UUID) -> ExportRow | None:
     """Any export by its id (`Scope.BY_ID`): the caller decides whether it may have it, and
     records a refused attempt against its person."""
     async with scoped(db, scope=Scope.BY_ID) as conn:
-        row = await conn.fetchrow("SELECT * FROM exports WHERE id = $1", export_id)
+        row = await conn.fetchrow(f"SELECT {ROW} FROM exports WHERE id = $1", export_id)  # noqa: S608  # a constant, no input
     return None if row is None else ExportRow.of(row)
 
 
@@ -311,9 +341,9 @@ async def for_subject(db: asyncpg.Pool, subject_id: UUID, limit: int = 20) -> li
     limit = max(1, min(limit, 100))
     async with scoped(db, subject=subject_id) as conn:
         rows = await conn.fetch(
-            """SELECT * FROM exports
-                WHERE subject_id = $1 AND recipient = '{"kind": "subject"}'::jsonb
-                ORDER BY created_at DESC LIMIT $2""",
+            f"""SELECT {ROW} FROM exports
+                WHERE subject_id = $1 AND recipient = '{{"kind": "subject"}}'::jsonb
+                ORDER BY created_at DESC LIMIT $2""",  # noqa: S608  # a constant, no input
             subject_id,
             limit,
         )

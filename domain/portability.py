@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -47,6 +47,8 @@ class Grant:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    # The database's clock when the row was read: it judges the expiry (`SELECT {ROW}`).
+    checked_at: datetime
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Grant:
@@ -54,10 +56,11 @@ class Grant:
         values["categories"] = tuple(values["categories"])
         return cls(**values)
 
-    def status_at(self, now: datetime) -> str:
+    @property
+    def current_status(self) -> str:
         if self.revoked_at is not None:
             return "revoked"
-        return "expired" if now >= self.expires_at else "live"
+        return "expired" if self.checked_at >= self.expires_at else "live"
 
 
 # Grants: given and revoked by the person.
@@ -82,7 +85,8 @@ async def grant(
     if principal.subject_id is None:
         raise GrantRefused("No personal data is linked to this login: there is nothing to send.")
     keys = portable(catalogue, categories)
-    now = datetime.now(UTC)
+    # The database's clock judges the expiry, as everywhere.
+    now = await db.fetchval("SELECT now()")
     expires_at = expires_at or now + timedelta(days=DEFAULT_GRANT_DAYS)
     if expires_at.tzinfo is None:
         raise GrantRefused("Give the expiry with a time zone.")
@@ -102,7 +106,8 @@ async def grant(
         created = await conn.fetchrow(
             """INSERT INTO grants (id, subject_id, partner, categories, granted_by, verification,
                                    expires_at)
-               VALUES ($1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7) RETURNING *""",
+               VALUES ($1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7)
+               RETURNING *, now() AS checked_at""",
             uuid4(),
             principal.subject_id,
             partner,
@@ -143,7 +148,7 @@ async def revoke(
     async with scoped(db, subject=principal.subject_id) as conn:
         row = await conn.fetchrow(
             """UPDATE grants SET revoked_at = coalesce(revoked_at, now())
-               WHERE id = $1 AND subject_id = $2 RETURNING *""",
+               WHERE id = $1 AND subject_id = $2 RETURNING *, now() AS checked_at""",
             grant_id,
             principal.subject_id,
         )
@@ -207,7 +212,9 @@ def _one_subject(grants: Sequence[Grant]) -> UUID | None:
 async def grants_of(db: asyncpg.Pool, subject_id: UUID) -> list[Grant]:
     async with scoped(db, subject=subject_id) as conn:
         rows = await conn.fetch(
-            "SELECT * FROM grants WHERE subject_id = $1 ORDER BY created_at DESC", subject_id
+            "SELECT *, now() AS checked_at FROM grants WHERE subject_id = $1 "
+            "ORDER BY created_at DESC",
+            subject_id,
         )
     return [Grant.of(r) for r in rows]
 
@@ -227,7 +234,8 @@ async def transfers_of(
     scope = Scope.PARTNER if subject_id is None else None
     async with scoped(db, subject=subject_id, scope=scope) as conn:
         rows = await conn.fetch(
-            "SELECT * FROM exports WHERE grant_id = any($1::uuid[]) ORDER BY created_at DESC",
+            f"SELECT {exports.ROW} FROM exports WHERE grant_id = any($1::uuid[]) "  # noqa: S608  # a constant, no input
+            "ORDER BY created_at DESC",
             list(grant_ids),
         )
     out: dict[UUID, list[ExportRow]] = {g: [] for g in grant_ids}
@@ -239,7 +247,7 @@ async def transfers_of(
 # The partner's side.
 
 _LIVE = """
-    SELECT g.* FROM grants g JOIN partners p ON p.client_id = g.partner
+    SELECT g.*, now() AS checked_at FROM grants g JOIN partners p ON p.client_id = g.partner
     WHERE p.client_id = $1 AND p.issuer = $2 AND p.disabled_at IS NULL
       AND g.revoked_at IS NULL AND g.expires_at > now()
 """
@@ -364,6 +372,13 @@ async def _transfer(
 
     async def limits(conn: Conn) -> None:
         recipient = {"kind": "partner", "iss": partner.issuer, "client_id": partner.client_id}
+        # The partner's limit counts transfers of every person: checked and inserted under the
+        # partner's own lock (held to the commit), or concurrent starts on different grants,
+        # each under its own subject's lock, would all see the same count.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 22))",
+            f"partner|{partner.issuer}|{partner.client_id}",
+        )
         minute = await conn.fetch(
             """SELECT created_at FROM exports
                WHERE recipient = $1::text::jsonb AND created_at > now() - interval '1 minute'
@@ -371,7 +386,9 @@ async def _transfer(
             dumps(recipient),
         )
         most = rules.partner_transfers_per_minute
-        await within_limit(conn, [r["created_at"] for r in minute], most, MINUTE)
+        await within_limit(
+            conn, [r["created_at"] for r in minute], most, MINUTE, "partner_transfers_per_minute"
+        )
         day = await conn.fetch(
             """SELECT created_at FROM exports
                WHERE grant_id = $1 AND created_at > now() - interval '1 day'
@@ -379,7 +396,13 @@ async def _transfer(
                ORDER BY created_at""",
             found.id,
         )
-        await within_limit(conn, [r["created_at"] for r in day], rules.grant_transfers_per_day, DAY)
+        await within_limit(
+            conn,
+            [r["created_at"] for r in day],
+            rules.grant_transfers_per_day,
+            DAY,
+            "grant_transfers_per_day",
+        )
 
     return await exports.create(
         conn,

@@ -11,6 +11,9 @@ class Rules:
     step_up_acr_values: tuple[str, ...] = ("urn:dsar:acr:strong",)
     step_up_max_age: int = 15 * 60
     export_link_ttl: int = 7 * 24 * 3600
+    # Whole bundles one link serves in its lifetime: a client that hung up on the last bytes
+    # could not have been told apart from one that received them, so a retry is allowed.
+    downloads_per_link: int = 3
     exports_per_day: int = 5
     # Portability transfers a partner may start per minute, and per grant per day.
     partner_transfers_per_minute: int = 30

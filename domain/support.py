@@ -217,7 +217,7 @@ async def admit(
             purpose=access.purpose(),
             categories=categories,
         )
-        raise LimitReached(retry)
+        raise LimitReached(retry, "support_subjects_per_hour")
 
 
 def unmaskable(catalogue: Catalogue, category: str, field: str) -> tuple[Category, Field]:

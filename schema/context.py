@@ -23,6 +23,8 @@ class Context:
     http_headers: dict[str, str] = field(default_factory=dict)
     # A store or the audit log failed under a resolver: the whole answer is a 503.
     unavailable: bool = False
+    # The limits of the rules this request hit (their names), for the metrics.
+    limits_hit: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.stores)

@@ -90,7 +90,7 @@ class Export:
     @classmethod
     def of(cls, row: ExportRow, base_url: str | None) -> Export:
         """`base_url` None: no link (the person's view of what a partner received)."""
-        status = ExportStatus(row.status_at(datetime.now(UTC)))
+        status = ExportStatus(row.current_status)
         auth_time = row.verification.get("auth_time")
         return cls(
             id=strawberry.ID(str(row.id)),
@@ -107,7 +107,7 @@ class Export:
             expires_at=row.expires_at,
             failure=row.failure,
             download_url=f"{base_url}/exports/{row.id}"
-            if base_url is not None and row.downloadable_at(datetime.now(UTC))
+            if base_url is not None and row.downloadable
             else None,
             verification=ExportVerification(
                 acr=row.verification.get("acr"),

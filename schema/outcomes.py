@@ -63,7 +63,8 @@ T = TypeVar("T")
 AUDIT_RETRY = "5"
 UNRECORDED = "The look could not be recorded, so nothing is shown. Try again shortly."
 GONE = (
-    "This download link can no longer be used: a copy is downloaded once, for a limited time. "
+    "This download link can no longer be used: a link serves a few whole downloads, for a "
+    "limited time. "
     "Ask for a new export."
 )
 BUSY = "Another export of this data is downloading right now."
@@ -100,6 +101,8 @@ def hint(exc: DomainError) -> Hint:
 
 
 def _hinted(ctx: Context, exc: DomainError) -> None:
+    if isinstance(exc, LimitReached):
+        ctx.limits_hit.append(exc.limit or "unnamed")
     h = hint(exc)
     ctx.http_status = h.status
     ctx.http_headers.update(h.headers)

@@ -4,7 +4,7 @@ members of their failures (`schema/outcomes.py` chooses them)."""
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -43,7 +43,7 @@ class PortabilityGrant:
             partner=g.partner,
             partner_name=view.partner_name,
             categories=list(g.categories),
-            status=GrantStatus(g.status_at(datetime.now(UTC))),
+            status=GrantStatus(g.current_status),
             created_at=g.created_at,
             expires_at=g.expires_at,
             revoked_at=g.revoked_at,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -13,6 +13,7 @@ from domain.audit import AccessEntry
 from domain.exports import ExportRow
 from domain.support import REASON_MAX, REASON_MIN, TICKET_FORMAT
 from schema.export_types import (
+    ByteCount,
     ExportFormat,
     ExportLimitReached,
     ExportPurpose,
@@ -100,7 +101,7 @@ class OpenedExport:
     def of(cls, row: ExportRow) -> OpenedExport:
         return cls(
             id=strawberry.ID(str(row.id)),
-            status=ExportStatus(row.status_at(datetime.now(UTC))),
+            status=ExportStatus(row.current_status),
             format=ExportFormat(row.format),
             purpose=ExportPurpose(row.purpose),
             categories=list(row.categories),
@@ -140,11 +141,24 @@ class AccessLogEntry:
     ticket: str | None = strawberry.field(description="The support ticket it was for.")
     action: str = strawberry.field(
         description="What was done: subject.find, subject.read, field.unmask, export.request, "
-        "transfer.start, transfer.download, access.denied…"
+        "transfer.start, transfer.download, transfer.sent, access.denied…"
     )
     outcome: str = strawberry.field(description="allowed, denied or failed.")
     categories: list[str] = strawberry.field(
         description="Category keys (or category.field) concerned; never values."
+    )
+    refusal: str | None = strawberry.field(
+        default=None,
+        description="Why it was refused (a download: not_yours, step_up, busy, gone).",
+    )
+    ending: str | None = strawberry.field(
+        default=None,
+        description="How a download ended (transfer.sent, export.sent): complete, interrupted "
+        "or store_failed. Complete means the whole bundle was sent; whether it arrived no "
+        "server can know.",
+    )
+    sent_bytes: ByteCount | None = strawberry.field(
+        default=None, description="How many bytes of the bundle a download sent."
     )
 
     @classmethod
@@ -157,4 +171,7 @@ class AccessLogEntry:
             action=e.action,
             outcome=e.outcome,
             categories=list(e.categories),
+            refusal=e.refusal,
+            ending=e.ending,
+            sent_bytes=None if e.sent_bytes is None else ByteCount(e.sent_bytes),
         )

@@ -53,6 +53,7 @@ class FilesStore:
     def __init__(self, name: str, root: Path, config: StoresConfig) -> None:
         self.name = name
         self.root = root
+        self._real_root = os.path.realpath(root)
         self.categories: dict[str, CategoryConfig] = {
             k: c for k, c in config.categories.items() if c.store == name
         }
@@ -145,11 +146,19 @@ class FilesStore:
         finally:
             os.close(fd)
         info = os.fstat(file)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or not self._inside(file):
             os.close(file)
             raise PermissionError("not a plain file of the store's own")
         os.set_blocking(file, True)
         return file
+
+    def _inside(self, fd: int) -> bool:
+        """Where the open file really is (Linux names it under /proc) stays inside the folder:
+        a second check behind the link-free walk above, which should already ensure it."""
+        where = f"/proc/self/fd/{fd}"
+        if not os.path.islink(where):
+            return True  # no /proc here: the walk above is the check
+        return os.path.realpath(where).startswith(self._real_root + os.sep)
 
 
 def _pattern_part(part: str) -> bool:

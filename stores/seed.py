@@ -32,6 +32,12 @@ NAMESPACE = UUID("6f1d2c1e-8a43-4f55-9b57-2c0e7d7f4a10")
 DEMO_HANDLES = ("alice", "bob", "carol", "dave")
 HEAVY = "heavy"
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+# Where a demo person lives, where it matters (catalogue [jurisdictions]): alice under the
+# GDPR, carol in California. Everyone else lives in a US state Faker picks, never California.
+RESIDENCE = {
+    "alice": {"city": "Berlin", "region": "BE", "postal_code": "10115", "country": "DE"},
+    "carol": {"city": "Oakland", "region": "CA", "postal_code": "94612", "country": "US"},
+}
 
 PAGES = ("/", "/pricing", "/product", "/docs", "/blog", "/account", "/support", "/contact")
 ACTIONS = ("view", "click", "scroll", "submit", "download")
@@ -94,6 +100,10 @@ def build_subject(handle: str, *, full: bool, sensitive: bool, events: int = 40)
             "updated_at": at,
         }
     ]
+    profile = d.rows["profile"][0]
+    if profile["region"] == "CA":
+        profile["region"] = "NV"
+    profile.update(RESIDENCE.get(handle, {}))
     d.rows["identifiers"] = [
         {
             "username": f"{handle}.{last.lower()}",

@@ -8,11 +8,23 @@ their anchor value (a support look-up, a link, an export on the command line).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from stores.scope import Scope, scoped
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedJurisdiction:
+    """A subject's jurisdiction as recorded (catalogue [jurisdictions] keys)."""
+
+    key: str
+    source: str  # unknown, stores, declared or conflict
+    declared: str | None  # what the person declared, if they ever did
+    at: datetime | None  # when it was last settled
 
 
 class Subjects:
@@ -62,4 +74,29 @@ class Subjects:
                 issuer,
                 sub,
                 subject_id,
+            )
+
+    async def jurisdiction(self, subject_id: UUID) -> RecordedJurisdiction | None:
+        """The recorded jurisdiction (None for no such subject); UNKNOWN until settled."""
+        async with scoped(self.pool, subject=subject_id) as conn:
+            row = await conn.fetchrow(
+                "SELECT jurisdiction, jurisdiction_source, declared_jurisdiction, jurisdiction_at "
+                "FROM subjects WHERE id = $1",
+                subject_id,
+            )
+        if row is None:
+            return None
+        return RecordedJurisdiction(*row.values())
+
+    async def record_jurisdiction(
+        self, subject_id: UUID, key: str, source: str, declared: str | None
+    ) -> None:
+        async with scoped(self.pool, subject=subject_id) as conn:
+            await conn.execute(
+                "UPDATE subjects SET jurisdiction = $2, jurisdiction_source = $3, "
+                "declared_jurisdiction = $4, jurisdiction_at = now() WHERE id = $1",
+                subject_id,
+                key,
+                source,
+                declared,
             )

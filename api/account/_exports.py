@@ -5,7 +5,7 @@ their signatures do. Also the page's words for an export's state."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from starlette.responses import Response
@@ -38,24 +38,25 @@ class ExportView:
     sha256: str | None
     created_at: datetime
     expires_at: datetime
+    # Judged by the database's clock when the row was read (`ExportRow.downloadable`).
+    available: bool
+    whole_downloads_left: int
 
     @classmethod
-    def of(cls, row: exports.ExportRow, now: datetime) -> ExportView:
+    def of(cls, row: exports.ExportRow) -> ExportView:
         return cls(
             row.id,
             row.format,
             row.purpose,
-            row.status_at(now),
+            row.current_status,
             row.records,
             row.bytes,
             row.sha256,
             row.created_at,
             row.expires_at,
+            row.downloadable,
+            max(0, row.downloads_allowed - row.full_sends),
         )
-
-    @property
-    def available(self) -> bool:
-        return self.status in ("ready", "failed")  # as `ExportRow.downloadable_at`
 
     @property
     def status_text(self) -> str:
@@ -96,16 +97,13 @@ async def request(
         purpose=purpose,
         request_id=request_id,
     )
-    return ExportView.of(row, datetime.now(UTC))
+    return ExportView.of(row)
 
 
 async def mine(services: Services, principal: Customer) -> list[ExportView]:
     if principal.subject_id is None:
         return []
-    now = datetime.now(UTC)
-    return [
-        ExportView.of(r, now) for r in await exports.for_subject(services.db, principal.subject_id)
-    ]
+    return [ExportView.of(r) for r in await exports.for_subject(services.db, principal.subject_id)]
 
 
 async def one(services: Services, principal: Customer, export_id: UUID) -> ExportView | None:
@@ -113,7 +111,7 @@ async def one(services: Services, principal: Customer, export_id: UUID) -> Expor
     row = await exports.get(services.db, export_id)
     if row is None or not exports.may_download(principal, row):
         return None
-    return ExportView.of(row, datetime.now(UTC))
+    return ExportView.of(row)
 
 
 async def download(

@@ -27,8 +27,8 @@ from exporters import EXPORTERS, PURPOSES
 
 EXPIRED = (
     "This download can no longer be used",
-    "A copy can be downloaded once, for a limited time. You can ask for a new one on your data "
-    "page.",
+    "A link serves a few whole downloads, for a limited time. You can ask for a new one on your "
+    "data page.",
 )
 UNKNOWN = (
     "This download link is not valid",

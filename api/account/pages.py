@@ -32,9 +32,11 @@ ACTIONS = {
     "grant.create": "Was given access",
     "grant.revoke": "Had access taken away",
     "transfer.start": "Asked for a transfer",
-    "transfer.download": "Received a transfer",
+    "transfer.download": "Began receiving a transfer",
+    "transfer.sent": "Was sent a transfer",
     "export.request": "Asked for a copy",
-    "export.download": "Downloaded a copy",
+    "export.download": "Began downloading a copy",
+    "export.sent": "Was sent a copy",
     "access.denied": "Was refused",
 }
 UNAVAILABLE = (

@@ -17,7 +17,6 @@ import hmac
 import os
 import re
 import secrets
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -121,7 +120,7 @@ class SessionStore:
     async def start(self) -> Session:
         """A new anonymous session, for a login in progress; it lives `LOGIN_WINDOW` seconds."""
         session = Session(secrets.token_urlsafe(32), SessionData(), is_new=True)
-        await self._insert(session, time.time() + LOGIN_WINDOW)
+        await self._insert(session, LOGIN_WINDOW)
         return session
 
     async def sign_in(self, previous: Session | None, data: SessionData, ends_at: float) -> Session:
@@ -130,7 +129,7 @@ class SessionStore:
         if previous is not None:
             await self.delete(previous)
         session = Session(secrets.token_urlsafe(32), data, is_new=True)
-        await self._insert(session, min(ends_at, time.time() + ABSOLUTE_TTL))
+        await self._insert(session, ABSOLUTE_TTL, ends_at)
         return session
 
     async def save(self, session: Session) -> None:
@@ -148,20 +147,27 @@ class SessionStore:
         async with scoped(self._db, session=id_hash) as conn:
             await conn.execute("DELETE FROM account_sessions WHERE id_hash = $1", id_hash)
 
-    async def _insert(self, session: Session, ends_at: float) -> None:
+    async def _insert(
+        self, session: Session, lifetime: float, ends_at: float | None = None
+    ) -> None:
+        """The session ends `lifetime` seconds from now by the database's clock (which judges
+        every expiry), or at `ends_at` (the token's own expiry, by its issuer) if sooner."""
         # The expired sessions of everyone go first (the sweep); then this one.
         async with scoped(self._db, session=_id_hash(session.sid), scope=Scope.SWEEP) as conn:
             await conn.execute("DELETE FROM account_sessions WHERE expires_at <= now()")
             await conn.execute(
-                """INSERT INTO account_sessions (id_hash, sealed, signed_in, expires_at, ends_at)
-                   VALUES ($1, $2, $3,
-                           least(to_timestamp($4), now() + make_interval(secs => $5)),
-                           to_timestamp($4))""",
+                """WITH ends AS (
+                       SELECT least(now() + make_interval(secs => $4),
+                                    coalesce(to_timestamp($6), 'infinity')) AS at)
+                   INSERT INTO account_sessions (id_hash, sealed, signed_in, expires_at, ends_at)
+                   SELECT $1, $2, $3, least(ends.at, now() + make_interval(secs => $5)), ends.at
+                   FROM ends""",
                 _id_hash(session.sid),
                 seal(self._secret, session.sid, session.data),
                 session.signed_in,
-                float(ends_at),
+                float(lifetime),
                 float(self._idle),
+                None if ends_at is None else float(ends_at),
             )
 
 

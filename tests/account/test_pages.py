@@ -190,7 +190,7 @@ async def test_who_looked_lists_partners_and_support_not_the_person(
     await sign_in(account_app, browser, issuer, person.handle)
     section = text_of((await browser.get("/account")).text).split("Who looked at your data")[-1]
     assert "Our support staff, ticket T-4711" in section and "Looked at your data" in section
-    assert "Partner partner-unregistered" in section and "Received a transfer" in section
+    assert "Partner partner-unregistered" in section and "Began receiving a transfer" in section
     assert f"Other Bank Ltd (partner {named})" in section
     assert "Profile or Contact Data, Payment Data" in section
     assert "Asked for a copy" not in section  # the person's own doings are theirs to know

@@ -3,14 +3,18 @@ process, on a listening socket the test passes down (`DSAR_TEST_FD`), trusting t
 of `DSAR_HOME` besides whatever `DSAR_OIDC_ISSUER` names. Logs go to stderr as JSON lines.
 
 `python -m tests.reliability.serve` with the usual DSAR_* variables; tests start it through
-`tests.reliability._server.LiveServer`.
+`tests.reliability._server.LiveServer`. Test-only: `DSAR_TEST_CLOCK_SKEW=-300` runs the whole
+process with its wall clock 300 s behind (time-machine; monotonic clocks are left alone), to
+show the database's clock, not this one, judges expiry, leases and limits.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 
+import time_machine
 import uvicorn
 
 from api.app import create_app
@@ -20,6 +24,9 @@ from tests._tokens import TEST_ISSUER, test_issuer
 
 
 def main() -> None:
+    skew = float(os.environ.get("DSAR_TEST_CLOCK_SKEW", "0"))
+    if skew:
+        time_machine.travel(time.time() + skew, tick=True).start()
     configure()
     settings = Settings.from_env()
     keys = {TEST_ISSUER: test_issuer(settings.home).key_set()}

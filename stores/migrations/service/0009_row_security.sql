@@ -91,7 +91,7 @@ CREATE POLICY session_rows ON account_sessions
     WITH CHECK (id_hash = decode(current_setting('dsar.session', true), 'hex'));
 
 -- What the service's role may do with the tables 0002..0008 did not grant it.
-GRANT SELECT, INSERT ON subjects TO dsar_app;
+GRANT SELECT, INSERT, UPDATE ON subjects TO dsar_app;
 GRANT SELECT, INSERT, UPDATE ON identity_links TO dsar_app;
 GRANT EXECUTE ON FUNCTION dsar_current_subject(), dsar_current_scope() TO dsar_app;
 -- The service's role reads which migrations are applied (and so finds nothing to do).

@@ -1,0 +1,68 @@
+"""Refused downloads are audited as refusals, with why; the person's access log shows what the
+partner was actually sent (issue 22, item 5)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import asyncpg
+import httpx
+
+from api.devissuer import DevIssuer
+from catalogue import Catalogue
+from stores.deployment import Deployment
+from stores.registry import Stores
+from tests.reliability._people import START, auth, gql, grant, partner, people
+from tests.reliability.conftest import ServerFactory
+
+TRIES = 20
+ACCESS_LOG = """
+{ me { accessLog(first: 100) { action outcome refusal ending sentBytes partner } } }
+"""
+
+
+async def test_twenty_concurrent_downloads_of_one_link_are_one_download_and_nineteen_refusals(
+    start_server: ServerFactory,
+    stores: Stores,
+    catalogue: Catalogue,
+    issuer: DevIssuer,
+    deployment: Deployment,
+) -> None:
+    server = await start_server()
+    client_id = await partner(deployment.migration_dsn, catalogue)
+    token = issuer.mint("partner", client_id)
+    [(_, person)] = await people(stores, catalogue, issuer, 1)
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        grant_id = await grant(client, person, client_id)
+        started = (await gql(client, token, START, grant=grant_id))["startTransfer"]
+        answers = await asyncio.gather(
+            *(client.get(started["downloadUrl"], headers=auth(token)) for _ in range(TRIES))
+        )
+        statuses = Counter(r.status_code for r in answers)
+        assert statuses[200] == 1 and statuses[409] + statuses[410] == TRIES - 1, statuses
+        body = next(r for r in answers if r.status_code == 200).content
+        log = (await gql(client, person, ACCESS_LOG))["me"]["accessLog"]
+    mine = [e for e in log if e["partner"] == client_id and e["action"] != "transfer.start"]
+    allowed = [e for e in mine if e["action"] == "transfer.download" and e["outcome"] == "allowed"]
+    refused = [e for e in mine if e["outcome"] == "denied"]
+    sent = [e for e in mine if e["action"] == "transfer.sent"]
+    assert len(allowed) == 1, mine
+    assert len(refused) == TRIES - 1 and {e["refusal"] for e in refused} <= {"busy", "gone"}
+    assert [(e["outcome"], e["ending"], e["sentBytes"]) for e in sent] == [
+        ("allowed", "complete", len(body))
+    ]
+    conn = await asyncpg.connect(deployment.migration_dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT action, outcome, purpose FROM audit_log WHERE purpose->>'export_id' = $1",
+            started["id"],
+        )
+    finally:
+        await conn.close()
+    outcomes = Counter((r["action"], r["outcome"]) for r in rows)
+    assert outcomes == {
+        ("transfer.download", "allowed"): 1,
+        ("transfer.download", "denied"): TRIES - 1,
+        ("transfer.sent", "allowed"): 1,
+    }, outcomes
