@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from api.account import account_routes
@@ -38,6 +38,11 @@ log = logging.getLogger("dsar.app")
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "alive"})
+
+
+async def front(request: Request) -> Response:
+    """`/` leads to the account page, where a person starts (it links to the rest)."""
+    return RedirectResponse("/account", status_code=302)
 
 
 async def readyz(request: Request) -> Response:
@@ -98,6 +103,7 @@ def create_app(
 
     app = Starlette(
         routes=[
+            Route("/", front),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),

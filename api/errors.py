@@ -17,6 +17,7 @@ EDGE_ONLY: dict[str, str] = {
     # The command line, the settings and the account page.
     "api.cli._common.CommandError": "a command that cannot do what was asked: one line, exit 1",
     "api.settings.SettingsError": "a setting that cannot be used: the process does not start",
+    "api.cli.export.WriteFailed": "the export's file could not be written (disk full, …)",
     "api.account.data.BadPage": "a page cursor of the account page that is not one",
     "api.account.data.DataUnavailable": "the account page's own GraphQL read found no data",
     "api.middleware._Overloaded": "control flow: shed a request beyond the in-flight limit",

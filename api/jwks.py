@@ -6,6 +6,7 @@ Keys only ever come from the issuer's own `jwks_uri`, never from a token (no `jk
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +25,9 @@ _DISCOVERY = "/.well-known/openid-configuration"
 
 # Symmetric ("oct") keys are never trusted from a JWKS: HS256 with a published key is a forgery.
 _ASYMMETRIC = (ECKey, RSAKey, OKPKey)
+
+# The longest a request waits on the provider for a key it does not know (issue 18: 2 s).
+UNKNOWN_KID_WAIT = 2.0
 
 
 class KeySource(Protocol):
@@ -101,6 +105,7 @@ class IssuerKeys:
         timeout: float = 3.0,
         max_bytes: int = 64 * 1024,
         cooldown: float = 30.0,
+        unknown_kid_wait: float = UNKNOWN_KID_WAIT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not allowed_url(issuer):
@@ -114,6 +119,7 @@ class IssuerKeys:
         # at a time would hold the lock (and every request with an unknown kid) for minutes.
         self._deadline = 2 * timeout
         self._cooldown = cooldown
+        self._unknown_kid_wait = unknown_kid_wait
         self._clock = clock
         self._keys: dict[str, Key] = {}
         self._loaded = False
@@ -134,10 +140,14 @@ class IssuerKeys:
         if key is not None:
             return key
         # An unknown kid may be a rotation: refetch, but at most once per cooldown, so a stream
-        # of made-up kids cannot turn us into a load generator against the provider.
-        async with self._lock:
-            if kid not in self._keys and self._may_refetch():
-                await self._refresh_locked()
+        # of made-up kids cannot turn us into a load generator against the provider. The request
+        # waits `unknown_kid_wait` seconds at most, for the lock (a refresh may be under way)
+        # and the fetch together: a slow provider makes a token with a new key a prompt 401,
+        # never a request held for the whole fetch.
+        with contextlib.suppress(TimeoutError):  # a refresh that failed logs once, itself
+            async with asyncio.timeout(self._unknown_kid_wait), self._lock:
+                if kid not in self._keys and self._may_refetch():
+                    await self._refresh_locked()
         return self._keys.get(kid)
 
     async def refresh(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ class Settings:
             audience=env.get("DSAR_AUDIENCE", DEFAULT_AUDIENCE),
             dev_issuer=dev,
             secret_key=_secret_key(env, home),
+            step_up_acr_values=_acr_values(env),
             step_up_max_age=_int(env, "DSAR_STEP_UP_MAX_AGE", 15 * 60),
             export_link_ttl=_int(env, "DSAR_EXPORT_LINK_TTL", 7 * 24 * 3600),
             downloads_per_link=_int(env, "DSAR_DOWNLOADS_PER_LINK", _RULES.downloads_per_link),
@@ -130,6 +132,25 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise SettingsError(f"{name} must be positive")
     return value
+
+
+def _acr_values(env: Mapping[str, str]) -> tuple[str, ...]:
+    """`DSAR_STEP_UP_ACR_VALUES`: the acr values (comma-separated) that count as a strong login,
+    in the order a challenge prefers them (RFC 9470 section 3)."""
+    raw = env.get("DSAR_STEP_UP_ACR_VALUES")
+    if raw is None or not raw.strip():
+        return _RULES.step_up_acr_values
+    values = tuple(dict.fromkeys(v.strip() for v in raw.split(",") if v.strip()))
+    # Each goes into a WWW-Authenticate challenge, space-separated and quoted (RFC 6750 3).
+    if not values or any(not _ACR.fullmatch(v) for v in values):
+        raise SettingsError(
+            "DSAR_STEP_UP_ACR_VALUES must be acr values separated by commas, each printable "
+            "ASCII without spaces, quotes or backslashes"
+        )
+    return values
+
+
+_ACR = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def _secret_key(env: Mapping[str, str], home: Path) -> bytes:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncmy.errors
 import asyncpg
 
-# Failures of a backing store are the service being unavailable, not the request being bad.
+# Failures of a backing store are the service being unavailable, not the request being bad:
+# 503 with Retry-After, never 500. Besides the network's own errors, every error a driver raises
+# about its connection rather than about the statement: asyncpg's InterfaceError and
+# InternalClientError (a protocol out of step, as after a backend was killed mid-query), and
+# asyncmy's InterfaceError and OperationalError (a lost, killed or refused connection, and
+# MySQL's other transient server states: lock wait timeout, deadlock, shutdown).
 STORE_FAILURES = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.QueryCanceledError,
+    asyncpg.InternalClientError,
+    # SQLSTATE class 57: query canceled, admin or crash shutdown, cannot connect now.
+    asyncpg.OperatorInterventionError,
+    asyncmy.errors.InterfaceError,
+    asyncmy.errors.OperationalError,
     ConnectionError,
     TimeoutError,
     OSError,

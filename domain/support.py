@@ -24,6 +24,7 @@ from domain import audit, exports
 from domain.audit import Action, AuditUnavailable, actor_of
 from domain.errors import LimitReached, Refused
 from domain.exports import ExportRow
+from domain.freetext import identifying
 from domain.principals import SupportAgent
 from domain.rules import Rules
 from stores.registry import Stores
@@ -72,6 +73,13 @@ class Access:
             )
         if not _plain(reason):
             raise InvalidAccess("The reason must be plain text, without control characters.")
+        found = identifying(reason)
+        if found is not None:
+            # The reason is kept forever in the audit log: it says why, never who.
+            raise InvalidAccess(
+                f"The reason holds what looks like {found}; it is kept forever in the audit "
+                "log, so describe the request without it (the ticket holds the details)."
+            )
         return cls(ticket, reason)
 
     def purpose(self) -> dict[str, str]:

@@ -8,7 +8,12 @@ from uuid import UUID
 
 import strawberry
 from graphql import GraphQLError
-from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from graphql.validation import (
+    ASTValidationRule,
+    NoSchemaIntrospectionCustomRule,
+    ValidationContext,
+    ValidationRule,
+)
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -69,6 +74,17 @@ class DsarSchema(strawberry.Schema):
                 )
 
 
+class HideSuggestions(ValidationRule):
+    """No "Did you mean 'profile'?" in validation errors: with introspection off, suggestions
+    would let a caller rebuild the schema one typo at a time. graphql-core's `validate` takes
+    `hide_suggestions`, but Strawberry calls it without; the rules read the context's flag when
+    they report, so setting it as the rules are made (before any node is visited) is enough."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        context._hide_suggestions = True  # graphql-core exposes no setter
+
+
 def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schema:
     types = record_types(catalogue)
     subject = subject_type(catalogue, types, {**support.SUBJECT_FIELDS, **exports.SUBJECT_FIELDS})
@@ -124,7 +140,7 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
         alias_rule(MAX_ALIASES),
     ]
     if not dev:
-        rules.append(NoSchemaIntrospectionCustomRule)
+        rules += [NoSchemaIntrospectionCustomRule, HideSuggestions]
     extensions: list[Any] = [
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

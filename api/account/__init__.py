@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from api.account import downloads, login, pages, partners
-from api.account.site import AccountSite
+from api.account.site import AccountSite, PageErrors
 from api.account.web import HERE, PageHeaders, Static, content_security_policy, origin
 from api.settings import Settings
 
@@ -24,7 +24,10 @@ __all__ = ["account_routes"]
 def account_routes(settings: Settings) -> list[BaseRoute]:
     site = AccountSite(settings)
     provider = [origin(site.provider.issuer)] if site.provider is not None else []
-    headers = [Middleware(PageHeaders, csp=content_security_policy(provider))]
+    headers = [
+        Middleware(PageHeaders, csp=content_security_policy(provider)),
+        Middleware(PageErrors, site=site),
+    ]
     routes: list[BaseRoute] = [
         *pages.routes(site),
         *downloads.routes(site),

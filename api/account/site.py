@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.account.provider import Provider
 from api.account.sessions import Session, SessionStore, clear_cookie, session_id, set_cookie
@@ -15,6 +17,7 @@ from api.account.web import csrf_ok, form, templates
 from api.authn import authenticate
 from api.graphql_http import AUTH_ERRORS
 from api.settings import Settings
+from domain.errors import STORE_FAILURES
 from domain.principals import SCOPE_CUSTOMER, Customer
 from domain.services import Services
 
@@ -146,3 +149,49 @@ class AccountSite:
         if session is not None and session.is_new:
             set_cookie(response, request, session)
         return response
+
+
+class PageErrors:
+    """An account page that fails (the service database or a store down, a fault of ours) is
+    still a page, saying what happened and what to do, never the edge's JSON: a person reads it
+    in a browser. Once a response has begun (a download streaming) the failure goes on to the
+    edge, which ends the response."""
+
+    def __init__(self, app: ASGIApp, site: AccountSite) -> None:
+        self.app = app
+        self.site = site
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started or scope["type"] != "http" or isinstance(exc, HTTPException):
+                raise  # HTTPException: Starlette's own answer (no such page, method) stands
+            request = Request(scope, receive)
+            if isinstance(exc, STORE_FAILURES):
+                log.warning("backing store unavailable", extra={"error": type(exc).__name__})
+                response = self.site.message(
+                    request,
+                    503,
+                    "This page cannot be shown right now",
+                    "One of our systems did not answer. Please try again in a few minutes.",
+                    headers={"Retry-After": "30"},
+                )
+            else:
+                log.error("unhandled error", extra={"error": type(exc).__name__})
+                rid = scope.get("state", {}).get("request_id", "")
+                response = self.site.message(
+                    request,
+                    500,
+                    "Something went wrong on our side",
+                    "Please try again later. If it happens again, contact us and quote "
+                    f"this reference: {rid}.",
+                )
+            await response(scope, receive, send)

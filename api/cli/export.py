@@ -1,8 +1,9 @@
 """`dsar export SUBJECT --format json|csv [--purpose access|portability] -o FILE.zip`.
 
 Writes the same bundle the API serves, with a progress bar. The bytes go to `FILE.zip.part`,
-renamed to `FILE.zip` only once the bundle is complete, so a failed export leaves no file that
-could be taken for a whole one.
+renamed to `FILE.zip` only once the bundle is complete; whatever fails (the folder, the disk,
+a store, Ctrl-C or SIGTERM, the rename itself) the part is removed, so a failed export leaves
+no file: a half copy of a person's data must not lie on a disk.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import asyncpg
@@ -21,6 +24,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]  # types-tqdm is not insta
 from api.cli._common import CommandError, resolve_subject
 from api.settings import Settings
 from catalogue import load_catalogue
+from domain.errors import STORE_FAILURES
 from exporters._registry import EXPORTERS, UnknownFormat
 from exporters.bundle import PURPOSES, BundleError, build_bundle
 from stores.registry import Stores
@@ -36,8 +40,25 @@ def add_export_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     ex.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def checked_output(output: Path) -> Path:
+    """The file to write, refused before anything is read when it cannot be written."""
+    if output.is_dir():
+        example = output / "copy.zip"
+        raise CommandError(f"{output} is a folder: name the file to write, as {example}")
+    folder = output.parent
+    if not folder.is_dir():
+        raise CommandError(f"no such folder: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(f"cannot write in the folder {folder}")
+    return output
+
+
+class WriteFailed(Exception):
+    """The file could not be written (full disk, a quota, a file size limit, …)."""
+
+
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
-    output: Path = args.output
+    output = checked_output(args.output)
     part = output.with_name(output.name + ".part")
     categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
 
@@ -59,26 +80,44 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                 generated_at=datetime.now(UTC),
             )
             bar = tqdm(unit="B", unit_scale=True, desc="export", disable=args.no_progress)
-            written = 0
             with bar, part.open("wb") as f:
+                written = 0
                 async for chunk in chunks:
-                    await asyncio.to_thread(f.write, chunk)
+                    await _write(f.write, chunk)
                     written += len(chunk)
                     bar.update(len(chunk))
-                await asyncio.to_thread(os.fsync, f.fileno())
+                await _write(os.fsync, f.fileno())
             return written, export_id
         finally:
             await stores.close()
 
     try:
         written, export_id = asyncio.run(run())
+        part.replace(output)
     except BaseException as exc:
         part.unlink(missing_ok=True)
-        if isinstance(exc, BundleError | UnknownFormat):
-            raise CommandError(str(exc)) from None
-        if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
-            raise CommandError(f"export failed ({type(exc).__name__}); no file written") from exc
-        raise
-    part.replace(output)
+        raise _plain(exc, output) from None
     print(f"wrote {output} ({written:,} bytes, export {export_id})", file=sys.stderr)
     return 0
+
+
+async def _write(write: Callable[[Any], object], what: Any) -> None:
+    try:
+        await asyncio.to_thread(write, what)
+    except OSError as exc:
+        raise WriteFailed(exc.strerror or type(exc).__name__) from None
+
+
+def _plain(exc: BaseException, output: Path) -> BaseException:
+    """What a failed export says, in one line; anything unforeseen goes on as it is."""
+    if isinstance(exc, BundleError | UnknownFormat | CommandError):
+        return CommandError(str(exc))
+    if isinstance(exc, WriteFailed):
+        return CommandError(f"cannot write {output}: {exc}; no file was left")
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return CommandError(f"cannot write {output}: {exc.strerror}; no file was left")
+    if isinstance(exc, STORE_FAILURES):
+        return CommandError(f"a store did not answer ({type(exc).__name__}); no file was left")
+    if isinstance(exc, asyncpg.PostgresError):
+        return CommandError(f"a store failed ({type(exc).__name__}); no file was left")
+    return exc

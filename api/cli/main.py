@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -13,12 +14,12 @@ import asyncpg
 from api.cli._common import CommandError, resolve_subject
 from api.cli.export import add_export_parser, cmd_export
 from api.cli.partner import add_partner_parser, cmd_partner
+from api.cli.serve import add_serve_parser, cmd_serve, terminate
 from api.devissuer import DevIssuer
 from api.settings import DEV_ISSUER, Settings, SettingsError
 from api.stores_cli import add_stores_parser, cmd_stores
 from catalogue import CatalogueError, load_catalogue
 from domain.audit import VerifyResult, verify
-from domain.partners import DEMO_PARTNER, ensure_demo_partner
 from stores.config import StoresError
 from stores.deployment import Deployment, migrate
 from stores.migrate import MigrationError
@@ -33,10 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dsar", description="Data subject access and portability.")
     p.add_argument("--traceback", action="store_true", help="show the full error on failure")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="migrate, seed the demo once, and serve the API")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--no-seed", action="store_true", help="do not seed the demo subjects")
+    add_serve_parser(sub)
     sub.add_parser("migrate", help="create missing databases and apply migrations")
     sd = sub.add_parser("seed", help="load deterministic synthetic subjects")
     sd.add_argument("--subjects", type=int, default=0)
@@ -63,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, terminate)  # as Ctrl-C: clean-ups run (no half-written file)
     try:
         settings = Settings.from_env()
         handler = COMMANDS[args.command]
@@ -70,10 +69,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (*EXPECTED, CommandError) as exc:
         if args.traceback:
             raise
-        print(f"dsar {args.command}: {exc}", file=sys.stderr)
+        print(f"dsar {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """An OS error in words (`No space left on device: out.zip`), never `[Errno 28] …`."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 def _with_stores(settings: Settings, work: Callable[[Deployment, Stores], Awaitable[Any]]) -> Any:
@@ -194,61 +200,6 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"the service database failed with SQLSTATE {exc.sqlstate}") from None
     print(result)
     return 0 if result.ok else 1
-
-
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
-    from api.logs import configure
-
-    configure()
-
-    async def prepare(d: Deployment, stores: Stores) -> list[str]:
-        if args.no_seed or not d.demo:
-            return []
-        catalogue = load_catalogue(settings.catalogue_file)
-        if settings.dev_issuer:
-            conn = await asyncpg.connect(d.service_dsn)
-            try:
-                await ensure_demo_partner(conn, catalogue, DEV_ISSUER)
-            finally:
-                await conn.close()
-        return await seed(stores, catalogue, issuer=DEV_ISSUER)
-
-    loaded = _with_stores(settings, prepare)
-    base = f"http://{args.host}:{args.port}"
-    print(
-        f"\ndsar is serving on {base}  (seeded now: {', '.join(loaded) or 'nothing new'})\n"
-        f"  health:   curl {base}/healthz   ready: curl {base}/readyz\n"
-        + (
-            f"  account:  {base}/account   (demo sign-in: alice, bob, carol, dave)\n"
-            f"  graphiql: {base}/graphql   (in a browser; signed in as alice, ?as=bob to switch)\n"
-            f"  token:    TOKEN=$(.venv/bin/dsar token --customer alice)\n"
-            f'  query:    curl -s {base}/graphql -H "authorization: Bearer $TOKEN" '
-            "-H 'content-type: application/json' "
-            '-d \'{"query":"{ me { profile { firstName } } }"}\'\n'
-            f"  partner:  .venv/bin/dsar token --partner {DEMO_PARTNER}   (may receive transfers)\n"
-            if settings.dev_issuer
-            else ""
-        ),
-        flush=True,
-    )
-    deployment = settings.locate()  # the server this command owns, stopped on the way out
-    try:
-        uvicorn.run(
-            create_app(settings),
-            host=args.host,
-            port=args.port,
-            log_config=None,
-            access_log=False,
-            loop="uvloop",
-            http="httptools",
-            timeout_graceful_shutdown=10,
-        )
-    finally:
-        deployment.stop()
-    return 0
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {

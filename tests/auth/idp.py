@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import secrets
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
+
+from api.app import create_app
+from api.settings import Settings
 
 IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 AUDIENCE = "https://dsar.test/api"
@@ -128,3 +134,18 @@ class IdP:
     async def customer_token(self, sub: str, acr: str = STRONG, age: int = 0) -> str:
         tokens = await self.code_tokens(f"{sub}|{acr}|{age}")
         return str(tokens["access_token"])
+
+
+@contextlib.asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app of `settings` in-process, once it loaded its issuers' keys (in the background,
+    as in production)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for _ in range(100):
+                if (await client.get("/readyz")).json()["checks"]["keys"]:
+                    break
+                await asyncio.sleep(0.05)
+            yield client

@@ -4,26 +4,22 @@ itself, as in production."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import zipfile
 from dataclasses import replace
-from uuid import uuid4
 
 import asyncpg
 import httpx
 import orjson
 
-from api.app import create_app
 from api.settings import Settings
 from catalogue import Catalogue
 from domain.partners import add_partner
 from stores.deployment import Deployment
 from stores.registry import Stores
-from stores.seed import subject_id
-from tests._factories import insert_marked
+from tests._factories import linked_person
 
-from .idp import AUDIENCE, IdP
+from .idp import AUDIENCE, IdP, app_client
 
 GRANT = """mutation($p: String!) { grantPortability(input: {partner: $p,
   categories: ["profile", "preferences"]}) { __typename ... on PortabilityGrant { id } } }"""
@@ -39,9 +35,7 @@ async def test_a_partner_pulls_a_grant_made_at_the_real_provider(
     stores: Stores,
     catalogue: Catalogue,
 ) -> None:
-    handle = f"idp-{uuid4().hex[:8]}"
-    await insert_marked(stores, catalogue, handle, f"I{uuid4().hex[:8]}", 79)
-    await stores.subjects.link(subject_id(handle), idp.issuer, handle)
+    handle = await linked_person(stores, catalogue, idp.issuer, "idp", 79)
     db = await asyncpg.connect(deployment.migration_dsn)
     try:
         await add_partner(
@@ -55,48 +49,39 @@ async def test_a_partner_pulls_a_grant_made_at_the_real_provider(
     finally:
         await db.close()
 
-    app = create_app(replace(settings, issuers=(idp.issuer,), audience=AUDIENCE))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            for _ in range(100):  # the keys load in the background
-                if (await client.get("/readyz")).json()["checks"]["keys"]:
-                    break
-                await asyncio.sleep(0.05)
+    async with app_client(replace(settings, issuers=(idp.issuer,), audience=AUDIENCE)) as client:
 
-            async def call(token: str, query: str, **variables: str) -> httpx.Response:
-                return await client.post(
-                    "/graphql",
-                    json={"query": query, "variables": variables},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-
-            person = await idp.customer_token(handle)
-            granted = (await call(person, GRANT, p="partner-one")).json()["data"]
-            grant = granted["grantPortability"]["id"]
-
-            partner = await idp.client_token("partner-one", "portability:pull")
-            started = (await call(partner, START, g=grant)).json()["data"]["startTransfer"]
-            r = await client.get(
-                started["downloadUrl"], headers={"Authorization": f"Bearer {partner}"}
+        async def call(token: str, query: str, **variables: str) -> httpx.Response:
+            return await client.post(
+                "/graphql",
+                json={"query": query, "variables": variables},
+                headers={"Authorization": f"Bearer {token}"},
             )
-            assert r.status_code == 200
-            z = zipfile.ZipFile(io.BytesIO(r.content))
-            manifest = orjson.loads(z.read("manifest.json"))
-            assert set(manifest["categories"]) == {"profile", "preferences"}
 
-            other = await idp.client_token("partner-two", "portability:pull")
-            refused = (await call(other, START, g=grant)).json()["data"]["startTransfer"]
-            assert refused["__typename"] == "TransferNotAllowed"
-            gone = await client.get(
-                started["downloadUrl"], headers={"Authorization": f"Bearer {other}"}
-            )
-            assert gone.status_code == 404
+        person = await idp.customer_token(handle)
+        granted = (await call(person, GRANT, p="partner-one")).json()["data"]
+        grant = granted["grantPortability"]["id"]
 
-            # A weak login at the provider cannot grant; the revocation holds at once.
-            weak = await idp.customer_token(handle, acr="urn:dsar:acr:weak")
-            stepped = (await call(weak, GRANT, p="partner-one")).json()["data"]
-            assert stepped["grantPortability"]["__typename"] == "StrongerLoginRequired"
-            assert (await call(person, REVOKE, g=grant)).json()["data"]["revokePortability"]
-            after = (await call(partner, START, g=grant)).json()["data"]["startTransfer"]
-            assert after["__typename"] == "TransferNotAllowed"
+        partner = await idp.client_token("partner-one", "portability:pull")
+        started = (await call(partner, START, g=grant)).json()["data"]["startTransfer"]
+        r = await client.get(started["downloadUrl"], headers={"Authorization": f"Bearer {partner}"})
+        assert r.status_code == 200
+        z = zipfile.ZipFile(io.BytesIO(r.content))
+        manifest = orjson.loads(z.read("manifest.json"))
+        assert set(manifest["categories"]) == {"profile", "preferences"}
+
+        other = await idp.client_token("partner-two", "portability:pull")
+        refused = (await call(other, START, g=grant)).json()["data"]["startTransfer"]
+        assert refused["__typename"] == "TransferNotAllowed"
+        gone = await client.get(
+            started["downloadUrl"], headers={"Authorization": f"Bearer {other}"}
+        )
+        assert gone.status_code == 404
+
+        # A weak login at the provider cannot grant; the revocation holds at once.
+        weak = await idp.customer_token(handle, acr="urn:dsar:acr:weak")
+        stepped = (await call(weak, GRANT, p="partner-one")).json()["data"]
+        assert stepped["grantPortability"]["__typename"] == "StrongerLoginRequired"
+        assert (await call(person, REVOKE, g=grant)).json()["data"]["revokePortability"]
+        after = (await call(partner, START, g=grant)).json()["data"]["startTransfer"]
+        assert after["__typename"] == "TransferNotAllowed"

@@ -1,0 +1,152 @@
+"""`dsar serve [--host H] [--port P] [--no-seed]`: migrate, seed the demo once, serve.
+
+The order matters to whoever runs it: the port is taken first (a second `dsar serve` on a busy
+port stops there, before it touches any database), the banner is printed only once the server
+answers, and on the way out (Ctrl-C or SIGTERM) the embedded PostgreSQL is stopped only if this
+process started it and no other process uses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import os
+import shlex
+import signal
+import socket
+import sys
+from pathlib import Path
+from types import FrameType
+
+import asyncpg
+import uvicorn
+
+from api.cli._common import CommandError
+from api.settings import DEV_ISSUER, Settings
+from catalogue import load_catalogue
+from domain.partners import DEMO_PARTNER, ensure_demo_partner
+from stores.deployment import Deployment, migrate
+from stores.registry import Stores
+from stores.seed import seed
+
+
+def add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = subparsers.add_parser("serve", help="migrate, seed the demo once, and serve the API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--no-seed", action="store_true", help="do not seed the demo subjects")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, taken before anything else starts."""
+    try:
+        return socket.create_server((host, port), backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"port {port} on {host} is already in use (is another dsar serve running?); "
+                "stop that one, or choose another port with --port"
+            ) from None
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (systemd, a container, `kill PID`) ends the command as Ctrl-C does: every
+    `finally` runs, so the embedded PostgreSQL this process started is stopped too."""
+    raise SystemExit(128 + signum)
+
+
+class Server(uvicorn.Server):
+    """uvicorn on a socket we already hold, printing the banner once it answers."""
+
+    def __init__(self, config: uvicorn.Config, banner: str) -> None:
+        super().__init__(config)
+        self.banner = banner
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            print(self.banner, flush=True)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from api.app import create_app
+    from api.logs import configure
+
+    sock = listen(args.host, args.port)
+    signal.signal(signal.SIGTERM, terminate)
+    configure()
+    deployment = settings.locate()
+    try:
+        loaded = asyncio.run(_prepare(settings, deployment, args.no_seed))
+        config = uvicorn.Config(
+            create_app(settings),
+            log_config=None,
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=10,
+        )
+        Server(config, banner(settings, args.host, args.port, loaded)).run(sockets=[sock])
+    finally:
+        sock.close()
+        stopped = deployment.stop()
+        print(
+            "dsar stopped" + (" (and the embedded PostgreSQL it started)" if stopped else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+    return 0
+
+
+async def _prepare(settings: Settings, d: Deployment, no_seed: bool) -> list[str]:
+    await migrate(d)
+    if no_seed or not d.demo:
+        return []
+    catalogue = load_catalogue(settings.catalogue_file)
+    stores = await Stores.open(d.stores, catalogue, d.service_dsn)
+    try:
+        if settings.dev_issuer:
+            conn = await asyncpg.connect(d.service_dsn)
+            try:
+                await ensure_demo_partner(conn, catalogue, DEV_ISSUER)
+            finally:
+                await conn.close()
+        return await seed(stores, catalogue, issuer=DEV_ISSUER)
+    finally:
+        await stores.close()
+
+
+def dsar_command(settings: Settings) -> str:
+    """How to run `dsar` from where the server was started, with this server's home: what the
+    banner prints must work when pasted into that shell."""
+    exe = Path(sys.executable).parent / "dsar"
+    where = Path.cwd()
+    shown = str(exe.relative_to(where)) if exe.is_relative_to(where) else str(exe)
+    env = "DSAR_DEV_ISSUER=1"
+    if settings.home != (where / ".dsar").resolve():
+        env += f" DSAR_HOME={shlex.quote(str(settings.home))}"
+    return f"{env} {shlex.quote(shown)}"
+
+
+def banner(settings: Settings, host: str, port: int, loaded: list[str]) -> str:
+    base = f"http://{host}:{port}"
+    lines = [
+        "",
+        f"dsar is serving on {base}  (seeded now: {', '.join(loaded) or 'nothing new'})",
+        f"  health:   curl {base}/healthz   ready: curl {base}/readyz",
+    ]
+    if settings.dev_issuer:
+        dsar = dsar_command(settings)
+        lines += [
+            f"  account:  {base}/account   (demo sign-in: alice, bob, carol, dave)",
+            f"  graphiql: {base}/graphql   (in a browser; signed in as alice, ?as=bob to switch)",
+            f"  token:    TOKEN=$({dsar} token --customer alice)",
+            f'  query:    curl -s {base}/graphql -H "authorization: Bearer $TOKEN" '
+            "-H 'content-type: application/json' "
+            '-d \'{"query":"{ me { profile { firstName } } }"}\'',
+            f"  partner:  {dsar} token --partner {DEMO_PARTNER}   (may receive transfers)",
+        ]
+    lines.append(f"  stop:     Ctrl-C here, or kill {os.getpid()}")
+    return "\n".join(lines) + "\n"
