@@ -27,6 +27,7 @@ from catalogue import load_catalogue
 from domain.exports import fail_orphans
 from domain.leases import Leases
 from domain.services import Services
+from domain.turns import Turns
 from schema import build_schema
 from schema.scopes import root_fields
 from stores.pool import create_pool
@@ -82,7 +83,8 @@ def create_app(
         if problem:
             log.warning(problem)
         leases = Leases(deployment.service_dsn)
-        app.state.services = Services(settings.rules(), catalogue, stores, db, leases)
+        turns = Turns(settings.export_streams, settings.export_wait)
+        app.state.services = Services(settings.rules(), catalogue, stores, db, leases, turns)
         orphans = await fail_orphans(db)
         if orphans:
             log.warning("exports interrupted by a stop were failed", extra={"event": str(orphans)})

@@ -62,6 +62,7 @@ TOKEN_PROBLEMS: dict[str, str] = {
     "kid": "The access token's header names no key (kid).",
     "issuer": "The access token's issuer is not trusted by this API.",
     "no_issuer": "This API trusts no issuer yet.",
+    "issuer_role": "The access token's issuer does not sign in this kind of caller here.",
     "unknown_key": "The access token is signed with a key its issuer does not publish.",
     "signature": "The access token's signature does not verify.",
     "type": "The token is not an access token (typ must be at+jwt).",

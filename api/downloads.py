@@ -26,7 +26,7 @@ async def export_download(request: Request) -> Response:
         return json_response({"error": "method_not_allowed"}, 405, {"Allow": "GET"})
     services: Services = request.app.state.services
     try:
-        principal = await request.app.state.security.principal(request, services.stores)
+        principal = await request.app.state.security.principal(request, services)
     except AUTH_ERRORS as exc:
         return error_response(exc)
     try:

@@ -152,7 +152,7 @@ async def graphql_endpoint(request: Request) -> Response:
         return not_acceptable()
     services: Services = request.app.state.services
     try:
-        principal = await request.app.state.security.principal(request, services.stores)
+        principal = await request.app.state.security.principal(request, services)
     except AUTH_ERRORS as exc:
         return error_response(exc, media)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -191,6 +191,8 @@ async def graphql_endpoint(request: Request) -> Response:
     )
     for name in context.limits_hit:
         request.app.state.metrics.limits.labels(name).inc()
+    if context.support_misses:
+        request.app.state.metrics.support_misses.inc(context.support_misses)
     if context.unavailable:
         # A store or the audit log failed under a resolver: the same 503 as anywhere else, and
         # nothing of what the other fields read (a look that was not recorded is not answered).

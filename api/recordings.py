@@ -17,7 +17,7 @@ NOT_FOUND = {"error": "not_found"}
 async def recording(request: Request) -> Response:
     services: Services = request.app.state.services
     try:
-        principal = await request.app.state.security.principal(request, services.stores)
+        principal = await request.app.state.security.principal(request, services)
         require_scope(principal, SCOPE_CUSTOMER)
     except AUTH_ERRORS as exc:
         return error_response(exc)

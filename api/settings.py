@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from domain.rules import Rules
+from domain.services import EXPORT_TURNS, EXPORT_WAIT
 from stores.deployment import Deployment, locate
 
 DEV_ISSUER = "urn:dsar:dev-issuer"
@@ -34,6 +35,8 @@ class Settings:
     demo_mysql_url: str | None = None
     catalogue_file: Path | None = None
     issuers: tuple[str, ...] = ()
+    # The workforce's issuer (agents and privacy staff); None: see api/issuers.py.
+    support_issuer: str | None = None
     audience: str = DEFAULT_AUDIENCE
     dev_issuer: bool = False
     secret_key: bytes = field(default=b"", repr=False)
@@ -47,6 +50,9 @@ class Settings:
     grant_transfers_per_day: int = _RULES.grant_transfers_per_day
     support_subjects_per_hour: int = _RULES.support_subjects_per_hour
     max_body_bytes: int = 1024 * 1024
+    # Exports streaming at once per process, and seconds one waits for its turn (domain/turns.py).
+    export_streams: int = EXPORT_TURNS
+    export_wait: int = int(EXPORT_WAIT)
     # The account page (/account) logs people in as an OAuth client of the first issuer.
     account_client_id: str | None = None
     account_client_secret: str = field(default="", repr=False)
@@ -103,6 +109,7 @@ class Settings:
             demo_mysql_url=env.get("DSAR_DEMO_MYSQL_URL") or None,
             catalogue_file=Path(catalogue) if catalogue else None,
             issuers=issuers,
+            support_issuer=env.get("DSAR_SUPPORT_ISSUER", "").strip() or None,
             audience=env.get("DSAR_AUDIENCE", DEFAULT_AUDIENCE),
             dev_issuer=dev,
             secret_key=_secret_key(env, home),
@@ -114,6 +121,8 @@ class Settings:
             partner_transfers_per_minute=_int(env, "DSAR_PARTNER_TRANSFERS_PER_MINUTE", 30),
             grant_transfers_per_day=_int(env, "DSAR_GRANT_TRANSFERS_PER_DAY", 10),
             support_subjects_per_hour=_int(env, "DSAR_SUPPORT_SUBJECTS_PER_HOUR", 30),
+            export_streams=_int(env, "DSAR_EXPORT_STREAMS", EXPORT_TURNS),
+            export_wait=_int(env, "DSAR_EXPORT_WAIT", int(EXPORT_WAIT)),
             account_client_id=env.get("DSAR_ACCOUNT_CLIENT_ID") or None,
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),

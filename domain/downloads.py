@@ -24,7 +24,7 @@ from opentelemetry.trace import StatusCode
 
 from domain import audit, exports, jurisdiction, partners, portability
 from domain.audit import Action
-from domain.errors import AuditUnavailable, Busy, Gone, NotFound, StepUpRequired
+from domain.errors import AuditUnavailable, Busy, Gone, NotFound, Overloaded, StepUpRequired
 from domain.exports import Conn, ExportRow
 from domain.leases import Leases
 from domain.principals import Customer, Partner, Principal
@@ -53,12 +53,23 @@ async def start(
 ) -> Download:
     """A download that may begin now, its audit row written and its lease held.
 
-    Raises `NotFound` (missing, or someone else's: the attempt is recorded), `StepUpRequired`,
-    `Gone` (spent or expired, saying nothing of which), `AuditUnavailable` (nothing leaves)
-    or `ExportBusy` (another stream of the same person runs)."""
+    Raises `NotFound` (missing, or someone else's: either attempt is recorded, alike in the
+    work it costs), `StepUpRequired`, `Gone` (spent or expired, saying nothing of which),
+    `AuditUnavailable` (nothing leaves), `ExportBusy` (another stream of the same person runs)
+    or `Overloaded` (no turn came free in time); every refusal is recorded with why."""
     db = services.db
     row = await exports.get(db, export_id)
     if row is None:
+        # The same work as "someone else's" below (one denied row through the audit log), so
+        # the two cannot be told apart by how long the 404 takes: the insert was most of it.
+        await audit.denied(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=None,
+            action=Action.EXPORT_DOWNLOAD,
+            purpose={"export_id": str(export_id), "refusal": NOT_FOUND},
+        )
         raise NotFound
     allowed = exports.may_download(principal, row)
     if allowed and isinstance(principal, Partner):
@@ -80,17 +91,30 @@ async def start(
     key = None
     if isinstance(principal, Partner):
         key = await partners.partner_key(db, principal.client_id)
-    # Whose law applies is settled as the copy is made: it chooses what the copy withholds.
-    await jurisdiction.settle(services.stores, services.catalogue, row.subject_id)
-    claimed = await claim(db, services.leases, row, principal, request_id)
+    # Its turn first, before any byte: past the wait, a 503 before the headers rather than a
+    # 200 cut off when a store's pool has no connection left for it (domain/turns.py).
+    try:
+        await services.turns.take()
+    except Overloaded:
+        await _refused(db, principal, row, request_id, OVERLOADED)
+        raise
+    try:
+        # Whose law applies is settled as the copy is made: it chooses what the copy withholds.
+        await jurisdiction.settle(services.stores, services.catalogue, row.subject_id)
+        claimed = await claim(db, services.leases, row, principal, request_id)
+    except BaseException:
+        services.turns.give_back()
+        raise
     return Download(services, claimed, key, principal=principal, request_id=request_id)
 
 
 # Why a download was refused, as its audit row says (fixed words, never data).
 NOT_YOURS = "not_yours"
+NOT_FOUND = "not_found"
 STEP_UP = "step_up"
 BUSY = "busy"
 GONE = "gone"
+OVERLOADED = "overloaded"
 
 
 async def _refused(
@@ -276,6 +300,7 @@ class Download:
         try:
             await self._record_end(done, reason)
         finally:
+            self.services.turns.give_back()
             await self.services.leases.release(self.row.id)
 
     async def _record_end(self, done: tuple[int, int, str, datetime] | None, reason: str) -> None:

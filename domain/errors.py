@@ -60,6 +60,15 @@ class StepUpRequired(DomainError):
         self.max_age = max_age
 
 
+class Overloaded(DomainError):
+    """Too much of this runs at once here to start another now; ask again in `retry_after`
+    seconds. Said before anything was sent."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 class Busy(DomainError):
     """The same thing is under way elsewhere right now."""
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from catalogue import Catalogue
 from domain.leases import Leases
 from domain.rules import Rules
+from domain.turns import Turns
 from stores.pool import ping
 from stores.registry import Stores
+
+# Exports streaming at once per process: below the stores' pools of 10 connections, the rest
+# kept for queries; and how long an export waits for its turn before it is refused (503).
+EXPORT_TURNS = 6
+EXPORT_WAIT = 30.0
 
 
 @dataclass(slots=True)
@@ -21,6 +27,7 @@ class Services:
     stores: Stores
     db: asyncpg.Pool
     leases: Leases
+    turns: Turns = field(default_factory=lambda: Turns(EXPORT_TURNS, EXPORT_WAIT))
 
     async def ready(self) -> dict[str, bool]:
         # Side by side: a database that does not answer costs one ping budget, not two.

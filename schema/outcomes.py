@@ -23,6 +23,7 @@ from domain.errors import (
     Gone,
     LimitReached,
     NotFound,
+    Overloaded,
     Refused,
     StepUpRequired,
 )
@@ -85,6 +86,8 @@ def hint(exc: DomainError) -> Hint:
         return Hint(429, {"error": "limit_reached"}, {"Retry-After": str(exc.retry_after)})
     if isinstance(exc, AuditUnavailable):
         return Hint(503, {"error": "unavailable"}, {"Retry-After": AUDIT_RETRY})
+    if isinstance(exc, Overloaded):
+        return Hint(503, {"error": "overloaded"}, {"Retry-After": str(exc.retry_after)})
     if isinstance(exc, Busy):
         return Hint(409, {"error": "busy", "message": BUSY}, {"Retry-After": "30"})
     if isinstance(exc, Gone):  # spent and expired alike: nothing says which

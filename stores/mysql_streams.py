@@ -30,6 +30,7 @@ from catalogue import Field
 from stores.mapping import Person
 from stores.mysql import MappedCategory, MySQLStore, timestamp_text
 from stores.mysql_pool import COMMAND_GRACE
+from stores.pool import SNAPSHOT_ACQUIRE_TIMEOUT
 from stores.streams import FORMULA_STARTS, Held, columns
 from stores.tracing import ended as ended_span
 from stores.tracing import stream_span
@@ -298,7 +299,7 @@ async def snapshot(
         if store.mariadb
         else f"max_execution_time = {seconds * 1000}"
     )
-    async with store.connection() as conn:
+    async with store.connection(SNAPSHOT_ACQUIRE_TIMEOUT) as conn:
         try:
             # The client's own read bound, public on asyncmy's connection; this one is closed
             # at the end, so the change does not outlive the export.

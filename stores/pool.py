@@ -20,6 +20,10 @@ import orjson
 from stores.tracing import statement_span, tracing_on
 
 ACQUIRE_TIMEOUT = 2.0
+# An export's snapshot waits longer for a connection: the export was admitted only when a turn
+# was free (domain/turns.py), so a connection comes free soon, and failing now would cut off a
+# response whose headers are gone.
+SNAPSHOT_ACQUIRE_TIMEOUT = 15.0
 PING_BUDGET = 1.0
 CONNECT_TIMEOUT = 5.0
 COMMAND_GRACE = 2.0

@@ -22,6 +22,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from catalogue import Category
 from stores.mapping import Person
+from stores.pool import SNAPSHOT_ACQUIRE_TIMEOUT
 from stores.postgres import MappedCategory, PostgresStore, quote
 from stores.tracing import ended as ended_span
 from stores.tracing import stream_span
@@ -251,7 +252,7 @@ async def snapshot(
     An export of a heavy subject is one long COPY, longer than the pool's 30 s statement
     timeout allows: the transaction gets its own bound (`statement_timeout`, in seconds).
     """
-    async with store.pool.acquire() as conn:
+    async with store.pool.acquire(timeout=SNAPSHOT_ACQUIRE_TIMEOUT) as conn:
         tx = conn.transaction(isolation="repeatable_read", readonly=True)
         await tx.start()
         try:

@@ -92,7 +92,7 @@ async def test_a_partner_row_written_by_hand_never_offers_inferred_data(
 async def test_only_a_person_may_list_partners(
     client: httpx.AsyncClient, issuer: DevIssuer
 ) -> None:
-    for token in (issuer.mint("partner", "partner-one"), issuer.mint("support", "agent-1")):
+    for token in (issuer.mint("partner", "partner-a"), issuer.mint("support", "agent-1")):
         r = await ask(client, token)
         assert r.status_code == 403
         assert "insufficient_scope" in r.headers["www-authenticate"]

@@ -22,7 +22,7 @@ ACCESS_LOG = """
 """
 
 
-async def test_twenty_concurrent_downloads_of_one_link_are_one_download_and_nineteen_refusals(
+async def test_concurrent_downloads_of_one_link_are_audited_as_what_each_got(
     start_server: ServerFactory,
     stores: Stores,
     catalogue: Catalogue,
@@ -40,18 +40,21 @@ async def test_twenty_concurrent_downloads_of_one_link_are_one_download_and_nine
             *(client.get(started["downloadUrl"], headers=auth(token)) for _ in range(TRIES))
         )
         statuses = Counter(r.status_code for r in answers)
-        assert statuses[200] == 1 and statuses[409] + statuses[410] == TRIES - 1, statuses
-        body = next(r for r in answers if r.status_code == 200).content
+        # One stream at a time; a link serves up to 3 whole bundles (DSAR_DOWNLOADS_PER_LINK),
+        # so a try that comes after a finished one may stream too.
+        whole = [len(r.content) for r in answers if r.status_code == 200]
+        assert 1 <= len(whole) <= 3 and statuses[409] + statuses[410] == TRIES - len(whole)
         log = (await gql(client, person, ACCESS_LOG))["me"]["accessLog"]
     mine = [e for e in log if e["partner"] == client_id and e["action"] != "transfer.start"]
     allowed = [e for e in mine if e["action"] == "transfer.download" and e["outcome"] == "allowed"]
     refused = [e for e in mine if e["outcome"] == "denied"]
     sent = [e for e in mine if e["action"] == "transfer.sent"]
-    assert len(allowed) == 1, mine
-    assert len(refused) == TRIES - 1 and {e["refusal"] for e in refused} <= {"busy", "gone"}
-    assert [(e["outcome"], e["ending"], e["sentBytes"]) for e in sent] == [
-        ("allowed", "complete", len(body))
-    ]
+    assert len(allowed) == len(whole), mine
+    assert len(refused) == TRIES - len(whole)
+    assert {e["refusal"] for e in refused} <= {"busy", "gone"}
+    assert sorted((e["outcome"], e["ending"], e["sentBytes"]) for e in sent) == sorted(
+        ("allowed", "complete", n) for n in whole
+    )
     conn = await asyncpg.connect(deployment.migration_dsn)
     try:
         rows = await conn.fetch(
@@ -62,7 +65,7 @@ async def test_twenty_concurrent_downloads_of_one_link_are_one_download_and_nine
         await conn.close()
     outcomes = Counter((r["action"], r["outcome"]) for r in rows)
     assert outcomes == {
-        ("transfer.download", "allowed"): 1,
-        ("transfer.download", "denied"): TRIES - 1,
-        ("transfer.sent", "allowed"): 1,
+        ("transfer.download", "allowed"): len(whole),
+        ("transfer.download", "denied"): TRIES - len(whole),
+        ("transfer.sent", "allowed"): len(whole),
     }, outcomes

@@ -1,0 +1,76 @@
+"""Exports beyond a store's pool take turns (issue 22, item 4): 30 people download their
+exports at once while the databases answer slowly, and each download either completes (a
+whole, valid ZIP) or is refused before its headers (503 with `Retry-After`); never a 200 that
+ends truncated because a store's pool (10 connections, 2 s to get one) ran dry mid-stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import zipfile
+from collections import Counter
+
+import httpx
+
+from api.devissuer import DevIssuer
+from catalogue import Catalogue
+from stores.registry import Stores
+from tests.reliability._people import auth, people, request_export
+from tests.reliability.conftest import ServerFactory
+from tests.reliability.faultproxy import FaultProxy
+
+PEOPLE = 30
+# Every chunk from every database waits this long once the downloads start: each export then
+# holds a store's connection long enough for 30 of them to outlast a pool of 10.
+SLOW = 0.1
+WAIT = 8
+
+
+async def download(client: httpx.AsyncClient, url: str, token: str) -> tuple[str, float]:
+    started = time.monotonic()
+    try:
+        r = await client.get(url, headers=auth(token))
+    except httpx.TransportError as exc:  # the server cut the response off mid-way
+        return f"cut off ({type(exc).__name__})", time.monotonic() - started
+    took = time.monotonic() - started
+    if r.status_code == 503:
+        assert int(r.headers["Retry-After"]) >= 1
+        return "refused before headers", took
+    if r.status_code != 200:
+        return f"status {r.status_code}", took
+    try:
+        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+            assert z.testzip() is None and "manifest.json" in z.namelist()
+    except (zipfile.BadZipFile, AssertionError):
+        return "200 but truncated", took
+    return "whole", took
+
+
+async def test_thirty_concurrent_exports_complete_or_are_refused_before_headers(
+    start_server: ServerFactory,
+    proxy: FaultProxy,
+    stores: Stores,
+    catalogue: Catalogue,
+    issuer: DevIssuer,
+) -> None:
+    # A short wait for a turn keeps the test short; the default is 30 s.
+    server = await start_server(proxy=proxy, env={"DSAR_EXPORT_WAIT": str(WAIT)})
+    crowd = await people(stores, catalogue, issuer, PEOPLE)
+    async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+        links = [(await request_export(client, t))["downloadUrl"] for _, t in crowd]
+        proxy.latency(SLOW)
+        try:
+            results = await asyncio.gather(
+                *(download(client, url, t) for url, (_, t) in zip(links, crowd, strict=True))
+            )
+        finally:
+            proxy.pass_()
+    outcomes = Counter(r for r, _ in results)
+    print(
+        f"\n30 concurrent exports, {SLOW * 1000:.0f} ms per database chunk: {dict(outcomes)}, "
+        f"slowest {max(t for _, t in results):.1f} s"
+    )
+    assert set(outcomes) <= {"whole", "refused before headers"}, outcomes
+    assert outcomes["whole"] >= 1
