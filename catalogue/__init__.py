@@ -23,6 +23,7 @@ from ._model import (
     Transfers,
 )
 from ._reader import CatalogueError
+from ._requests import Deadline, Period, RequestRules, load_request_rules
 
 __all__ = [
     "CATEGORY_KEYS",
@@ -34,12 +35,16 @@ __all__ = [
     "CatalogueError",
     "Category",
     "Contact",
+    "Deadline",
     "Field",
     "Jurisdiction",
+    "Period",
     "Representative",
+    "RequestRules",
     "Residence",
     "Right",
     "Term",
     "Transfers",
     "load_catalogue",
+    "load_request_rules",
 ]

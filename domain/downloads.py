@@ -22,7 +22,7 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from domain import audit, exports, jurisdiction, partners, portability
+from domain import audit, exports, jurisdiction, partners, portability, requests
 from domain.audit import Action
 from domain.errors import AuditUnavailable, Busy, Gone, NotFound, Overloaded, StepUpRequired
 from domain.exports import Conn, ExportRow
@@ -141,7 +141,7 @@ def _sent(row: ExportRow) -> Action:
 
 
 def _purpose(row: ExportRow) -> dict[str, str]:
-    purpose = {"export_id": str(row.id)}
+    purpose = exports.export_purpose(row)
     if row.grant_id is not None:
         purpose["grant_id"] = str(row.grant_id)
     return purpose
@@ -324,6 +324,9 @@ class Download:
                     purpose=purpose,
                     categories=row.categories,
                 )
+                if done is not None:
+                    # The whole copy left: its request is answered.
+                    await requests.complete_export(conn, row.id, self.request_id)
         except AuditUnavailable:
             # The bytes are gone already: the row must still say so, without its audit row.
             log.warning("download end not audited", extra={"event": str(row.id)})

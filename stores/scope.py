@@ -31,6 +31,7 @@ class Scope(StrEnum):
     SUPPORT = "support"  # an agent's own looks in the audit log (hourly limit, ticket)
     SWEEP = "sweep"  # jobs over everyone: orphaned exports, expired sessions
     AUDIT = "audit"  # the whole audit log: verify and checkpoints
+    STAFF = "staff"  # privacy staff's queue of requests: each one's timeline and exports
 
 
 _SET = (

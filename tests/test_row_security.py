@@ -20,11 +20,11 @@ from stores.scope import Scope, bind, scoped
 
 # Every per-person table of the service database, and the scopes that open it across people.
 PROTECTED = {
-    "exports": {Scope.BY_ID, Scope.PARTNER, Scope.SWEEP},
+    "exports": {Scope.BY_ID, Scope.PARTNER, Scope.SWEEP, Scope.STAFF},
     "grants": {Scope.BY_ID, Scope.PARTNER},
     "subjects": {Scope.SUBJECTS},
     "identity_links": {Scope.LOGIN},
-    "audit_log": {Scope.SUPPORT, Scope.AUDIT},
+    "audit_log": {Scope.SUPPORT, Scope.AUDIT, Scope.STAFF},
     "account_sessions": {Scope.SWEEP},
 }
 

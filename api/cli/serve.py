@@ -147,6 +147,8 @@ def banner(settings: Settings, host: str, port: int, loaded: list[str]) -> str:
             "-H 'content-type: application/json' "
             '-d \'{"query":"{ me { profile { firstName } } }"}\'',
             f"  partner:  {dsar} token --partner {DEMO_PARTNER}   (may receive transfers)",
+            f"  staff:    {dsar} token --staff privacy-1   (works the request queue)",
+            f"  e-mail:   {base}/account/demo/mail   (what people would be sent)",
         ]
     lines.append(f"  stop:     Ctrl-C here, or kill {os.getpid()}")
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@
 --     support  an agent's own looks in the audit log (the hourly limit, the ticket's person)
 --     sweep    jobs over everyone: exports orphaned by a stop, expired account sessions
 --     audit    the whole audit log: verify and checkpoints
+--     staff    privacy staff's queue of requests: each request's timeline and exports
 -- The owner (who runs the migrations) is not bound: RLS is not forced, so migrations and the
 -- SECURITY DEFINER functions keep working. A superuser or a BYPASSRLS role is never bound:
 -- never run the service as one (`dsar serve` refuses to).
@@ -73,13 +74,13 @@ END
 $$;
 REVOKE ALL ON FUNCTION dsar_protect_subject_rows(regclass, text[], name) FROM PUBLIC;
 
-SELECT dsar_protect_subject_rows('exports', ARRAY['by_id', 'partner', 'sweep']);
+SELECT dsar_protect_subject_rows('exports', ARRAY['by_id', 'partner', 'sweep', 'staff']);
 SELECT dsar_protect_subject_rows('grants', ARRAY['by_id', 'partner']);
 SELECT dsar_protect_subject_rows('subjects', ARRAY['subjects'], 'id');
 SELECT dsar_protect_subject_rows('identity_links', ARRAY['login']);
 -- Rows are appended by audit_append() (SECURITY DEFINER: the owner, not bound); reading the log
 -- is the subject's own rows (their access log), an agent's own looks, or all of it to verify.
-SELECT dsar_protect_subject_rows('audit_log', ARRAY['support', 'audit']);
+SELECT dsar_protect_subject_rows('audit_log', ARRAY['support', 'audit', 'staff']);
 
 -- The account page's sessions are not a person's until sign-in, and are found by the hash of
 -- the cookie's id: visible to the transaction that names that hash (`dsar.session`, hex), and to
