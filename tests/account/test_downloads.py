@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -43,6 +44,7 @@ async def test_ask_then_download_the_zip(
     person: Person,
     fmt: str,
     purpose: str,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     r = await ask(browser, fmt, purpose)
@@ -74,7 +76,7 @@ async def test_ask_then_download_the_zip(
     used = (await browser.get(f"/account/exports/{eid}")).text
     assert "cannot be downloaded again" in used and "Prepare a new copy" in used
     assert f'name="format" value="{fmt}"' in used and f'name="purpose" value="{purpose}"' in used
-    audited = await account_app.state.services.db.fetch(
+    audited = await owner_db.fetch(
         "SELECT action, outcome, purpose->>'export_id' AS export_id FROM audit_log "
         "WHERE subject_id = $1 ORDER BY seq",
         person.data.id,
@@ -126,7 +128,11 @@ async def test_an_old_login_steps_up_before_the_download(
 
 
 async def test_unknown_expired_and_other_peoples_links_are_friendly_pages(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     eid = export_id((await ask(browser, "csv", "portability")).headers["location"])
@@ -145,7 +151,7 @@ async def test_unknown_expired_and_other_peoples_links_are_friendly_pages(
         assert r.status_code == 404 and person.marker not in r.text
 
     await sign_in(account_app, browser, issuer, person.handle)
-    await account_app.state.services.db.execute(
+    await owner_db.execute(
         "UPDATE exports SET expires_at = now() - interval '1 second' WHERE id = $1", eid
     )
     for path in (f"/account/exports/{eid}", f"/account/exports/{eid}/download"):
@@ -155,7 +161,11 @@ async def test_unknown_expired_and_other_peoples_links_are_friendly_pages(
 
 
 async def test_asking_needs_the_csrf_token_and_a_real_choice(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     refused = await browser.post("/account/exports", **form(format="csv", purpose="access"))
@@ -165,7 +175,7 @@ async def test_asking_needs_the_csrf_token_and_a_real_choice(
         r = await browser.post("/account/exports", **form(csrf=token, format=fmt, purpose=purpose))
         assert r.status_code == 400
     assert (
-        await account_app.state.services.db.fetchval(
+        await owner_db.fetchval(
             "SELECT count(*) FROM exports WHERE subject_id = $1", person.data.id
         )
         == 0

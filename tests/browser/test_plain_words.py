@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
@@ -104,11 +105,11 @@ def demo_live(settings: Settings, stores: Stores, account_idp: IdP) -> Iterator[
 async def test_demo_people_are_who_their_handles_say_and_have_what_the_hints_say(
     context: BrowserContext,
     demo_live: ServerThread,
-    stores: Stores,
+    owner_db: asyncpg.Pool,
     catalogue: Catalogue,
     artifacts: Path,
 ) -> None:
-    await stores.subjects.pool.executemany(
+    await owner_db.executemany(
         "INSERT INTO identity_links (issuer, sub, subject_id) "
         "SELECT $1, handle, id FROM subjects WHERE handle = $2 ON CONFLICT DO NOTHING",
         [(DEV_ISSUER, h) for h in DEMO_HANDLES],
@@ -131,7 +132,8 @@ async def test_demo_people_are_who_their_handles_say_and_have_what_the_hints_say
         await page.get_by_role("button", name="Sign in").click()
         await page.wait_for_url(f"{demo_live.url}/account")
         held = page.locator("details.category")
-        assert await held.count() == int(found.group(1)), (handle, hint)
+        shown = await page.locator("main").inner_text()
+        assert await held.count() == int(found.group(1)), (handle, hint, shown[:300])
         counts = await held.locator("> summary .count").all_inner_texts()
         assert sum(int(c.split()[0].replace(",", "")) for c in counts) == int(
             found.group(2).replace(",", "")
