@@ -186,7 +186,7 @@ async def open_request(
         new.channel.value,
         jurisdiction,
         str(deadlines.zone(new.time_zone)),
-        _json(actor_of(new.actor)),
+        dumps(actor_of(new.actor)),
         status.value,
         received_at,
         when.acknowledge_by,
@@ -346,5 +346,5 @@ async def cases(db: asyncpg.Pool | Conn, rows: Sequence[RequestRow]) -> list[Cas
     return [Case(r, tuple(steps[r.id]), tuple(made[r.id])) for r in rows]
 
 
-def _json(value: Mapping[str, Any]) -> str:
+def dumps(value: Mapping[str, Any]) -> str:
     return orjson.dumps(value).decode()

@@ -22,6 +22,9 @@ from tests._mysql import drop_mysql_database, mysql_test_server
 from tests._pg import drop_databases, test_server, unique_prefix
 from tests._tokens import TEST_ISSUER, test_issuer
 
+# The SMTP server in the test process and the app that mails through it (tests/_mail.py).
+pytest_plugins = ["tests._mail"]
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
