@@ -25,7 +25,7 @@ from api.security import Security
 from api.settings import Settings
 from api.tracing import TracingMiddleware
 from api.tracing import configure as configure_tracing
-from catalogue import load_catalogue
+from catalogue import Catalogue, load_catalogue
 from domain import requests
 from domain.errors import STORE_FAILURES
 from domain.exports import fail_orphans
@@ -61,6 +61,21 @@ async def readyz(request: Request) -> Response:
         {"ready": ready, "checks": checks},
         status_code=200 if ready else 503,
         headers={} if ready else {"Retry-After": "5"},
+    )
+
+
+def contact_problem(catalogue: Catalogue, settings: Settings) -> str | None:
+    """Outside development, every statement names the controller's contact e-mail, through
+    which each right that works "by request" is exercised: it must be a real address."""
+    c = catalogue.controller
+    if settings.dev_mode or c.usable_email:
+        return None
+    what = "empty" if c.email is None else f"the demonstration address {c.email}"
+    return (
+        f"the catalogue's contact e-mail ([controller] email in {catalogue.source}) is {what}: "
+        "every right-to-know statement and copy would name it as where to exercise a right. "
+        "Set the company's privacy address in its catalogue (DSAR_CATALOGUE) and remove "
+        "demo_email, or run with DSAR_DEV_ISSUER=1 for a demonstration."
     )
 
 
@@ -112,6 +127,10 @@ def create_app(
         app.state.security = Security.open(settings, key_sources or {})
         if settings.dev_issuer:
             log.warning("the development token issuer is ON: never run like this in production")
+        problem = contact_problem(catalogue, settings)
+        if problem is not None:
+            # `dsar serve` refuses to start; an app built another way says so loudly.
+            log.error(problem)
         try:
             yield
         finally:

@@ -7,18 +7,22 @@ GraphQL schema, the stores, the exporters and the right-to-know statement all re
 from ._load import load_catalogue
 from ._model import (
     CATEGORY_KEYS,
+    DISCLOSURES,
     FIELD_TYPES,
     MASKS,
     ORIGINS,
     UNKNOWN,
     Catalogue,
     Category,
+    Choices,
     Contact,
     Field,
     Jurisdiction,
     Representative,
     Residence,
     Right,
+    Safeguard,
+    Statement,
     Term,
     Transfers,
 )
@@ -27,6 +31,7 @@ from ._requests import Deadline, Period, RequestRules, load_request_rules
 
 __all__ = [
     "CATEGORY_KEYS",
+    "DISCLOSURES",
     "FIELD_TYPES",
     "MASKS",
     "ORIGINS",
@@ -34,6 +39,7 @@ __all__ = [
     "Catalogue",
     "CatalogueError",
     "Category",
+    "Choices",
     "Contact",
     "Deadline",
     "Field",
@@ -43,6 +49,8 @@ __all__ = [
     "RequestRules",
     "Residence",
     "Right",
+    "Safeguard",
+    "Statement",
     "Term",
     "Transfers",
     "load_catalogue",

@@ -27,6 +27,7 @@ from api.settings import Settings
 from catalogue import load_catalogue
 from domain import requests
 from domain.audit import AuditUnavailable
+from domain.disclosures import person_facts
 from domain.errors import STORE_FAILURES
 from domain.principals import Operator
 from exporters._registry import EXPORTERS, UnknownFormat
@@ -85,6 +86,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
             case = await requests.open_by_operator(
                 db, settings.rules().requests, operator, sid, kind=args.purpose
             )
+            now = datetime.now(UTC)
+            facts = await person_facts(stores, stores.subjects.pool, catalogue, sid, now)
             chunks = build_bundle(
                 stores,
                 catalogue,
@@ -93,7 +96,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                 purpose=args.purpose,
                 categories=categories,
                 export_id=export_id,
-                generated_at=datetime.now(UTC),
+                generated_at=now,
+                facts=facts,
             )
             bar = tqdm(unit="B", unit_scale=True, desc="export", disable=args.no_progress)
             with bar, part.open("wb") as f:
