@@ -64,7 +64,7 @@ def client(mail_client: httpx.AsyncClient) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     yield conn
     await conn.close()
 
