@@ -27,6 +27,7 @@ from domain.jurisdiction import UnknownJurisdiction, check_declared
 from domain.requests import CLOSED, Channel, Degree, NewRequest, RequestRow, Status
 from domain.services import Services
 from domain.support import InvalidInput
+from stores.scope import Scope, scoped
 
 LINK_TTL = timedelta(hours=24)
 NAME_MAX = 200
@@ -95,7 +96,7 @@ async def submit(
     secret = secrets.token_urlsafe(32)
     channel = Channel.AGENT if agent else Channel.PUBLIC_FORM
     new = NewRequest(channel, None, None, request_id, time_zone or "UTC", jurisdiction=declared)
-    async with services.db.acquire() as conn, conn.transaction():
+    async with scoped(services.db, scope=Scope.INTAKE) as conn:
         req = await requests.open_request(
             conn, services.rules.requests, new, subject_id=None, kind=kind, status=Status.VERIFYING
         )
@@ -126,11 +127,12 @@ async def submit(
 async def pending(services: Services, secret: str) -> RequestRow:
     """The request a link is for, while the link still works (`Gone` otherwise, whatever the
     reason: unknown, used or expired look alike)."""
-    row = await services.db.fetchrow(
-        """SELECT r.* FROM request_links l JOIN requests r ON r.id = l.request_id
-           WHERE l.hash = $1 AND l.used_at IS NULL AND l.expires_at > now()""",
-        _hash(secret),
-    )
+    async with scoped(services.db, scope=Scope.INTAKE) as conn:
+        row = await conn.fetchrow(
+            """SELECT r.* FROM request_links l JOIN requests r ON r.id = l.request_id
+               WHERE l.hash = $1 AND l.used_at IS NULL AND l.expires_at > now()""",
+            _hash(secret),
+        )
     if row is None or row["status"] in CLOSED:
         raise Gone
     return RequestRow.of(row)
@@ -139,7 +141,7 @@ async def pending(services: Services, secret: str) -> RequestRow:
 async def confirm(services: Services, secret: str, request_id: str = "-") -> Confirmed:
     """Follows a link once: the address is confirmed (and, for an agent, the person's
     permission). Raises `Gone` or `AuditUnavailable` (then the link still works)."""
-    async with services.db.acquire() as conn, conn.transaction():
+    async with scoped(services.db, scope=Scope.INTAKE) as conn:
         link = await conn.fetchrow(
             """UPDATE request_links SET used_at = now()
                WHERE hash = $1 AND used_at IS NULL AND expires_at > now()
