@@ -14,11 +14,13 @@ from domain.errors import InsufficientScope, StepUpRequired
 from domain.principals import (
     SCOPE_CUSTOMER,
     SCOPE_PARTNER,
+    SCOPE_STAFF,
     SCOPE_SUPPORT,
     Authentication,
     Customer,
     Partner,
     Principal,
+    PrivacyStaff,
     SupportAgent,
 )
 from domain.stepup import require_strong_login
@@ -128,6 +130,10 @@ async def authenticate(
     # Precedence is fixed: a partner can never become a person, whatever its `sub` looks like.
     if SCOPE_PARTNER in scopes:
         return Partner(issuer=issuer, client_id=client_id, scopes=scopes, token_id=token_id)
+    if SCOPE_STAFF in scopes:
+        return PrivacyStaff(
+            issuer=issuer, sub=sub, scopes=scopes, authentication=login, token_id=token_id
+        )
     if SCOPE_SUPPORT in scopes:
         return SupportAgent(
             issuer=issuer, sub=sub, scopes=scopes, authentication=login, token_id=token_id

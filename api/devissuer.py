@@ -18,19 +18,24 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from api.jwks import StaticKeys
-from domain.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_SUPPORT
+from domain.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_STAFF, SCOPE_SUPPORT
 
 KEY_FILE = "dev-issuer-es256.jwk.json"
 STRONG_ACR = "urn:dsar:acr:strong"
 
-Kind = Literal["customer", "partner", "support"]
+Kind = Literal["customer", "partner", "support", "staff"]
 
 # The OAuth client each kind of token is issued to; a partner's client id is its own name.
-_CLIENTS: dict[str, str] = {"customer": "dsar-dev-account", "support": "dsar-dev-support"}
+_CLIENTS: dict[str, str] = {
+    "customer": "dsar-dev-account",
+    "support": "dsar-dev-support",
+    "staff": "dsar-dev-privacy",
+}
 _SCOPES: dict[str, str] = {
     "customer": SCOPE_CUSTOMER,
     "partner": SCOPE_PARTNER,
     "support": SCOPE_SUPPORT,
+    "staff": SCOPE_STAFF,
 }
 
 

@@ -43,5 +43,11 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.requests_overdue = Gauge(
+            "dsar_requests_overdue",
+            "Open requests past the date they are due (the extended date, once extended).",
+            registry=self.registry,
+        )
+
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

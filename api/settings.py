@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from domain.rules import Rules
 from domain.services import EXPORT_TURNS, EXPORT_WAIT
@@ -57,6 +58,12 @@ class Settings:
     account_session_ttl: int = 30 * 60
     # OpenTelemetry: spans are exported over OTLP only when an endpoint is set.
     otel_endpoint: str | None = None
+    # E-mail to people about their requests: `smtp://host:port` (or `smtps://`); without it,
+    # messages go to the log with the address and body left out.
+    smtp_url: str | None = None
+    mail_from: str = "privacy@localhost"
+    # Where people reach this service from outside: the links in e-mails point here.
+    public_url: str = "http://127.0.0.1:8000"
 
     @property
     def dev_mode(self) -> bool:
@@ -118,7 +125,23 @@ class Settings:
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),
             otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            smtp_url=_smtp_url(env.get("DSAR_SMTP_URL") or None),
+            mail_from=env.get("DSAR_MAIL_FROM") or "privacy@localhost",
+            public_url=(env.get("DSAR_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
         )
+
+
+def _smtp_url(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018  # raises on a port that is not a number
+    except ValueError:
+        raise SettingsError("DSAR_SMTP_URL must be smtp://host:port or smtps://host:port") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SettingsError("DSAR_SMTP_URL must be smtp://host:port or smtps://host:port")
+    return raw
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

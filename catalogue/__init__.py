@@ -7,25 +7,31 @@ GraphQL schema, the stores, the exporters and the right-to-know statement all re
 from ._load import load_catalogue
 from ._model import (
     CATEGORY_KEYS,
+    DISCLOSURES,
     FIELD_TYPES,
     MASKS,
     ORIGINS,
     UNKNOWN,
     Catalogue,
     Category,
+    Choices,
     Contact,
     Field,
     Jurisdiction,
     Representative,
     Residence,
     Right,
+    Safeguard,
+    Statement,
     Term,
     Transfers,
 )
 from ._reader import CatalogueError
+from ._requests import Deadline, Period, RequestRules, load_request_rules
 
 __all__ = [
     "CATEGORY_KEYS",
+    "DISCLOSURES",
     "FIELD_TYPES",
     "MASKS",
     "ORIGINS",
@@ -33,13 +39,20 @@ __all__ = [
     "Catalogue",
     "CatalogueError",
     "Category",
+    "Choices",
     "Contact",
+    "Deadline",
     "Field",
     "Jurisdiction",
+    "Period",
     "Representative",
+    "RequestRules",
     "Residence",
     "Right",
+    "Safeguard",
+    "Statement",
     "Term",
     "Transfers",
     "load_catalogue",
+    "load_request_rules",
 ]

@@ -22,7 +22,7 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from domain import audit, exports, jurisdiction, partners, portability
+from domain import audit, disclosures, exports, partners, portability, requests
 from domain.audit import Action
 from domain.errors import AuditUnavailable, Busy, Gone, NotFound, Overloaded, StepUpRequired
 from domain.exports import Conn, ExportRow
@@ -31,6 +31,7 @@ from domain.principals import Customer, Partner, Principal
 from domain.services import Services
 from domain.stepup import require_strong_login
 from exporters import EXPORTERS, build_bundle, jwe
+from exporters.facts import PersonFacts
 
 tracer = trace.get_tracer("dsar.exports")
 log = logging.getLogger("dsar.exports")
@@ -90,6 +91,12 @@ async def start(
     key = None
     if isinstance(principal, Partner):
         key = await partners.partner_key(db, principal.client_id)
+    facts, ref = None, None
+    if isinstance(principal, Partner):
+        # A partner's bundle names the person by that partner's pairwise reference only.
+        ref = portability.subject_ref(
+            services.rules.secret_key, principal.client_id, row.subject_id
+        )
     # Its turn first, before any byte: past the wait, a 503 before the headers rather than a
     # 200 cut off when a store's pool has no connection left for it (domain/turns.py).
     try:
@@ -98,13 +105,19 @@ async def start(
         await _refused(db, principal, row, request_id, OVERLOADED)
         raise
     try:
-        # Whose law applies is settled as the copy is made: it chooses what the copy withholds.
-        await jurisdiction.settle(services.stores, services.catalogue, row.subject_id)
+        if ref is None:
+            # Whose law applies (settled now) and what reached whom in the 12 months before
+            # the request: said in the person's own copy.
+            facts = await disclosures.person_facts(
+                services.stores, db, services.catalogue, row.subject_id, row.created_at
+            )
         claimed = await claim(db, services.leases, row, principal, request_id)
     except BaseException:
         services.turns.give_back()
         raise
-    return Download(services, claimed, key, principal=principal, request_id=request_id)
+    download = Download(services, claimed, key, principal=principal, request_id=request_id)
+    download.facts, download.subject_ref = facts, ref
+    return download
 
 
 # Why a download was refused, as its audit row says (fixed words, never data).
@@ -140,7 +153,7 @@ def _sent(row: ExportRow) -> Action:
 
 
 def _purpose(row: ExportRow) -> dict[str, str]:
-    purpose = {"export_id": str(row.id)}
+    purpose = exports.export_purpose(row)
     if row.grant_id is not None:
         purpose["grant_id"] = str(row.grant_id)
     return purpose
@@ -264,6 +277,8 @@ class Download:
         self.services = services
         self.row = row
         self.encrypt_to = encrypt_to
+        self.facts: PersonFacts | None = None
+        self.subject_ref: str | None = None
         self.principal = principal
         self.request_id = request_id
         self.sent = 0
@@ -323,6 +338,9 @@ class Download:
                     purpose=purpose,
                     categories=row.categories,
                 )
+                if done is not None:
+                    # The whole copy left: its request is answered.
+                    await requests.complete_export(conn, row.id, self.request_id)
         except AuditUnavailable:
             # The bytes are gone already: the row must still say so, without its audit row.
             log.warning("download end not audited", extra={"event": str(row.id)})
@@ -365,6 +383,8 @@ class Download:
             generated_at=generated_at,
             counts=counts,
             since=row.since,
+            facts=self.facts,
+            subject_ref=self.subject_ref,
         )
         if self.encrypt_to is not None:
             chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")

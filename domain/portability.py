@@ -25,6 +25,7 @@ from domain.errors import NotFound
 from domain.exports import DAY, Conn, ExportRow, within_limit
 from domain.partners import GrantRefused, PartnerRecord, dumps, list_partners, portable
 from domain.principals import Customer, Partner, Principal
+from domain.requests import Channel, Degree, NewRequest, Verification
 from domain.rules import Rules
 from domain.stepup import require_strong_login
 
@@ -308,7 +309,9 @@ async def start_transfer(
     async with db.acquire() as conn, conn.transaction():
         found = await live_grant(conn, partner, grant_id)
         if found is not None:
-            row = await _transfer(conn, rules, partner, found, format=format, full=full)
+            row = await _transfer(
+                conn, rules, partner, found, format=format, full=full, request_id=request_id
+            )
             await audit.record(
                 conn,
                 request_id=request_id,
@@ -316,7 +319,7 @@ async def start_transfer(
                 subject_id=row.subject_id,
                 action=Action.TRANSFER_START,
                 outcome="allowed",
-                purpose={"grant_id": str(grant_id), "transfer_id": str(row.id)},
+                purpose=_transfer_purpose(row, grant_id),
                 categories=row.categories,
             )
             return row
@@ -333,8 +336,22 @@ async def start_transfer(
     raise TransferRefused
 
 
+def _transfer_purpose(row: ExportRow, grant_id: UUID) -> dict[str, str]:
+    purpose = {"grant_id": str(grant_id), "transfer_id": str(row.id)}
+    if row.request_id is not None:
+        purpose["request"] = str(row.request_id)
+    return purpose
+
+
 async def _transfer(
-    conn: Conn, rules: Rules, partner: Partner, found: Grant, *, format: str, full: bool
+    conn: Conn,
+    rules: Rules,
+    partner: Partner,
+    found: Grant,
+    *,
+    format: str,
+    full: bool,
+    request_id: str,
 ) -> ExportRow:
     since = None
     if not full:
@@ -388,6 +405,13 @@ async def _transfer(
         format=format,
         categories=list(found.categories),
         verification={"method": "portability_grant", "grant_id": str(found.id)},
+        # The grant itself was given with a strong, recent login (`grant`).
+        request=NewRequest(
+            Channel.PARTNER,
+            partner,
+            Verification("portability_grant", Degree.REASONABLY_HIGH),
+            request_id,
+        ),
         grant_id=found.id,
         since=since,
     )

@@ -27,6 +27,7 @@ from domain.errors import LimitReached, Refused
 from domain.exports import ExportRow
 from domain.freetext import identifying
 from domain.principals import SupportAgent
+from domain.requests import Channel, Degree, NewRequest, Verification
 from domain.rules import Rules
 from stores.registry import Stores
 
@@ -319,6 +320,14 @@ async def request_export_for(
                     "verified_by": actor_of(agent),
                     "ticket": access.ticket,
                 },
+                # The agent recorded how they checked who the person is (a method and a note,
+                # never a document number): a reasonably high degree, §7062.
+                request=NewRequest(
+                    Channel.SUPPORT,
+                    agent,
+                    Verification(f"support_agent:{method}", Degree.REASONABLY_HIGH),
+                    request_id,
+                ),
             )
             await audit.record(
                 conn,
@@ -327,7 +336,7 @@ async def request_export_for(
                 subject_id=subject_id,
                 action=Action.EXPORT_REQUEST,
                 outcome="allowed",
-                purpose={**access.purpose(), "export_id": str(row.id), "verification": method},
+                purpose=exports.export_purpose(row, **access.purpose(), verification=method),
                 categories=row.categories,
             )
             return row

@@ -29,6 +29,7 @@ from domain.errors import (
 )
 from domain.exports import ExportRow
 from domain.portability import GrantView
+from domain.requests import Case
 from domain.support import InvalidAccess, InvalidInput
 from schema import errors
 from schema.context import Context
@@ -49,6 +50,7 @@ from schema.portability_types import (
     TransferNotAllowed,
     TransferResult,
 )
+from schema.request_types import Request, RequestActionResult, RequestRefused
 from schema.support_types import (
     InvalidSupportAccess,
     OpenedExport,
@@ -245,3 +247,23 @@ async def export_for(ctx: Context, work: Awaitable[ExportRow]) -> RequestExportF
     if isinstance(result, DomainError):
         raise _raised(ctx, result) from None
     return OpenedExport.of(result)
+
+
+async def case_or_none(ctx: Context, work: Awaitable[Case]) -> Request | None:
+    result = await _settle(work)
+    if isinstance(result, NotFound):
+        return None
+    if isinstance(result, DomainError):
+        raise _raised(ctx, result) from None
+    return Request.of(result)
+
+
+async def case(ctx: Context, work: Awaitable[Case]) -> RequestActionResult:
+    result = await _settle(work)
+    if isinstance(result, NotFound):
+        return RequestRefused(message="No such request.")
+    if isinstance(result, Refused):
+        return RequestRefused(message=result.message)
+    if isinstance(result, DomainError):
+        raise _raised(ctx, result) from None
+    return Request.of(result)

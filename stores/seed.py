@@ -31,6 +31,12 @@ NAMESPACE = UUID("6f1d2c1e-8a43-4f55-9b57-2c0e7d7f4a10")
 DEMO_HANDLES = ("alice", "bob", "carol", "dave")
 HEAVY = "heavy"
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+# The choices of a demo person, where a test relies on them: alice opted out of sale and sharing
+# when she signed up (long before any 12-month period a statement covers); bob allows it all.
+CHOICES = {
+    "alice": {"do_not_sell_or_share": True, "advertising_cookies": False},
+    "bob": {"do_not_sell_or_share": False, "advertising_cookies": True, "analytics_cookies": True},
+}
 # Where a demo person lives, where it matters (catalogue [jurisdictions]): alice under the
 # GDPR, carol in California. Everyone else lives in a US state Faker picks, never California.
 RESIDENCE = {
@@ -123,6 +129,7 @@ def build_subject(handle: str, *, full: bool, sensitive: bool, events: int = 40)
             "updated_at": at,
         }
     ]
+    d.rows["preferences"][0].update(CHOICES.get(handle, {}))
     if not full:
         return d
     d.rows["professional"] = [

@@ -863,7 +863,11 @@ async def test_an_agent_opens_an_export_that_only_the_person_can_download(
     assert verification["identity_verified_by"] == "email_confirmed"
     assert verification["verified_by"] == {"kind": "support", "iss": TEST_ISSUER, "sub": name}
     assert verification["note"] == VERIFIED["note"]
-    [audited] = await rows_of(db, r)
+    # The request it opens is received first, then the export: both name the request.
+    received, audited = await rows_of(db, r)
+    request = await db.fetchval("SELECT request_id FROM exports WHERE id = $1", UUID(opened["id"]))
+    assert (received.action, received.subject_id) == ("request.receive", person.id)
+    assert received.purpose == {"request": str(request), "channel": "support"}
     assert (audited.action, audited.outcome, audited.subject_id) == (
         "export.request",
         "allowed",
@@ -872,6 +876,7 @@ async def test_an_agent_opens_an_export_that_only_the_person_can_download(
     assert audited.purpose == {
         **ACCESS,
         "export_id": opened["id"],
+        "request": str(request),
         "verification": "email_confirmed",
     }
     assert audited.categories == ["profile", "device"]

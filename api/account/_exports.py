@@ -96,6 +96,7 @@ async def request(
         format=format,
         purpose=purpose,
         request_id=request_id,
+        stores=services.stores,
     )
     return ExportView.of(row)
 

@@ -36,10 +36,12 @@ KIND_LABELS = {
     "state_id": "State identification card number",
 }
 
-_RIGHT_TO_KNOW = """rightToKnow { generatedAt
+_RIGHT_TO_KNOW = """rightToKnow { generatedAt periodFrom choices
+  jurisdiction { title description }
   categories { category { key title } records disclosedLast12Months soldOrSharedLast12Months }
-  transfers safeguards { title description } rights { key title description gdpr ccpa }
-  controller { name website email address representatives }
+  statements { key title description }
+  transfers safeguards { title description } rights { key title description gdpr ccpa how }
+  controller { name website email emailIsDemo address representatives }
   withholdingRule nonDiscrimination authorizedAgents }"""
 
 

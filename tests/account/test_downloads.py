@@ -75,9 +75,13 @@ async def test_ask_then_download_the_zip(
         "WHERE subject_id = $1 ORDER BY seq",
         person.data.id,
     )
+    sent = [("export.download", "allowed", str(eid)), ("export.sent", "allowed", str(eid))]
     assert [tuple(r.values()) for r in audited] == [
+        ("request.receive", "allowed", None),  # the request the export answers
         ("export.request", "allowed", str(eid)),
-        *[("export.download", "allowed", str(eid)), ("export.sent", "allowed", str(eid))] * 3,
+        *sent,
+        ("request.complete", "allowed", str(eid)),  # answered by the first whole copy
+        *sent * 2,
         ("export.download", "denied", str(eid)),  # the spent link, refused
     ]
 

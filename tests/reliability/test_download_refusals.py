@@ -68,4 +68,6 @@ async def test_concurrent_downloads_of_one_link_are_audited_as_what_each_got(
         ("transfer.download", "allowed"): len(whole),
         ("transfer.download", "denied"): TRIES - len(whole),
         ("transfer.sent", "allowed"): len(whole),
+        # The transfer's request, answered once by the first whole copy.
+        **({("request.complete", "allowed"): 1} if whole else {}),
     }, outcomes
