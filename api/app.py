@@ -36,6 +36,7 @@ from schema import build_schema
 from schema.scopes import root_fields
 from stores.pool import create_pool
 from stores.registry import Stores
+from stores.roles import role_report
 
 log = logging.getLogger("dsar.app")
 
@@ -107,6 +108,10 @@ def create_app(
         except BaseException:
             await stores.close()
             raise
+        async with db.acquire() as conn:
+            problem = (await role_report(conn)).problem()
+        if problem:
+            log.warning(problem)
         leases = Leases(deployment.service_dsn)
         turns = Turns(settings.export_streams, settings.export_wait)
         app.state.services = Services(

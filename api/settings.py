@@ -29,6 +29,8 @@ class SettingsError(Exception):
 class Settings:
     home: Path
     database_url: str | None = None
+    # The owner's URL: migrations run with it, the service never does.
+    owner_database_url: str | None = None
     stores_file: Path | None = None
     # The demo company's CRM on this MySQL server instead of the embedded PostgreSQL.
     demo_mysql_url: str | None = None
@@ -76,7 +78,13 @@ class Settings:
 
     def locate(self) -> Deployment:
         """This deployment's databases and stores (starting the embedded server if it is one)."""
-        return locate(self.home, self.database_url, self.stores_file, self.demo_mysql_url)
+        return locate(
+            self.home,
+            self.database_url,
+            self.stores_file,
+            self.demo_mysql_url,
+            owner_database_url=self.owner_database_url,
+        )
 
     def rules(self) -> Rules:
         """What the domain needs of the settings, and no more."""
@@ -103,6 +111,7 @@ class Settings:
         return cls(
             home=home,
             database_url=env.get("DSAR_DATABASE_URL") or None,
+            owner_database_url=env.get("DSAR_OWNER_DATABASE_URL") or None,
             stores_file=Path(stores) if stores else None,
             demo_mysql_url=env.get("DSAR_DEMO_MYSQL_URL") or None,
             catalogue_file=Path(catalogue) if catalogue else None,

@@ -36,6 +36,7 @@ from domain.principals import (
     Service,
     SupportAgent,
 )
+from stores.scope import scoped
 
 __all__ = [
     "GENESIS",
@@ -236,18 +237,19 @@ async def access_log(db: Db, subject_id: UUID, limit: int = 100) -> list[AccessE
     (`me { requests { timeline } }` shows those). Only the kind of agent and the ticket are
     shown, never the agent's identity.
     """
-    rows = await db.fetch(
-        """SELECT at, actor->>'kind' AS kind, actor->>'client_id' AS client_id,
-                  purpose->>'ticket' AS ticket, action, outcome, categories,
-                  purpose->>'refusal' AS refusal, purpose->>'ending' AS ending,
-                  purpose->>'sent_bytes' AS sent_bytes
-           FROM audit_log
-           WHERE subject_id = $1 AND actor->>'kind' IN ('partner', 'support')
-             AND action NOT LIKE 'request.%'
-           ORDER BY seq DESC LIMIT $2""",
-        subject_id,
-        max(1, min(limit, 1000)),
-    )
+    async with scoped(db, subject=subject_id) as conn:
+        rows = await conn.fetch(
+            """SELECT at, actor->>'kind' AS kind, actor->>'client_id' AS client_id,
+                      purpose->>'ticket' AS ticket, action, outcome, categories,
+                      purpose->>'refusal' AS refusal, purpose->>'ending' AS ending,
+                      purpose->>'sent_bytes' AS sent_bytes
+               FROM audit_log
+               WHERE subject_id = $1 AND actor->>'kind' IN ('partner', 'support')
+                 AND action NOT LIKE 'request.%'
+               ORDER BY seq DESC LIMIT $2""",
+            subject_id,
+            max(1, min(limit, 1000)),
+        )
     return [
         AccessEntry(
             at=r["at"],

@@ -28,6 +28,7 @@ from domain import jurisdiction
 from domain.audit import Action
 from exporters.facts import CategoryFacts, Disclosure, PersonFacts
 from stores.registry import Stores
+from stores.scope import scoped
 
 COOKIES = {
     "analytics_cookies": "Performance/Analytical cookies",
@@ -163,17 +164,18 @@ async def partner_transfers(
     db: asyncpg.Pool, subject_id: UUID, start: datetime, end: datetime
 ) -> dict[str, list[tuple[str, datetime]]]:
     """Per category, (partner name, when) of each partner download that began in the period."""
-    rows = await db.fetch(
-        """SELECT a.at, a.categories, coalesce(p.name, a.actor->>'client_id') AS partner
-             FROM audit_log a LEFT JOIN partners p ON p.client_id = a.actor->>'client_id'
-            WHERE a.subject_id = $1 AND a.action = $2 AND a.outcome = 'allowed'
-              AND a.at >= $3 AND a.at < $4
-            ORDER BY a.seq""",
-        subject_id,
-        str(Action.TRANSFER_DOWNLOAD),
-        start,
-        end,
-    )
+    async with scoped(db, subject=subject_id) as conn:
+        rows = await conn.fetch(
+            """SELECT a.at, a.categories, coalesce(p.name, a.actor->>'client_id') AS partner
+                 FROM audit_log a LEFT JOIN partners p ON p.client_id = a.actor->>'client_id'
+                WHERE a.subject_id = $1 AND a.action = $2 AND a.outcome = 'allowed'
+                  AND a.at >= $3 AND a.at < $4
+                ORDER BY a.seq""",
+            subject_id,
+            str(Action.TRANSFER_DOWNLOAD),
+            start,
+            end,
+        )
     out: dict[str, list[tuple[str, datetime]]] = {}
     for row in rows:
         for key in row["categories"]:

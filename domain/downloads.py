@@ -32,6 +32,7 @@ from domain.services import Services
 from domain.stepup import require_strong_login
 from exporters import EXPORTERS, build_bundle, jwe
 from exporters.facts import PersonFacts
+from stores.scope import scoped
 
 tracer = trace.get_tracer("dsar.exports")
 log = logging.getLogger("dsar.exports")
@@ -185,7 +186,7 @@ async def claim(
 async def _claim(
     db: asyncpg.Pool, row: ExportRow, principal: Principal, request_id: str
 ) -> ExportRow:
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, subject=row.subject_id) as conn:
         await exports.fail_stale(conn, row.subject_id)
         try:
             # A savepoint: the unique index's refusal leaves the transaction usable.
@@ -326,7 +327,7 @@ class Download:
         ending = ENDINGS[reason] if done is None else COMPLETE
         purpose = {**_purpose(row), "ending": ending, "sent_bytes": str(self.sent)}
         try:
-            async with db.acquire() as conn, conn.transaction():
+            async with scoped(db, subject=row.subject_id) as conn:
                 await self._update(conn, done, reason)
                 await audit.record(
                     conn,
@@ -344,7 +345,8 @@ class Download:
         except AuditUnavailable:
             # The bytes are gone already: the row must still say so, without its audit row.
             log.warning("download end not audited", extra={"event": str(row.id)})
-            await self._update(db, done, reason)
+            async with scoped(db, subject=row.subject_id) as conn:
+                await self._update(conn, done, reason)
 
     async def _update(
         self, db: asyncpg.Pool | Conn, done: tuple[int, int, str, datetime] | None, reason: str

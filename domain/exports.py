@@ -29,6 +29,7 @@ from domain.stepup import require_strong_login
 from exporters import EXPORTERS, PURPOSES, BundleError
 from exporters.bundle import plan
 from stores.registry import Stores
+from stores.scope import Scope, scoped
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
@@ -181,7 +182,7 @@ async def request_for_self(
     if stores is not None:
         # Whose law sets the request's dates: what the stores say now.
         await jurisdiction.settle(stores, catalogue, principal.subject_id)
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, subject=principal.subject_id) as conn:
         row = await create(
             conn,
             rules,
@@ -331,7 +332,10 @@ async def create(
 
 
 async def get(db: asyncpg.Pool, export_id: UUID) -> ExportRow | None:
-    row = await db.fetchrow(f"SELECT {ROW} FROM exports WHERE id = $1", export_id)  # noqa: S608  # a constant, no input
+    """Any export by its id (`Scope.BY_ID`): the caller decides whether it may have it, and
+    records a refused attempt against its person."""
+    async with scoped(db, scope=Scope.BY_ID) as conn:
+        row = await conn.fetchrow(f"SELECT {ROW} FROM exports WHERE id = $1", export_id)  # noqa: S608  # a constant, no input
     return None if row is None else ExportRow.of(row)
 
 
@@ -365,13 +369,14 @@ async def mine(db: asyncpg.Pool, principal: Principal | None, limit: int = 20) -
 async def for_subject(db: asyncpg.Pool, subject_id: UUID, limit: int = 20) -> list[ExportRow]:
     """The subject's own requests, newest first (what the account page lists), at most 100."""
     limit = max(1, min(limit, 100))
-    rows = await db.fetch(
-        f"""SELECT {ROW} FROM exports
-            WHERE subject_id = $1 AND recipient = '{{"kind": "subject"}}'::jsonb
-            ORDER BY created_at DESC LIMIT $2""",  # noqa: S608  # a constant, no input
-        subject_id,
-        limit,
-    )
+    async with scoped(db, subject=subject_id) as conn:
+        rows = await conn.fetch(
+            f"""SELECT {ROW} FROM exports
+                WHERE subject_id = $1 AND recipient = '{{"kind": "subject"}}'::jsonb
+                ORDER BY created_at DESC LIMIT $2""",  # noqa: S608  # a constant, no input
+            subject_id,
+            limit,
+        )
     return [ExportRow.of(r) for r in rows]
 
 
@@ -391,7 +396,7 @@ async def fail_stale(conn: Conn, subject_id: UUID) -> None:
 
 async def fail_orphans(db: asyncpg.Pool) -> int:
     """At start-up: every running export whose process is gone is failed now."""
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, scope=Scope.SWEEP) as conn:
         done = await conn.fetch(
             f"""UPDATE exports SET status = 'failed', finished_at = now(), heartbeat_at = NULL,
                                    failure = $1

@@ -25,6 +25,7 @@ from catalogue import UNKNOWN, RequestRules
 from domain import audit, deadlines
 from domain.audit import Action, actor_of
 from domain.principals import Actor, Operator, Service
+from stores.scope import Scope, bind, scoped
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
@@ -267,6 +268,7 @@ async def open_by_operator(
     committed with its audit row before any data is read. The operator answers for having
     checked who asked: no degree is recorded for them."""
     async with conn.transaction():
+        await bind(conn, subject=subject_id)
         return await open_request(
             conn,
             rules,
@@ -281,6 +283,7 @@ async def close_by_operator(
 ) -> None:
     """The operator's bundle was written whole: the request is answered."""
     async with conn.transaction():
+        await bind(conn, subject=req.subject_id)
         await complete(conn, req, operator, export_id=export_id, request_id=request_id)
 
 
@@ -314,7 +317,7 @@ async def for_subject(db: asyncpg.Pool, subject_id: UUID, limit: int = 20) -> li
         subject_id,
         max(1, min(limit, 100)),
     )
-    return await cases(db, [RequestRow.of(r) for r in rows])
+    return await cases(db, [RequestRow.of(r) for r in rows], subject=subject_id)
 
 
 async def get(db: asyncpg.Pool | Conn, req_id: UUID) -> RequestRow | None:
@@ -322,27 +325,32 @@ async def get(db: asyncpg.Pool | Conn, req_id: UUID) -> RequestRow | None:
     return None if row is None else RequestRow.of(row)
 
 
-async def cases(db: asyncpg.Pool | Conn, rows: Sequence[RequestRow]) -> list[Case]:
-    """`rows` with their timelines and exports: two statements whatever their number."""
+async def cases(
+    db: asyncpg.Pool | Conn, rows: Sequence[RequestRow], *, subject: UUID | None = None
+) -> list[Case]:
+    """`rows` with their timelines and exports: two statements whatever their number. The
+    person's own (`subject`), or privacy staff's queue (`Scope.STAFF`)."""
     ids = [r.id for r in rows]
     if not ids:
         return []
     steps: dict[UUID, list[Step]] = {i: [] for i in ids}
-    for s in await db.fetch(
-        """SELECT (purpose->>'request')::uuid AS req, at, action, actor->>'kind' AS kind,
-                  outcome
-           FROM audit_log
-           WHERE purpose ? 'request' AND purpose->>'request' = ANY($1::text[])
-           ORDER BY seq""",
-        [str(i) for i in ids],
-    ):
-        steps[s["req"]].append(Step(s["at"], s["action"], s["kind"], s["outcome"]))
     made: dict[UUID, list[UUID]] = {i: [] for i in ids}
-    for e in await db.fetch(
-        "SELECT request_id, id FROM exports WHERE request_id = ANY($1::uuid[]) ORDER BY created_at",
-        ids,
-    ):
-        made[e["request_id"]].append(e["id"])
+    async with scoped(db, subject=subject, scope=None if subject else Scope.STAFF) as conn:
+        for s in await conn.fetch(
+            """SELECT (purpose->>'request')::uuid AS req, at, action, actor->>'kind' AS kind,
+                      outcome
+               FROM audit_log
+               WHERE purpose ? 'request' AND purpose->>'request' = ANY($1::text[])
+               ORDER BY seq""",
+            [str(i) for i in ids],
+        ):
+            steps[s["req"]].append(Step(s["at"], s["action"], s["kind"], s["outcome"]))
+        for e in await conn.fetch(
+            "SELECT request_id, id FROM exports WHERE request_id = ANY($1::uuid[]) "
+            "ORDER BY created_at",
+            ids,
+        ):
+            made[e["request_id"]].append(e["id"])
     return [Case(r, tuple(steps[r.id]), tuple(made[r.id])) for r in rows]
 
 

@@ -30,6 +30,7 @@ from domain.principals import SupportAgent
 from domain.requests import Channel, Degree, NewRequest, Verification
 from domain.rules import Rules
 from stores.registry import Stores
+from stores.scope import Scope, scoped
 
 # A ticket id of the help desk: a project key of 2 to 10 capital letters, a dash and a number,
 # e.g. `SUP-1234` (ASCII only: `\d` would take any script's digits).
@@ -198,7 +199,7 @@ async def admit(
     retry: int | None = None
     other_person = False
     try:
-        async with db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
+        async with scoped(db, scope=Scope.SUPPORT, timeout=_ACQUIRE_TIMEOUT) as conn:
             # One agent's looks queue here, so the count and the rows are one step.
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
@@ -301,7 +302,10 @@ async def request_export_for(
     `LimitReached`, `InvalidAccess` (the ticket is someone else's; recorded as denied)
     or `AuditUnavailable`."""
     keys = exports.check_request(catalogue, format, purpose, categories)
-    async with db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
+    # The person's exports, and the agents' looks in the audit log (the ticket's person).
+    async with scoped(
+        db, subject=subject_id, scope=Scope.SUPPORT, timeout=_ACQUIRE_TIMEOUT
+    ) as conn:
         if await ticket_fits(conn, access.ticket, [subject_id]):
             row = await exports.create(
                 conn,

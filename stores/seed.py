@@ -26,6 +26,7 @@ from stores.files import FilesStore
 from stores.postgres import PostgresStore
 from stores.registry import Stores
 from stores.samples import sample_files
+from stores.scope import Scope, scoped
 
 NAMESPACE = UUID("6f1d2c1e-8a43-4f55-9b57-2c0e7d7f4a10")
 DEMO_HANDLES = ("alice", "bob", "carol", "dave")
@@ -219,7 +220,7 @@ async def insert_subject(stores: Stores, catalogue: Catalogue, data: SubjectData
             (folder / name).write_bytes(content)
             # The file time is the recording time: fixed, so seeding stays deterministic.
             os.utime(folder / name, (stamp, stamp))
-    async with stores.subjects.pool.acquire() as conn:
+    async with scoped(stores.subjects.pool, subject=data.id) as conn:
         await conn.execute(
             "INSERT INTO subjects (id, anchor, handle) VALUES ($1, $2, $3)",
             data.id,
@@ -275,13 +276,12 @@ async def seed(
         heavy = build_subject(HEAVY, full=True, sensitive=False, events=0)
         heavy.logins.append((issuer, HEAVY))
         wanted.append(heavy)
-    existing = {
-        r["handle"]
-        for r in await stores.subjects.pool.fetch(
+    async with scoped(stores.subjects.pool, scope=Scope.SUBJECTS) as conn:
+        rows = await conn.fetch(
             "SELECT handle FROM subjects WHERE handle = any($1::text[])",
             [d.handle for d in wanted],
         )
-    }
+    existing = {r["handle"] for r in rows}
     loaded = []
     for data in wanted:
         if data.handle not in existing:

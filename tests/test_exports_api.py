@@ -75,7 +75,7 @@ async def request_export(
 
 @pytest.fixture
 async def db(deployment: Deployment) -> Any:
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     yield conn
     await conn.close()
 

@@ -52,7 +52,7 @@ START = "mutation($grant: ID!) { startTransfer(grant: $grant) { __typename ... o
 
 @pytest.fixture
 async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     yield conn
     await conn.close()
 

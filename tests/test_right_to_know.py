@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
+import asyncpg
 import httpx
 
 from api.devissuer import DevIssuer
@@ -174,7 +175,7 @@ async def test_the_period_is_the_12_months_before_the_request(
 
 
 async def test_partner_transfers_come_from_the_audit_log(
-    stores: Stores, catalogue: Catalogue
+    stores: Stores, catalogue: Catalogue, owner_db: asyncpg.Pool
 ) -> None:
     """A partner download recorded for the person is a disclosure to Business Partners, with
     the partner's name, for a statement made within 12 months of it, and not after."""
@@ -211,7 +212,8 @@ async def test_partner_transfers_come_from_the_audit_log(
         later = await person_facts(stores, db, catalogue, bob, now + timedelta(days=400))
         assert not _business_partners(later.of("web_analytics")).disclosed
     finally:
-        await db.execute("DELETE FROM partners WHERE client_id = $1", client_id)
+        # The service's role may not delete partners (it only disables them): as the owner.
+        await owner_db.execute("DELETE FROM partners WHERE client_id = $1", client_id)
 
 
 def _business_partners(facts: CategoryFacts) -> Disclosure:

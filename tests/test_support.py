@@ -200,7 +200,7 @@ async def rows_where(db: asyncpg.Connection, where: str, *args: Any) -> list[Row
 
 @pytest.fixture
 async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     yield conn
     await conn.close()
 

@@ -99,12 +99,23 @@ def _with_stores(settings: Settings, work: Callable[[Deployment, Stores], Awaita
     return asyncio.run(run())
 
 
+OWNER_MISSING = (
+    "DSAR_OWNER_DATABASE_URL is not set: migrating with DSAR_DATABASE_URL, the service's own "
+    "role. That works only if this role owns the schema, and then row-level security does not "
+    "bind the service: give the owner's URL to `dsar migrate` and a login role in dsar_app to "
+    "`dsar serve` (docs/OPERATIONS.md, Databases)"
+)
+
+
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> dict[str, list[str]]:
         load_catalogue(
             settings.catalogue_file
         )  # a broken catalogue stops here, before any database is touched
-        return await migrate(settings.locate())
+        deployment = settings.locate()
+        if deployment.owner_dsn is None:
+            print(f"dsar migrate: warning: {OWNER_MISSING}", file=sys.stderr)
+        return await migrate(deployment)
 
     for schema, names in asyncio.run(run()).items():
         print(f"{schema}: {', '.join(names) if names else 'up to date'}")

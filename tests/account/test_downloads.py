@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -43,6 +44,7 @@ async def test_ask_then_download_the_zip(
     person: Person,
     fmt: str,
     purpose: str,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     r = await ask(browser, fmt, purpose)
@@ -70,7 +72,7 @@ async def test_ask_then_download_the_zip(
         assert ("data/geolocation." + fmt in bundle.namelist()) == (purpose == "access")
     listed = (await browser.get("/account")).text
     assert f"/account/exports/{eid}" in listed and "Downloaded" in listed
-    audited = await account_app.state.services.db.fetch(
+    audited = await owner_db.fetch(
         "SELECT action, outcome, purpose->>'export_id' AS export_id FROM audit_log "
         "WHERE subject_id = $1 ORDER BY seq",
         person.data.id,
@@ -122,7 +124,11 @@ async def test_an_old_login_steps_up_before_the_download(
 
 
 async def test_unknown_expired_and_other_peoples_links_are_friendly_pages(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     eid = export_id((await ask(browser, "csv", "portability")).headers["location"])
@@ -141,7 +147,7 @@ async def test_unknown_expired_and_other_peoples_links_are_friendly_pages(
         assert r.status_code == 404 and person.marker not in r.text
 
     await sign_in(account_app, browser, issuer, person.handle)
-    await account_app.state.services.db.execute(
+    await owner_db.execute(
         "UPDATE exports SET expires_at = now() - interval '1 second' WHERE id = $1", eid
     )
     for path in (f"/account/exports/{eid}", f"/account/exports/{eid}/download"):
@@ -151,7 +157,11 @@ async def test_unknown_expired_and_other_peoples_links_are_friendly_pages(
 
 
 async def test_asking_needs_the_csrf_token_and_a_real_choice(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     refused = await browser.post("/account/exports", **form(format="csv", purpose="access"))
@@ -161,7 +171,7 @@ async def test_asking_needs_the_csrf_token_and_a_real_choice(
         r = await browser.post("/account/exports", **form(csrf=token, format=fmt, purpose=purpose))
         assert r.status_code == 400
     assert (
-        await account_app.state.services.db.fetchval(
+        await owner_db.fetchval(
             "SELECT count(*) FROM exports WHERE subject_id = $1", person.data.id
         )
         == 0

@@ -31,7 +31,7 @@ START = """mutation($grant: ID!) { startTransfer(grant: $grant) {
 
 
 async def register_partner(deployment: Deployment, catalogue: Catalogue, issuer: str) -> None:
-    db = await asyncpg.connect(deployment.service_dsn)
+    db = await asyncpg.connect(deployment.migration_dsn)
     try:
         await add_partner(
             db,

@@ -6,3 +6,5 @@ CREATE TABLE dpop_proofs (
     expires_at timestamptz NOT NULL
 );
 CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at);
+-- Nobody's data, so no row-level security: the service's role records and clears proofs.
+GRANT SELECT, INSERT, UPDATE, DELETE ON dpop_proofs TO dsar_app;
