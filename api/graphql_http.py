@@ -26,8 +26,9 @@ from graphql import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.authn import InsufficientScope, NoCredentials, StepUpRequired
+from api.authn import InsufficientScope, NoCredentials, StepUpRequired, uses_dpop
 from api.challenges import error_response
+from api.dpop import InvalidDPoPProof
 from api.graphiql import graphiql_page, wants_html
 from api.graphql_media import (
     JSON,
@@ -45,7 +46,7 @@ from domain.services import Services
 from schema.context import Context
 from schema.scopes import PUBLIC, Unscoped, required_scope
 
-AUTH_ERRORS = (NoCredentials, InvalidToken, InsufficientScope, StepUpRequired)
+AUTH_ERRORS = (NoCredentials, InvalidToken, InvalidDPoPProof, InsufficientScope, StepUpRequired)
 
 
 def json_response(
@@ -204,7 +205,7 @@ async def graphql_endpoint(request: Request) -> Response:
             await audit.denied(
                 services.db, request_id=request.state.request_id, actor=principal, subject_id=None
             )
-            return error_response(exc, media)
+            return error_response(exc, media, dpop=uses_dpop(request.headers.get("authorization")))
     base_url = str(request.base_url).rstrip("/")
     context = Context(services, principal, request.state.request_id, base_url)
     result = await request.app.state.schema.execute(
