@@ -12,6 +12,7 @@ from ._sections import (
     choices,
     controller,
     jurisdictions,
+    release_rules,
     representatives,
     residence,
     rights,
@@ -37,6 +38,7 @@ _TOP = (
     "jurisdictions",
     "residence",
     "choices",
+    "release_rules",
     "retention_criteria",
     "statements",
 )
@@ -97,6 +99,10 @@ def _parse(text: str, source: str) -> Catalogue:
     built = tuple(_category(r, k, t, vocab) for k, t in categories.items())
     fields = {c.key: tuple(f.name for f in c.fields) for c in built}
     places = jurisdictions(r, top["jurisdictions"])
+    rules = release_rules(r, top["release_rules"], built)
+    for j in places:
+        if j.release is not None and j.release not in {x.key for x in rules}:
+            r.fail(f"jurisdiction '{j.key}' names unknown release rule '{j.release}'")
     return Catalogue(
         categories=built,
         sources=tuple(vocab["sources"].values()),
@@ -115,6 +121,7 @@ def _parse(text: str, source: str) -> Catalogue:
         jurisdictions=places,
         residence=residence(r, top["residence"], fields),
         choices=choices(r, top["choices"], fields),
+        release_rules=rules,
         retention_criteria=term(r, "retention_criteria", top["retention_criteria"]),
         statements=statements(r, top["statements"], {j.key for j in places}),
     )

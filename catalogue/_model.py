@@ -8,7 +8,7 @@ dangling one.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # The keys of CONTRACT.md ("Category keys"): clients depend on exactly these.
 CATEGORY_KEYS = (
@@ -69,6 +69,9 @@ class Field:
     values: tuple[str, ...] = ()  # the closed set of values, where the column has one
     # Held although the policy does not name it: why, in words said to the person.
     not_in_policy: str | None = None
+    # A withheld item released into this copy by the person's jurisdiction's rule (a copy's
+    # own variant of the category, `Category.releasing`); never set in the catalogue.
+    released: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,16 @@ class Category:
     @property
     def withheld_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.withheld)
+
+    def releasing(self, names: frozenset[str]) -> Category:
+        """This category as a copy that releases the withheld fields `names` shows it."""
+        if not any(f.withheld and f.name in names for f in self.fields):
+            return self
+        fields = tuple(
+            replace(f, withheld=False, released=True) if f.withheld and f.name in names else f
+            for f in self.fields
+        )
+        return replace(self, fields=fields)
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -195,6 +208,9 @@ class Jurisdiction:
     # and (for a country split by law, such as the US) its regions as the stores hold them.
     countries: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
+    # The [release_rules] entry this law applies to withheld items; None: the CCPA
+    # regulations § 7024(d) rule ([withholding]) withholds them all.
+    release: str | None = None
 
     def covers(self, country: str | None, region: str | None) -> bool:
         if country is None or country.strip().upper() not in self.countries:
@@ -202,6 +218,25 @@ class Jurisdiction:
         if not self.regions:
             return True
         return region is not None and region.strip().upper() in self.regions
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRule:
+    """Which withheld items a jurisdiction's law makes part of an access copy (GDPR Art.
+    15(3): the values the person gave us), only after the strongest verification; every other
+    withheld item keeps its documented exception."""
+
+    key: str
+    title: str
+    description: str
+    release: tuple[tuple[str, str], ...]  # (category, field)
+    exceptions: tuple[tuple[str, str, str], ...]  # (category, field, why it stays withheld)
+
+    def fields_of(self, category: str) -> frozenset[str]:
+        return frozenset(f for c, f in self.release if c == category)
+
+    def exception(self, category: str, field: str) -> str | None:
+        return next((why for c, f, why in self.exceptions if (c, f) == (category, field)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +293,12 @@ class Catalogue:
     # "When establishing a retention period …": what decides it where no period is given.
     retention_criteria: Term | None = None
     statements: tuple[Statement, ...] = ()
+    release_rules: tuple[ReleaseRule, ...] = ()
+
+    def release_rule(self, jurisdiction: str) -> ReleaseRule | None:
+        """The rule that releases withheld items to a person of this jurisdiction, if any."""
+        key = self.jurisdiction(jurisdiction).release
+        return next((r for r in self.release_rules if r.key == key), None)
 
     def statement(self, key: str) -> Statement:
         for s in self.statements:

@@ -7,9 +7,11 @@ import re
 from ._model import (
     DISCLOSURES,
     UNKNOWN,
+    Category,
     Choices,
     Contact,
     Jurisdiction,
+    ReleaseRule,
     Representative,
     Residence,
     Right,
@@ -121,7 +123,7 @@ def jurisdictions(r: Reader, value: object) -> tuple[Jurisdiction, ...]:
         where = f"jurisdiction '{key}'"
         if not _JURISDICTION_KEY.fullmatch(key):
             r.fail(f"{where} is not a valid key (upper case letters, digits, '_')")
-        t = r.table(raw, where, ("title", "description"), ("countries", "regions"))
+        t = r.table(raw, where, ("title", "description"), ("countries", "regions", "release"))
         countries = r.texts(t, "countries", where)
         regions = r.texts(t, "regions", where)
         if any(c != c.upper() or len(c) != 2 for c in countries):
@@ -137,6 +139,7 @@ def jurisdictions(r: Reader, value: object) -> tuple[Jurisdiction, ...]:
                 description=r.text(t, "description", where),
                 countries=countries,
                 regions=tuple(x.upper() for x in regions),
+                release=r.optional_text(t, "release", where),
             )
         )
     if UNKNOWN not in {j.key for j in out}:
@@ -208,3 +211,43 @@ def choices(r: Reader, value: object, categories: dict[str, tuple[str, ...]]) ->
         if r.text(t, name, where) not in categories[category]:
             r.fail(f"{where}: '{t[name]}' is not a field of category '{category}'")
     return Choices(category, *(r.text(t, n, where) for n in names))
+
+
+def release_rules(
+    r: Reader, value: object, categories: tuple[Category, ...]
+) -> tuple[ReleaseRule, ...]:
+    """Each rule names every withheld field once: released, or kept with its exception."""
+    withheld = {(c.key, f.name) for c in categories for f in c.withheld_fields}
+    out = []
+    for key, raw in r.tables(value, "release_rules", "release rule").items():
+        where = f"release rule '{key}'"
+        t = r.table(raw, where, ("title", "description", "release", "exceptions"))
+        release = tuple(_field_ref(r, x, where) for x in r.texts(t, "release", where))
+        kept = t["exceptions"]
+        if not isinstance(kept, dict):
+            r.fail(f"{where}: 'exceptions' must be a table of category.field = reason")
+        exceptions = []
+        for ref, why in kept.items():
+            if not isinstance(why, str) or not why.strip():
+                r.fail(f"{where}: exception '{ref}' must say why")
+            exceptions.append((*_field_ref(r, ref, where), " ".join(why.split())))
+        named = [*release, *((c, f) for c, f, _ in exceptions)]
+        if sorted(named) != sorted(withheld):
+            r.fail(f"{where} must name each withheld field once, released or excepted")
+        out.append(
+            ReleaseRule(
+                key=key,
+                title=r.text(t, "title", where),
+                description=r.text(t, "description", where),
+                release=release,
+                exceptions=tuple(exceptions),
+            )
+        )
+    return tuple(out)
+
+
+def _field_ref(r: Reader, ref: str, where: str) -> tuple[str, str]:
+    category, dot, field = ref.partition(".")
+    if not dot or not category or not field:
+        r.fail(f"{where}: '{ref}' is not category.field")
+    return category, field

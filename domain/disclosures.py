@@ -26,7 +26,7 @@ import asyncpg
 from catalogue import Catalogue, Category, Term
 from domain import jurisdiction
 from domain.audit import Action
-from exporters.facts import CategoryFacts, Disclosure, PersonFacts
+from exporters.facts import CategoryFacts, Disclosure, PersonFacts, Release
 from stores.registry import Stores
 from stores.scope import scoped
 
@@ -220,3 +220,37 @@ async def person_facts(
             if c.key in keys
         },
     )
+
+
+NOT_VERIFIED = (
+    "Not included: the values you gave us are released only into a copy you asked for "
+    "yourself with a strong, recent sign-in; this copy was not, so they stay withheld."
+)
+
+
+def strongest(verification: Mapping[str, Any]) -> bool:
+    """The request was made by the person with a login their identity provider rated strong
+    (an acr among the step-up values), the strongest verification dsar knows."""
+    required = verification.get("required_acr_values") or []
+    return verification.get("method") == "oidc_login" and verification.get("acr") in required
+
+
+def release_for(
+    catalogue: Catalogue,
+    facts: PersonFacts,
+    purpose: str,
+    verification: Mapping[str, Any],
+    by_person: bool = False,
+) -> Release | None:
+    """What the person's jurisdiction releases into their own copy: None under the CCPA
+    § 7024(d) rule (California, UNKNOWN); the rule's fields for an access copy asked for with
+    the strongest verification by the person themselves (`by_person`: not an agent or an
+    operator for them); nothing released, and why, for any other copy."""
+    rule = catalogue.release_rule(facts.jurisdiction)
+    if rule is None:
+        return None
+    said = f"sign-in rated {verification.get('acr')} at {verification.get('iss')}"
+    if purpose != "access" or not by_person or not strongest(verification):
+        return Release(rule, {}, said, NOT_VERIFIED)
+    fields = {c.key: rule.fields_of(c.key) for c in catalogue if rule.fields_of(c.key)}
+    return Release(rule, fields, said)

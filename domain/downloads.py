@@ -31,7 +31,7 @@ from domain.principals import Customer, Partner, Principal
 from domain.services import Services
 from domain.stepup import require_strong_login
 from exporters import EXPORTERS, build_bundle, jwe
-from exporters.facts import PersonFacts
+from exporters.facts import PersonFacts, Release
 from stores.scope import scoped
 
 tracer = trace.get_tracer("dsar.exports")
@@ -92,7 +92,7 @@ async def start(
     key = None
     if isinstance(principal, Partner):
         key = await partners.partner_key(db, principal.client_id)
-    facts, ref = None, None
+    facts, ref, release = None, None, None
     if isinstance(principal, Partner):
         # A partner's bundle names the person by that partner's pairwise reference only.
         ref = portability.subject_ref(
@@ -112,12 +112,19 @@ async def start(
             facts = await disclosures.person_facts(
                 services.stores, db, services.catalogue, row.subject_id, row.created_at
             )
+            release = disclosures.release_for(
+                services.catalogue,
+                facts,
+                row.purpose,
+                row.verification,
+                by_person=row.requested_by.get("kind") == "customer",
+            )
         claimed = await claim(db, services.leases, row, principal, request_id)
     except BaseException:
         services.turns.give_back()
         raise
     download = Download(services, claimed, key, principal=principal, request_id=request_id)
-    download.facts, download.subject_ref = facts, ref
+    download.facts, download.subject_ref, download.release = facts, ref, release
     return download
 
 
@@ -280,6 +287,7 @@ class Download:
         self.encrypt_to = encrypt_to
         self.facts: PersonFacts | None = None
         self.subject_ref: str | None = None
+        self.release: Release | None = None
         self.principal = principal
         self.request_id = request_id
         self.sent = 0
@@ -387,6 +395,7 @@ class Download:
             since=row.since,
             facts=self.facts,
             subject_ref=self.subject_ref,
+            release=self.release,
         )
         if self.encrypt_to is not None:
             chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")

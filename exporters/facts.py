@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from catalogue import Term
+from catalogue import ReleaseRule, Term
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +66,15 @@ class PersonFacts:
 
     def of(self, key: str) -> CategoryFacts:
         return self.categories.get(key, CategoryFacts())
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """What a person's jurisdiction releases into their own access copy (catalogue
+    [release_rules]): `fields` per category; empty when the copy was not asked for with the
+    strongest verification, which `unverified` then says."""
+
+    rule: ReleaseRule
+    fields: Mapping[str, frozenset[str]]
+    verification: str
+    unverified: str | None = None

@@ -122,16 +122,38 @@ def _category(key: str, c: Mapping[str, Any]) -> str:
 
 
 def _withheld(m: Mapping[str, Any]) -> str:
+    out = []
+    given = m.get("released") or []
+    if given:
+        rule = m["release_rule"]
+        items = []
+        for w in given:
+            kind = ", ".join(_e(v) for v in w["where"].values())
+            title = m["categories"][w["category"]]["title"]
+            items.append(
+                f"{_e(w['description'])}{f' ({kind})' if kind else ''}, in {_e(title)}: "
+                "in this copy"
+            )
+        out.append(
+            f"<h3>Included for you</h3><p><strong>{_e(rule['title'])}</strong>: "
+            f"{_e(rule['description'])}</p>{_list(items)}"
+        )
     if not m["withheld"]:
-        return "<p>None of the items this rule covers is held about you.</p>"
+        out.append("<p>None of the items a withholding rule covers is held about you.</p>")
+        return "".join(out)
     items = []
     for w in m["withheld"]:
         kind = ", ".join(f"{_e(v)}" for v in w["where"].values())
         title = m["categories"][w["category"]]["title"]
         what = f"{_e(w['description'])}{f' ({kind})' if kind else ''}"
-        items.append(f"{what}, in {_e(title)}: held, not shown")
+        why = f" {_e(w['reason'])}" if w.get("reason") else ""
+        items.append(f"{what}, in {_e(title)}: held, not shown.{why}")
     rule = m["withholding_rule"]
-    return _list(items) + f"<p><strong>{_e(rule['title'])}</strong>: {_e(rule['description'])}</p>"
+    shown = any(not w.get("reason") for w in m["withheld"])
+    text = (
+        f"<p><strong>{_e(rule['title'])}</strong>: {_e(rule['description'])}</p>" if shown else ""
+    )
+    return "".join(out) + _list(items) + text
 
 
 def _not_included(m: Mapping[str, Any]) -> str:

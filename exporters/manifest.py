@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from catalogue import Catalogue, Category, Term
-from exporters.facts import CategoryFacts, PersonFacts
+from exporters.facts import CategoryFacts, PersonFacts, Release
 from stores.streams import Held
 
 FORMAT_VERSION = "1.0"
@@ -121,6 +121,7 @@ def _category(r: CategoryResult, criteria: str, facts: CategoryFacts | None) -> 
                 "description": f.description,
             }
             | ({"not_in_policy": f.not_in_policy} if f.not_in_policy else {})
+            | ({"released": True} if f.released else {})
             for f in c.fields
         ],
         "sources": _terms(c.sources),
@@ -131,22 +132,36 @@ def _category(r: CategoryResult, criteria: str, facts: CategoryFacts | None) -> 
     } | said
 
 
-def _withheld(catalogue: Catalogue, held: Sequence[Held]) -> list[dict[str, Any]]:
-    out = []
+def _withheld(
+    catalogue: Catalogue,
+    held: Sequence[Held],
+    released: set[tuple[str, str]],
+    release: Release | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each item held under a withheld field: (still withheld, released into this copy)."""
+    kept, given = [], []
     for h in held:
         f = catalogue.category(h.category).field(h.field)
-        out.append(
-            {
-                "category": h.category,
-                "field": h.field,
-                "description": f.description,
-                "where": dict(h.about),
-                "records": h.records,
-                "rule": catalogue.withholding.title,
-                "disclosed": False,
-            }
-        )
-    return out
+        item = {
+            "category": h.category,
+            "field": h.field,
+            "description": f.description,
+            "where": dict(h.about),
+            "records": h.records,
+        }
+        if (h.category, h.field) in released and release is not None:
+            given.append(
+                item
+                | {"rule": release.rule.title, "disclosed": True}
+                | {"verification": release.verification}
+            )
+            continue
+        reason = None
+        if release is not None:
+            reason = release.rule.exception(h.category, h.field) or release.unverified
+        rule = catalogue.withholding.title if reason is None else release.rule.title  # type: ignore[union-attr]
+        kept.append(item | {"rule": rule, "reason": reason, "disclosed": False})
+    return kept, given
 
 
 def build_manifest(
@@ -159,11 +174,14 @@ def build_manifest(
     notes: Mapping[str, Any],
     not_included: Sequence[NotIncluded] = (),
     facts: PersonFacts | None = None,
+    release: Release | None = None,
 ) -> dict[str, Any]:
     files = [f for r in results for f in (*r.files, *((r.schema,) if r.schema else ()))]
     criteria = catalogue.retention_criteria
     criteria_text = "" if criteria is None else criteria.description
     who = "subject_ref" if header.for_partner else "subject_id"
+    released = {(r.category.key, f.name) for r in results for f in r.category.fields if f.released}
+    withheld, given = _withheld(catalogue, held, released, release)
     yours = catalogue.transfers.safeguards_for(None if facts is None else facts.country)
     jurisdiction = "UNKNOWN" if facts is None else facts.jurisdiction
     return {
@@ -196,7 +214,17 @@ def build_manifest(
             {"category": x.category.key, "title": x.category.title, "reason": x.reason}
             for x in left_out
         ],
-        "withheld": _withheld(catalogue, held),
+        "withheld": withheld,
+        "released": given,
+        "release_rule": None
+        if release is None
+        else {
+            "key": release.rule.key,
+            "title": release.rule.title,
+            "description": release.rule.description,
+            "applied": not release.unverified,
+            "why_not": release.unverified,
+        },
         "held_not_included": [
             {"category": n.category or None, "what": n.what, "count": n.count, "reason": n.reason}
             for n in not_included

@@ -85,7 +85,9 @@ def test_broken_jurisdictions(tmp_path: Path, tail: str, message: str) -> None:
     path = tmp_path / "policy.toml"
     after = base[base.index("\n[residence]\n") + 1 :]
     rest = after[after.index("\n\n") :]  # the sections after [residence], as they are
-    path.write_text(base[: base.index("[jurisdictions.GDPR]")] + tail + rest, encoding="utf-8")
+    rules = base[base.index("[release_rules.gdpr]") : base.index("\n[residence]\n")]
+    head = base[: base.index("[jurisdictions.GDPR]")]
+    path.write_text(head + tail + "\n" + rules + rest, encoding="utf-8")
     with pytest.raises(CatalogueError, match=message):
         load_catalogue(path)
 

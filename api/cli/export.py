@@ -27,7 +27,7 @@ from api.settings import Settings
 from catalogue import load_catalogue
 from domain import requests
 from domain.audit import AuditUnavailable
-from domain.disclosures import person_facts
+from domain.disclosures import person_facts, release_for
 from domain.errors import STORE_FAILURES
 from domain.principals import Operator
 from exporters._registry import EXPORTERS, UnknownFormat
@@ -88,6 +88,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
             )
             now = datetime.now(UTC)
             facts = await person_facts(stores, stores.subjects.pool, catalogue, sid, now)
+            # An operator's copy: never verified by the person, so nothing is released.
+            release = release_for(catalogue, facts, args.purpose, {"method": "operator"})
             chunks = build_bundle(
                 stores,
                 catalogue,
@@ -98,6 +100,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                 export_id=export_id,
                 generated_at=now,
                 facts=facts,
+                release=release,
             )
             bar = tqdm(unit="B", unit_scale=True, desc="export", disable=args.no_progress)
             with bar, part.open("wb") as f:

@@ -18,7 +18,7 @@ from api.settings import DEV_ISSUER, Settings
 from api.tokens import InvalidToken
 from catalogue import Catalogue
 from domain.partners import GrantRefused, add_partner
-from domain.principals import Customer, Partner, SupportAgent
+from domain.principals import Customer, Partner, PrivacyStaff, SupportAgent
 from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id
@@ -116,6 +116,10 @@ async def test_the_workforce_issuer_when_none_is_named() -> None:
         await two.check(agent)
     with pytest.raises(InvalidToken):
         await named.check(agent)
+    # Privacy staff likewise: only the workforce's issuer.
+    with pytest.raises(InvalidToken):
+        await named.check(PrivacyStaff(issuer="https://a.example", sub="s1"))
+    await named.check(PrivacyStaff(issuer="https://staff.example", sub="s1"))
     await named.check(Customer(issuer="https://a.example", sub="p", subject_id=None))
     with pytest.raises(InvalidToken):
         await named.check(Customer(issuer="https://staff.example", sub="p", subject_id=None))
