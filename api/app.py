@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -27,7 +28,8 @@ from api.settings import Settings
 from api.tracing import TracingMiddleware
 from api.tracing import configure as configure_tracing
 from catalogue import Catalogue, load_catalogue
-from domain import requests
+from domain import checkpoints, requests
+from domain.checkpoints import AuditKey
 from domain.errors import STORE_FAILURES
 from domain.exports import fail_orphans
 from domain.leases import Leases
@@ -125,6 +127,13 @@ def create_app(
             mailer=mailer_for(settings.smtp_url, settings.mail_from),
             public_url=settings.public_url,
         )
+        anchoring = None
+        if settings.audit_checkpoint_interval and settings.audit_signing_key:
+            anchoring = asyncio.create_task(
+                checkpoints.every(
+                    db, AuditKey(settings.audit_signing_key), settings.audit_checkpoint_interval
+                )
+            )
         orphans = await fail_orphans(db)
         if orphans:
             log.warning("exports interrupted by a stop were failed", extra={"event": str(orphans)})
@@ -140,6 +149,10 @@ def create_app(
         try:
             yield
         finally:
+            if anchoring is not None:
+                anchoring.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await anchoring
             await app.state.security.close()
             await leases.close()
             await db.close()
