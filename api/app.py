@@ -114,6 +114,11 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.settings = settings
-    app.add_middleware(EdgeMiddleware, metrics=metrics, max_body=settings.max_body_bytes)
+    app.add_middleware(
+        EdgeMiddleware,
+        metrics=metrics,
+        max_body=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
+    )
     app.add_middleware(TracingMiddleware)  # outermost: the request's span holds everything
     return app
