@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 
+import asyncpg
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -16,6 +17,7 @@ from api.downloads import export_download
 from api.graphiql import graphiql_routes
 from api.graphql_http import graphql_endpoint
 from api.jwks import KeySource
+from api.mail import mailer_for
 from api.metrics import Metrics
 from api.middleware import EdgeMiddleware
 from api.recordings import recording
@@ -23,7 +25,9 @@ from api.security import Security
 from api.settings import Settings
 from api.tracing import TracingMiddleware
 from api.tracing import configure as configure_tracing
-from catalogue import load_catalogue
+from catalogue import Catalogue, load_catalogue
+from domain import requests
+from domain.errors import STORE_FAILURES
 from domain.exports import fail_orphans
 from domain.leases import Leases
 from domain.services import Services
@@ -32,6 +36,7 @@ from schema import build_schema
 from schema.scopes import root_fields
 from stores.pool import create_pool
 from stores.registry import Stores
+from stores.roles import role_report
 
 log = logging.getLogger("dsar.app")
 
@@ -60,6 +65,32 @@ async def readyz(request: Request) -> Response:
     )
 
 
+def contact_problem(catalogue: Catalogue, settings: Settings) -> str | None:
+    """Outside development, every statement names the controller's contact e-mail, through
+    which each right that works "by request" is exercised: it must be a real address."""
+    c = catalogue.controller
+    if settings.dev_mode or c.usable_email:
+        return None
+    what = "empty" if c.email is None else f"the demonstration address {c.email}"
+    return (
+        f"the catalogue's contact e-mail ([controller] email in {catalogue.source}) is {what}: "
+        "every right-to-know statement and copy would name it as where to exercise a right. "
+        "Set the company's privacy address in its catalogue (DSAR_CATALOGUE) and remove "
+        "demo_email, or run with DSAR_DEV_ISSUER=1 for a demonstration."
+    )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    services: Services = request.app.state.services
+    metrics: Metrics = request.app.state.metrics
+    try:
+        metrics.requests_overdue.set(await requests.overdue_count(services.db))
+    except (*STORE_FAILURES, asyncpg.PostgresError) as exc:
+        # The other figures still answer; this one keeps its last value.
+        log.warning("overdue requests not counted", extra={"error": type(exc).__name__})
+    return await metrics.endpoint(request)
+
+
 def create_app(
     settings: Settings, *, key_sources: Mapping[str, KeySource] | None = None
 ) -> Starlette:
@@ -77,9 +108,22 @@ def create_app(
         except BaseException:
             await stores.close()
             raise
+        async with db.acquire() as conn:
+            problem = (await role_report(conn)).problem()
+        if problem:
+            log.warning(problem)
         leases = Leases(deployment.service_dsn)
         turns = Turns(settings.export_streams, settings.export_wait)
-        app.state.services = Services(settings.rules(), catalogue, stores, db, leases, turns)
+        app.state.services = Services(
+            settings.rules(),
+            catalogue,
+            stores,
+            db,
+            leases,
+            turns,
+            mailer=mailer_for(settings.smtp_url, settings.mail_from),
+            public_url=settings.public_url,
+        )
         orphans = await fail_orphans(db)
         if orphans:
             log.warning("exports interrupted by a stop were failed", extra={"event": str(orphans)})
@@ -88,6 +132,10 @@ def create_app(
         app.state.security = Security.open(settings, key_sources or {})
         if settings.dev_issuer:
             log.warning("the development token issuer is ON: never run like this in production")
+        problem = contact_problem(catalogue, settings)
+        if problem is not None:
+            # `dsar serve` refuses to start; an app built another way says so loudly.
+            log.error(problem)
         try:
             yield
         finally:
@@ -103,7 +151,7 @@ def create_app(
             Route("/", front),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics.endpoint),
+            Route("/metrics", metrics_endpoint),
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/recordings/{name}", recording),
             Route("/exports/{id}", export_download),

@@ -18,19 +18,24 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from api.jwks import StaticKeys
-from domain.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_SUPPORT
+from domain.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_STAFF, SCOPE_SUPPORT
 
 KEY_FILE = "dev-issuer-es256.jwk.json"
 STRONG_ACR = "urn:dsar:acr:strong"
 
-Kind = Literal["customer", "partner", "support"]
+Kind = Literal["customer", "partner", "support", "staff"]
 
 # The OAuth client each kind of token is issued to; a partner's client id is its own name.
-_CLIENTS: dict[str, str] = {"customer": "dsar-dev-account", "support": "dsar-dev-support"}
+_CLIENTS: dict[str, str] = {
+    "customer": "dsar-dev-account",
+    "support": "dsar-dev-support",
+    "staff": "dsar-dev-privacy",
+}
 _SCOPES: dict[str, str] = {
     "customer": SCOPE_CUSTOMER,
     "partner": SCOPE_PARTNER,
     "support": SCOPE_SUPPORT,
+    "staff": SCOPE_STAFF,
 }
 
 
@@ -71,7 +76,9 @@ class DevIssuer:
         ttl: int = 3600,
         acr: str | None = STRONG_ACR,
         auth_time: int | None = None,
+        cnf: dict[str, str] | None = None,
     ) -> str:
+        """`cnf` binds the token to a key (RFC 7800; `{"jkt": …}` for DPoP, RFC 9449)."""
         if kind not in _SCOPES or not name:
             raise ValueError("unknown token kind or empty name")
         now = int(time.time())
@@ -89,6 +96,8 @@ class DevIssuer:
             if acr is not None:
                 claims["acr"] = acr
             claims["auth_time"] = now if auth_time is None else auth_time
+        if cnf is not None:
+            claims["cnf"] = cnf
         header = {"alg": "ES256", "typ": "at+jwt", "kid": self.kid}
         return jwt.encode(header, claims, self._key, algorithms=["ES256"])
 

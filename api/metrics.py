@@ -29,10 +29,23 @@ class Metrics:
             ("limit",),
             registry=self.registry,
         )
+        # An alert: an agent's looks that found no one (a made-up subject id, an unknown
+        # address). A run of them is someone probing, whatever the hourly limit says.
+        self.support_misses = Counter(
+            "dsar_support_misses",
+            "Support looks that found no one (subject ids or addresses that match nobody).",
+            registry=self.registry,
+        )
         self.store_up = Gauge(
             "dsar_store_up",
             "1 when a backing store answered the last readiness check.",
             ("store",),
+            registry=self.registry,
+        )
+
+        self.requests_overdue = Gauge(
+            "dsar_requests_overdue",
+            "Open requests past the date they are due (the extended date, once extended).",
             registry=self.registry,
         )
 

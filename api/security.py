@@ -11,11 +11,15 @@ from starlette.requests import Request
 
 from api.authn import authenticate
 from api.devissuer import DevIssuer
+from api.dpop import check_proof
+from api.issuers import IssuerRoles
 from api.jwks import IssuerKeys, KeySource
 from api.settings import DEV_ISSUER, Settings
 from api.tokens import InvalidToken, TokenValidator
+from domain.partners import registered_issuer
 from domain.principals import Principal
-from stores.registry import Stores
+from domain.replay import first_use
+from domain.services import Services
 
 KEY_REFRESH_SECONDS = 300.0
 
@@ -23,6 +27,7 @@ KEY_REFRESH_SECONDS = 300.0
 @dataclass(slots=True)
 class Security:
     validator: TokenValidator | None
+    roles: IssuerRoles
     remote: list[IssuerKeys] = field(default_factory=list)
     dev: DevIssuer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -30,14 +35,20 @@ class Security:
     @classmethod
     def open(cls, settings: Settings, extra: Mapping[str, KeySource]) -> Security:
         sources: dict[str, KeySource] = dict(extra)
-        remote = [IssuerKeys(url) for url in settings.issuers]
+        customers = [*extra, *settings.issuers]
+        remote_issuers = list(dict.fromkeys([*settings.issuers, settings.support_issuer]))
+        remote = [IssuerKeys(url) for url in remote_issuers if url is not None]
         sources.update({k.issuer: k for k in remote})
         dev = None
         if settings.dev_issuer:
             dev = DevIssuer(settings.home / "dev-issuer", DEV_ISSUER, settings.audience)
             sources[DEV_ISSUER] = dev.key_set()
+            customers.append(DEV_ISSUER)
         validator = TokenValidator(sources, settings.audience) if sources else None
-        security = cls(validator, remote, dev)
+        roles = IssuerRoles.of(
+            customers, settings.support_issuer, DEV_ISSUER if settings.dev_issuer else None
+        )
+        security = cls(validator, roles, remote, dev)
         # Keys load in the background: start-up does not wait for the provider, and readiness
         # stays false until they loaded once.
         security._tasks = [
@@ -57,13 +68,31 @@ class Security:
         for keys in self.remote:
             await keys.aclose()
 
-    async def principal(self, request: Request, stores: Stores) -> Principal:
+    async def principal(self, request: Request, services: Services) -> Principal:
         """Raises the typed errors of `api.authn`; `api.challenges` answers them."""
         if self.validator is None:
             raise InvalidToken("no_issuer")
         headers = request.headers.getlist("authorization")
         if len(headers) > 1:
             raise InvalidToken("malformed")  # two Authorization headers: refuse, never pick one
-        return await authenticate(
-            headers[0] if headers else None, self.validator, stores.subject_for_login
+
+        async def proof(token: str, jkt: str) -> None:
+            await check_proof(
+                request.headers.getlist("dpop"),
+                method=request.method,
+                uri=str(request.url),
+                access_token=token,
+                jkt=jkt,
+                first_use=lambda scope, value, ttl: first_use(services.db, scope, value, ttl),
+            )
+
+        principal = await authenticate(
+            headers[0] if headers else None,
+            self.validator,
+            services.stores.subject_for_login,
+            proof,
         )
+        await self.roles.check(
+            principal, lambda client_id: registered_issuer(services.db, client_id)
+        )
+        return principal

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from domain.rules import Rules
 from domain.services import EXPORT_TURNS, EXPORT_WAIT
@@ -28,11 +29,15 @@ class SettingsError(Exception):
 class Settings:
     home: Path
     database_url: str | None = None
+    # The owner's URL: migrations run with it, the service never does.
+    owner_database_url: str | None = None
     stores_file: Path | None = None
     # The demo company's CRM on this MySQL server instead of the embedded PostgreSQL.
     demo_mysql_url: str | None = None
     catalogue_file: Path | None = None
     issuers: tuple[str, ...] = ()
+    # The workforce's issuer (agents and privacy staff); None: see api/issuers.py.
+    support_issuer: str | None = None
     audience: str = DEFAULT_AUDIENCE
     dev_issuer: bool = False
     secret_key: bytes = field(default=b"", repr=False)
@@ -58,6 +63,12 @@ class Settings:
     account_session_ttl: int = 30 * 60
     # OpenTelemetry: spans are exported over OTLP only when an endpoint is set.
     otel_endpoint: str | None = None
+    # E-mail to people about their requests: `smtp://host:port` (or `smtps://`); without it,
+    # messages go to the log with the address and body left out.
+    smtp_url: str | None = None
+    mail_from: str = "privacy@localhost"
+    # Where people reach this service from outside: the links in e-mails point here.
+    public_url: str = "http://127.0.0.1:8000"
 
     @property
     def dev_mode(self) -> bool:
@@ -70,7 +81,13 @@ class Settings:
 
     def locate(self) -> Deployment:
         """This deployment's databases and stores (starting the embedded server if it is one)."""
-        return locate(self.home, self.database_url, self.stores_file, self.demo_mysql_url)
+        return locate(
+            self.home,
+            self.database_url,
+            self.stores_file,
+            self.demo_mysql_url,
+            owner_database_url=self.owner_database_url,
+        )
 
     def rules(self) -> Rules:
         """What the domain needs of the settings, and no more."""
@@ -97,10 +114,12 @@ class Settings:
         return cls(
             home=home,
             database_url=env.get("DSAR_DATABASE_URL") or None,
+            owner_database_url=env.get("DSAR_OWNER_DATABASE_URL") or None,
             stores_file=Path(stores) if stores else None,
             demo_mysql_url=env.get("DSAR_DEMO_MYSQL_URL") or None,
             catalogue_file=Path(catalogue) if catalogue else None,
             issuers=issuers,
+            support_issuer=env.get("DSAR_SUPPORT_ISSUER", "").strip() or None,
             audience=env.get("DSAR_AUDIENCE", DEFAULT_AUDIENCE),
             dev_issuer=dev,
             secret_key=_secret_key(env, home),
@@ -120,7 +139,23 @@ class Settings:
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),
             otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            smtp_url=_smtp_url(env.get("DSAR_SMTP_URL") or None),
+            mail_from=env.get("DSAR_MAIL_FROM") or "privacy@localhost",
+            public_url=(env.get("DSAR_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
         )
+
+
+def _smtp_url(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018  # raises on a port that is not a number
+    except ValueError:
+        raise SettingsError("DSAR_SMTP_URL must be smtp://host:port or smtps://host:port") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SettingsError("DSAR_SMTP_URL must be smtp://host:port or smtps://host:port")
+    return raw
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -9,11 +9,14 @@ from pathlib import Path
 from ._model import CATEGORY_KEYS, FIELD_TYPES, MASKS, ORIGINS, Catalogue, Category, Field, Term
 from ._reader import CatalogueError, Reader, Table
 from ._sections import (
+    choices,
     controller,
     jurisdictions,
+    release_rules,
     representatives,
     residence,
     rights,
+    statements,
     term,
     transfers,
 )
@@ -34,12 +37,19 @@ _TOP = (
     "withholding",
     "jurisdictions",
     "residence",
+    "choices",
+    "release_rules",
+    "retention_criteria",
+    "statements",
 )
 _CATEGORY_REQUIRED = (
     *("title", "description", "origin", "fields"),
     *("sources", "purposes", "recipients", "legal_bases", "retention"),
 )
-_CATEGORY_OPTIONAL = ("sensitive", "paged", "time_field", "shared_with", "policy_names")
+_CATEGORY_OPTIONAL = (
+    *("sensitive", "paged", "time_field", "shared_with", "policy_names"),
+    *("legal_bases_note", "not_in_policy"),
+)
 # Vocabularies a category refers to by key: TOML name → what a message calls one entry.
 _REFERENCES = {
     "sources": "source",
@@ -88,6 +98,11 @@ def _parse(text: str, source: str) -> Catalogue:
             r.fail(f"category '{key}' is missing (CONTRACT.md lists it)")
     built = tuple(_category(r, k, t, vocab) for k, t in categories.items())
     fields = {c.key: tuple(f.name for f in c.fields) for c in built}
+    places = jurisdictions(r, top["jurisdictions"])
+    rules = release_rules(r, top["release_rules"], built)
+    for j in places:
+        if j.release is not None and j.release not in {x.key for x in rules}:
+            r.fail(f"jurisdiction '{j.key}' names unknown release rule '{j.release}'")
     return Catalogue(
         categories=built,
         sources=tuple(vocab["sources"].values()),
@@ -103,16 +118,22 @@ def _parse(text: str, source: str) -> Catalogue:
         authorized_agents=term(r, "authorized_agents", top["authorized_agents"]),
         withholding=term(r, "withholding", top["withholding"]),
         source=source,
-        jurisdictions=jurisdictions(r, top["jurisdictions"]),
+        jurisdictions=places,
         residence=residence(r, top["residence"], fields),
+        choices=choices(r, top["choices"], fields),
+        release_rules=rules,
+        retention_criteria=term(r, "retention_criteria", top["retention_criteria"]),
+        statements=statements(r, top["statements"], {j.key for j in places}),
     )
 
 
 def _terms(r: Reader, value: object, section: str, noun: str) -> dict[str, Term]:
     if not isinstance(value, dict) or not value:
         r.fail(f"[{section}] must hold at least one {noun}")
-    purpose = section == "purposes"
-    return {k: term(r, r.key(k, noun), t, f"{noun} '{k}'", purpose) for k, t in value.items()}
+    purpose, recipient = section == "purposes", section == "recipients"
+    return {
+        k: term(r, r.key(k, noun), t, f"{noun} '{k}'", purpose, recipient) for k, t in value.items()
+    }
 
 
 def _category(r: Reader, key: str, t: Table, vocab: dict[str, dict[str, Term]]) -> Category:
@@ -125,7 +146,10 @@ def _category(r: Reader, key: str, t: Table, vocab: dict[str, dict[str, Term]]) 
             if k not in vocab[name]:
                 r.fail(f"{where} names unknown {noun} '{k}'")
         refs[name] = tuple(vocab[name][k] for k in keys)
+    legal_bases_note = r.optional_text(t, "legal_bases_note", where)
     for name in ("sources", "purposes", "legal_bases"):
+        if name == "legal_bases" and legal_bases_note is not None:
+            continue  # the note says what the policy states instead
         if not refs[name]:
             r.fail(f"{where} must name at least one of its {name.replace('_', ' ')}")
     retention = r.text(t, "retention", where)
@@ -158,7 +182,22 @@ def _category(r: Reader, key: str, t: Table, vocab: dict[str, dict[str, Term]]) 
         legal_bases=refs["legal_bases"],
         retention=vocab["retention"][retention],
         policy_names=r.texts(t, "policy_names", where),
+        legal_bases_note=legal_bases_note,
+        not_in_policy=r.optional_text(t, "not_in_policy", where),
     )
+
+
+def _labels(r: Reader, t: Table, where: str) -> tuple[tuple[str, str], ...]:
+    """`labels = { submit = "Sent a form" }`: words for stored values, each one of `values`
+    when the field lists them."""
+    raw = t.get("labels", {})
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v.strip() for v in raw.values()):
+        r.fail(f"{where}: 'labels' must be a table of non-empty strings")
+    values = r.texts(t, "values", where)
+    for code in raw:
+        if values and code not in values:
+            r.fail(f"{where}: label for '{code}', which is not one of its values")
+    return tuple((code, " ".join(words.split())) for code, words in raw.items())
 
 
 def _fields(r: Reader, value: object, where: str) -> tuple[Field, ...]:
@@ -168,7 +207,8 @@ def _fields(r: Reader, value: object, where: str) -> tuple[Field, ...]:
     for i, raw in enumerate(value, 1):
         name = raw.get("name") if isinstance(raw, dict) else None
         at = f"{where} field '{name}'" if isinstance(name, str) else f"{where} field #{i}"
-        t = r.table(raw, at, ("name", "type", "description"), ("withheld", "mask", "values"))
+        optional = ("withheld", "mask", "values", "not_in_policy", "labels")
+        t = r.table(raw, at, ("name", "type", "description"), optional)
         name = r.key(r.text(t, "name", at), f"{where} field")
         if any(f.name == name for f in out):
             r.fail(f"{where} has field '{name}' twice")
@@ -180,6 +220,8 @@ def _fields(r: Reader, value: object, where: str) -> tuple[Field, ...]:
                 withheld=r.flag(t, "withheld", at),
                 mask=r.choice(t, "mask", at, MASKS),
                 values=r.texts(t, "values", at),
+                not_in_policy=r.optional_text(t, "not_in_policy", at),
+                labels=_labels(r, t, at),
             )
         )
     return tuple(out)

@@ -5,12 +5,18 @@ from __future__ import annotations
 import re
 
 from ._model import (
+    DISCLOSURES,
     UNKNOWN,
+    Category,
+    Choices,
     Contact,
     Jurisdiction,
+    ReleaseRule,
     Representative,
     Residence,
     Right,
+    Safeguard,
+    Statement,
     Term,
     Transfers,
 )
@@ -20,17 +26,25 @@ from ._reader import Reader
 _JURISDICTION_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
 
 
-def term(r: Reader, key: str, value: object, where: str = "", purpose: bool = False) -> Term:
+def term(
+    r: Reader,
+    key: str,
+    value: object,
+    where: str = "",
+    purpose: bool = False,
+    recipient: bool = False,
+) -> Term:
     where = where or f"[{key}]"
-    optional = ("group",) if purpose else ()
-    t = r.table(value, where, required=("title", "description"), optional=optional)
+    optional = ("group",) if purpose else ("disclosure",) if recipient else ()
+    t = r.table(value, where, required=("title", "description", *optional))
     group = r.text(t, "group", where) if purpose else None
-    return Term(key, r.text(t, "title", where), r.text(t, "description", where), group)
+    disclosure = r.choice(t, "disclosure", where, DISCLOSURES) if recipient else None
+    return Term(key, r.text(t, "title", where), r.text(t, "description", where), group, disclosure)
 
 
 def controller(r: Reader, value: object) -> Contact:
     where = "[controller]"
-    t = r.table(value, where, ("name", "website", "email", "address"))
+    t = r.table(value, where, ("name", "website", "email", "address"), ("demo_email",))
     email = r.optional_text(t, "email", where)
     # The policy's own copy once held "[email protected]" (a web page's scrambled address):
     # refuse anything that could not receive mail rather than print it in a statement.
@@ -41,6 +55,7 @@ def controller(r: Reader, value: object) -> Contact:
         website=r.text(t, "website", where),
         email=email,
         address=r.text(t, "address", where),
+        demo_email=r.flag(t, "demo_email", where),
     )
 
 
@@ -73,7 +88,7 @@ def transfers(r: Reader, value: object) -> Transfers:
     return Transfers(
         hosted_in=r.text(t, "hosted_in", where),
         description=r.text(t, "description", where),
-        safeguards=tuple(term(r, k, v, f"safeguard '{k}'") for k, v in safeguards.items()),
+        safeguards=tuple(safeguard(r, k, v) for k, v in safeguards.items()),
         dispute_resolution=term(
             r, "dispute_resolution", t["dispute_resolution"], "[transfers.dispute_resolution]"
         ),
@@ -84,7 +99,7 @@ def rights(r: Reader, value: object) -> tuple[Right, ...]:
     out = []
     for key, raw in r.tables(value, "rights", "right").items():
         where = f"right '{key}'"
-        t = r.table(raw, where, ("title", "description"), ("gdpr", "ccpa"))
+        t = r.table(raw, where, ("title", "description"), ("gdpr", "ccpa", "by_request"))
         out.append(
             Right(
                 key=key,
@@ -92,6 +107,7 @@ def rights(r: Reader, value: object) -> tuple[Right, ...]:
                 description=r.text(t, "description", where),
                 gdpr=r.optional_text(t, "gdpr", where),
                 ccpa=r.optional_text(t, "ccpa", where),
+                by_request=r.flag(t, "by_request", where),
             )
         )
     if not out:
@@ -107,7 +123,7 @@ def jurisdictions(r: Reader, value: object) -> tuple[Jurisdiction, ...]:
         where = f"jurisdiction '{key}'"
         if not _JURISDICTION_KEY.fullmatch(key):
             r.fail(f"{where} is not a valid key (upper case letters, digits, '_')")
-        t = r.table(raw, where, ("title", "description"), ("countries", "regions"))
+        t = r.table(raw, where, ("title", "description"), ("countries", "regions", "release"))
         countries = r.texts(t, "countries", where)
         regions = r.texts(t, "regions", where)
         if any(c != c.upper() or len(c) != 2 for c in countries):
@@ -123,6 +139,7 @@ def jurisdictions(r: Reader, value: object) -> tuple[Jurisdiction, ...]:
                 description=r.text(t, "description", where),
                 countries=countries,
                 regions=tuple(x.upper() for x in regions),
+                release=r.optional_text(t, "release", where),
             )
         )
     if UNKNOWN not in {j.key for j in out}:
@@ -145,3 +162,92 @@ def residence(r: Reader, value: object, categories: dict[str, tuple[str, ...]]) 
         if name is not None and name not in categories[category]:
             r.fail(f"{where}: '{name}' is not a field of category '{category}'")
     return Residence(category, country, region)
+
+
+def safeguard(r: Reader, key: str, value: object) -> Safeguard:
+    where = f"safeguard '{key}'"
+    t = r.table(value, where, ("title", "description", "covers"), ("countries",))
+    countries = r.texts(t, "countries", where)
+    if any(c != c.upper() or len(c) != 2 for c in countries):
+        r.fail(f"{where}: 'countries' are ISO 3166-1 alpha-2 codes in upper case")
+    return Safeguard(
+        key=key,
+        title=r.text(t, "title", where),
+        description=r.text(t, "description", where),
+        covers=r.text(t, "covers", where),
+        countries=countries,
+    )
+
+
+def statements(r: Reader, value: object, jurisdiction_keys: set[str]) -> tuple[Statement, ...]:
+    out = []
+    for key, raw in r.tables(value, "statements", "statement").items():
+        where = f"statement '{key}'"
+        t = r.table(raw, where, ("title", "description"), ("jurisdictions", "law"))
+        said_to = r.texts(t, "jurisdictions", where)
+        for j in said_to:
+            if j not in jurisdiction_keys:
+                r.fail(f"{where} names unknown jurisdiction '{j}'")
+        out.append(
+            Statement(
+                key=key,
+                title=r.text(t, "title", where),
+                description=r.text(t, "description", where),
+                jurisdictions=said_to,
+                law=r.optional_text(t, "law", where),
+            )
+        )
+    return tuple(out)
+
+
+def choices(r: Reader, value: object, categories: dict[str, tuple[str, ...]]) -> Choices:
+    where = "[choices]"
+    names = ("do_not_sell_or_share", "advertising_cookies", "analytics_cookies", "changed_at")
+    t = r.table(value, where, ("category", *names))
+    category = r.text(t, "category", where)
+    if category not in categories:
+        r.fail(f"{where} names unknown category '{category}'")
+    for name in names:
+        if r.text(t, name, where) not in categories[category]:
+            r.fail(f"{where}: '{t[name]}' is not a field of category '{category}'")
+    return Choices(category, *(r.text(t, n, where) for n in names))
+
+
+def release_rules(
+    r: Reader, value: object, categories: tuple[Category, ...]
+) -> tuple[ReleaseRule, ...]:
+    """Each rule names every withheld field once: released, or kept with its exception."""
+    withheld = {(c.key, f.name) for c in categories for f in c.withheld_fields}
+    out = []
+    for key, raw in r.tables(value, "release_rules", "release rule").items():
+        where = f"release rule '{key}'"
+        t = r.table(raw, where, ("title", "description", "release", "exceptions"))
+        release = tuple(_field_ref(r, x, where) for x in r.texts(t, "release", where))
+        kept = t["exceptions"]
+        if not isinstance(kept, dict):
+            r.fail(f"{where}: 'exceptions' must be a table of category.field = reason")
+        exceptions = []
+        for ref, why in kept.items():
+            if not isinstance(why, str) or not why.strip():
+                r.fail(f"{where}: exception '{ref}' must say why")
+            exceptions.append((*_field_ref(r, ref, where), " ".join(why.split())))
+        named = [*release, *((c, f) for c, f, _ in exceptions)]
+        if sorted(named) != sorted(withheld):
+            r.fail(f"{where} must name each withheld field once, released or excepted")
+        out.append(
+            ReleaseRule(
+                key=key,
+                title=r.text(t, "title", where),
+                description=r.text(t, "description", where),
+                release=release,
+                exceptions=tuple(exceptions),
+            )
+        )
+    return tuple(out)
+
+
+def _field_ref(r: Reader, ref: str, where: str) -> tuple[str, str]:
+    category, dot, field = ref.partition(".")
+    if not dot or not category or not field:
+        r.fail(f"{where}: '{ref}' is not category.field")
+    return category, field

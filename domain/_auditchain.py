@@ -17,6 +17,8 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
+from stores.scope import Scope, bind
+
 GENESIS = "0" * 64
 
 Problem = Literal["gap", "prev_hash", "hash", "malformed"]
@@ -142,6 +144,7 @@ async def verify_on(
 
 
 async def _walk(conn: asyncpg.Connection | PoolConnectionProxy, batch: int) -> VerifyResult:
+    await bind(conn, scope=Scope.AUDIT)  # every row, whoever it is about
     checked, head = 0, GENESIS
     async for row in conn.cursor(_ROWS, prefetch=batch):
         checked += 1

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from domain import audit, support
+from domain import audit, casework, jurisdiction, requests, support
 from domain.audit import Action
 from domain.errors import Forbidden, LimitReached, Refused, StepUpRequired
 from domain.exports import ExportRow, InvalidExportRequest
@@ -20,6 +20,7 @@ from domain.principals import Principal, SupportAgent
 from domain.services import Services
 from domain.stepup import require_strong_login
 from domain.support import Access, InvalidAccess, InvalidInput
+from stores.scope import scoped
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +178,9 @@ async def request_export(
         checked_note = support.verification_note(note)
         if subject_id is None or not await services.stores.subject_exists(subject_id):
             raise InvalidExportRequest("No such subject.")
-        return await support.request_export_for(
+        # Whose law sets the request's dates: what the stores say now.
+        await jurisdiction.settle(services.stores, services.catalogue, subject_id)
+        row = await support.request_export_for(
             services.db,
             services.catalogue,
             services.rules,
@@ -195,3 +198,13 @@ async def request_export(
     except (InvalidInput, InvalidExportRequest, LimitReached):
         await look.deny(Action.EXPORT_REQUEST, subject_id, purpose=access.purpose())
         raise
+    # The copy goes to the person, who is told by e-mail where to find it (never the data).
+    req = None
+    if row.request_id is not None:
+        async with scoped(services.db, subject=row.subject_id) as conn:
+            req = await requests.get(conn, row.request_id)
+    if req is not None:
+        await casework.notify(
+            services, req, lambda to: services.composer.ready(req, to, row.expires_at)
+        )
+    return row

@@ -26,7 +26,17 @@ from asyncpg.pool import PoolConnectionProxy
 
 from domain._auditchain import GENESIS, VerifyResult, canonical, chain_hash, verify_on
 from domain.errors import AuditUnavailable
-from domain.principals import Customer, Partner, Principal, SupportAgent
+from domain.principals import (
+    Actor,
+    Customer,
+    Operator,
+    Partner,
+    Principal,
+    PrivacyStaff,
+    Service,
+    SupportAgent,
+)
+from stores.scope import scoped
 
 __all__ = [
     "GENESIS",
@@ -66,6 +76,16 @@ class Action(StrEnum):
     EXPORT_SENT = "export.sent"
     TRANSFER_SENT = "transfer.sent"
     ACCESS_DENIED = "access.denied"
+    # A request's timeline (domain/requests.py): each step is one of these rows, naming it.
+    REQUEST_RECEIVE = "request.receive"
+    REQUEST_ACKNOWLEDGE = "request.acknowledge"
+    REQUEST_VERIFY = "request.verify"
+    REQUEST_EXTEND = "request.extend"
+    REQUEST_HOLD = "request.hold"
+    REQUEST_APPROVE = "request.approve"
+    REQUEST_REFUSE = "request.refuse"
+    REQUEST_COMPLETE = "request.complete"
+    REQUEST_WITHDRAW = "request.withdraw"
 
 
 # What a purpose may say. `reason` is the agent's own words (10 to 500 characters, checked where
@@ -73,16 +93,11 @@ class Action(StrEnum):
 # words, `sent_bytes` a count; the others are identifiers.
 PURPOSE_KEYS = frozenset(
     {
-        "ticket",
-        "reason",
-        "grant_id",
-        "export_id",
-        "transfer_id",
-        "verification",
-        "field",
-        "refusal",
-        "ending",
-        "sent_bytes",
+        *("ticket", "reason", "grant_id", "export_id", "transfer_id", "verification", "field"),
+        *("refusal", "ending", "sent_bytes"),
+        # `request`: the id of the request whose timeline the row is a step of; `channel`, the
+        # way it came in; `basis`, the legal basis of a refusal (identifiers).
+        *("request", "channel", "basis"),
     }
 )
 _OUTCOMES = frozenset({"allowed", "denied", "failed"})
@@ -94,15 +109,19 @@ _MAX_PURPOSE_VALUE = 1000
 _TIMEOUT = 10.0
 
 
-def actor_of(principal: Principal | None) -> dict[str, str]:
+def actor_of(principal: Actor | None) -> dict[str, str]:
     """Who acted, as the audit row and export requests record it."""
     match principal:
         case None:
             return {"kind": "anonymous"}
         case Partner():
             return {"kind": "partner", "iss": principal.issuer, "client_id": principal.client_id}
-        case Customer() | SupportAgent():
+        case Customer() | SupportAgent() | PrivacyStaff():
             return {"kind": principal.kind, "iss": principal.issuer, "sub": principal.sub}
+        case Operator():
+            return {"kind": "operator", "user": principal.user}
+        case Service():
+            return {"kind": "service"}
         case _:
             assert_never(principal)
 
@@ -133,7 +152,7 @@ async def record(
     db: Db,
     *,
     request_id: str,
-    actor: Principal | None,
+    actor: Actor | None,
     subject_id: UUID | None,
     action: Action,
     outcome: Outcome,
@@ -214,20 +233,23 @@ class AccessEntry:
 async def access_log(db: Db, subject_id: UUID, limit: int = 100) -> list[AccessEntry]:
     """Partner and support access to `subject_id`, newest first (at most `limit`, up to 1000).
 
-    The subject's own actions are not listed: they know those. Only the kind of agent and the
-    ticket are shown, never the agent's identity.
+    The subject's own actions are not listed: they know those, nor the steps of their requests
+    (`me { requests { timeline } }` shows those). Only the kind of agent and the ticket are
+    shown, never the agent's identity.
     """
-    rows = await db.fetch(
-        """SELECT at, actor->>'kind' AS kind, actor->>'client_id' AS client_id,
-                  purpose->>'ticket' AS ticket, action, outcome, categories,
-                  purpose->>'refusal' AS refusal, purpose->>'ending' AS ending,
-                  purpose->>'sent_bytes' AS sent_bytes
-           FROM audit_log
-           WHERE subject_id = $1 AND actor->>'kind' IN ('partner', 'support')
-           ORDER BY seq DESC LIMIT $2""",
-        subject_id,
-        max(1, min(limit, 1000)),
-    )
+    async with scoped(db, subject=subject_id) as conn:
+        rows = await conn.fetch(
+            """SELECT at, actor->>'kind' AS kind, actor->>'client_id' AS client_id,
+                      purpose->>'ticket' AS ticket, action, outcome, categories,
+                      purpose->>'refusal' AS refusal, purpose->>'ending' AS ending,
+                      purpose->>'sent_bytes' AS sent_bytes
+               FROM audit_log
+               WHERE subject_id = $1 AND actor->>'kind' IN ('partner', 'support')
+                 AND action NOT LIKE 'request.%'
+               ORDER BY seq DESC LIMIT $2""",
+            subject_id,
+            max(1, min(limit, 1000)),
+        )
     return [
         AccessEntry(
             at=r["at"],

@@ -22,7 +22,7 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from domain import audit, exports, jurisdiction, partners, portability
+from domain import audit, disclosures, exports, partners, portability, requests
 from domain.audit import Action
 from domain.errors import AuditUnavailable, Busy, Gone, NotFound, Overloaded, StepUpRequired
 from domain.exports import Conn, ExportRow
@@ -31,6 +31,8 @@ from domain.principals import Customer, Partner, Principal
 from domain.services import Services
 from domain.stepup import require_strong_login
 from exporters import EXPORTERS, build_bundle, jwe
+from exporters.facts import PersonFacts, Release
+from stores.scope import scoped
 
 tracer = trace.get_tracer("dsar.exports")
 log = logging.getLogger("dsar.exports")
@@ -52,13 +54,23 @@ async def start(
 ) -> Download:
     """A download that may begin now, its audit row written and its lease held.
 
-    Raises `NotFound` (missing, or someone else's: the attempt is recorded), `StepUpRequired`,
-    `Gone` (spent or expired, saying nothing of which), `AuditUnavailable` (nothing leaves),
-    `ExportBusy` (another stream of the same person runs) or `Overloaded` (no turn came free
-    in time); every refusal but the first is recorded with why."""
+    Raises `NotFound` (missing, or someone else's: either attempt is recorded, alike in the
+    work it costs), `StepUpRequired`, `Gone` (spent or expired, saying nothing of which),
+    `AuditUnavailable` (nothing leaves), `ExportBusy` (another stream of the same person runs)
+    or `Overloaded` (no turn came free in time); every refusal is recorded with why."""
     db = services.db
     row = await exports.get(db, export_id)
     if row is None:
+        # The same work as "someone else's" below (one denied row through the audit log), so
+        # the two cannot be told apart by how long the 404 takes: the insert was most of it.
+        await audit.denied(
+            db,
+            request_id=request_id,
+            actor=principal,
+            subject_id=None,
+            action=Action.EXPORT_DOWNLOAD,
+            purpose={"export_id": str(export_id), "refusal": NOT_FOUND},
+        )
         raise NotFound
     allowed = exports.may_download(principal, row)
     if allowed and isinstance(principal, Partner):
@@ -80,6 +92,12 @@ async def start(
     key = None
     if isinstance(principal, Partner):
         key = await partners.partner_key(db, principal.client_id)
+    facts, ref, release = None, None, None
+    if isinstance(principal, Partner):
+        # A partner's bundle names the person by that partner's pairwise reference only.
+        ref = portability.subject_ref(
+            services.rules.secret_key, principal.client_id, row.subject_id
+        )
     # Its turn first, before any byte: past the wait, a 503 before the headers rather than a
     # 200 cut off when a store's pool has no connection left for it (domain/turns.py).
     try:
@@ -88,17 +106,31 @@ async def start(
         await _refused(db, principal, row, request_id, OVERLOADED)
         raise
     try:
-        # Whose law applies is settled as the copy is made: it chooses what the copy withholds.
-        await jurisdiction.settle(services.stores, services.catalogue, row.subject_id)
+        if ref is None:
+            # Whose law applies (settled now) and what reached whom in the 12 months before
+            # the request: said in the person's own copy.
+            facts = await disclosures.person_facts(
+                services.stores, db, services.catalogue, row.subject_id, row.created_at
+            )
+            release = disclosures.release_for(
+                services.catalogue,
+                facts,
+                row.purpose,
+                row.verification,
+                by_person=row.requested_by.get("kind") == "customer",
+            )
         claimed = await claim(db, services.leases, row, principal, request_id)
     except BaseException:
         services.turns.give_back()
         raise
-    return Download(services, claimed, key, principal=principal, request_id=request_id)
+    download = Download(services, claimed, key, principal=principal, request_id=request_id)
+    download.facts, download.subject_ref, download.release = facts, ref, release
+    return download
 
 
 # Why a download was refused, as its audit row says (fixed words, never data).
 NOT_YOURS = "not_yours"
+NOT_FOUND = "not_found"
 STEP_UP = "step_up"
 BUSY = "busy"
 GONE = "gone"
@@ -129,7 +161,7 @@ def _sent(row: ExportRow) -> Action:
 
 
 def _purpose(row: ExportRow) -> dict[str, str]:
-    purpose = {"export_id": str(row.id)}
+    purpose = exports.export_purpose(row)
     if row.grant_id is not None:
         purpose["grant_id"] = str(row.grant_id)
     return purpose
@@ -161,7 +193,7 @@ async def claim(
 async def _claim(
     db: asyncpg.Pool, row: ExportRow, principal: Principal, request_id: str
 ) -> ExportRow:
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, subject=row.subject_id) as conn:
         await exports.fail_stale(conn, row.subject_id)
         try:
             # A savepoint: the unique index's refusal leaves the transaction usable.
@@ -253,6 +285,9 @@ class Download:
         self.services = services
         self.row = row
         self.encrypt_to = encrypt_to
+        self.facts: PersonFacts | None = None
+        self.subject_ref: str | None = None
+        self.release: Release | None = None
         self.principal = principal
         self.request_id = request_id
         self.sent = 0
@@ -300,7 +335,7 @@ class Download:
         ending = ENDINGS[reason] if done is None else COMPLETE
         purpose = {**_purpose(row), "ending": ending, "sent_bytes": str(self.sent)}
         try:
-            async with db.acquire() as conn, conn.transaction():
+            async with scoped(db, subject=row.subject_id) as conn:
                 await self._update(conn, done, reason)
                 await audit.record(
                     conn,
@@ -312,10 +347,14 @@ class Download:
                     purpose=purpose,
                     categories=row.categories,
                 )
+                if done is not None:
+                    # The whole copy left: its request is answered.
+                    await requests.complete_export(conn, row.id, self.request_id)
         except AuditUnavailable:
             # The bytes are gone already: the row must still say so, without its audit row.
             log.warning("download end not audited", extra={"event": str(row.id)})
-            await self._update(db, done, reason)
+            async with scoped(db, subject=row.subject_id) as conn:
+                await self._update(conn, done, reason)
 
     async def _update(
         self, db: asyncpg.Pool | Conn, done: tuple[int, int, str, datetime] | None, reason: str
@@ -354,6 +393,9 @@ class Download:
             generated_at=generated_at,
             counts=counts,
             since=row.since,
+            facts=self.facts,
+            subject_ref=self.subject_ref,
+            release=self.release,
         )
         if self.encrypt_to is not None:
             chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")

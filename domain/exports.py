@@ -18,15 +18,18 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from catalogue import Catalogue
-from domain import audit
+from domain import audit, jurisdiction, requests
 from domain.audit import Action, actor_of
 from domain.errors import LimitReached, NotFound, Refused
 from domain.leases import ORPHANED
 from domain.principals import Customer, Partner, Principal, SupportAgent
+from domain.requests import Channel, Degree, NewRequest, Verification
 from domain.rules import Rules
 from domain.stepup import require_strong_login
 from exporters import EXPORTERS, PURPOSES, BundleError
 from exporters.bundle import plan
+from stores.registry import Stores
+from stores.scope import Scope, scoped
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
@@ -62,6 +65,7 @@ class ExportRow:
     grant_id: UUID | None
     since: datetime | None
     generated_at: datetime | None
+    request_id: UUID | None
     full_sends: int
     downloads_allowed: int
     sent_bytes: int | None
@@ -161,8 +165,10 @@ async def request_for_self(
     purpose: str,
     categories: Sequence[str] | None = None,
     request_id: str = "-",
+    stores: Stores | None = None,
 ) -> ExportRow:
-    """A customer's own access or portability request, committed with its audit row. Raises
+    """A customer's own access or portability request, committed with its audit row (with
+    `stores`, the person's jurisdiction is settled first). Raises
     `StepUpRequired` (step-up), `InvalidExportRequest`, `LimitReached`,
     or `AuditUnavailable` (then nothing of the request remains)."""
     if not isinstance(principal, Customer):
@@ -173,7 +179,10 @@ async def request_for_self(
             "No personal data is linked to this login: there is nothing to export."
         )
     keys = check_request(catalogue, format, purpose, categories)
-    async with db.acquire() as conn, conn.transaction():
+    if stores is not None:
+        # Whose law sets the request's dates: what the stores say now.
+        await jurisdiction.settle(stores, catalogue, principal.subject_id)
+    async with scoped(db, subject=principal.subject_id) as conn:
         row = await create(
             conn,
             rules,
@@ -185,6 +194,14 @@ async def request_for_self(
             format=format,
             categories=keys,
             verification=verification(principal, rules),
+            request=NewRequest(
+                Channel.ACCOUNT,
+                principal,
+                # The strong, recent login it took (`require_strong_login`) is a reasonably
+                # high degree (CCPA regulations §7062): a copy may go to the person.
+                Verification("oidc_login", Degree.REASONABLY_HIGH),
+                request_id,
+            ),
         )
         await audit.record(
             conn,
@@ -193,10 +210,18 @@ async def request_for_self(
             subject_id=row.subject_id,
             action=Action.EXPORT_REQUEST,
             outcome="allowed",
-            purpose={"export_id": str(row.id)},
+            purpose=export_purpose(row),
             categories=row.categories,
         )
     return row
+
+
+def export_purpose(row: ExportRow, **more: str) -> dict[str, str]:
+    """The audit purpose of a step about an export: its id, and its request's."""
+    purpose = {"export_id": str(row.id), **more}
+    if row.request_id is not None:
+        purpose["request"] = str(row.request_id)
+    return purpose
 
 
 def daily_limit(subject_id: UUID, most: int) -> Callable[[Conn], Awaitable[None]]:
@@ -244,13 +269,15 @@ async def create(
     format: str,
     categories: Sequence[str],
     verification: Mapping[str, Any],
+    request: NewRequest,
     grant_id: UUID | None = None,
     since: datetime | None = None,
 ) -> ExportRow:
     """One running export per subject and recipient (a repeat gets the running one, or the
     identical one not yet downloaded); `limit` raises `LimitReached` to refuse a new one.
-    Both run under a lock on the subject, so they cannot race. Runs in the caller's
-    transaction (`conn`), which commits the row together with its audit row."""
+    Both run under a lock on the subject, so they cannot race. A new export opens its
+    `request` (a repeat belongs to the request of the one it returns). Runs in the caller's
+    transaction (`conn`), which commits the rows together with their audit rows."""
     if not conn.is_in_transaction():
         raise RuntimeError("exports.create runs inside the caller's transaction")
     # Serialises requests for one subject, so the limit and the repeat rule cannot race.
@@ -276,12 +303,15 @@ async def create(
     if existing is not None:
         return ExportRow.of(existing)
     await limit(conn)
+    case = await requests.open_request(
+        conn, rules.requests, request, subject_id=subject_id, kind=purpose
+    )
     row = await conn.fetchrow(
         f"""INSERT INTO exports (id, subject_id, requested_by, recipient, purpose, format,
                                  categories, verification, status, expires_at,
-                                 grant_id, since, downloads_allowed)
+                                 grant_id, since, downloads_allowed, request_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ready',
-                    now() + make_interval(secs => $9), $10, $11, $12)
+                    now() + make_interval(secs => $9), $10, $11, $12, $13)
             RETURNING {ROW}""",  # noqa: S608  # a constant, no input
         uuid4(),
         subject_id,
@@ -295,13 +325,17 @@ async def create(
         grant_id,
         since,
         rules.downloads_per_link,
+        case.id,
     )
     assert row is not None
     return ExportRow.of(row)
 
 
 async def get(db: asyncpg.Pool, export_id: UUID) -> ExportRow | None:
-    row = await db.fetchrow(f"SELECT {ROW} FROM exports WHERE id = $1", export_id)  # noqa: S608  # a constant, no input
+    """Any export by its id (`Scope.BY_ID`): the caller decides whether it may have it, and
+    records a refused attempt against its person."""
+    async with scoped(db, scope=Scope.BY_ID) as conn:
+        row = await conn.fetchrow(f"SELECT {ROW} FROM exports WHERE id = $1", export_id)  # noqa: S608  # a constant, no input
     return None if row is None else ExportRow.of(row)
 
 
@@ -335,13 +369,14 @@ async def mine(db: asyncpg.Pool, principal: Principal | None, limit: int = 20) -
 async def for_subject(db: asyncpg.Pool, subject_id: UUID, limit: int = 20) -> list[ExportRow]:
     """The subject's own requests, newest first (what the account page lists), at most 100."""
     limit = max(1, min(limit, 100))
-    rows = await db.fetch(
-        f"""SELECT {ROW} FROM exports
-            WHERE subject_id = $1 AND recipient = '{{"kind": "subject"}}'::jsonb
-            ORDER BY created_at DESC LIMIT $2""",  # noqa: S608  # a constant, no input
-        subject_id,
-        limit,
-    )
+    async with scoped(db, subject=subject_id) as conn:
+        rows = await conn.fetch(
+            f"""SELECT {ROW} FROM exports
+                WHERE subject_id = $1 AND recipient = '{{"kind": "subject"}}'::jsonb
+                ORDER BY created_at DESC LIMIT $2""",  # noqa: S608  # a constant, no input
+            subject_id,
+            limit,
+        )
     return [ExportRow.of(r) for r in rows]
 
 
@@ -361,7 +396,7 @@ async def fail_stale(conn: Conn, subject_id: UUID) -> None:
 
 async def fail_orphans(db: asyncpg.Pool) -> int:
     """At start-up: every running export whose process is gone is failed now."""
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, scope=Scope.SWEEP) as conn:
         done = await conn.fetch(
             f"""UPDATE exports SET status = 'failed', finished_at = now(), heartbeat_at = NULL,
                                    failure = $1

@@ -28,6 +28,7 @@ class UnknownJurisdiction(Refused):
 class Settled:
     key: str
     source: str  # unknown, stores, declared or conflict
+    country: str | None = None  # where the stores say the person lives
 
 
 def combine(from_stores: str | None, declared: str | None) -> Settled:
@@ -54,22 +55,24 @@ def check_declared(catalogue: Catalogue, declared: str | None) -> str | None:
     return declared
 
 
-async def from_stores(stores: Stores, catalogue: Catalogue, subject_id: UUID) -> str | None:
-    """What the stores say: None when they hold no residence for the person, UNKNOWN for a
-    place no jurisdiction covers."""
+async def from_stores(
+    stores: Stores, catalogue: Catalogue, subject_id: UUID
+) -> tuple[str | None, str | None]:
+    """What the stores say, and the country: (None, None) when they hold no residence for the
+    person, UNKNOWN for a place no jurisdiction covers."""
     residence = catalogue.residence
     if residence is None:
-        return None
+        return None, None
     person = await stores.person_of(subject_id, all_keys=False)
     if person is None:
-        return None
+        return None, None
     row = await stores.single(residence.category, person)
     country = None if row is None else row.get(residence.country)
     if not isinstance(country, str) or not country.strip():
-        return None
+        return None, None
     region = row.get(residence.region) if row is not None and residence.region else None
     found = catalogue.jurisdiction_of(country, region if isinstance(region, str) else None)
-    return UNKNOWN if found is None else found.key
+    return (UNKNOWN if found is None else found.key), country.strip().upper()
 
 
 async def settle(
@@ -81,6 +84,7 @@ async def settle(
     recorded = await stores.subjects.jurisdiction(subject_id)
     if declared is None and recorded is not None:
         declared = recorded.declared
-    settled = combine(await from_stores(stores, catalogue, subject_id), declared)
+    said, country = await from_stores(stores, catalogue, subject_id)
+    settled = combine(said, declared)
     await stores.subjects.record_jurisdiction(subject_id, settled.key, settled.source, declared)
-    return settled
+    return Settled(settled.key, settled.source, country)

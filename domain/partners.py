@@ -76,6 +76,14 @@ async def add_partner(
     return PartnerRecord.of(row)
 
 
+async def registered_issuer(db: asyncpg.Pool | Conn, client_id: str) -> str | None:
+    """The issuer a partner was registered with; None when no partner has this client id."""
+    issuer: str | None = await db.fetchval(
+        "SELECT issuer FROM partners WHERE client_id = $1", client_id
+    )
+    return issuer
+
+
 async def partner_key(db: asyncpg.Pool | Conn, client_id: str) -> dict[str, Any] | None:
     """The partner's public key, when it registered one: its bundles are encrypted to it."""
     value = await db.fetchval(

@@ -25,8 +25,10 @@ from domain.errors import NotFound
 from domain.exports import DAY, Conn, ExportRow, within_limit
 from domain.partners import GrantRefused, PartnerRecord, dumps, list_partners, portable
 from domain.principals import Customer, Partner, Principal
+from domain.requests import Channel, Degree, NewRequest, Verification
 from domain.rules import Rules
 from domain.stepup import require_strong_login
+from stores.scope import Scope, bind, scoped
 
 DEFAULT_GRANT_DAYS = 90
 MAX_GRANT_DAYS = 366
@@ -101,7 +103,7 @@ async def grant(
     allowed = PartnerRecord.of(row).categories
     if not set(keys) <= set(allowed):
         raise GrantRefused("This partner may not receive some of these categories.")
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, subject=principal.subject_id) as conn:
         created = await conn.fetchrow(
             """INSERT INTO grants (id, subject_id, partner, categories, granted_by, verification,
                                    expires_at)
@@ -144,7 +146,7 @@ async def revoke(
     it was)."""
     if not isinstance(principal, Customer) or principal.subject_id is None or grant_id is None:
         raise NotFound
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, subject=principal.subject_id) as conn:
         row = await conn.fetchrow(
             """UPDATE grants SET revoked_at = coalesce(revoked_at, now())
                WHERE id = $1 AND subject_id = $2 RETURNING *, now() AS checked_at""",
@@ -168,8 +170,9 @@ class GrantView:
 
 
 async def described(db: asyncpg.Pool, grants: Sequence[Grant]) -> list[GrantView]:
+    """The person's own grants (all of one subject), with what left under each."""
     names = await partner_names(db, sorted({g.partner for g in grants}))
-    transfers = await transfers_of(db, [g.id for g in grants])
+    transfers = await transfers_of(db, [g.id for g in grants], subject_id=_one_subject(grants))
     return [GrantView(g, names.get(g.partner, g.partner), transfers[g.id]) for g in grants]
 
 
@@ -200,11 +203,20 @@ async def offered(
     ]
 
 
+def _one_subject(grants: Sequence[Grant]) -> UUID | None:
+    subjects = {g.subject_id for g in grants}
+    if len(subjects) > 1:
+        raise ValueError("described: grants of one person at a time")
+    return next(iter(subjects), None)
+
+
 async def grants_of(db: asyncpg.Pool, subject_id: UUID) -> list[Grant]:
-    rows = await db.fetch(
-        "SELECT *, now() AS checked_at FROM grants WHERE subject_id = $1 ORDER BY created_at DESC",
-        subject_id,
-    )
+    async with scoped(db, subject=subject_id) as conn:
+        rows = await conn.fetch(
+            "SELECT *, now() AS checked_at FROM grants WHERE subject_id = $1 "
+            "ORDER BY created_at DESC",
+            subject_id,
+        )
     return [Grant.of(r) for r in rows]
 
 
@@ -215,12 +227,18 @@ async def partner_names(db: asyncpg.Pool, client_ids: Sequence[str]) -> dict[str
     return {r["client_id"]: r["name"] for r in rows}
 
 
-async def transfers_of(db: asyncpg.Pool, grant_ids: Sequence[UUID]) -> dict[UUID, list[ExportRow]]:
-    rows = await db.fetch(
-        f"SELECT {exports.ROW} FROM exports WHERE grant_id = any($1::uuid[]) "  # noqa: S608  # a constant, no input
-        "ORDER BY created_at DESC",
-        list(grant_ids),
-    )
+async def transfers_of(
+    db: asyncpg.Pool, grant_ids: Sequence[UUID], *, subject_id: UUID | None = None
+) -> dict[UUID, list[ExportRow]]:
+    """The transfers under these grants: one person's (`subject_id`), or else the calling
+    partner's own (`Scope.PARTNER`)."""
+    scope = Scope.PARTNER if subject_id is None else None
+    async with scoped(db, subject=subject_id, scope=scope) as conn:
+        rows = await conn.fetch(
+            f"SELECT {exports.ROW} FROM exports WHERE grant_id = any($1::uuid[]) "  # noqa: S608  # a constant, no input
+            "ORDER BY created_at DESC",
+            list(grant_ids),
+        )
     out: dict[UUID, list[ExportRow]] = {g: [] for g in grant_ids}
     for r in rows:
         out[r["grant_id"]].append(ExportRow.of(r))
@@ -237,12 +255,21 @@ _LIVE = """
 
 
 async def live_grants(db: asyncpg.Pool, partner: Partner) -> list[Grant]:
-    rows = await db.fetch(_LIVE + " ORDER BY g.created_at", partner.client_id, partner.issuer)
+    async with scoped(db, scope=Scope.PARTNER) as conn:
+        rows = await conn.fetch(_LIVE + " ORDER BY g.created_at", partner.client_id, partner.issuer)
     return [Grant.of(r) for r in rows]
 
 
 async def live_grant(db: asyncpg.Pool | Conn, partner: Partner, grant_id: UUID) -> Grant | None:
-    row = await db.fetchrow(_LIVE + " AND g.id = $3", partner.client_id, partner.issuer, grant_id)
+    """On a pool, in a transaction of its own; on a connection, in the caller's transaction,
+    which it binds to `Scope.PARTNER`."""
+    query = _LIVE + " AND g.id = $3"
+    if isinstance(db, asyncpg.Pool):
+        async with scoped(db, scope=Scope.PARTNER) as conn:
+            row = await conn.fetchrow(query, partner.client_id, partner.issuer, grant_id)
+    else:
+        await bind(db, scope=Scope.PARTNER)
+        row = await db.fetchrow(query, partner.client_id, partner.issuer, grant_id)
     return None if row is None else Grant.of(row)
 
 
@@ -281,7 +308,8 @@ async def granted_to(db: asyncpg.Pool, rules: Rules, principal: Principal | None
 
 async def grant_subject(db: asyncpg.Pool, grant_id: UUID) -> UUID | None:
     """Whose grant this is, for the audit row of a refused attempt."""
-    value = await db.fetchval("SELECT subject_id FROM grants WHERE id = $1", grant_id)
+    async with scoped(db, scope=Scope.BY_ID) as conn:
+        value = await conn.fetchval("SELECT subject_id FROM grants WHERE id = $1", grant_id)
     return value if isinstance(value, UUID) else None
 
 
@@ -305,10 +333,14 @@ async def start_transfer(
     """
     if not isinstance(partner, Partner) or grant_id is None:
         raise TransferRefused
-    async with db.acquire() as conn, conn.transaction():
+    async with scoped(db, scope=Scope.PARTNER) as conn:
         found = await live_grant(conn, partner, grant_id)
         if found is not None:
-            row = await _transfer(conn, rules, partner, found, format=format, full=full)
+            # The request this transfer answers is the person's: their subject row too.
+            await bind(conn, subject=found.subject_id, scope=Scope.PARTNER)
+            row = await _transfer(
+                conn, rules, partner, found, format=format, full=full, request_id=request_id
+            )
             await audit.record(
                 conn,
                 request_id=request_id,
@@ -316,7 +348,7 @@ async def start_transfer(
                 subject_id=row.subject_id,
                 action=Action.TRANSFER_START,
                 outcome="allowed",
-                purpose={"grant_id": str(grant_id), "transfer_id": str(row.id)},
+                purpose=_transfer_purpose(row, grant_id),
                 categories=row.categories,
             )
             return row
@@ -333,8 +365,22 @@ async def start_transfer(
     raise TransferRefused
 
 
+def _transfer_purpose(row: ExportRow, grant_id: UUID) -> dict[str, str]:
+    purpose = {"grant_id": str(grant_id), "transfer_id": str(row.id)}
+    if row.request_id is not None:
+        purpose["request"] = str(row.request_id)
+    return purpose
+
+
 async def _transfer(
-    conn: Conn, rules: Rules, partner: Partner, found: Grant, *, format: str, full: bool
+    conn: Conn,
+    rules: Rules,
+    partner: Partner,
+    found: Grant,
+    *,
+    format: str,
+    full: bool,
+    request_id: str,
 ) -> ExportRow:
     since = None
     if not full:
@@ -388,6 +434,13 @@ async def _transfer(
         format=format,
         categories=list(found.categories),
         verification={"method": "portability_grant", "grant_id": str(found.id)},
+        # The grant itself was given with a strong, recent login (`grant`).
+        request=NewRequest(
+            Channel.PARTNER,
+            partner,
+            Verification("portability_grant", Degree.REASONABLY_HIGH),
+            request_id,
+        ),
         grant_id=found.id,
         since=since,
     )

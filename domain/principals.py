@@ -13,6 +13,7 @@ from uuid import UUID
 SCOPE_CUSTOMER = "dsar:self"
 SCOPE_PARTNER = "portability:pull"
 SCOPE_SUPPORT = "support:read"
+SCOPE_STAFF = "privacy:manage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,4 +68,38 @@ class SupportAgent:
     kind = "support"
 
 
-Principal = Customer | Partner | SupportAgent
+@dataclass(frozen=True, slots=True)
+class PrivacyStaff:
+    """A member of the company's privacy team: works the queue of requests."""
+
+    issuer: str
+    sub: str
+    scopes: frozenset[str] = frozenset()
+    authentication: Authentication = field(default_factory=Authentication)
+    token_id: str = ""
+
+    kind = "staff"
+
+
+Principal = Customer | Partner | SupportAgent | PrivacyStaff
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Someone running the `dsar` command line on the service's machine: the operating system's
+    user name is what is recorded of them. Never built from a token."""
+
+    user: str
+
+    kind = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """dsar itself, closing what a finished download or a deadline decided."""
+
+    kind = "service"
+
+
+Actor = Principal | Operator | Service
+"""Whoever an audit row and a request record as acting: a principal, an operator or dsar."""

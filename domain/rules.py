@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from catalogue import RequestRules, load_request_rules
+
 
 @dataclass(frozen=True, slots=True)
 class Rules:
@@ -22,3 +24,5 @@ class Rules:
     support_subjects_per_hour: int = 30
     # Keys the pairwise subject references given to partners.
     secret_key: bytes = field(default=b"", repr=False)
+    # The deadlines of requests per jurisdiction (catalogue/requests.toml).
+    requests: RequestRules = field(default_factory=load_request_rules, repr=False)

@@ -9,6 +9,7 @@ import asyncpg
 
 from catalogue import Catalogue
 from domain.leases import Leases
+from domain.notices import Composer, LogMailer, Mailer
 from domain.rules import Rules
 from domain.turns import Turns
 from stores.pool import ping
@@ -28,6 +29,13 @@ class Services:
     db: asyncpg.Pool
     leases: Leases
     turns: Turns = field(default_factory=lambda: Turns(EXPORT_TURNS, EXPORT_WAIT))
+    # How the person is told (SMTP or the log), and where they reach this service from outside.
+    mailer: Mailer = field(default_factory=LogMailer)
+    public_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def composer(self) -> Composer:
+        return Composer(self.catalogue, self.public_url)
 
     async def ready(self) -> dict[str, bool]:
         # Side by side: a database that does not answer costs one ping budget, not two.

@@ -1,8 +1,9 @@
 """Support agents: the stated purpose of a look, the hourly limit, and the audit row first.
 
 An agent looks at a person only for a ticket and a reason (`Access`), at most
-`DSAR_SUPPORT_SUBJECTS_PER_HOUR` different people an hour, and every look is written to the
-audit log before anything of the person is returned (`admit`). The limit is counted from the
+`DSAR_SUPPORT_SUBJECTS_PER_HOUR` different people an hour (a look that finds no one counts as
+one too), and every look is written to the audit log before anything of the person is returned
+(`admit`). The limit is counted from the
 audit log itself, under a lock per agent, so two requests at once cannot both take the last slot.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -26,8 +27,10 @@ from domain.errors import LimitReached, Refused
 from domain.exports import ExportRow
 from domain.freetext import identifying
 from domain.principals import SupportAgent
+from domain.requests import Channel, Degree, NewRequest, Verification
 from domain.rules import Rules
 from stores.registry import Stores
+from stores.scope import Scope, scoped
 
 # A ticket id of the help desk: a project key of 2 to 10 capital letters, a dash and a number,
 # e.g. `SUP-1234` (ASCII only: `\d` would take any script's digits).
@@ -110,31 +113,49 @@ def verification_note(note: str | None) -> str:
     return note
 
 
-async def _seen(
-    conn: asyncpg.Connection | PoolConnectionProxy, agent: SupportAgent
-) -> tuple[dict[UUID, datetime], datetime]:
-    """The people this agent looked at in the last hour, with their latest look; and now."""
+@dataclass(frozen=True, slots=True)
+class _Hour:
+    """What counts against an agent's hourly limit: each person looked at (with their latest
+    look), and each miss (a look that found no one: a made-up id, an unknown address). Misses
+    count one each, so probing random ids cannot go on without limit."""
+
+    seen: dict[UUID, datetime]
+    misses: list[datetime]
+    now: datetime
+
+    @property
+    def used(self) -> int:
+        return len(self.seen) + len(self.misses)
+
+    def retry_after(self, needed: int) -> int:
+        """Seconds until `needed` of the slots used drop out of the hour."""
+        lasts = sorted([*self.seen.values(), *self.misses])
+        if needed > len(lasts):
+            return int(HOUR.total_seconds())
+        return max(1, math.ceil((lasts[needed - 1] + HOUR - self.now).total_seconds()))
+
+
+async def _this_hour(conn: asyncpg.Connection | PoolConnectionProxy, agent: SupportAgent) -> _Hour:
     rows = await conn.fetch(
         """SELECT subject_id, max(at) AS last FROM audit_log
            WHERE actor->>'kind' = 'support' AND actor->>'iss' = $1 AND actor->>'sub' = $2
              AND at > now() - make_interval(secs => $3) AND outcome = 'allowed'
              AND subject_id IS NOT NULL AND action = any($4::text[])
-           GROUP BY subject_id""",
+           GROUP BY subject_id
+           UNION ALL
+           SELECT NULL, at FROM audit_log
+           WHERE actor->>'kind' = 'support' AND actor->>'iss' = $1 AND actor->>'sub' = $2
+             AND at > now() - make_interval(secs => $3) AND outcome = 'allowed'
+             AND subject_id IS NULL AND action = any($4::text[])""",
         agent.issuer,
         agent.sub,
         HOUR.total_seconds(),
         [a.value for a in LOOKS],
     )
     now: datetime = await conn.fetchval("SELECT now()")
-    return {r["subject_id"]: r["last"] for r in rows}, now
-
-
-def _retry_after(seen: Mapping[UUID, datetime], now: datetime, needed: int) -> int:
-    """Seconds until `needed` of the people seen drop out of the hour."""
-    lasts = sorted(seen.values())
-    if needed > len(lasts):
-        return int(HOUR.total_seconds())
-    return max(1, math.ceil((lasts[needed - 1] + HOUR - now).total_seconds()))
+    seen = {r["subject_id"]: r["last"] for r in rows if r["subject_id"] is not None}
+    misses = [r["last"] for r in rows if r["subject_id"] is None]
+    return _Hour(seen, misses, now)
 
 
 OTHER_PERSON = "This ticket is about someone else: open a ticket for this person."
@@ -174,21 +195,22 @@ async def admit(
     else one `denied` row and `LimitReached`. Raises `AuditUnavailable` when the rows
     could not be written: then nothing may be returned."""
     wanted = [s for s in subjects if s is not None]
+    missed = len(subjects) - len(wanted)
     retry: int | None = None
     other_person = False
     try:
-        async with db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
+        async with scoped(db, scope=Scope.SUPPORT, timeout=_ACQUIRE_TIMEOUT) as conn:
             # One agent's looks queue here, so the count and the rows are one step.
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                 f"support-agent|{agent.issuer}|{agent.sub}",
             )
-            seen, now = await _seen(conn, agent)
-            new = {s for s in wanted if s not in seen}
+            hour = await _this_hour(conn, agent)
+            needed = hour.used + len({s for s in wanted if s not in hour.seen}) + missed
             if not await ticket_fits(conn, access.ticket, wanted):
                 other_person = True
-            elif len(seen) + len(new) > per_hour:
-                retry = _retry_after(seen, now, len(seen) + len(new) - per_hour)
+            elif needed > per_hour:
+                retry = hour.retry_after(needed - per_hour)
             else:
                 for sid in subjects:
                     await audit.record(
@@ -280,7 +302,10 @@ async def request_export_for(
     `LimitReached`, `InvalidAccess` (the ticket is someone else's; recorded as denied)
     or `AuditUnavailable`."""
     keys = exports.check_request(catalogue, format, purpose, categories)
-    async with db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
+    # The person's exports, and the agents' looks in the audit log (the ticket's person).
+    async with scoped(
+        db, subject=subject_id, scope=Scope.SUPPORT, timeout=_ACQUIRE_TIMEOUT
+    ) as conn:
         if await ticket_fits(conn, access.ticket, [subject_id]):
             row = await exports.create(
                 conn,
@@ -299,6 +324,14 @@ async def request_export_for(
                     "verified_by": actor_of(agent),
                     "ticket": access.ticket,
                 },
+                # The agent recorded how they checked who the person is (a method and a note,
+                # never a document number): a reasonably high degree, §7062.
+                request=NewRequest(
+                    Channel.SUPPORT,
+                    agent,
+                    Verification(f"support_agent:{method}", Degree.REASONABLY_HIGH),
+                    request_id,
+                ),
             )
             await audit.record(
                 conn,
@@ -307,7 +340,7 @@ async def request_export_for(
                 subject_id=subject_id,
                 action=Action.EXPORT_REQUEST,
                 outcome="allowed",
-                purpose={**access.purpose(), "export_id": str(row.id), "verification": method},
+                purpose=exports.export_purpose(row, **access.purpose(), verification=method),
                 categories=row.categories,
             )
             return row

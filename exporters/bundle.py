@@ -28,6 +28,7 @@ import orjson
 from catalogue import Catalogue, Category
 from exporters._registry import Exporter, exporter
 from exporters._zip import Member, member, zip_stream
+from exporters.facts import PersonFacts, Release
 from exporters.html import render_index
 from exporters.manifest import (
     CategoryResult,
@@ -143,6 +144,8 @@ class _Build:
     header: Header
     included: list[Category]
     left_out: list[LeftOut]
+    facts: PersonFacts | None = None
+    release: Release | None = None
     results: dict[str, CategoryResult] = field(default_factory=dict)
     held: list[Held] = field(default_factory=list)
     searched: list[StoreSearch] = field(default_factory=list)
@@ -175,6 +178,8 @@ class _Build:
             self.searched,
             self.exporter.manifest_notes,
             self.not_included,
+            self.facts,
+            self.release,
         )
         at = self.header.generated_at
         yield member("manifest.json", at, _once(orjson.dumps(manifest, option=orjson.OPT_INDENT_2)))
@@ -186,6 +191,7 @@ class _Build:
     async def _table(self, store: TableStore, cats: list[Category]) -> Members:
         async with snapshot(store) as snap:
             snap.since = self.header.since
+            snap.released = {c.key: c for c in cats if any(f.released for f in c.fields)}
             self.searched.append(
                 StoreSearch(
                     store.name,
@@ -256,6 +262,9 @@ async def build_bundle(
     generated_at: datetime,
     counts: dict[str, int] | None = None,
     since: datetime | None = None,
+    facts: PersonFacts | None = None,
+    subject_ref: str | None = None,
+    release: Release | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The bundle as a ZIP, chunk by chunk; raises (leaving the ZIP unfinished) if a store fails.
 
@@ -263,23 +272,30 @@ async def build_bundle(
     iteration, before any byte. `counts`, when given, is filled with each included category's
     record count once the bundle is complete: the same numbers the manifest states. `since`
     makes a delta: only records whose time field is after it, in categories that have one.
+    `facts` (the person's own copy) says whose law applies and what reached whom; a partner's
+    bundle passes `subject_ref`, that partner's pairwise reference, and never holds dsar's id.
+    `release` (a GDPR person's own access copy) puts the withheld items its rule releases in
+    the copy as values, and the manifest marks each.
     """
     exp = exporter(format)
     included, left_out = plan(catalogue, purpose, categories)
+    if release is not None:
+        included = [c.releasing(release.fields.get(c.key, frozenset())) for c in included]
     header = Header(
         export_id=str(export_id),
-        subject_id=str(subject_id),
+        subject_id=str(subject_id) if subject_ref is None else subject_ref,
         generated_at=generated_at,
         purpose=purpose,
         purpose_description=PURPOSES[purpose].description,
         format=exp.name,
         media_type=exp.media_type,
         since=since,
+        for_partner=subject_ref is not None,
     )
     person = await stores.person_of(subject_id)
     if person is None:
         raise BundleError("no such subject in the company's systems")
-    build = _Build(stores, catalogue, person, exp, header, included, left_out)
+    build = _Build(stores, catalogue, person, exp, header, included, left_out, facts, release)
     for key, count in person.shared.items():
         build.not_included.append(NotIncluded("", key, count, SHARED_KEY))
     # aclosing: a reader that stops early (or is cancelled) stops the zip and frees the

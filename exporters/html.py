@@ -29,7 +29,15 @@ def _e(value: Any) -> str:
 
 
 def _link(path: str, label: str | None = None) -> str:
+    """A link to a file inside the bundle: a relative path, percent-encoded."""
     return f'<a href="{_e(quote(path))}">{_e(label or path)}</a>'
+
+
+def _web_link(url: str) -> str:
+    """A link to a web page: only http(s) URLs are links, kept as they are (escaped)."""
+    if not url.startswith(("https://", "http://")):
+        return _e(url)
+    return f'<a href="{_e(url)}">{_e(url)}</a>'
 
 
 def _list(items: Iterable[str]) -> str:
@@ -51,20 +59,61 @@ def _since(since: str | None) -> str:
     )
 
 
+def _disclosures(items: list[Mapping[str, Any]] | None, policy: str) -> str:
+    """Per recipient: whether it received this data in the 12 months, and how we know."""
+    if items is None:
+        return policy
+    if not items:
+        return "No one."
+    words = {True: "Yes", False: "No", None: "None recorded"}
+    return _list(
+        f"<strong>{_e(d['title'])}</strong>: {words[d['disclosed']]}. {_e(d['note'])}"
+        for d in items
+    )
+
+
+def _bases(c: Mapping[str, Any]) -> str:
+    said = _titles(c["legal_bases"]) if c["legal_bases"] else ""
+    note = _e(c.get("legal_bases_note") or "")
+    return "<br>".join(x for x in (said, note) if x) or "None"
+
+
 def _category(key: str, c: Mapping[str, Any]) -> str:
     files = "<br>".join(f"{_link(f['path'])} ({f['bytes']:,} bytes)" for f in c["files"])
     schema = _link(c["schema"]["path"], "description of the file") if c["schema"] else ""
+    retention = c["retention"]
+    kept = f"{_e(retention['title'])}. {_e(retention['description'])}"
+    if retention.get("criteria"):
+        kept += f"<br>{_e(retention['criteria'])}"
     rows = [
         ("Records", f"{c['records']:,}"),
         ("Files", files or "None"),
         ("File format", schema),
         ("Where it comes from", _titles(c["sources"])),
         ("Why we use it", _titles(c["purposes"])),
-        ("Who we disclose it to", _titles(c["recipients"])),
-        ("Who we share it with for advertising", _titles(c["shared_with"])),
-        ("Our legal basis", _titles(c["legal_bases"])),
-        ("How long we keep it", _e(c["retention"]["title"])),
+        (
+            "Who we disclose it to, and whether we did in the 12 months before your request",
+            _disclosures(c.get("disclosures"), _titles(c["recipients"])),
+        ),
+        (
+            "Who we share it with for cross-context behavioral advertising, and whether we did",
+            _disclosures(c.get("shared"), _titles(c["shared_with"])),
+        ),
+        ("Sold", "No: we do not sell personal information."),
+        ("Our legal basis", _bases(c)),
+        ("How long we keep it", kept),
     ]
+    if c.get("not_in_policy"):
+        rows.insert(0, ("Not named in our privacy policy", _e(c["not_in_policy"])))
+    marked = [f for f in c["fields"] if f.get("not_in_policy")]
+    if marked:
+        rows.insert(
+            0,
+            (
+                "Held, though our privacy policy does not name it",
+                "<br>".join(f"{_e(f['description'])}: {_e(f['not_in_policy'])}" for f in marked),
+            ),
+        )
     table = "".join(f'<tr><th scope="row">{h}</th><td>{v}</td></tr>' for h, v in rows)
     return (
         f'<section id="{_e(key)}"><h3>{_e(c["title"])}</h3><p>{_e(c["description"])}</p>'
@@ -73,16 +122,38 @@ def _category(key: str, c: Mapping[str, Any]) -> str:
 
 
 def _withheld(m: Mapping[str, Any]) -> str:
+    out = []
+    given = m.get("released") or []
+    if given:
+        rule = m["release_rule"]
+        items = []
+        for w in given:
+            kind = ", ".join(_e(v) for v in w["where"].values())
+            title = m["categories"][w["category"]]["title"]
+            items.append(
+                f"{_e(w['description'])}{f' ({kind})' if kind else ''}, in {_e(title)}: "
+                "in this copy"
+            )
+        out.append(
+            f"<h3>Included for you</h3><p><strong>{_e(rule['title'])}</strong>: "
+            f"{_e(rule['description'])}</p>{_list(items)}"
+        )
     if not m["withheld"]:
-        return "<p>None of the items this rule covers is held about you.</p>"
+        out.append("<p>None of the items a withholding rule covers is held about you.</p>")
+        return "".join(out)
     items = []
     for w in m["withheld"]:
         kind = ", ".join(f"{_e(v)}" for v in w["where"].values())
         title = m["categories"][w["category"]]["title"]
         what = f"{_e(w['description'])}{f' ({kind})' if kind else ''}"
-        items.append(f"{what}, in {_e(title)}: held, not shown")
+        why = f" {_e(w['reason'])}" if w.get("reason") else ""
+        items.append(f"{what}, in {_e(title)}: held, not shown.{why}")
     rule = m["withholding_rule"]
-    return _list(items) + f"<p><strong>{_e(rule['title'])}</strong>: {_e(rule['description'])}</p>"
+    shown = any(not w.get("reason") for w in m["withheld"])
+    text = (
+        f"<p><strong>{_e(rule['title'])}</strong>: {_e(rule['description'])}</p>" if shown else ""
+    )
+    return "".join(out) + _list(items) + text
 
 
 def _not_included(m: Mapping[str, Any]) -> str:
@@ -97,15 +168,38 @@ def _not_included(m: Mapping[str, Any]) -> str:
 
 def _contact(m: Mapping[str, Any]) -> str:
     c = m["controller"]
-    lines = [_e(c["name"]), _e(c["address"]), _link(c["website"], c["website"])]
+    lines = [_e(c["name"]), _e(c["address"]), _web_link(c["website"])]
     if c["email"]:
-        lines.append(f'<a href="mailto:{_e(c["email"])}">{_e(c["email"])}</a>')
+        demo = " (a demonstration address: this copy was made by a demonstration)"
+        lines.append(
+            f'<a href="mailto:{_e(c["email"])}">{_e(c["email"])}</a>'
+            + (demo if c.get("email_is_demo") else "")
+        )
     reps = [
         f"{_e(r['region'])}: {_e(r['name'])}, attn. {_e(r['attention'])}, "
         + ", ".join(_e(a) for a in r["address"])
         for r in m["representatives"]
     ]
     return f"<p>{'<br>'.join(lines)}</p><h3>Our representatives</h3>{_list(reps)}"
+
+
+def _who(m: Mapping[str, Any]) -> str:
+    if "subject_ref" in m:
+        return f"the person this partner knows by the reference {_e(m['subject_ref'])}"
+    return f"the person with id {_e(m['subject_id'])}"
+
+
+def _person(m: Mapping[str, Any]) -> str:
+    """Whose law applies, and the period the disclosures above cover (own copy only)."""
+    if "jurisdiction" not in m:
+        return ""
+    j, p = m["jurisdiction"], m["period"]
+    return (
+        f"<h2>Whose law applies to you</h2><p><strong>{_e(j['title'])}</strong>: "
+        f"{_e(j['description'])}</p>"
+        f"<p>What we say of disclosures covers the 12 months from {_e(p['from'])} to "
+        f"{_e(p['to'])}. Your choices as we hold them: {_e(m['choices'])}</p>"
+    )
 
 
 def render_index(m: Mapping[str, Any]) -> str:
@@ -119,11 +213,21 @@ def render_index(m: Mapping[str, Any]) -> str:
         f"{_e(s['name'])} ({_e(', '.join(s['categories']))}), searched {_e(s['searched_at'])}"
         for s in m["stores"]
     ]
-    rights = [f"<strong>{_e(r['title'])}</strong>: {_e(r['description'])}" for r in m["rights"]]
+    rights = [
+        f"<strong>{_e(r['title'])}</strong>: {_e(r['description'])}"
+        + (f" {_e(r['how'])}" if r.get("how") else "")
+        for r in m["rights"]
+    ]
     t = m["transfers"]
     safeguards = [
-        f"<strong>{_e(s['title'])}</strong>: {_e(s['description'])}" for s in t["safeguards"]
+        f"<strong>{_e(s['title'])}</strong>: {_e(s['description'])} "
+        f"It covers: {_e(s['covers'])}."
+        + (" <strong>It covers your data.</strong>" if s.get("covers_yours") else "")
+        for s in t["safeguards"]
     ]
+    statements = "".join(
+        f"<h3>{_e(s['title'])}</h3><p>{_e(s['description'])}</p>" for s in m["statements"]
+    )
     csv_rule = m.get("csv_formula_rule")
     csv_note = f"<h2>About the CSV files</h2><p>{_e(csv_rule['rule'])}</p>" if csv_rule else ""
     title = _PURPOSE_TITLES.get(m["purpose"], "Your personal data")
@@ -139,13 +243,16 @@ def render_index(m: Mapping[str, Any]) -> str:
 <main>
 <h1>{_e(title)}</h1>
 <p>{_e(m["purpose_description"])}</p>{_since(m.get("since"))}
-<p>Made on {_e(m["generated_at"])} for the person with id {_e(m["subject_id"])}
+<p>Made on {_e(m["generated_at"])} for {_who(m)}
 (export {_e(m["export_id"])}), as {_e(m["format"].upper())} files.
 The file {_link("manifest.json")} says the same in a form programs can read.</p>
 <h2>What is in this export</h2>
 <table><caption>Records per category</caption>
 <tr><th scope="col">Category</th><th scope="col">Records</th></tr>{overview}</table>
 {"".join(_category(k, c) for k, c in cats.items())}
+{_person(m)}
+<h2>What we say to everyone who asks</h2>
+{statements}
 <h2>What this export leaves out</h2>
 {_list(left_out)}
 <h2>What we hold but do not show</h2>

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from catalogue import Catalogue, Category, Term
+from exporters.facts import CategoryFacts, PersonFacts, Release
 from stores.streams import Held
 
 FORMAT_VERSION = "1.0"
@@ -71,6 +72,8 @@ class LeftOut:
 @dataclass(frozen=True, slots=True)
 class Header:
     export_id: str
+    # dsar's subject id in the person's own copy; in a partner's bundle, that partner's
+    # pairwise reference instead (`subject_ref`): no partner ever receives dsar's id.
     subject_id: str
     generated_at: datetime
     purpose: str
@@ -79,6 +82,7 @@ class Header:
     media_type: str
     # A delta bundle: only records whose time field is after this, where a category has one.
     since: datetime | None = None
+    for_partner: bool = False
 
 
 def _term(t: Term) -> dict[str, str]:
@@ -89,8 +93,21 @@ def _terms(ts: Sequence[Term]) -> list[dict[str, str]]:
     return [_term(t) for t in ts]
 
 
-def _category(r: CategoryResult) -> dict[str, Any]:
+def _category(r: CategoryResult, criteria: str, facts: CategoryFacts | None) -> dict[str, Any]:
     c = r.category
+    said: dict[str, Any] = {
+        "legal_bases_note": c.legal_bases_note,
+        "not_in_policy": c.not_in_policy,
+        "retention": _term(c.retention) | {"criteria": criteria},
+    }
+    if facts is not None:
+        said |= {
+            "disclosed_last_12_months": facts.disclosed,
+            "disclosures": [d.as_json() for d in facts.disclosures],
+            "sold_last_12_months": False,
+            "shared_last_12_months": facts.sold_or_shared,
+            "shared": [d.as_json() for d in facts.shared],
+        }
     return {
         "title": c.title,
         "description": c.description,
@@ -99,7 +116,12 @@ def _category(r: CategoryResult) -> dict[str, Any]:
         "files": [f.as_json() for f in r.files],
         "schema": r.schema.as_json() if r.schema else None,
         "fields": [
-            {"name": f.name + "_held" if f.withheld else f.name, "description": f.description}
+            {
+                "name": f.name + "_held" if f.withheld else f.name,
+                "description": f.description,
+            }
+            | ({"not_in_policy": f.not_in_policy} if f.not_in_policy else {})
+            | ({"released": True} if f.released else {})
             for f in c.fields
         ],
         "sources": _terms(c.sources),
@@ -107,26 +129,39 @@ def _category(r: CategoryResult) -> dict[str, Any]:
         "recipients": _terms(c.recipients),
         "shared_with": _terms(c.shared_with),
         "legal_bases": _terms(c.legal_bases),
-        "retention": _term(c.retention),
-    }
+    } | said
 
 
-def _withheld(catalogue: Catalogue, held: Sequence[Held]) -> list[dict[str, Any]]:
-    out = []
+def _withheld(
+    catalogue: Catalogue,
+    held: Sequence[Held],
+    released: set[tuple[str, str]],
+    release: Release | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each item held under a withheld field: (still withheld, released into this copy)."""
+    kept, given = [], []
     for h in held:
         f = catalogue.category(h.category).field(h.field)
-        out.append(
-            {
-                "category": h.category,
-                "field": h.field,
-                "description": f.description,
-                "where": dict(h.about),
-                "records": h.records,
-                "rule": catalogue.withholding.title,
-                "disclosed": False,
-            }
-        )
-    return out
+        item = {
+            "category": h.category,
+            "field": h.field,
+            "description": f.description,
+            "where": dict(h.about),
+            "records": h.records,
+        }
+        if (h.category, h.field) in released and release is not None:
+            given.append(
+                item
+                | {"rule": release.rule.title, "disclosed": True}
+                | {"verification": release.verification}
+            )
+            continue
+        reason = None
+        if release is not None:
+            reason = release.rule.exception(h.category, h.field) or release.unverified
+        rule = catalogue.withholding.title if reason is None else release.rule.title  # type: ignore[union-attr]
+        kept.append(item | {"rule": rule, "reason": reason, "disclosed": False})
+    return kept, given
 
 
 def build_manifest(
@@ -138,12 +173,21 @@ def build_manifest(
     searched: Sequence[StoreSearch],
     notes: Mapping[str, Any],
     not_included: Sequence[NotIncluded] = (),
+    facts: PersonFacts | None = None,
+    release: Release | None = None,
 ) -> dict[str, Any]:
     files = [f for r in results for f in (*r.files, *((r.schema,) if r.schema else ()))]
+    criteria = catalogue.retention_criteria
+    criteria_text = "" if criteria is None else criteria.description
+    who = "subject_ref" if header.for_partner else "subject_id"
+    released = {(r.category.key, f.name) for r in results for f in r.category.fields if f.released}
+    withheld, given = _withheld(catalogue, held, released, release)
+    yours = catalogue.transfers.safeguards_for(None if facts is None else facts.country)
+    jurisdiction = "UNKNOWN" if facts is None else facts.jurisdiction
     return {
         "format_version": FORMAT_VERSION,
         "export_id": header.export_id,
-        "subject_id": header.subject_id,
+        who: header.subject_id,
         "generated_at": header.generated_at.isoformat(),
         "purpose": header.purpose,
         "purpose_description": header.purpose_description,
@@ -151,12 +195,36 @@ def build_manifest(
         "media_type": header.media_type,
         "since": None if header.since is None else header.since.isoformat(),
         "records": sum(r.records for r in results),
-        "categories": {r.category.key: _category(r) for r in results},
+        "categories": {
+            # Disclosures are said of what the person has records of; a category found empty
+            # keeps the policy's list alone.
+            r.category.key: _category(
+                r, criteria_text, facts.of(r.category.key) if facts and r.records else None
+            )
+            for r in results
+        },
+        **_person(catalogue, facts),
+        "retention_criteria": None if criteria is None else _term(criteria),
+        "statements": [
+            {"key": s.key, "title": s.title, "description": s.description, "law": s.law}
+            for s in catalogue.statements
+            if s.said_to(jurisdiction)
+        ],
         "left_out": [
             {"category": x.category.key, "title": x.category.title, "reason": x.reason}
             for x in left_out
         ],
-        "withheld": _withheld(catalogue, held),
+        "withheld": withheld,
+        "released": given,
+        "release_rule": None
+        if release is None
+        else {
+            "key": release.rule.key,
+            "title": release.rule.title,
+            "description": release.rule.description,
+            "applied": not release.unverified,
+            "why_not": release.unverified,
+        },
         "held_not_included": [
             {"category": n.category or None, "what": n.what, "count": n.count, "reason": n.reason}
             for n in not_included
@@ -177,6 +245,7 @@ def build_manifest(
         "rights": [
             {"key": r.key, "title": r.title, "description": r.description}
             | {"gdpr": r.gdpr, "ccpa": r.ccpa}
+            | {"how": how_to_ask(r.by_request, catalogue.controller.email)}
             for r in catalogue.rights
         ],
         "non_discrimination": _term(catalogue.non_discrimination),
@@ -184,13 +253,18 @@ def build_manifest(
         "transfers": {
             "hosted_in": catalogue.transfers.hosted_in,
             "description": catalogue.transfers.description,
-            "safeguards": _terms(catalogue.transfers.safeguards),
+            "safeguards": [
+                {"key": g.key, "title": g.title, "description": g.description}
+                | {"covers": g.covers, "covers_yours": facts is not None and g in yours}
+                for g in catalogue.transfers.safeguards
+            ],
             "dispute_resolution": _term(catalogue.transfers.dispute_resolution),
         },
         "controller": {
             "name": catalogue.controller.name,
             "website": catalogue.controller.website,
             "email": catalogue.controller.email,
+            "email_is_demo": catalogue.controller.demo_email,
             "address": catalogue.controller.address,
         },
         "representatives": [
@@ -202,4 +276,30 @@ def build_manifest(
             }
             for r in catalogue.representatives
         ],
+    }
+
+
+def how_to_ask(by_request: bool, email: str | None) -> str | None:
+    """A right that works "by request" names the address to write to."""
+    if not by_request:
+        return None
+    if email is None:
+        return "By request: contact us as described in our privacy policy."
+    return f"By request: write to {email}."
+
+
+def _person(catalogue: Catalogue, facts: PersonFacts | None) -> dict[str, Any]:
+    """Whose law applies and the period the disclosures cover (the person's own copy only)."""
+    if facts is None:
+        return {}
+    j = catalogue.jurisdiction(facts.jurisdiction)
+    return {
+        "jurisdiction": {
+            "key": j.key,
+            "title": j.title,
+            "description": j.description,
+            "source": facts.jurisdiction_source,
+        },
+        "period": {"from": facts.period_from.isoformat(), "to": facts.period_to.isoformat()},
+        "choices": facts.choices,
     }

@@ -29,7 +29,7 @@ from catalogue import Catalogue
 from domain.audit import AuditUnavailable
 from domain.errors import STORE_FAILURES as UNAVAILABLE
 from domain.principals import Customer
-from schema import export_types, exports, portability, support
+from schema import export_types, exports, portability, requests, support
 from schema.context import Context
 from schema.errors import PublicError
 from schema.policy_types import DataCategory
@@ -87,7 +87,11 @@ class HideSuggestions(ValidationRule):
 
 def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schema:
     types = record_types(catalogue)
-    subject = subject_type(catalogue, types, {**support.SUBJECT_FIELDS, **exports.SUBJECT_FIELDS})
+    subject = subject_type(
+        catalogue,
+        types,
+        {**support.SUBJECT_FIELDS, **exports.SUBJECT_FIELDS, **requests.SUBJECT_FIELDS},
+    )
     categories = [DataCategory.of(c) for c in catalogue.categories]
 
     def me(info: strawberry.Info) -> Any:
@@ -116,11 +120,13 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
         **exports.QUERY_FIELDS,
         **portability.QUERY_FIELDS,
         **support.query_fields(subject),
+        **requests.QUERY_FIELDS,
     }
     mutation_fields: dict[str, Any] = {
         **exports.MUTATION_FIELDS,
         **portability.MUTATION_FIELDS,
         **support.MUTATION_FIELDS,
+        **requests.MUTATION_FIELDS,
     }
     query = strawberry.type(
         type("Query", (), query_fields),

@@ -25,6 +25,8 @@ class Context:
     unavailable: bool = False
     # The limits of the rules this request hit (their names), for the metrics.
     limits_hit: list[str] = field(default_factory=list)
+    # Support looks of this request that found no one, for the alert metric.
+    support_misses: int = 0
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.stores)

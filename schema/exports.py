@@ -31,6 +31,7 @@ async def request_export(info: strawberry.Info, input: ExportInput) -> RequestEx
             purpose=input.purpose.value,
             categories=input.categories,
             request_id=ctx.request_id,
+            stores=services.stores,
         ),
     )
 

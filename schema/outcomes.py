@@ -29,6 +29,7 @@ from domain.errors import (
 )
 from domain.exports import ExportRow
 from domain.portability import GrantView
+from domain.requests import Case
 from domain.support import InvalidAccess, InvalidInput
 from schema import errors
 from schema.context import Context
@@ -48,6 +49,14 @@ from schema.portability_types import (
     TransferLimitReached,
     TransferNotAllowed,
     TransferResult,
+)
+from schema.request_types import (
+    InvalidSubmission,
+    Request,
+    RequestActionResult,
+    RequestRefused,
+    SubmitRequestResult,
+    SubmittedRequest,
 )
 from schema.support_types import (
     InvalidSupportAccess,
@@ -245,3 +254,38 @@ async def export_for(ctx: Context, work: Awaitable[ExportRow]) -> RequestExportF
     if isinstance(result, DomainError):
         raise _raised(ctx, result) from None
     return OpenedExport.of(result)
+
+
+async def case_or_none(ctx: Context, work: Awaitable[Case]) -> Request | None:
+    result = await _settle(work)
+    if isinstance(result, NotFound):
+        return None
+    if isinstance(result, DomainError):
+        raise _raised(ctx, result) from None
+    return Request.of(result)
+
+
+async def case(ctx: Context, work: Awaitable[Case]) -> RequestActionResult:
+    result = await _settle(work)
+    if isinstance(result, NotFound):
+        return RequestRefused(message="No such request.")
+    if isinstance(result, Refused):
+        return RequestRefused(message=result.message)
+    if isinstance(result, DomainError):
+        raise _raised(ctx, result) from None
+    return Request.of(result)
+
+
+SUBMITTED = (
+    "Thank you. If the address is right, a message is on its way to it with a link to confirm "
+    "the request; it works once, for 24 hours. We will answer by the date that message gives."
+)
+
+
+async def submitted(ctx: Context, work: Awaitable[None]) -> SubmitRequestResult:
+    result = await _settle(work)
+    if isinstance(result, Refused):
+        return InvalidSubmission(message=result.message)
+    if isinstance(result, DomainError):
+        raise result
+    return SubmittedRequest(message=SUBMITTED)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import strawberry
 
-from domain.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_SUPPORT
+from domain.principals import SCOPE_CUSTOMER, SCOPE_PARTNER, SCOPE_STAFF, SCOPE_SUPPORT
 
 FIELD_SCOPES: Mapping[str, str] = {
     "me": SCOPE_CUSTOMER,
@@ -24,10 +24,19 @@ FIELD_SCOPES: Mapping[str, str] = {
     "requestExportFor": SCOPE_SUPPORT,
     "portabilityTransfers": SCOPE_PARTNER,
     "startTransfer": SCOPE_PARTNER,
+    "requests": SCOPE_STAFF,
+    "request": SCOPE_STAFF,
+    "extendRequest": SCOPE_STAFF,
+    "refuseRequest": SCOPE_STAFF,
+    "verifyRequest": SCOPE_STAFF,
+    "approveRequest": SCOPE_STAFF,
 }
 # Any login may ask these: the catalogue is the published policy, `export(id)` answers only the
 # export's own recipient (customer or partner), and the meta fields say nothing of anyone.
-OPEN = frozenset({"dataCategories", "export", "__typename", "__schema", "__type"})
+OPEN = frozenset({"dataCategories", "export", "__typename", "__schema", "__type", "submitRequest"})
+# Asked without any token at all: a person without an account asks for their data. The answer
+# never says whether the address is known (domain/intake.py).
+PUBLIC = frozenset({"submitRequest", "__typename"})
 
 
 class Unscoped(Exception):

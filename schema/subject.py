@@ -10,6 +10,7 @@ from uuid import UUID
 import strawberry
 
 from catalogue import Catalogue, Category
+from domain import disclosures
 from schema import cursors
 from schema.context import Context
 from schema.errors import InvalidArgument
@@ -114,7 +115,12 @@ def subject_type(
     async def right_to_know_resolver(self: Any, info: strawberry.Info) -> RightToKnow:
         ctx: Context = info.context
         counts = await ctx.loaders.counts.load(self.sid)
-        return right_to_know(catalogue, counts, datetime.now(UTC))
+        now = datetime.now(UTC)
+        held = [key for key, n in counts.items() if n]
+        facts = await disclosures.person_facts(
+            ctx.services.stores, ctx.services.db, catalogue, self.sid, now, held
+        )
+        return right_to_know(catalogue, counts, now, facts)
 
     async def withheld_resolver(self: Any, info: strawberry.Info) -> list[WithheldItem]:
         ctx: Context = info.context

@@ -41,17 +41,20 @@ def query_fields(subject: Any) -> dict[str, Any]:
         return subject(id=strawberry.ID(str(sid)), sid=sid, masked=True)
 
     async def find_subjects(info: strawberry.Info, email: str, access: SupportAccess) -> Any:
+        ctx: Context = info.context
         found = await outcomes.looked(
-            info.context,
-            agents.find_subjects(_look(info, access), email, selected_categories(info)),
+            ctx, agents.find_subjects(_look(info, access), email, selected_categories(info))
         )
+        ctx.support_misses += not found
         return [masked(sid) for sid in found]
 
     async def read_subject(info: strawberry.Info, id: strawberry.ID, access: SupportAccess) -> Any:
+        ctx: Context = info.context
         sid = await outcomes.looked(
-            info.context,
+            ctx,
             agents.read_subject(_look(info, access), uuid_or_none(id), selected_categories(info)),
         )
+        ctx.support_misses += sid is None
         return None if sid is None else masked(sid)
 
     find_subjects.__annotations__["return"] = list[subject]
@@ -60,7 +63,8 @@ def query_fields(subject: Any) -> dict[str, Any]:
         "Support agents only (scope support:read). `access` is required: the ticket id is "
         f"{support.TICKET_FORMAT}; the reason {support.REASON_MIN} to {support.REASON_MAX} "
         "characters. Contact values are masked; every look is audited first and counts "
-        "towards the agent's hourly limit of different people (HTTP 429 beyond it)."
+        "towards the agent's hourly limit of different people, a look that finds no one as "
+        "one too (HTTP 429 beyond it)."
     )
     return {
         "subject": strawberry.field(

@@ -1,7 +1,8 @@
 """Where this deployment's databases are: the service database, the stores, and migrations.
 
-With no DSAR_DATABASE_URL an embedded PostgreSQL under DSAR_HOME is started; with no
-DSAR_STORES the demo layout puts three store databases beside the service database.
+With no DSAR_DATABASE_URL an embedded PostgreSQL under DSAR_HOME is started, with an owner role
+that migrates and a service role that serves (stores/roles.py); with no DSAR_STORES the demo
+layout puts the company's store databases beside the service database.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from stores.config import StoresConfig, load_stores, with_database
 from stores.embedded import running_in, start_embedded, stop_unless_shared
 from stores.migrate import apply, ensure_database, migrations_for
+from stores.roles import EMBEDDED_SERVICE, embedded_roles, with_user
 
 
 @dataclass(slots=True)
@@ -23,8 +25,16 @@ class Deployment:
     embedded: Any = None
     # The demo company (no stores file): the only stores dsar ever creates or writes to.
     demo: bool = False
+    # The owner's URL, which migrations run with (DSAR_OWNER_DATABASE_URL, or the embedded
+    # server's owner role); None when only the service's URL is known.
+    owner_dsn: str | None = None
     # Whether this process started the embedded server (it was not running before).
     started_here: bool = False
+
+    @property
+    def migration_dsn(self) -> str:
+        """The owner's URL, else the service's (which can then only find nothing to do)."""
+        return self.owner_dsn or self.service_dsn
 
     def stop(self) -> bool:
         """Stops the embedded server if this process started it and no other process still
@@ -47,23 +57,30 @@ def locate(
     database_url: str | None = None,
     stores_file: Path | None = None,
     demo_mysql_url: str | None = None,
+    owner_database_url: str | None = None,
 ) -> Deployment:
     embedded = None
     started_here = False
     if database_url:
-        service_dsn = database_url
+        service_dsn, owner_dsn = database_url, owner_database_url
     else:
         started_here = not running_in(home / "pg")
         server, embedded = start_embedded(home / "pg")
-        service_dsn = with_database(server, "dsar")
+        owner_dsn = embedded_roles(server, "dsar")
+        service_dsn = with_database(with_user(server, EMBEDDED_SERVICE), "dsar")
     if stores_file is not None:
         config = load_stores(stores_file)
     else:
-        config = demo_layout(
-            service_dsn, home / "media", database_name(service_dsn), demo_mysql_url
-        )
+        # The demo company's databases are made and seeded by dsar: as the owner.
+        base = owner_dsn or service_dsn
+        config = demo_layout(base, home / "media", database_name(service_dsn), demo_mysql_url)
     return Deployment(
-        service_dsn, config, embedded, demo=stores_file is None, started_here=started_here
+        service_dsn,
+        config,
+        embedded,
+        demo=stores_file is None,
+        owner_dsn=owner_dsn,
+        started_here=started_here,
     )
 
 
@@ -91,7 +108,7 @@ async def migrate(deployment: Deployment, folder: Path | None = None) -> dict[st
     A company's stores are never touched: only the service database, and the demo company's
     databases and folder when no stores file is given."""
     demo = deployment.stores.stores if deployment.demo else ()
-    targets = [("service", deployment.service_dsn)] + [
+    targets = [("service", deployment.migration_dsn)] + [
         (s.migrations, s.dsn) for s in demo if s.migrations is not None and s.kind == "postgres"
     ]
     applied: dict[str, list[str]] = {}

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from catalogue import Category
 from stores.config import KeyConfig, SearchConfig
 from stores.mapping import Person, Position, Row
 
@@ -32,6 +33,7 @@ class Snapshot(Protocol):
     taken_at: datetime
     description: str
     since: datetime | None
+    released: dict[str, Category]
 
     def csv(self, key: str, person: Person) -> RecordStream: ...
     def json_lines(self, key: str, person: Person) -> RecordStream: ...

@@ -60,12 +60,15 @@ async def apply(dsn: str, migrations: list[Migration]) -> list[str]:
     applied_now: list[str] = []
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK)
-        await conn.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migrations (
-                   name text PRIMARY KEY,
-                   checksum text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
+        # Created only when missing: the service's role may read it (to find nothing to do)
+        # but may not create anything, not even "if not exists".
+        if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            await conn.execute(
+                """CREATE TABLE schema_migrations (
+                       name text PRIMARY KEY,
+                       checksum text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
         done = {
             r["name"]: r["checksum"] for r in await conn.fetch("SELECT * FROM schema_migrations")
         }
@@ -82,6 +85,11 @@ async def apply(dsn: str, migrations: list[Migration]) -> list[str]:
                         m.name,
                         m.checksum,
                     )
+            except asyncpg.InsufficientPrivilegeError:
+                raise MigrationError(
+                    f"{m.name}: this role may not change the schema (SQLSTATE 42501); "
+                    "migrations run as the owner: set DSAR_OWNER_DATABASE_URL"
+                ) from None
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"{m.name}: failed with SQLSTATE {exc.sqlstate}") from None
             applied_now.append(m.name)

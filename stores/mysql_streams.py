@@ -26,7 +26,7 @@ import orjson
 from asyncmy.connection import Connection
 from asyncmy.cursors import SSCursor
 
-from catalogue import Field
+from catalogue import Category, Field
 from stores.mapping import Person
 from stores.mysql import MappedCategory, MySQLStore, timestamp_text
 from stores.mysql_pool import COMMAND_GRACE
@@ -222,11 +222,19 @@ class Snapshot:
         self.taken_at = taken_at
         # A delta: only records whose time field is after this (categories with one).
         self.since: datetime | None = None
+        # A copy's own variants of categories whose withheld items its rule releases.
+        self.released: dict[str, Category] = {}
         self._streams: list[RowStream] = []
+
+    def _mapped(self, key: str) -> MappedCategory:
+        """The category as this copy reads it: released items selected as values."""
+        cat = self.store.categories[key]
+        variant = self.released.get(key)
+        return cat if variant is None else MappedCategory(variant, cat.mapped, self.store.types)
 
     def csv(self, key: str, person: Person) -> RowStream:
         """RFC 4180 CSV with a header row, UTF-8, rows ended by LF, as PostgreSQL writes it."""
-        cat = self.store.categories[key]
+        cat = self._mapped(key)
         cells = [csv_cell(f, cat.column(f.name)) for f in cat.category.fields]
         stream = self._stream(cat, person, cells, csv_renderer(len(cells)))
         stream.head = (",".join(columns(cat.category)) + "\n").encode()
@@ -234,7 +242,7 @@ class Snapshot:
 
     def json_lines(self, key: str, person: Person) -> RowStream:
         """One JSON object per line, in record order, as `row_to_json` writes it."""
-        cat = self.store.categories[key]
+        cat = self._mapped(key)
         fields = cat.category.fields
         cells = [json_cell(f, cat.column(f.name)) for f in fields]
         booleans = [i for i, f in enumerate(fields) if f.withheld or f.type == "boolean"]

@@ -26,11 +26,18 @@ from stores.files import FilesStore
 from stores.postgres import PostgresStore
 from stores.registry import Stores
 from stores.samples import sample_files
+from stores.scope import Scope, scoped
 
 NAMESPACE = UUID("6f1d2c1e-8a43-4f55-9b57-2c0e7d7f4a10")
 DEMO_HANDLES = ("alice", "bob", "carol", "dave")
 HEAVY = "heavy"
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+# The choices of a demo person, where a test relies on them: alice opted out of sale and sharing
+# when she signed up (long before any 12-month period a statement covers); bob allows it all.
+CHOICES = {
+    "alice": {"do_not_sell_or_share": True, "advertising_cookies": False},
+    "bob": {"do_not_sell_or_share": False, "advertising_cookies": True, "analytics_cookies": True},
+}
 # Where a demo person lives, where it matters (catalogue [jurisdictions]): alice under the
 # GDPR, carol in California. Everyone else lives in a US state Faker picks, never California.
 RESIDENCE = {
@@ -83,6 +90,8 @@ def build_subject(handle: str, *, full: bool, sensitive: bool, events: int = 40)
     fake.seed_instance(seed)
     rnd = random.Random(seed)  # noqa: S311  # synthetic data, not security
     first, last = fake.first_name(), fake.last_name()
+    if handle in DEMO_HANDLES:
+        first = handle.capitalize()  # the demo people are called what their handles say
     at = EPOCH + timedelta(days=rnd.randint(0, 300))
     d = SubjectData(id=subject_id(handle), handle=handle)
     d.rows["profile"] = [
@@ -123,6 +132,7 @@ def build_subject(handle: str, *, full: bool, sensitive: bool, events: int = 40)
             "updated_at": at,
         }
     ]
+    d.rows["preferences"][0].update(CHOICES.get(handle, {}))
     if not full:
         return d
     d.rows["professional"] = [
@@ -212,7 +222,7 @@ async def insert_subject(stores: Stores, catalogue: Catalogue, data: SubjectData
             (folder / name).write_bytes(content)
             # The file time is the recording time: fixed, so seeding stays deterministic.
             os.utime(folder / name, (stamp, stamp))
-    async with stores.subjects.pool.acquire() as conn:
+    async with scoped(stores.subjects.pool, subject=data.id) as conn:
         await conn.execute(
             "INSERT INTO subjects (id, anchor, handle) VALUES ($1, $2, $3)",
             data.id,
@@ -268,13 +278,12 @@ async def seed(
         heavy = build_subject(HEAVY, full=True, sensitive=False, events=0)
         heavy.logins.append((issuer, HEAVY))
         wanted.append(heavy)
-    existing = {
-        r["handle"]
-        for r in await stores.subjects.pool.fetch(
+    async with scoped(stores.subjects.pool, scope=Scope.SUBJECTS) as conn:
+        rows = await conn.fetch(
             "SELECT handle FROM subjects WHERE handle = any($1::text[])",
             [d.handle for d in wanted],
         )
-    }
+    existing = {r["handle"] for r in rows}
     loaded = []
     for data in wanted:
         if data.handle not in existing:

@@ -174,11 +174,19 @@ class Snapshot:
         self.copy_timeout: float | None = None
         # A delta: only records whose time field is after this (categories with one).
         self.since: datetime | None = None
+        # A copy's own variants of categories whose withheld items its rule releases.
+        self.released: dict[str, Category] = {}
         self._streams: list[CopyStream] = []
+
+    def _mapped(self, key: str) -> MappedCategory:
+        """The category as this copy reads it: released items selected as values."""
+        cat = self.store.categories[key]
+        variant = self.released.get(key)
+        return cat if variant is None else MappedCategory(variant, cat.mapped, self.store.types)
 
     def csv(self, key: str, person: Person) -> CopyStream:
         """RFC 4180 CSV with a header row, UTF-8, CRLF-free (PostgreSQL ends rows with LF)."""
-        cat = self.store.categories[key]
+        cat = self._mapped(key)
         args: list[Any] = []
         query = csv_query(cat.category, self._records(cat, person, args))
         options = {"format": "csv", "header": True, "encoding": "UTF8"}
@@ -191,7 +199,7 @@ class Snapshot:
         characters are always escaped there) passes the JSON through COPY unchanged; text
         format would double every backslash.
         """
-        cat = self.store.categories[key]
+        cat = self._mapped(key)
         args: list[Any] = []
         query = json_query(self._records(cat, person, args))
         options = {"format": "csv", "quote": "\x01", "delimiter": "\x02", "encoding": "UTF8"}

@@ -14,6 +14,8 @@ from uuid import UUID
 
 import asyncpg
 
+from stores.scope import Scope, scoped
+
 
 @dataclass(frozen=True, slots=True)
 class RecordedJurisdiction:
@@ -30,51 +32,58 @@ class Subjects:
         self.pool = pool
 
     async def for_login(self, issuer: str, sub: str) -> UUID | None:
-        row = await self.pool.fetchval(
-            "SELECT subject_id FROM identity_links WHERE issuer = $1 AND sub = $2", issuer, sub
-        )
+        async with scoped(self.pool, scope=Scope.LOGIN) as conn:
+            row = await conn.fetchval(
+                "SELECT subject_id FROM identity_links WHERE issuer = $1 AND sub = $2", issuer, sub
+            )
         return row if isinstance(row, UUID) else None
 
     async def anchor_of(self, subject_id: UUID) -> str | None:
-        row = await self.pool.fetchval("SELECT anchor FROM subjects WHERE id = $1", subject_id)
+        async with scoped(self.pool, subject=subject_id) as conn:
+            row = await conn.fetchval("SELECT anchor FROM subjects WHERE id = $1", subject_id)
         return row if isinstance(row, str) else None
 
     async def by_handle(self, handle: str) -> UUID | None:
-        row = await self.pool.fetchval("SELECT id FROM subjects WHERE handle = $1", handle)
+        async with scoped(self.pool, scope=Scope.SUBJECTS) as conn:
+            row = await conn.fetchval("SELECT id FROM subjects WHERE handle = $1", handle)
         return row if isinstance(row, UUID) else None
 
     async def ids_for(self, anchors: list[str]) -> list[UUID]:
         """The subject of each anchor value, in order, made where there is none yet."""
         if not anchors:
             return []
-        await self.pool.execute(
-            "INSERT INTO subjects (id, anchor) SELECT * FROM unnest($1::uuid[], $2::text[]) "
-            "ON CONFLICT (anchor) DO NOTHING",
-            [uuid.uuid4() for _ in anchors],
-            anchors,
-        )
-        rows = await self.pool.fetch(
-            "SELECT anchor, id FROM subjects WHERE anchor = any($1::text[])", anchors
-        )
+        async with scoped(self.pool, scope=Scope.SUBJECTS) as conn:
+            await conn.execute(
+                "INSERT INTO subjects (id, anchor) SELECT * FROM unnest($1::uuid[], $2::text[]) "
+                "ON CONFLICT (anchor) DO NOTHING",
+                [uuid.uuid4() for _ in anchors],
+                anchors,
+            )
+            rows = await conn.fetch(
+                "SELECT anchor, id FROM subjects WHERE anchor = any($1::text[])", anchors
+            )
         found = {r["anchor"]: r["id"] for r in rows}
         return [found[a] for a in anchors]
 
     async def link(self, subject_id: UUID, issuer: str, sub: str) -> None:
-        await self.pool.execute(
-            "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3) "
-            "ON CONFLICT (issuer, sub) DO UPDATE SET subject_id = excluded.subject_id",
-            issuer,
-            sub,
-            subject_id,
-        )
+        # A login may move to another subject: the row it leaves is found by the login.
+        async with scoped(self.pool, subject=subject_id, scope=Scope.LOGIN) as conn:
+            await conn.execute(
+                "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3) "
+                "ON CONFLICT (issuer, sub) DO UPDATE SET subject_id = excluded.subject_id",
+                issuer,
+                sub,
+                subject_id,
+            )
 
     async def jurisdiction(self, subject_id: UUID) -> RecordedJurisdiction | None:
         """The recorded jurisdiction (None for no such subject); UNKNOWN until settled."""
-        row = await self.pool.fetchrow(
-            "SELECT jurisdiction, jurisdiction_source, declared_jurisdiction, jurisdiction_at "
-            "FROM subjects WHERE id = $1",
-            subject_id,
-        )
+        async with scoped(self.pool, subject=subject_id) as conn:
+            row = await conn.fetchrow(
+                "SELECT jurisdiction, jurisdiction_source, declared_jurisdiction, jurisdiction_at "
+                "FROM subjects WHERE id = $1",
+                subject_id,
+            )
         if row is None:
             return None
         return RecordedJurisdiction(*row.values())
@@ -82,11 +91,12 @@ class Subjects:
     async def record_jurisdiction(
         self, subject_id: UUID, key: str, source: str, declared: str | None
     ) -> None:
-        await self.pool.execute(
-            "UPDATE subjects SET jurisdiction = $2, jurisdiction_source = $3, "
-            "declared_jurisdiction = $4, jurisdiction_at = now() WHERE id = $1",
-            subject_id,
-            key,
-            source,
-            declared,
-        )
+        async with scoped(self.pool, subject=subject_id) as conn:
+            await conn.execute(
+                "UPDATE subjects SET jurisdiction = $2, jurisdiction_source = $3, "
+                "declared_jurisdiction = $4, jurisdiction_at = now() WHERE id = $1",
+                subject_id,
+                key,
+                source,
+                declared,
+            )

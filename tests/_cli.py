@@ -22,5 +22,12 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 def cli_env(settings: Settings, home: Path, **extra: str) -> dict[str, str]:
-    """The test run's database, a throw-away home, and the setting under test."""
-    return {"DSAR_DATABASE_URL": str(settings.database_url), "DSAR_HOME": str(home), **extra}
+    """The test run's database (the service's role, and the owner's for migrations), a
+    throw-away home, and the setting under test."""
+    owner = {"DSAR_OWNER_DATABASE_URL": settings.owner_database_url or ""}
+    return {
+        "DSAR_DATABASE_URL": str(settings.database_url),
+        "DSAR_HOME": str(home),
+        **owner,
+        **extra,
+    }

@@ -51,10 +51,5 @@ async def linked_person(
     returns the handle (the login's `sub`)."""
     handle = f"{prefix}-{uuid4().hex[:8]}"
     await insert_marked(stores, catalogue, handle, f"{prefix[0].upper()}{uuid4().hex[:8]}", octet)
-    await stores.subjects.pool.execute(
-        "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3)",
-        issuer,
-        handle,
-        subject_id(handle),
-    )
+    await stores.subjects.link(subject_id(handle), issuer, handle)
     return handle

@@ -14,6 +14,7 @@ import asyncpg
 
 from stores.config import with_database
 from stores.embedded import start_embedded
+from stores.roles import ensure_service_role, with_user
 
 LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -65,5 +66,25 @@ async def drop_databases(server_url: str, prefix: str) -> None:
             )
             ident = await conn.fetchval("SELECT quote_ident($1)", name)
             await conn.execute(f"DROP DATABASE IF EXISTS {ident}")
+    finally:
+        await conn.close()
+
+
+async def create_service_role(server_url: str, name: str) -> str:
+    """A login role of this run only (roles are cluster-wide: each run makes and drops its own),
+    a member of dsar_app like a deployment's service role; returns the server URL as it."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        await ensure_service_role(conn, name)
+    finally:
+        await conn.close()
+    return with_user(server_url, name)
+
+
+async def drop_role(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        ident = await conn.fetchval("SELECT quote_ident($1)", name)
+        await conn.execute(f"DROP ROLE IF EXISTS {ident}")
     finally:
         await conn.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -19,8 +21,17 @@ from stores.deployment import Deployment, migrate
 from stores.registry import Stores
 from stores.seed import seed
 from tests._mysql import drop_mysql_database, mysql_test_server
-from tests._pg import drop_databases, test_server, unique_prefix
+from tests._pg import (
+    create_service_role,
+    drop_databases,
+    drop_role,
+    test_server,
+    unique_prefix,
+)
 from tests._tokens import TEST_ISSUER, test_issuer
+
+# The SMTP server in the test process and the app that mails through it (tests/_mail.py).
+pytest_plugins = ["tests._mail"]
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +51,17 @@ def prefix() -> str:
 
 
 @pytest.fixture(scope="session")
+def service_role(pg_server: str, prefix: str) -> Iterator[str]:
+    """The role the service connects as: this run's own, bound by row-level security."""
+    name = f"{prefix}_api"
+    url = asyncio.run(create_service_role(pg_server, name))
+    yield url
+    asyncio.run(drop_role(pg_server, name))
+
+
+@pytest.fixture(scope="session")
 def settings(
-    pg_server: str, prefix: str, tmp_path_factory: pytest.TempPathFactory
+    pg_server: str, prefix: str, service_role: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
     # The demo company's CRM runs on MySQL in the tests: TEST_MYSQL_URL, else the local
     # MariaDB if it answers; under CI=true its absence fails the run instead of skipping it.
@@ -50,7 +70,9 @@ def settings(
         pytest.fail("no MySQL/MariaDB server answers (TEST_MYSQL_URL)")
     yield Settings(
         home=tmp_path_factory.mktemp("dsar-home"),
-        database_url=with_database(pg_server, prefix),
+        # The service as its own role; migrations (and the tests' own look inside) as the owner.
+        database_url=with_database(service_role, prefix),
+        owner_database_url=with_database(pg_server, prefix),
         secret_key=b"test-secret-key-that-is-long-enough-0123456789",
         demo_mysql_url=mysql,
     )
@@ -65,6 +87,15 @@ async def deployment(settings: Settings, pg_server: str, prefix: str) -> AsyncIt
     await migrate(d)
     yield d
     await drop_databases(pg_server, prefix)
+
+
+@pytest.fixture(scope="session")
+async def owner_db(deployment: Deployment) -> AsyncIterator[asyncpg.Pool]:
+    """The service database as its owner: what a test looks at or sets up behind the service
+    (the service's own role sees only the rows its transaction is bound to)."""
+    pool = await asyncpg.create_pool(deployment.migration_dsn, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ async def gql(
 
 @pytest.fixture
 async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     yield conn
     await conn.close()
 

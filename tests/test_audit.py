@@ -40,6 +40,7 @@ from stores.config import with_database
 from stores.deployment import Deployment
 from stores.migrate import apply, ensure_database, migrations_for
 from stores.pool import create_pool
+from stores.scope import Scope, scoped
 from tests._tokens import TEST_ISSUER
 
 AGENT = SupportAgent(TEST_ISSUER, "agent-7", frozenset({"support:read"}))
@@ -72,7 +73,7 @@ async def scratch(pg_server: str, prefix: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(deployment.service_dsn)
+    pool = await create_pool(deployment.migration_dsn)
     yield pool
     await pool.close()
 
@@ -224,7 +225,11 @@ async def test_the_application_role_can_only_append_through_the_function(
         await conn.execute("SET ROLE dsar_app")
         try:
             seq = await read(conn)
-            assert await conn.fetchval("SELECT outcome FROM audit_log WHERE seq = $1", seq)
+            # Row-level security: the row exists for the role only under a scope that reads it.
+            assert await conn.fetchval("SELECT outcome FROM audit_log WHERE seq = $1", seq) is None
+            async with scoped(conn, scope=Scope.AUDIT) as audit_conn:
+                found = "SELECT outcome FROM audit_log WHERE seq = $1"
+                assert await audit_conn.fetchval(found, seq) == "allowed"
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute(statement)
             assert (await verify(conn)).ok

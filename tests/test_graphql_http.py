@@ -227,7 +227,7 @@ async def test_every_error_of_a_varied_run_has_a_listed_code(
         seen.update(codes(await ask(client, token, query)))
     seen.update(codes(await ask(client, "not-a-token", "{ __typename }")))
     seen.update(codes(await client.post("/graphql", json={"query": "{ me { id } }"})))
-    partner = issuer.mint("partner", "partner-one")
+    partner = issuer.mint("partner", "partner-a")
     seen.update(codes(await ask(client, partner, "{ me { id } }")))
     seen.update(codes(await client.get("/graphql", headers={"Accept": JSON})))
     r = await ask(client, token, '{ me { webAnalytics(first: 1, after: "bogus") { __typename } } }')

@@ -191,7 +191,7 @@ async def test_no_token_is_401_and_graphql_never_runs(client: httpx.AsyncClient)
 
 @pytest.mark.usefixtures("no_sql")
 async def test_a_partner_token_on_me_is_403(client: httpx.AsyncClient, issuer: DevIssuer) -> None:
-    token = issuer.mint("partner", "partner-one")
+    token = issuer.mint("partner", "partner-a")
     r = await client.post(
         "/graphql", json={"query": "{ me { id } }"}, headers={"Authorization": f"Bearer {token}"}
     )

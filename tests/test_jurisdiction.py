@@ -83,7 +83,11 @@ RESIDENCE_OK = '[residence]\ncategory = "profile"\ncountry = "country"\n'
 def test_broken_jurisdictions(tmp_path: Path, tail: str, message: str) -> None:
     base = PACKAGED.read_text(encoding="utf-8")
     path = tmp_path / "policy.toml"
-    path.write_text(base[: base.index("[jurisdictions.GDPR]")] + tail, encoding="utf-8")
+    after = base[base.index("\n[residence]\n") + 1 :]
+    rest = after[after.index("\n\n") :]  # the sections after [residence], as they are
+    rules = base[base.index("[release_rules.gdpr]") : base.index("\n[residence]\n")]
+    head = base[: base.index("[jurisdictions.GDPR]")]
+    path.write_text(head + tail + "\n" + rules + rest, encoding="utf-8")
     with pytest.raises(CatalogueError, match=message):
         load_catalogue(path)
 

@@ -80,7 +80,7 @@ async def gql(client: httpx.AsyncClient, token: str, query: str, **variables: An
 
 @pytest.fixture
 async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     yield conn
     await conn.close()
 
@@ -166,7 +166,13 @@ async def test_a_partner_pulls_exactly_what_was_granted(
         "data/web_analytics.json",
     ]
     assert manifest["purpose"] == "portability"
-    assert manifest["subject_id"] == str(subject_id(person))
+    # The partner's own pairwise reference, never dsar's subject id (issue 16, item 7).
+    assert "subject_id" not in manifest
+    assert manifest["subject_ref"] == mine[0]["subjectRef"]
+    assert str(subject_id(person)) not in r.content.decode("latin-1")
+    for name in z.namelist():
+        assert str(subject_id(person)) not in name
+        assert str(subject_id(person)).encode() not in z.read(name)
 
     # The person sees which partner received what, and when.
     seen = (await gql(client, issuer.mint("customer", person), GRANTS))["portabilityGrants"]
@@ -450,7 +456,8 @@ async def test_a_partner_with_a_key_receives_a_bundle_only_it_can_open(
     registry = jwe.JWERegistry(algorithms=["RSA-OAEP-256", "A256GCM"])
     opened = jwe.decrypt_compact(r.content, key, registry=registry)
     _, manifest = bundle(opened.plaintext)
-    assert manifest["subject_id"] == str(subject_id(person))
+    assert "subject_id" not in manifest and manifest["subject_ref"]
+    assert str(subject_id(person)).encode() not in opened.plaintext
     assert list(manifest["categories"]) == ["profile"]
 
 

@@ -20,7 +20,7 @@ PARTNERS = "{ portabilityPartners { clientId name contact categories } }"
 
 @pytest.fixture
 async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     yield conn
     await conn.close()
 
@@ -92,7 +92,7 @@ async def test_a_partner_row_written_by_hand_never_offers_inferred_data(
 async def test_only_a_person_may_list_partners(
     client: httpx.AsyncClient, issuer: DevIssuer
 ) -> None:
-    for token in (issuer.mint("partner", "partner-one"), issuer.mint("support", "agent-1")):
+    for token in (issuer.mint("partner", "partner-a"), issuer.mint("support", "agent-1")):
         r = await ask(client, token)
         assert r.status_code == 403
         assert "insufficient_scope" in r.headers["www-authenticate"]

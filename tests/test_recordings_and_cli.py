@@ -136,3 +136,22 @@ def test_dev_tokens_are_refused_unless_asked_for(tmp_path: Path) -> None:
     ok = run_cli("token", "--customer", "alice", env={**env, "DSAR_DEV_ISSUER": "1"})
     assert ok.returncode == 0
     assert ok.stdout.count(".") == 2
+
+
+def test_serve_refuses_a_demo_contact_address_outside_development(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Every right that works "by request" names the controller's e-mail: outside development
+    `dsar serve` will not start while it is the demonstration stand-in, nor when it is empty."""
+    env = cli_env(settings, tmp_path, DSAR_DEV_ISSUER="0")
+    result = run_cli("serve", "--port", "1", env=env)
+    assert result.returncode == 2
+    assert "refusing to serve" in result.stderr and "privacy@ontra.ai" in result.stderr
+    packaged = Path(__file__).resolve().parents[1] / "catalogue" / "policy.toml"
+    empty = tmp_path / "policy.toml"
+    text = packaged.read_text().replace(
+        'email = "privacy@ontra.ai"\ndemo_email = true', 'email = ""'
+    )
+    empty.write_text(text)
+    result = run_cli("serve", "--port", "1", env={**env, "DSAR_CATALOGUE": str(empty)})
+    assert result.returncode == 2 and "is empty" in result.stderr

@@ -1,3 +1,5 @@
+import asyncpg
+
 from catalogue import Catalogue
 from stores.registry import Stores
 from stores.seed import build_subject, seed, subject_id, user_id
@@ -11,7 +13,9 @@ def test_building_a_subject_is_deterministic() -> None:
     assert a.rows != build_subject("bob", full=True, sensitive=True).rows
 
 
-async def test_seeded_rows_are_the_built_ones(stores: Stores, catalogue: Catalogue) -> None:
+async def test_seeded_rows_are_the_built_ones(
+    stores: Stores, catalogue: Catalogue, owner_db: asyncpg.Pool
+) -> None:
     alice = build_subject("alice", full=True, sensitive=True)
     row = await stores.postgres("profile").pool.fetchrow(
         "SELECT u.given_name, u.email, a.city FROM users u JOIN addresses a ON a.user_id = u.id "
@@ -26,9 +30,7 @@ async def test_seeded_rows_are_the_built_ones(stores: Stores, catalogue: Catalog
         user_id("alice"),
     )
     assert events == len(alice.rows["web_analytics"]) > 0
-    subject = await stores.subjects.pool.fetchrow(
-        "SELECT anchor, handle FROM subjects WHERE id = $1", alice.id
-    )
+    subject = await owner_db.fetchrow("SELECT anchor, handle FROM subjects WHERE id = $1", alice.id)
     assert tuple(subject) == (str(user_id("alice")), "alice")
 
 

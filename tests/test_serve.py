@@ -65,7 +65,10 @@ def start(home: Path, port: int, *, wait: bool = True) -> Serve:
         if line.startswith("  stop:"):
             break
         assert time.monotonic() < deadline, "dsar serve did not print its banner"
-    assert any("dsar is serving on" in line for line in serve.banner), serve.banner
+    if not any("dsar is serving on" in line for line in serve.banner):
+        process.kill()
+        _, err = process.communicate(timeout=30)
+        raise AssertionError(f"no banner: {serve.banner!r}; stderr: {err[-3000:]}")
     # The banner comes only once the server answers.
     assert httpx.get(f"{serve.url}/healthz").status_code == 200
     return serve

@@ -200,7 +200,7 @@ async def rows_where(db: asyncpg.Connection, where: str, *args: Any) -> list[Row
 
 @pytest.fixture
 async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     yield conn
     await conn.close()
 
@@ -746,6 +746,49 @@ async def test_past_the_hourly_limit_of_people_an_agent_gets_429(
     ).status_code == 200
 
 
+async def test_looks_that_find_no_one_count_towards_the_limit_and_raise_the_alert(
+    limited: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    db: asyncpg.Connection,
+) -> None:
+    """Probing made-up subject ids (or addresses) is not free: each miss takes a slot of the
+    agent's hour, and counts in dsar_support_misses_total, the metric to alert on."""
+    name, token = agent_token(issuer)
+    before = misses(await limited.get("/metrics"))
+    probe = await gql(limited, token, READ % "id", id=str(uuid4()), access=ticket())
+    assert probe.status_code == 200 and probe.json()["data"] == {"subject": None}
+    nobody = await gql(
+        limited, token, FIND % "id", email=f"{uuid4().hex}@nowhere.test", access=ticket()
+    )
+    assert nobody.status_code == 200 and nobody.json()["data"] == {"findSubjects": []}
+    assert misses(await limited.get("/metrics")) == before + 2
+
+    # Two misses used the hour (two a hour here): a real person is now past the limit too.
+    r = await gql(limited, token, READ % "id", id=str(person.id), access=ticket())
+    assert r.status_code == 429, r.json()
+    assert r.json()["errors"][0]["extensions"]["code"] == "SUPPORT_LIMIT_REACHED"
+    assert 3500 < r.json()["errors"][0]["extensions"]["retryAfter"] <= 3600
+    again = await gql(limited, token, READ % "id", id=str(uuid4()), access=ticket())
+    assert again.status_code == 429
+    rows = await rows_where(db, "actor->>'sub' = $1", name)
+    assert [(x.action, x.outcome, x.subject_id) for x in rows] == [
+        ("subject.read", "allowed", None),
+        ("subject.find", "allowed", None),
+        ("subject.read", "denied", person.id),
+        ("subject.read", "denied", None),
+    ]
+    # A refused look found nothing, but it is the limit's to count, not the alert's.
+    assert misses(await limited.get("/metrics")) == before + 2
+
+
+def misses(metrics: httpx.Response) -> float:
+    for line in metrics.text.splitlines():
+        if line.startswith("dsar_support_misses_total "):
+            return float(line.split()[1])
+    raise AssertionError("no dsar_support_misses_total in /metrics")
+
+
 async def test_concurrent_looks_cannot_overrun_the_limit(
     limited: httpx.AsyncClient,
     issuer: DevIssuer,
@@ -820,7 +863,11 @@ async def test_an_agent_opens_an_export_that_only_the_person_can_download(
     assert verification["identity_verified_by"] == "email_confirmed"
     assert verification["verified_by"] == {"kind": "support", "iss": TEST_ISSUER, "sub": name}
     assert verification["note"] == VERIFIED["note"]
-    [audited] = await rows_of(db, r)
+    # The request it opens is received first, then the export: both name the request.
+    received, audited = await rows_of(db, r)
+    request = await db.fetchval("SELECT request_id FROM exports WHERE id = $1", UUID(opened["id"]))
+    assert (received.action, received.subject_id) == ("request.receive", person.id)
+    assert received.purpose == {"request": str(request), "channel": "support"}
     assert (audited.action, audited.outcome, audited.subject_id) == (
         "export.request",
         "allowed",
@@ -829,6 +876,7 @@ async def test_an_agent_opens_an_export_that_only_the_person_can_download(
     assert audited.purpose == {
         **ACCESS,
         "export_id": opened["id"],
+        "request": str(request),
         "verification": "email_confirmed",
     }
     assert audited.categories == ["profile", "device"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from api.account import downloads, login, pages, partners
+from api.account import demomail, downloads, login, pages, partners, public
 from api.account.site import AccountSite, PageErrors
 from api.account.web import HERE, PageHeaders, Static, content_security_policy, origin
 from api.settings import Settings
@@ -33,10 +33,15 @@ def account_routes(settings: Settings) -> list[BaseRoute]:
         *downloads.routes(site),
         *partners.routes(site),
         *login.routes(site),
+        *demomail.routes(site),
         Mount("/static", app=Static(directory=HERE / "static"), name="account_static"),
     ]
     home = next(r for r in routes if isinstance(r, Route) and r.name == "account_home")
     return [
+        *(
+            Route(r.path, r.endpoint, methods=r.methods, name=r.name, middleware=headers)
+            for r in public.routes(site)
+        ),
         Route("/account", home.endpoint, middleware=headers),
         Mount("/account", routes=routes, middleware=headers),
     ]

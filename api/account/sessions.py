@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.requests import Request
 from starlette.responses import Response
 
+from stores.scope import Scope, scoped
+
 # A login must finish (provider round trip) within this many seconds of starting.
 LOGIN_WINDOW = 10 * 60
 # However long an access token lives, a session ends this long after its sign-in at the latest.
@@ -99,15 +101,17 @@ class SessionStore:
         """The live session of this id, its idle expiry moved forward; None when there is none."""
         if sid is None or not _SID.match(sid):
             return None
-        row = await self._db.fetchrow(
-            """UPDATE account_sessions
-               SET seen_at = now(),
-                   expires_at = least(ends_at, now() + make_interval(secs => $2))
-               WHERE id_hash = $1 AND expires_at > now()
-               RETURNING sealed, signed_in""",
-            _id_hash(sid),
-            float(self._idle),
-        )
+        id_hash = _id_hash(sid)
+        async with scoped(self._db, session=id_hash) as conn:
+            row = await conn.fetchrow(
+                """UPDATE account_sessions
+                   SET seen_at = now(),
+                       expires_at = least(ends_at, now() + make_interval(secs => $2))
+                   WHERE id_hash = $1 AND expires_at > now()
+                   RETURNING sealed, signed_in""",
+                id_hash,
+                float(self._idle),
+            )
         if row is None:
             return None
         data = unseal(self._secret, sid, row["sealed"])
@@ -129,24 +133,27 @@ class SessionStore:
         return session
 
     async def save(self, session: Session) -> None:
-        await self._db.execute(
-            "UPDATE account_sessions SET sealed = $2, signed_in = $3 WHERE id_hash = $1",
-            _id_hash(session.sid),
-            seal(self._secret, session.sid, session.data),
-            session.signed_in,
-        )
+        id_hash = _id_hash(session.sid)
+        async with scoped(self._db, session=id_hash) as conn:
+            await conn.execute(
+                "UPDATE account_sessions SET sealed = $2, signed_in = $3 WHERE id_hash = $1",
+                id_hash,
+                seal(self._secret, session.sid, session.data),
+                session.signed_in,
+            )
 
     async def delete(self, session: Session) -> None:
-        await self._db.execute(
-            "DELETE FROM account_sessions WHERE id_hash = $1", _id_hash(session.sid)
-        )
+        id_hash = _id_hash(session.sid)
+        async with scoped(self._db, session=id_hash) as conn:
+            await conn.execute("DELETE FROM account_sessions WHERE id_hash = $1", id_hash)
 
     async def _insert(
         self, session: Session, lifetime: float, ends_at: float | None = None
     ) -> None:
         """The session ends `lifetime` seconds from now by the database's clock (which judges
         every expiry), or at `ends_at` (the token's own expiry, by its issuer) if sooner."""
-        async with self._db.acquire() as conn, conn.transaction():
+        # The expired sessions of everyone go first (the sweep); then this one.
+        async with scoped(self._db, session=_id_hash(session.sid), scope=Scope.SWEEP) as conn:
             await conn.execute("DELETE FROM account_sessions WHERE expires_at <= now()")
             await conn.execute(
                 """WITH ends AS (

@@ -54,12 +54,14 @@ class AccountSite:
         validator = request.app.state.security.validator
         if session is None or session.data.access_token is None or validator is None:
             return None
+        security = request.app.state.security
         try:
             principal = await authenticate(
                 "Bearer " + session.data.access_token,
                 validator,
                 self.services(request).stores.subject_for_login,
             )
+            await security.roles.check(principal)
         except AUTH_ERRORS as exc:
             log.info("account session token refused", extra={"error": type(exc).__name__})
             return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import sys
 from collections.abc import Callable
@@ -24,7 +25,11 @@ from tqdm import tqdm  # type: ignore[import-untyped]  # types-tqdm is not insta
 from api.cli._common import CommandError, resolve_subject
 from api.settings import Settings
 from catalogue import load_catalogue
+from domain import requests
+from domain.audit import AuditUnavailable
+from domain.disclosures import person_facts, release_for
 from domain.errors import STORE_FAILURES
+from domain.principals import Operator
 from exporters._registry import EXPORTERS, UnknownFormat
 from exporters.bundle import PURPOSES, BundleError, build_bundle
 from stores.registry import Stores
@@ -38,6 +43,10 @@ def add_export_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     ex.add_argument("--categories", help="only these categories, comma-separated")
     ex.add_argument("-o", "--output", type=Path, required=True, help="the ZIP file to write")
     ex.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ex.add_argument(
+        "--operator",
+        help="who runs the export, as the request records it (default: the system user name)",
+    )
 
 
 def checked_output(output: Path) -> Path:
@@ -61,14 +70,26 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     output = checked_output(args.output)
     part = output.with_name(output.name + ".part")
     categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
+    operator = Operator(args.operator or getpass.getuser())
+    if not operator.user.isprintable() or not 0 < len(operator.user) <= 200:
+        raise CommandError("--operator is a name of 1 to 200 printable characters")
 
     async def run() -> tuple[int, str]:
         catalogue = load_catalogue(settings.catalogue_file)
         deployment = settings.locate()
         stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
+        db = await asyncpg.connect(deployment.service_dsn)
         try:
             sid = await resolve_subject(stores, args.subject)
-            export_id = str(uuid4())
+            export_id = uuid4()
+            # The request and its audit row are committed before any data is read.
+            case = await requests.open_by_operator(
+                db, settings.rules().requests, operator, sid, kind=args.purpose
+            )
+            now = datetime.now(UTC)
+            facts = await person_facts(stores, stores.subjects.pool, catalogue, sid, now)
+            # An operator's copy: never verified by the person, so nothing is released.
+            release = release_for(catalogue, facts, args.purpose, {"method": "operator"})
             chunks = build_bundle(
                 stores,
                 catalogue,
@@ -77,7 +98,9 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                 purpose=args.purpose,
                 categories=categories,
                 export_id=export_id,
-                generated_at=datetime.now(UTC),
+                generated_at=now,
+                facts=facts,
+                release=release,
             )
             bar = tqdm(unit="B", unit_scale=True, desc="export", disable=args.no_progress)
             with bar, part.open("wb") as f:
@@ -87,8 +110,10 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                     written += len(chunk)
                     bar.update(len(chunk))
                 await _write(os.fsync, f.fileno())
-            return written, export_id
+            await requests.close_by_operator(db, case, operator, export_id)
+            return written, str(export_id)
         finally:
+            await db.close()
             await stores.close()
 
     try:
@@ -114,6 +139,8 @@ def _plain(exc: BaseException, output: Path) -> BaseException:
         return CommandError(str(exc))
     if isinstance(exc, WriteFailed):
         return CommandError(f"cannot write {output}: {exc}; no file was left")
+    if isinstance(exc, AuditUnavailable):
+        return CommandError("the audit log did not take the request; no file was left")
     if isinstance(exc, OSError) and exc.filename is not None:
         return CommandError(f"cannot write {output}: {exc.strerror}; no file was left")
     if isinstance(exc, STORE_FAILURES):

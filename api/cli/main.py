@@ -14,6 +14,7 @@ import asyncpg
 from api.cli._common import CommandError, resolve_subject
 from api.cli.export import add_export_parser, cmd_export
 from api.cli.partner import add_partner_parser, cmd_partner
+from api.cli.requests import add_requests_parsers, cmd_report, cmd_requests
 from api.cli.serve import add_serve_parser, cmd_serve, terminate
 from api.devissuer import DevIssuer
 from api.settings import DEV_ISSUER, Settings, SettingsError
@@ -46,10 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--customer", metavar="SUBJECT")
     who.add_argument("--partner", metavar="CLIENT_ID")
     who.add_argument("--support", metavar="AGENT_ID")
+    who.add_argument("--staff", metavar="STAFF_ID", help="a privacy staff member (privacy:manage)")
     tk.add_argument("--ttl", type=int, default=3600)
     add_export_parser(sub)
     add_partner_parser(sub)
     add_stores_parser(sub)
+    add_requests_parsers(sub)
     au = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit", required=True)
     au.add_parser("verify", help="recompute the hash chain and name the first broken row")
     ln = sub.add_parser("link", help="link a login at an identity provider to a subject")
@@ -96,12 +99,23 @@ def _with_stores(settings: Settings, work: Callable[[Deployment, Stores], Awaita
     return asyncio.run(run())
 
 
+OWNER_MISSING = (
+    "DSAR_OWNER_DATABASE_URL is not set: migrating with DSAR_DATABASE_URL, the service's own "
+    "role. That works only if this role owns the schema, and then row-level security does not "
+    "bind the service: give the owner's URL to `dsar migrate` and a login role in dsar_app to "
+    "`dsar serve` (docs/OPERATIONS.md, Databases)"
+)
+
+
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> dict[str, list[str]]:
         load_catalogue(
             settings.catalogue_file
         )  # a broken catalogue stops here, before any database is touched
-        return await migrate(settings.locate())
+        deployment = settings.locate()
+        if deployment.owner_dsn is None:
+            print(f"dsar migrate: warning: {OWNER_MISSING}", file=sys.stderr)
+        return await migrate(deployment)
 
     for schema, names in asyncio.run(run()).items():
         print(f"{schema}: {', '.join(names) if names else 'up to date'}")
@@ -156,6 +170,8 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         print(issuer.mint("customer", args.customer, ttl=args.ttl))
     elif args.partner:
         print(issuer.mint("partner", args.partner, ttl=args.ttl))
+    elif args.staff:
+        print(issuer.mint("staff", args.staff, ttl=args.ttl))
     else:
         print(issuer.mint("support", args.support, ttl=args.ttl))
     return 0
@@ -202,6 +218,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "partner": cmd_partner,
     "stores": cmd_stores,
     "audit": cmd_audit,
+    "requests": cmd_requests,
+    "report": cmd_report,
 }
 
 if __name__ == "__main__":

@@ -72,9 +72,14 @@ class Server(uvicorn.Server):
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from api.app import create_app
+    from api.app import contact_problem, create_app
     from api.logs import configure
 
+    # Before anything starts: every statement names this address as where rights are
+    # exercised by request, so outside development a stand-in one is refused.
+    problem = contact_problem(load_catalogue(settings.catalogue_file), settings)
+    if problem is not None:
+        raise CommandError(f"refusing to serve: {problem}")
     sock = listen(args.host, args.port)
     signal.signal(signal.SIGTERM, terminate)
     configure()
@@ -143,6 +148,8 @@ def banner(settings: Settings, host: str, port: int, loaded: list[str]) -> str:
             "-H 'content-type: application/json' "
             '-d \'{"query":"{ me { profile { firstName } } }"}\'',
             f"  partner:  {dsar} token --partner {DEMO_PARTNER}   (may receive transfers)",
+            f"  staff:    {dsar} token --staff privacy-1   (works the request queue)",
+            f"  e-mail:   {base}/account/demo/mail   (what people would be sent)",
         ]
     lines.append(f"  stop:     Ctrl-C here, or kill {os.getpid()}")
     return "\n".join(lines) + "\n"

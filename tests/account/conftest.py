@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from uuid import uuid4
 
+import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -29,9 +30,9 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture(scope="session")
-async def demo_links(stores: Stores) -> None:
+async def demo_links(stores: Stores, owner_db: asyncpg.Pool) -> None:
     """`make serve` links the demo people to the development issuer; so do these tests."""
-    await stores.subjects.pool.executemany(
+    await owner_db.executemany(
         "INSERT INTO identity_links (issuer, sub, subject_id) "
         "SELECT $1, handle, id FROM subjects WHERE handle = $2 ON CONFLICT DO NOTHING",
         [(DEV_ISSUER, h) for h in DEMO_HANDLES],

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -43,6 +44,7 @@ async def test_ask_then_download_the_zip(
     person: Person,
     fmt: str,
     purpose: str,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     r = await ask(browser, fmt, purpose)
@@ -69,15 +71,23 @@ async def test_ask_then_download_the_zip(
         assert person.marker.encode() in bundle.read(f"data/profile.{fmt}")
         assert ("data/geolocation." + fmt in bundle.namelist()) == (purpose == "access")
     listed = (await browser.get("/account")).text
-    assert f"/account/exports/{eid}" in listed and "Downloaded" in listed
-    audited = await account_app.state.services.db.fetch(
+    assert f"/account/exports/{eid}" in listed and "Used: downloaded on" in listed
+    assert "Get a new copy" in listed
+    used = (await browser.get(f"/account/exports/{eid}")).text
+    assert "cannot be downloaded again" in used and "Prepare a new copy" in used
+    assert f'name="format" value="{fmt}"' in used and f'name="purpose" value="{purpose}"' in used
+    audited = await owner_db.fetch(
         "SELECT action, outcome, purpose->>'export_id' AS export_id FROM audit_log "
         "WHERE subject_id = $1 ORDER BY seq",
         person.data.id,
     )
+    sent = [("export.download", "allowed", str(eid)), ("export.sent", "allowed", str(eid))]
     assert [tuple(r.values()) for r in audited] == [
+        ("request.receive", "allowed", None),  # the request the export answers
         ("export.request", "allowed", str(eid)),
-        *[("export.download", "allowed", str(eid)), ("export.sent", "allowed", str(eid))] * 3,
+        *sent,
+        ("request.complete", "allowed", str(eid)),  # answered by the first whole copy
+        *sent * 2,
         ("export.download", "denied", str(eid)),  # the spent link, refused
     ]
 
@@ -118,7 +128,11 @@ async def test_an_old_login_steps_up_before_the_download(
 
 
 async def test_unknown_expired_and_other_peoples_links_are_friendly_pages(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     eid = export_id((await ask(browser, "csv", "portability")).headers["location"])
@@ -137,7 +151,7 @@ async def test_unknown_expired_and_other_peoples_links_are_friendly_pages(
         assert r.status_code == 404 and person.marker not in r.text
 
     await sign_in(account_app, browser, issuer, person.handle)
-    await account_app.state.services.db.execute(
+    await owner_db.execute(
         "UPDATE exports SET expires_at = now() - interval '1 second' WHERE id = $1", eid
     )
     for path in (f"/account/exports/{eid}", f"/account/exports/{eid}/download"):
@@ -147,7 +161,11 @@ async def test_unknown_expired_and_other_peoples_links_are_friendly_pages(
 
 
 async def test_asking_needs_the_csrf_token_and_a_real_choice(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     refused = await browser.post("/account/exports", **form(format="csv", purpose="access"))
@@ -157,7 +175,7 @@ async def test_asking_needs_the_csrf_token_and_a_real_choice(
         r = await browser.post("/account/exports", **form(csrf=token, format=fmt, purpose=purpose))
         assert r.status_code == 400
     assert (
-        await account_app.state.services.db.fetchval(
+        await owner_db.fetchval(
             "SELECT count(*) FROM exports WHERE subject_id = $1", person.data.id
         )
         == 0
@@ -185,6 +203,24 @@ async def test_past_the_daily_limit_a_429_page_says_when(
         r = await ask(browser, "json", "access")
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 3600
     assert "You can ask again in about 24 hours" in r.text
+    # True to what the page then offers: the copy asked for can still be downloaded...
+    assert "we make 1 copies a day" not in r.text
+    assert "one of your earlier copies can still be downloaded" in r.text
+
+
+async def test_the_limit_page_never_points_at_copies_that_cannot_be_downloaded(
+    one_a_day: Starlette, issuer: DevIssuer, person: Person
+) -> None:
+    transport = httpx.ASGITransport(app=one_a_day)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as browser:
+        await sign_in(one_a_day, browser, issuer, person.handle)
+        eid = export_id((await ask(browser, "csv", "access")).headers["location"])
+        for _ in range(3):  # every whole download the link serves
+            assert (await browser.get(f"/account/exports/{eid}/download")).status_code == 200
+        r = await ask(browser, "json", "access")
+    assert r.status_code == 429
+    assert "none of your earlier copies can still be downloaded" in r.text
+    assert "still on your data page" not in r.text
 
 
 def test_large_copies_are_left_to_the_browsers_own_download() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -80,7 +81,11 @@ async def test_the_demo_sign_in_refuses_without_its_csrf_token(browser: httpx.As
 
 
 async def test_sign_out_ends_the_session(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     page = await browser.get("/account")
@@ -97,7 +102,7 @@ async def test_sign_out_ends_the_session(
     r = await browser.post("/account/logout", **form(csrf=csrf_of(page.text)))
     assert r.status_code == 303 and r.headers["location"] == "/account/signed-out"
     assert f'{COOKIE}=""' in r.headers["set-cookie"] and "Max-Age=0" in r.headers["set-cookie"]
-    assert not await account_app.state.services.db.fetchval(
+    assert not await owner_db.fetchval(
         "SELECT count(*) FROM account_sessions WHERE id_hash = $1",
         hashlib.sha256(sid.encode()).digest(),
     )

@@ -6,6 +6,7 @@ import re
 from html import unescape
 from uuid import uuid4
 
+import asyncpg
 import httpx
 from starlette.applications import Starlette
 
@@ -151,9 +152,13 @@ async def test_a_login_linked_to_no_data(
 
 
 async def test_who_looked_lists_partners_and_support_not_the_person(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    owner_db: asyncpg.Pool,
 ) -> None:
-    db = account_app.state.services.db
+    db = owner_db
     agent = SupportAgent(issuer="https://issuer.test", sub="agent-7", scopes=frozenset())
     named = f"looked-{uuid4().hex[:8]}"
     await add_partner(

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -27,11 +28,11 @@ NOTICE = re.compile(r'<div class="notice ok" id="partners-notice"[^>]*><p>([^<]+
 
 
 @pytest.fixture
-async def partner(account_app: Starlette, catalogue: Catalogue) -> str:
+async def partner(account_app: Starlette, catalogue: Catalogue, owner_db: asyncpg.Pool) -> str:
     """A partner of this test alone, at the test issuer: profile and preferences only."""
     client_id = f"acct-partner-{uuid4().hex[:8]}"
     await add_partner(
-        account_app.state.services.db,
+        owner_db,
         catalogue,
         client_id=client_id,
         issuer=TEST_ISSUER,
@@ -59,9 +60,9 @@ async def authorize(
     )
 
 
-async def grants_of(app: Starlette, subject: UUID, partner: str) -> list[Any]:
+async def grants_of(owner_db: asyncpg.Pool, subject: UUID, partner: str) -> list[Any]:
     return list(
-        await app.state.services.db.fetch(
+        await owner_db.fetch(
             "SELECT * FROM grants WHERE subject_id = $1 AND partner = $2", subject, partner
         )
     )
@@ -101,12 +102,13 @@ async def test_authorize_see_what_was_received_and_revoke(
     issuer: DevIssuer,
     person: Person,
     partner: str,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     day = in_days(30)
     r = await authorize(browser, partner, ["preferences", "profile"], day)
     assert r.status_code == 303 and r.headers["location"] == "/account#partners-notice"
-    [grant] = await grants_of(account_app, person.data.id, partner)
+    [grant] = await grants_of(owner_db, person.data.id, partner)
     assert grant["categories"] == ["profile", "preferences"]
     assert grant["expires_at"] == datetime.combine(date.fromisoformat(day), time(23, 59, 59), UTC)
 
@@ -126,7 +128,7 @@ async def test_authorize_see_what_was_received_and_revoke(
     url = started.json()["data"]["startTransfer"]["downloadUrl"]
     pulled = await client.get(url, headers={"Authorization": f"Bearer {token}"})
     assert pulled.status_code == 200
-    [row] = await account_app.state.services.db.fetch(
+    [row] = await owner_db.fetch(
         "SELECT records, bytes FROM exports WHERE grant_id = $1", grant["id"]
     )
     text = text_of(section((await browser.get("/account")).text))
@@ -149,7 +151,7 @@ async def test_authorize_see_what_was_received_and_revoke(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert again.json()["data"]["startTransfer"]["__typename"] == "TransferNotAllowed"
-    audited = await account_app.state.services.db.fetch(
+    audited = await owner_db.fetch(
         "SELECT action FROM audit_log WHERE purpose->>'grant_id' = $1 AND outcome = 'allowed' "
         "AND action LIKE 'grant.%' ORDER BY seq",
         str(grant["id"]),
@@ -179,6 +181,7 @@ async def test_a_refused_choice_shows_the_form_again_with_the_error_at_its_field
     expires: int | str,
     field: str,
     message: str,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     day = in_days(expires) if isinstance(expires, int) else expires
@@ -199,7 +202,7 @@ async def test_a_refused_choice_shows_the_form_again_with_the_error_at_its_field
         if c in ("profile", "preferences"):
             assert re.search(rf'value="{c}" id="[^"]+" checked', r.text)  # kept as chosen
     assert f'value="{day}"' in r.text
-    assert await grants_of(account_app, person.data.id, partner) == []
+    assert await grants_of(owner_db, person.data.id, partner) == []
 
 
 async def test_an_unknown_or_disabled_partner_is_a_friendly_page(
@@ -208,15 +211,14 @@ async def test_an_unknown_or_disabled_partner_is_a_friendly_page(
     issuer: DevIssuer,
     person: Person,
     partner: str,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
-    await account_app.state.services.db.execute(
-        "UPDATE partners SET disabled_at = now() WHERE client_id = $1", partner
-    )
+    await owner_db.execute("UPDATE partners SET disabled_at = now() WHERE client_id = $1", partner)
     for who in (partner, "no-such-partner"):
         r = await authorize(browser, who, ["profile"], in_days(30))
         assert r.status_code == 404 and "This company cannot receive data from us" in r.text
-    assert await grants_of(account_app, person.data.id, partner) == []
+    assert await grants_of(owner_db, person.data.id, partner) == []
 
 
 async def test_every_post_needs_the_csrf_token_of_the_session(
@@ -225,6 +227,7 @@ async def test_every_post_needs_the_csrf_token_of_the_session(
     issuer: DevIssuer,
     person: Person,
     partner: str,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     fields = {"partner": partner, "categories": "profile", "expires": in_days(30)}
@@ -241,14 +244,14 @@ async def test_every_post_needs_the_csrf_token_of_the_session(
         },
     )
     assert r.status_code == 403
-    assert await grants_of(account_app, person.data.id, partner) == []
+    assert await grants_of(owner_db, person.data.id, partner) == []
 
     assert (await authorize(browser, partner, ["profile"], in_days(30))).status_code == 303
-    [grant] = await grants_of(account_app, person.data.id, partner)
+    [grant] = await grants_of(owner_db, person.data.id, partner)
     for sent in ({}, {"csrf": "not-the-token"}):
         r = await browser.post(f"/account/grants/{grant['id']}/revoke", **form(**sent))
         assert r.status_code == 403
-    [grant] = await grants_of(account_app, person.data.id, partner)
+    [grant] = await grants_of(owner_db, person.data.id, partner)
     assert grant["revoked_at"] is None
 
 
@@ -258,10 +261,11 @@ async def test_another_persons_grant_cannot_be_revoked(
     issuer: DevIssuer,
     person: Person,
     partner: str,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     assert (await authorize(browser, partner, ["profile"], in_days(30))).status_code == 303
-    [grant] = await grants_of(account_app, person.data.id, partner)
+    [grant] = await grants_of(owner_db, person.data.id, partner)
 
     await sign_in(account_app, browser, issuer, "bob")
     token = csrf_of((await browser.get("/account")).text)
@@ -269,7 +273,7 @@ async def test_another_persons_grant_cannot_be_revoked(
         r = await browser.post(f"/account/grants/{grant_id}/revoke", **form(csrf=token))
         assert r.status_code == 404 and "This permission was not found" in r.text
         assert person.marker not in r.text and partner not in r.text
-    [grant] = await grants_of(account_app, person.data.id, partner)
+    [grant] = await grants_of(owner_db, person.data.id, partner)
     assert grant["revoked_at"] is None
 
 
@@ -280,6 +284,7 @@ async def test_a_weak_or_old_login_steps_up_and_the_grant_is_given_on_return(
     issuer: DevIssuer,
     partner: str,
     login: str,
+    owner_db: asyncpg.Pool,
 ) -> None:
     """Under the demo sign-in the step-up is the demo sign-in again (as for a download); the
     provider's is in tests/browser. The choice waits in the session and is made on return."""
@@ -291,7 +296,7 @@ async def test_a_weak_or_old_login_steps_up_and_the_grant_is_given_on_return(
     r = await authorize(browser, partner, ["profile"], in_days(10))
     assert r.status_code == 303
     assert r.headers["location"] == "/account/login?step_up=1&next=%2Faccount"
-    assert await grants_of(account_app, dave, partner) == []
+    assert await grants_of(owner_db, dave, partner) == []
     login_page = await browser.get(r.headers["location"])
     assert login_page.headers["location"] == "/account/demo?next=/account"
     demo = await browser.get(login_page.headers["location"])
@@ -299,7 +304,7 @@ async def test_a_weak_or_old_login_steps_up_and_the_grant_is_given_on_return(
         "/account/demo", **form(csrf=csrf_of(demo.text), subject="dave", next="/account")
     )
     assert back.status_code == 303 and back.headers["location"] == "/account#partners-notice"
-    [grant] = await grants_of(account_app, dave, partner)
+    [grant] = await grants_of(owner_db, dave, partner)
     assert grant["categories"] == ["profile"] and grant["revoked_at"] is None
     notice = NOTICE.search((await browser.get("/account")).text)
     assert notice and "may now receive your Profile or Contact Data" in notice[1]
@@ -313,12 +318,13 @@ async def test_the_first_and_the_last_day_offered_are_accepted(
     person: Person,
     partner: str,
     days: int,
+    owner_db: asyncpg.Pool,
 ) -> None:
     """Today ends at 23:59:59 UTC; the last day is held to the longest grant allowed."""
     await sign_in(account_app, browser, issuer, person.handle)
     before = datetime.now(UTC)
     assert (await authorize(browser, partner, ["profile"], in_days(days))).status_code == 303
-    [grant] = await grants_of(account_app, person.data.id, partner)
+    [grant] = await grants_of(owner_db, person.data.id, partner)
     if days == 0:
         assert grant["expires_at"] == datetime.combine(before.date(), time(23, 59, 59), UTC)
     else:
@@ -327,7 +333,11 @@ async def test_the_first_and_the_last_day_offered_are_accepted(
 
 
 async def test_a_refusal_of_the_api_is_shown_on_the_form(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, partner: str
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    partner: str,
+    owner_db: asyncpg.Pool,
 ) -> None:
     """A login linked to no data passes the form's checks; `grantPortability` refuses it."""
     await sign_in(account_app, browser, issuer, "nobody-at-all")
@@ -335,9 +345,4 @@ async def test_a_refusal_of_the_api_is_shown_on_the_form(
     assert r.status_code == 400
     summary = text_of(r.text[r.text.index("There is a problem") :])
     assert "No personal data is linked to this login" in summary
-    assert (
-        await account_app.state.services.db.fetchval(
-            "SELECT count(*) FROM grants WHERE partner = $1", partner
-        )
-        == 0
-    )
+    assert await owner_db.fetchval("SELECT count(*) FROM grants WHERE partner = $1", partner) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 
+import asyncpg
 import httpx
 from starlette.applications import Starlette
 
@@ -21,11 +22,15 @@ def store_of(app: Starlette) -> SessionStore:
 
 
 async def test_the_table_holds_a_hash_of_the_id_and_a_sealed_blob(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    owner_db: asyncpg.Pool,
 ) -> None:
     token = await sign_in(account_app, browser, issuer, person.handle)
     sid = browser.cookies[COOKIE]
-    row = await account_app.state.services.db.fetchrow(
+    row = await owner_db.fetchrow(
         "SELECT * FROM account_sessions WHERE id_hash = $1", hashlib.sha256(sid.encode()).digest()
     )
     assert row is not None and row["signed_in"]
@@ -45,7 +50,11 @@ def test_a_sealed_session_opens_only_with_its_own_id_and_key() -> None:
 
 
 async def test_an_expired_or_unknown_session_is_no_session(
-    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: Person,
+    owner_db: asyncpg.Pool,
 ) -> None:
     await sign_in(account_app, browser, issuer, person.handle)
     sid = browser.cookies[COOKIE]
@@ -53,7 +62,7 @@ async def test_an_expired_or_unknown_session_is_no_session(
     assert await store.load(sid) is not None
     assert await store.load("x" * 43) is None
     assert await store.load("not a session id") is None
-    await account_app.state.services.db.execute(
+    await owner_db.execute(
         "UPDATE account_sessions SET expires_at = now() - interval '1 second' WHERE id_hash = $1",
         hashlib.sha256(sid.encode()).digest(),
     )
@@ -62,11 +71,13 @@ async def test_an_expired_or_unknown_session_is_no_session(
     assert r.status_code == 200 and "Sign in" in r.text and person.marker not in r.text
 
 
-async def test_idle_expiry_never_passes_the_tokens_end(account_app: Starlette) -> None:
+async def test_idle_expiry_never_passes_the_tokens_end(
+    account_app: Starlette, owner_db: asyncpg.Pool
+) -> None:
     store = store_of(account_app)
     ends = time.time() + 5
     session = await store.sign_in(None, SessionData(access_token="t"), ends)
-    row = await account_app.state.services.db.fetchrow(
+    row = await owner_db.fetchrow(
         "SELECT extract(epoch FROM expires_at) AS idle, extract(epoch FROM ends_at) AS ends "
         "FROM account_sessions WHERE id_hash = $1",
         hashlib.sha256(session.sid.encode()).digest(),
@@ -74,7 +85,7 @@ async def test_idle_expiry_never_passes_the_tokens_end(account_app: Starlette) -
     assert row is not None
     assert abs(float(row["ends"]) - ends) < 1 and float(row["idle"]) <= float(row["ends"])
     await store.load(session.sid)  # a use moves the idle expiry, not past the end
-    row2 = await account_app.state.services.db.fetchrow(
+    row2 = await owner_db.fetchrow(
         "SELECT expires_at <= ends_at AS bounded FROM account_sessions WHERE id_hash = $1",
         hashlib.sha256(session.sid.encode()).digest(),
     )

@@ -36,7 +36,7 @@ async def test_a_partner_pulls_a_grant_made_at_the_real_provider(
     catalogue: Catalogue,
 ) -> None:
     handle = await linked_person(stores, catalogue, idp.issuer, "idp", 79)
-    db = await asyncpg.connect(deployment.service_dsn)
+    db = await asyncpg.connect(deployment.migration_dsn)
     try:
         await add_partner(
             db,

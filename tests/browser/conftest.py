@@ -91,12 +91,7 @@ async def person(stores: Stores, catalogue: Catalogue, account_idp: IdP) -> Pers
     """A subject of this test only, whose login at the provider is linked to it."""
     handle, marker = f"web-{uuid4().hex[:10]}", f"WEB{uuid4().hex[:8]}"
     data = await insert_marked(stores, catalogue, handle, marker, 92)
-    await stores.subjects.pool.execute(
-        "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3)",
-        account_idp.issuer,
-        handle,
-        data.id,
-    )
+    await stores.subjects.link(data.id, account_idp.issuer, handle)
     return Person(handle, marker, data)
 
 

@@ -33,7 +33,7 @@ async def test_a_download_abandoned_after_200_bytes_can_be_retried(
 ) -> None:
     server = await start_server(env={"DSAR_DOWNLOADS_PER_LINK": "2"})
     [(_, token)] = await people(stores, catalogue, issuer, 1)
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
             export = await request_export(client, token)

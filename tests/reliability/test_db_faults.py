@@ -291,7 +291,7 @@ async def test_the_audit_insert_failing_returns_nothing(
         )
 
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        async with locked(deployment.service_dsn, "audit_log"):
+        async with locked(deployment.migration_dsn, "audit_log"):
             during = [await read(client) for _ in range(3)]
         after = await read(client)
     for r in during:

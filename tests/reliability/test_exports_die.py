@@ -59,7 +59,7 @@ async def request_export(client: httpx.AsyncClient, token: str) -> dict[str, Any
 
 
 async def status(deployment: Deployment, export_id: str) -> tuple[str, str | None, str | None]:
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     try:
         row = await conn.fetchrow(
             "SELECT status, failure, sha256 FROM exports WHERE id = $1", UUID(export_id)

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Self
+from uuid import UUID
 
 import httpx
 import pytest
@@ -97,12 +98,7 @@ def env_for(issuer: str) -> dict[str, str]:
 
 async def link(stores: Stores, issuer: str, subject: Marked) -> str:
     """Links the login `subject.handle` at `issuer` to the subject; returns that login."""
-    await stores.subjects.pool.execute(
-        "INSERT INTO identity_links (issuer, sub, subject_id) VALUES ($1, $2, $3::uuid)",
-        issuer,
-        subject.handle,
-        subject.id,
-    )
+    await stores.subjects.link(UUID(str(subject.id)), issuer, subject.handle)
     return subject.handle
 
 

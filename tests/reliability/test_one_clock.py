@@ -37,13 +37,13 @@ async def test_expiry_is_judged_by_the_databases_clock_not_the_servers(
 ) -> None:
     server = await start_server(env={"DSAR_TEST_CLOCK_SKEW": str(SKEW)})
     [(handle, _)] = await people(stores, catalogue, issuer, 1)
-    client_id = await partner(deployment.service_dsn, catalogue)
+    client_id = await partner(deployment.migration_dsn, catalogue)
     # Tokens as an issuer in step with the server would mint them (their `iat` is checked
     # against the server's clock, with 60 s of leeway).
     with time_machine.travel(time.time() + SKEW, tick=True):
         token = issuer.mint("customer", handle)
         partner_token = issuer.mint("partner", client_id)
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             export = await request_export(client, token)

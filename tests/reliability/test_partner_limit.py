@@ -30,7 +30,7 @@ async def test_four_concurrent_transfers_against_a_limit_of_three_create_three(
     deployment: Deployment,
 ) -> None:
     server = await start_server(env={"DSAR_PARTNER_TRANSFERS_PER_MINUTE": str(LIMIT)})
-    client_id = await partner(deployment.service_dsn, catalogue)
+    client_id = await partner(deployment.migration_dsn, catalogue)
     token = issuer.mint("partner", client_id)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         grants = [
@@ -52,7 +52,7 @@ async def test_four_concurrent_transfers_against_a_limit_of_three_create_three(
         refused = next(r for r in answers if r.status_code == 429)
         assert int(refused.headers["Retry-After"]) >= 1
         metrics = (await client.get("/metrics")).text
-    conn = await asyncpg.connect(deployment.service_dsn)
+    conn = await asyncpg.connect(deployment.migration_dsn)
     try:
         created = await conn.fetchval(
             "SELECT count(*) FROM exports WHERE recipient->>'client_id' = $1", client_id
