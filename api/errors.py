@@ -41,6 +41,9 @@ EDGE_ONLY: dict[str, str] = {
 
 BELOW_THE_DOMAIN: dict[str, str] = {
     "domain._auditchain.Malformed": "a stored audit row that cannot be read back (verify only)",
+    "domain.checkpoints.CheckpointError": "a checkpoint copy kept outside that is not one of ours",
+    "domain.checkpoints.CheckpointRefused": "the log since the last checkpoint is broken: "
+    "nothing is signed (the CLI and the periodic writer report it)",
     "exporters._registry.UnknownFormat": "no exporter by that name",
     "exporters._zip._Closed": "control flow: the ZIP stream was closed",
     "exporters.bundle.BundleError": "a bundle that cannot be planned as asked",

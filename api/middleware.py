@@ -15,6 +15,7 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.admission import Admission, Refused
 from api.logs import request_id
 from api.metrics import Metrics
 from domain.errors import STORE_FAILURES
@@ -24,11 +25,10 @@ log = logging.getLogger("dsar.http")
 UNAVAILABLE = STORE_FAILURES
 
 
-# Requests served at once; past that a request is shed at once with 503 + Retry-After rather than
-# queued, so latency and memory stay bounded under overload (probes are never shed).
-MAX_IN_FLIGHT = 64
-# Of those, kept for authenticated GraphQL queries (see `EdgeMiddleware`).
-RESERVED = 8
+# Requests are served `admission.slots` at once; the others wait their turn, and one that could
+# not start in time is shed with 503 + Retry-After (api/admission.py). Probes never wait.
+# Of the slots, kept for authenticated GraphQL queries (see `EdgeMiddleware`).
+RESERVED = 4
 # Seconds from a request's headers to the end of its body; past that, 408 and the connection
 # is closed (the headers have their own bound: api/server.py).
 BODY_TIMEOUT = 30.0
@@ -92,10 +92,10 @@ def _json(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]])
 
 class EdgeMiddleware:
     """Every request: its id, its log line and metrics, the body's size and time bounds, and a
-    slot among the `max_in_flight` requests served at once.
+    slot of `admission` (api/admission.py).
 
-    A request holds a slot only once its body has arrived (a request without one, at once): a
-    client that trickles its body holds a connection, never a slot, and is answered 408 when
+    A request asks for a slot only once its body has arrived (a request without one, at once):
+    a client that trickles its body holds a connection, never a slot, and is answered 408 when
     `body_timeout` seconds have passed since its headers. `reserved` slots are kept for small
     authenticated queries (`POST /graphql` with a bearer token): a flood of anything else
     leaves a person's own query an answer."""
@@ -106,17 +106,16 @@ class EdgeMiddleware:
         *,
         metrics: Metrics,
         max_body: int,
-        max_in_flight: int = MAX_IN_FLIGHT,
+        admission: Admission | None = None,
         reserved: int = RESERVED,
         body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
-        self.max_in_flight = max_in_flight
-        self.reserved = min(reserved, max_in_flight - 1)
+        self.admission = Admission() if admission is None else admission
+        self.reserved = min(reserved, self.admission.slots - 1)
         self.body_timeout = body_timeout
-        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,15 +135,17 @@ class EdgeMiddleware:
             await send(message)
 
         counted = False
-        limit = self.max_in_flight if _small_query(scope) else self.max_in_flight - self.reserved
+        slots = self.admission.slots
+        limit = slots if _small_query(scope) else slots - self.reserved
 
-        def admit() -> None:
+        async def admit() -> None:
             nonlocal counted
             if counted or scope.get("path") in PROBES:
                 return
-            if self.in_flight >= limit:
-                raise _Overloaded
-            self.in_flight += 1
+            try:
+                await self.admission.acquire(limit)
+            except Refused:
+                raise _Overloaded from None
             counted = True
 
         received = 0
@@ -167,7 +168,7 @@ class EdgeMiddleware:
                 raise _TooLarge
             if not message.get("more_body", False):
                 body_done = True
-                admit()  # now, and not before: the request can be served at once
+                await admit()  # now, and not before: the request can be served at once
             return message
 
         try:
@@ -175,7 +176,7 @@ class EdgeMiddleware:
             if declared is not None and declared > self.max_body:
                 raise _TooLarge
             if body_done:
-                admit()
+                await admit()
             await self.app(scope, receive_guarded, send_wrapper)
         except _TooLarge:
             await self._reply(send_wrapper, state, 413, {"error": "request_too_large"}, [])
@@ -215,7 +216,7 @@ class EdgeMiddleware:
             )
         finally:
             if counted:
-                self.in_flight -= 1
+                self.admission.release()
             elapsed = time.perf_counter() - started
             route = _route(scope)
             self.metrics.requests.labels(route, str(state["status"])).inc()

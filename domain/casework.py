@@ -10,7 +10,7 @@ does not fit the request as it stands: closed, already extended, past its first 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -170,8 +170,8 @@ async def extend(
         assert row is not None
         req = RequestRow.of(row)
         await _step(conn, who, req, Action.REQUEST_EXTEND, request_id, reason=text)
-    await notify(services, req, lambda to: services.composer.extension(req, to))
-    return await one(services, principal, req_id)
+    told = await notify(services, req, lambda to: services.composer.extension(req, to))
+    return replace(await one(services, principal, req_id), told=told)
 
 
 async def refuse(
@@ -201,8 +201,8 @@ async def refuse(
         await _step(
             conn, who, req, Action.REQUEST_REFUSE, request_id, basis=basis.value, reason=text
         )
-    await notify(services, req, lambda to: services.composer.refusal(req, to))
-    return await one(services, principal, req_id)
+    told = await notify(services, req, lambda to: services.composer.refusal(req, to))
+    return replace(await one(services, principal, req_id), told=told)
 
 
 async def verify(

@@ -1,5 +1,5 @@
-"""The edge's places of requests served at once: some are kept for a person's own queries, and
-a request takes one only once its body has arrived."""
+"""The edge's slots of requests served at once (api/admission.py): some are kept for a person's
+own queries, and a request asks for one only once its body has arrived."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from starlette.responses import JSONResponse
 
+from api.admission import Admission
 from api.metrics import Metrics
 from api.middleware import EdgeMiddleware
 
@@ -24,7 +25,8 @@ async def test_places_are_kept_for_authenticated_queries() -> None:
         await release.wait()
         await JSONResponse({"ok": True})(scope, receive, send)
 
-    app = EdgeMiddleware(slow, metrics=Metrics(), max_body=1024, max_in_flight=4, reserved=2)
+    admission = Admission(slots=4, wait=0.2)
+    app = EdgeMiddleware(slow, metrics=Metrics(), max_body=1024, admission=admission, reserved=2)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as c:

@@ -149,6 +149,8 @@ def banner(settings: Settings, host: str, port: int, loaded: list[str]) -> str:
             '-d \'{"query":"{ me { profile { firstName } } }"}\'',
             f"  partner:  {dsar} token --partner {DEMO_PARTNER}   (may receive transfers)",
             f"  staff:    {dsar} token --staff privacy-1   (works the request queue)",
+            f"  privacy:  {base}/privacy   (the queue in a browser; demo sign-in as staff)",
+            f"  request:  {base}/requests/new   (ask for your data without an account)",
             f"  e-mail:   {base}/account/demo/mail   (what people would be sent)",
         ]
     lines.append(f"  stop:     Ctrl-C here, or kill {os.getpid()}")
