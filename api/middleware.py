@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.admission import Admission, Refused
 from api.logs import request_id
 from api.metrics import Metrics
 from domain.errors import STORE_FAILURES
@@ -22,9 +23,8 @@ log = logging.getLogger("dsar.http")
 UNAVAILABLE = STORE_FAILURES
 
 
-# Requests served at once; past that a request is shed at once with 503 + Retry-After rather than
-# queued, so latency and memory stay bounded under overload (probes are never shed).
-MAX_IN_FLIGHT = 64
+# Requests are served `admission.slots` at once; the others wait their turn, and one that could
+# not start in time is shed with 503 + Retry-After (api/admission.py). Probes never wait.
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -79,13 +79,12 @@ def _json(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]])
 
 class EdgeMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, max_body: int, max_in_flight: int = MAX_IN_FLIGHT
+        self, app: ASGIApp, *, metrics: Metrics, max_body: int, admission: Admission | None = None
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
+        self.admission = Admission() if admission is None else admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,16 +114,17 @@ class EdgeMiddleware:
                     raise _TooLarge
             return message
 
-        counted = scope.get("path") not in PROBES
+        counted = False
         try:
-            if counted:
-                if self.in_flight >= self.max_in_flight:
-                    counted = False
-                    raise _Overloaded
-                self.in_flight += 1
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body:
                 raise _TooLarge
+            if scope.get("path") not in PROBES:
+                try:
+                    await self.admission.acquire()
+                except Refused:
+                    raise _Overloaded from None
+                counted = True
             await self.app(scope, receive_capped, send_wrapper)
         except _TooLarge:
             await self._reply(send_wrapper, state, 413, {"error": "request_too_large"}, [])
@@ -152,7 +152,7 @@ class EdgeMiddleware:
             )
         finally:
             if counted:
-                self.in_flight -= 1
+                self.admission.release()
             elapsed = time.perf_counter() - started
             route = _route(scope)
             self.metrics.requests.labels(route, str(state["status"])).inc()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from api.admission import QUEUE, SLOTS, WAIT
 from domain.rules import Rules
 from domain.services import EXPORT_TURNS, EXPORT_WAIT
 from stores.deployment import Deployment, locate
@@ -56,6 +57,11 @@ class Settings:
     # Exports streaming at once per process, and seconds one waits for its turn (domain/turns.py).
     export_streams: int = EXPORT_TURNS
     export_wait: int = int(EXPORT_WAIT)
+    # Requests executing at once per process, how many more may wait for a slot, and seconds one
+    # waits before it is refused with 503 + Retry-After (api/admission.py).
+    admission_slots: int = SLOTS
+    admission_queue: int = QUEUE
+    admission_wait: float = WAIT
     # The account page (/account) logs people in as an OAuth client of the first issuer.
     account_client_id: str | None = None
     account_client_secret: str = field(default="", repr=False)
@@ -137,6 +143,9 @@ class Settings:
             support_subjects_per_hour=_int(env, "DSAR_SUPPORT_SUBJECTS_PER_HOUR", 30),
             export_streams=_int(env, "DSAR_EXPORT_STREAMS", EXPORT_TURNS),
             export_wait=_int(env, "DSAR_EXPORT_WAIT", int(EXPORT_WAIT)),
+            admission_slots=_int(env, "DSAR_ADMISSION_SLOTS", SLOTS),
+            admission_queue=_int(env, "DSAR_ADMISSION_QUEUE", QUEUE),
+            admission_wait=_seconds(env, "DSAR_ADMISSION_WAIT", WAIT),
             account_client_id=env.get("DSAR_ACCOUNT_CLIENT_ID") or None,
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),
@@ -170,6 +179,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number") from None
     if value <= 0:
         raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if not 0 < value < 3600:
+        raise SettingsError(f"{name} must be above 0 and below 3600 seconds")
     return value
 
 

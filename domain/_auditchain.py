@@ -121,8 +121,8 @@ class VerifyResult:
 _COLUMNS = """seq, at, request_id, actor::text AS actor, subject_id::text AS subject_id,
               action, purpose::text AS purpose, categories, outcome, prev_hash, hash"""
 _ROWS = f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq"  # noqa: S608  # constants
-# The rows after a checkpoint's seq, in order.
-ROWS_AFTER = f"SELECT {_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq"  # noqa: S608
+# The rows after a checkpoint's seq, in order, at most $2 of them.
+ROWS_AFTER = f"SELECT {_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"  # noqa: S608
 
 
 def _problem(row: asyncpg.Record, expected_seq: int, prev_hash: str) -> Problem | None:

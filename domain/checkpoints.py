@@ -37,6 +37,8 @@ log = logging.getLogger("dsar.audit")
 
 VERSION = "dsar-audit-checkpoint/v1"
 _HASH = 32  # bytes of one row's SHA-256
+# Rows one checkpoint covers at most: 1.6 MB of hashes, read and signed in one transaction.
+MAX_ROWS = 50_000
 
 Db = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
 
@@ -154,17 +156,19 @@ class AuditKey:
         return cp.hashes[-_HASH:].hex() == cp.head_hash
 
 
-async def checkpoint(db: Db, key: AuditKey) -> Checkpoint | None:
-    """Signs and stores a checkpoint of the rows since the last one; None when there are none
-    (or another process wrote this one first). Raises `CheckpointRefused` when those rows do
-    not continue the last checkpoint's chain: a broken log is never signed as whole."""
+async def checkpoint(db: Db, key: AuditKey, most: int | None = None) -> Checkpoint | None:
+    """Signs and stores a checkpoint of the rows since the last one, at most `most` of them
+    (`MAX_ROWS`: a log that was never checkpointed is caught up a checkpoint at a time); None
+    when there are none (or another process wrote this one first). Raises `CheckpointRefused`
+    when those rows do not continue the last checkpoint's chain: a broken log is never signed
+    as whole."""
     try:
         async with scoped(db, scope=Scope.AUDIT) as conn:
             last = await conn.fetchrow(
                 "SELECT seq, head_hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
             )
             prev_seq, prev_hash = (last["seq"], last["head_hash"]) if last else (0, GENESIS)
-            rows = await conn.fetch(ROWS_AFTER, prev_seq)
+            rows = await conn.fetch(ROWS_AFTER, prev_seq, most or MAX_ROWS)
             if not rows:
                 return None
             broken = check_rows(rows, prev_seq, prev_hash)
@@ -253,13 +257,21 @@ async def verify(
     return await walk(db, batch, anchors)
 
 
+async def caught_up(db: Db, key: AuditKey, most: int | None = None) -> Checkpoint | None:
+    """Checkpoints until every row is covered; the last one written (None if none was)."""
+    last = None
+    while (made := await checkpoint(db, key, most)) is not None:
+        last = made
+    return last
+
+
 async def every(db: asyncpg.Pool, key: AuditKey, interval: float) -> None:
-    """Writes a checkpoint every `interval` seconds while it runs (cancel it to stop). A failure
+    """Writes checkpoints every `interval` seconds while it runs (cancel it to stop). A failure
     is logged by its type and tried again at the next turn: the log itself is not touched."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await checkpoint(db, key)
+            await caught_up(db, key)
         except CheckpointRefused as exc:
             log.error("audit log broken: no checkpoint signed", extra={"event": str(exc.result)})
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:

@@ -233,6 +233,14 @@ async def test_a_checkpoint_not_signed_by_the_key_is_refused(pool: asyncpg.Pool)
     assert not KEY.signed(altered)
 
 
+async def test_a_long_log_is_caught_up_a_checkpoint_at_a_time(pool: asyncpg.Pool) -> None:
+    await rows(pool, 5)
+    last = await checkpoints.caught_up(pool, KEY, most=2)
+    assert last is not None and last.seq == 5
+    assert [(c.prev_seq, c.seq) for c in await checkpoints.stored(pool)] == [(0, 2), (2, 4), (4, 5)]
+    assert (await checkpoints.verify(pool, KEY)).anchored == 3
+
+
 async def test_nothing_is_signed_over_a_broken_chain(scratch: str, pool: asyncpg.Pool) -> None:
     await rows(pool, 3)
     await tamper(scratch, "UPDATE audit_log SET outcome = 'denied' WHERE seq = 2")

@@ -4,6 +4,7 @@ that off, write someone else's rows, or touch the audit log but through its func
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from api.settings import Settings
 from stores.deployment import Deployment, locate, migrate
 from stores.roles import EMBEDDED_OWNER, EMBEDDED_SERVICE, role_report
 from stores.scope import Scope, bind, scoped
+from tests._cli import run_cli
 
 # Every per-person table of the service database, and the scopes that open it across people.
 PROTECTED = {
@@ -246,7 +248,15 @@ async def test_the_embedded_default_migrates_as_its_owner_and_serves_as_its_serv
         finally:
             await owner.close()
             await service.close()
-        # Starting again reuses both roles.
+        # Starting again reuses both roles; the command line prints either URL.
         assert locate(tmp_path / "home").owner_dsn == deployment.owner_dsn
+        env = {"DSAR_HOME": str(tmp_path / "home"), "DSAR_DATABASE_URL": "", "DSAR_STORES": ""}
+        urls = [
+            await asyncio.to_thread(run_cli, "db-url", *flag, env=env) for flag in ([], ["--owner"])
+        ]
+        assert [(u.returncode, u.stdout) for u in urls] == [
+            (0, deployment.service_dsn + "\n"),
+            (0, deployment.owner_dsn + "\n"),
+        ]
     finally:
         deployment.stop()

@@ -18,7 +18,7 @@ from domain.checkpoints import (
     Checkpoint,
     CheckpointError,
     CheckpointRefused,
-    checkpoint,
+    caught_up,
     stored,
     verify,
 )
@@ -67,7 +67,7 @@ async def _run(
     try:
         if args.audit == "checkpoint":
             try:
-                made = await checkpoint(conn, key)
+                made = await caught_up(conn, key)
             except CheckpointRefused as exc:
                 return 1, f"no checkpoint signed: {exc.result}"
             if made is not None:

@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     sd.add_argument("--heavy-events", type=int, default=0)
     db = sub.add_parser("db-url", help="print the URL of the service database or of a store")
     db.add_argument("store", nargs="?")
+    db.add_argument(
+        "--owner",
+        action="store_true",
+        help="the service database as its owner (the service's own role sees only the rows a "
+        "transaction is bound to)",
+    )
     tk = sub.add_parser("token", help="demo only: mint an access token from the dev issuer")
     who = tk.add_mutually_exclusive_group(required=True)
     who.add_argument("--customer", metavar="SUBJECT")
@@ -147,6 +153,14 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
     deployment = settings.locate()
+    if args.owner:
+        if args.store is not None or deployment.owner_dsn is None:
+            raise CommandError(
+                "--owner names the service database's owner: set DSAR_OWNER_DATABASE_URL "
+                "(the embedded server has one), and name no store"
+            )
+        print(deployment.owner_dsn)
+        return 0
     if args.store is None:
         print(deployment.service_dsn)
         return 0
