@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from api.account import account_routes
+from api.admission import Admission
 from api.downloads import export_download
 from api.graphiql import graphiql_routes
 from api.graphql_http import graphql_endpoint
@@ -175,6 +176,15 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.settings = settings
-    app.add_middleware(EdgeMiddleware, metrics=metrics, max_body=settings.max_body_bytes)
+    admission = Admission(
+        settings.admission_slots, settings.admission_queue, settings.admission_wait
+    )
+    app.add_middleware(
+        EdgeMiddleware,
+        metrics=metrics,
+        max_body=settings.max_body_bytes,
+        admission=admission,
+        body_timeout=settings.body_timeout,
+    )
     app.add_middleware(TracingMiddleware)  # outermost: the request's span holds everything
     return app

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from api.admission import QUEUE, SLOTS, WAIT
 from domain.rules import Rules
 from domain.services import EXPORT_TURNS, EXPORT_WAIT
 from stores.deployment import Deployment, locate
@@ -53,9 +54,17 @@ class Settings:
     grant_transfers_per_day: int = _RULES.grant_transfers_per_day
     support_subjects_per_hour: int = _RULES.support_subjects_per_hour
     max_body_bytes: int = 1024 * 1024
+    # Seconds a client has to send a request's headers, then its body (408 and closed past it).
+    header_timeout: int = 10
+    body_timeout: int = 30
     # Exports streaming at once per process, and seconds one waits for its turn (domain/turns.py).
     export_streams: int = EXPORT_TURNS
     export_wait: int = int(EXPORT_WAIT)
+    # Requests executing at once per process, how many more may wait for a slot, and seconds one
+    # waits before it is refused with 503 + Retry-After (api/admission.py).
+    admission_slots: int = SLOTS
+    admission_queue: int = QUEUE
+    admission_wait: float = WAIT
     # The account page (/account) logs people in as an OAuth client of the first issuer.
     account_client_id: str | None = None
     account_client_secret: str = field(default="", repr=False)
@@ -135,8 +144,13 @@ class Settings:
             partner_transfers_per_minute=_int(env, "DSAR_PARTNER_TRANSFERS_PER_MINUTE", 30),
             grant_transfers_per_day=_int(env, "DSAR_GRANT_TRANSFERS_PER_DAY", 10),
             support_subjects_per_hour=_int(env, "DSAR_SUPPORT_SUBJECTS_PER_HOUR", 30),
+            header_timeout=_int(env, "DSAR_HEADER_TIMEOUT", 10),
+            body_timeout=_int(env, "DSAR_BODY_TIMEOUT", 30),
             export_streams=_int(env, "DSAR_EXPORT_STREAMS", EXPORT_TURNS),
             export_wait=_int(env, "DSAR_EXPORT_WAIT", int(EXPORT_WAIT)),
+            admission_slots=_int(env, "DSAR_ADMISSION_SLOTS", SLOTS),
+            admission_queue=_int(env, "DSAR_ADMISSION_QUEUE", QUEUE),
+            admission_wait=_seconds(env, "DSAR_ADMISSION_WAIT", WAIT),
             account_client_id=env.get("DSAR_ACCOUNT_CLIENT_ID") or None,
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),
@@ -170,6 +184,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number") from None
     if value <= 0:
         raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if not 0 < value < 3600:
+        raise SettingsError(f"{name} must be above 0 and below 3600 seconds")
     return value
 
 
