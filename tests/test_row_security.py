@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -225,9 +227,19 @@ async def test_a_later_table_is_protected_with_one_call(
             await owner.execute(f"DROP TABLE {table}")
 
 
+@pytest.fixture
+def own_folder() -> Iterator[Path]:
+    """A folder outside pytest's shared temporary root, which concurrent test sessions on this
+    machine prune (an embedded server's data must not vanish under it)."""
+    folder = Path(tempfile.mkdtemp(prefix="dsar-rls-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 async def test_the_embedded_default_migrates_as_its_owner_and_serves_as_its_service_role(
-    tmp_path: Path,
+    own_folder: Path,
 ) -> None:
+    tmp_path = own_folder
     deployment: Deployment = locate(tmp_path / "home")
     try:
         assert deployment.owner_dsn is not None
