@@ -49,26 +49,77 @@ class Validator(Protocol):
     async def validate(self, token: str) -> Claims: ...
 
 
-def bearer_token(authorization_header: str | None) -> str:
-    """RFC 6750 section 2.1: `Authorization: Bearer b64token`. The scheme is case-insensitive."""
+def credentials(authorization_header: str | None) -> tuple[str, str]:
+    """The scheme (`bearer` or `dpop`) and token of `Authorization: Bearer b64token` (RFC 6750
+    section 2.1) or `Authorization: DPoP b64token` (RFC 9449 section 7.1). Schemes are
+    case-insensitive."""
     if authorization_header is None or not authorization_header.strip():
         raise NoCredentials
     scheme, _, rest = authorization_header.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "dpop"):
         # "attempted using an unsupported authentication method": no error code (section 3.1).
         raise NoCredentials
     parts = rest.split()
     if len(parts) != 1:
-        raise InvalidToken("malformed")  # empty, or two tokens
-    return parts[0]
+        raise InvalidToken("malformed", dpop=scheme == "dpop")  # empty, or two tokens
+    return scheme, parts[0]
+
+
+def uses_dpop(authorization_header: str | None) -> bool:
+    """The request sent its token with the DPoP scheme (its challenges are then DPoP's)."""
+    scheme = (authorization_header or "").strip().partition(" ")[0]
+    return scheme.lower() == "dpop"
+
+
+def bearer_token(authorization_header: str | None) -> str:
+    """The token of a Bearer `Authorization` header (a DPoP one is not a bearer token)."""
+    scheme, token = credentials(authorization_header)
+    if scheme != "bearer":
+        raise InvalidToken("dpop_scheme", dpop=True)
+    return token
+
+
+# (access token, the key thumbprint it is bound to) -> None when the request's DPoP proof holds;
+# raises `api.dpop.InvalidDPoPProof` otherwise.
+ProofCheck = Callable[[str, str], Awaitable[None]]
+
+
+async def check_binding(scheme: str, token: str, claims: Claims, proof: ProofCheck | None) -> None:
+    """A sender-constrained token (RFC 7800 `cnf`) only with the proof of its key.
+
+    `cnf.jkt` (RFC 9449 section 6.1) needs the DPoP scheme and a DPoP proof signed by that key;
+    any other confirmation method (`x5t#S256`, mutual TLS, RFC 8705) cannot be checked here, so
+    the token is refused rather than taken as a bearer token. A token with no `cnf` is a bearer
+    token, and the DPoP scheme is not for it."""
+    dpop = scheme == "dpop"
+    cnf = claims.get("cnf")
+    if cnf is None:
+        if dpop:
+            raise InvalidToken("not_dpop_bound", dpop=True)
+        return
+    if not isinstance(cnf, dict) or set(cnf) != {"jkt"} or not isinstance(cnf["jkt"], str):
+        raise InvalidToken("unsupported_binding", dpop=dpop)
+    if not dpop or proof is None:
+        # RFC 9449 section 7.2: a DPoP-bound token sent as a bearer token is refused.
+        raise InvalidToken("dpop_bound", dpop=True)
+    await proof(token, cnf["jkt"])
 
 
 async def authenticate(
     authorization_header: str | None,
     validator: Validator,
     resolve_subject: ResolveSubject,
+    proof: ProofCheck | None = None,
 ) -> Principal:
-    claims = await validator.validate(bearer_token(authorization_header))
+    """The principal of a token; a bound one (`cnf`) only with `proof`, the check of the
+    request's DPoP proof (None: no request to check, so a bound token is refused)."""
+    scheme, token = credentials(authorization_header)
+    try:
+        claims = await validator.validate(token)
+    except InvalidToken as error:
+        raise InvalidToken(error.code, dpop=scheme == "dpop") from None
+    await check_binding(scheme, token, claims, proof)
     issuer: str = claims["iss"]
     sub: str = claims["sub"]
     client_id: str = claims["client_id"]

@@ -21,12 +21,13 @@ from api.authn import (
     NoCredentials,
     StepUpRequired,
 )
+from api.dpop import DPOP_ALGORITHMS, InvalidDPoPProof
 from domain.errors import DomainError
 from schema.outcomes import hint
 
 REALM = "dsar"
 
-AuthError = NoCredentials | InvalidToken | InsufficientScope | StepUpRequired
+AuthError = NoCredentials | InvalidToken | InvalidDPoPProof | InsufficientScope | StepUpRequired
 
 # RFC 6750 section 3: attribute values are quoted strings; scope and error values use only
 # %x20-21 / %x23-5B / %x5D-7E, so a quote or a backslash never belongs in one.
@@ -39,12 +40,16 @@ def _quoted(value: str) -> str:
     return f'"{value}"'
 
 
-def challenge(error: str | None = None, **attributes: str | int) -> str:
-    """`Bearer realm="dsar"[, error="…"][, name="value"…]`."""
+def challenge(error: str | None = None, *, dpop: bool = False, **attributes: str | int) -> str:
+    """`Bearer realm="dsar"[, error="…"][, name="value"…]`; with `dpop` the DPoP scheme's, which
+    also names the proof algorithms accepted (RFC 9449 section 7.1: `algs`)."""
     parts = [f"realm={_quoted(REALM)}"]
     if error is not None:
         parts.append(f"error={_quoted(error)}")
     parts.extend(f"{name}={_quoted(str(value))}" for name, value in attributes.items())
+    if dpop:
+        parts.append(f"algs={_quoted(' '.join(DPOP_ALGORITHMS))}")
+        return "DPoP " + ", ".join(parts)
     return "Bearer " + ", ".join(parts)
 
 
@@ -63,6 +68,13 @@ TOKEN_PROBLEMS: dict[str, str] = {
     "issuer": "The access token's issuer is not trusted by this API.",
     "no_issuer": "This API trusts no issuer yet.",
     "issuer_role": "The access token's issuer does not sign in this kind of caller here.",
+    "dpop_bound": "The access token is bound to a key (DPoP): send it as Authorization: DPoP "
+    "with a DPoP proof.",
+    "not_dpop_bound": "The access token is not bound to a key: send it as Authorization: Bearer.",
+    "dpop_scheme": "The access token was sent with the DPoP scheme.",
+    "unsupported_binding": "The access token is bound to a key this API cannot check "
+    "(only DPoP's cnf.jkt is supported).",
+    "invalid_claim:cnf": "The access token's claim cnf is not valid.",
     "unknown_key": "The access token is signed with a key its issuer does not publish.",
     "signature": "The access token's signature does not verify.",
     "type": "The token is not an access token (typ must be at+jwt).",
@@ -73,6 +85,35 @@ TOKEN_PROBLEMS: dict[str, str] = {
     "invalid_claim:iat": "The access token was issued in the future.",
 }
 REFUSED_TEXT = "The access token was refused."
+
+# The DPoP proof's reason codes (api/dpop.py), in words a client can act on.
+PROOF_PROBLEMS: dict[str, str] = {
+    "missing": "Send a DPoP proof in a DPoP header with a DPoP-bound access token.",
+    "several": "Send exactly one DPoP header.",
+    "malformed": "The DPoP proof is not a well-formed signed JWT.",
+    "type": "The DPoP proof's typ must be dpop+jwt.",
+    "algorithm": "The DPoP proof is signed with an algorithm this API does not accept.",
+    "jwk": "The DPoP proof's header must carry the public key (jwk) that signed it.",
+    "signature": "The DPoP proof's signature does not verify with its jwk.",
+    "htm": "The DPoP proof's htm is not this request's method.",
+    "htu": "The DPoP proof's htu is not this request's URI.",
+    "iat": "The DPoP proof's iat is too far from the current time.",
+    "ath": "The DPoP proof's ath is not the hash of this access token.",
+    "key": "The DPoP proof is signed by a key other than the one the access token is bound to.",
+    "replay": "This DPoP proof was used before: make a new one for each request.",
+}
+PROOF_REFUSED = "The DPoP proof was refused."
+
+
+def proof_problem(code: str) -> str:
+    kind, _, claim = code.partition(":")
+    if code in PROOF_PROBLEMS:
+        return PROOF_PROBLEMS[code]
+    if kind == "claim" and claim in ("jti", "htm", "htu", "iat", "ath"):
+        return f"The DPoP proof lacks a valid {claim} claim."
+    return PROOF_REFUSED
+
+
 _CLAIM_NAME = frozenset("abcdefghijklmnopqrstuvwxyz_")
 
 
@@ -91,23 +132,28 @@ def token_problem(code: str) -> str:
     return REFUSED_TEXT
 
 
-def invalid_token(description: str | None = None) -> str:
+def invalid_token(description: str | None = None, *, dpop: bool = False) -> str:
     if description is None:
-        return challenge("invalid_token")
-    return challenge("invalid_token", error_description=description)
+        return challenge("invalid_token", dpop=dpop)
+    return challenge("invalid_token", dpop=dpop, error_description=description)
 
 
-def insufficient_scope(scope: str | None) -> str:
+def insufficient_scope(scope: str | None, *, dpop: bool = False) -> str:
     if scope is None:  # no scope would do: the challenge names none
-        return challenge("insufficient_scope")
-    return challenge("insufficient_scope", scope=scope)
+        return challenge("insufficient_scope", dpop=dpop)
+    return challenge("insufficient_scope", dpop=dpop, scope=scope)
 
 
-def insufficient_user_authentication(acr_values: tuple[str, ...], max_age: int) -> str:
+def insufficient_user_authentication(
+    acr_values: tuple[str, ...], max_age: int, *, dpop: bool = False
+) -> str:
     # RFC 9470 section 3: acr_values is "a space-separated string listing the authentication
     # context class reference values in order of preference"; max_age is in seconds.
     return challenge(
-        "insufficient_user_authentication", acr_values=" ".join(acr_values), max_age=max_age
+        "insufficient_user_authentication",
+        dpop=dpop,
+        acr_values=" ".join(acr_values),
+        max_age=max_age,
     )
 
 
@@ -123,9 +169,13 @@ def _response(
     )
 
 
-def error_response(exc: AuthError, media_type: str = "application/json") -> Response:
+def error_response(
+    exc: AuthError, media_type: str = "application/json", *, dpop: bool = False
+) -> Response:
     """The one place where an authentication failure becomes an HTTP answer. `media_type` is
-    the GraphQL endpoint's negotiated one; the body is GraphQL-shaped either way."""
+    the GraphQL endpoint's negotiated one; the body is GraphQL-shaped either way. `dpop`: the
+    request came with a DPoP-bound token, so a scope or step-up challenge is DPoP's (RFC 9449
+    section 7.1)."""
     if isinstance(exc, NoCredentials):
         return _response(
             401,
@@ -134,11 +184,23 @@ def error_response(exc: AuthError, media_type: str = "application/json") -> Resp
             media_type,
             code="UNAUTHENTICATED",
         )
+    if isinstance(exc, InvalidDPoPProof):
+        # RFC 9449 section 7.1: a missing or bad proof is the DPoP scheme's invalid_dpop_proof.
+        description = proof_problem(exc.code)
+        return _response(
+            401,
+            challenge("invalid_dpop_proof", dpop=True, error_description=description),
+            description,
+            media_type,
+            code="INVALID_DPOP_PROOF",
+            error="invalid_dpop_proof",
+            error_description=description,
+        )
     if isinstance(exc, InvalidToken):
         description = token_problem(exc.code)
         return _response(
             401,
-            invalid_token(description),
+            invalid_token(description, dpop=exc.dpop),
             description,
             media_type,
             code="INVALID_TOKEN",
@@ -150,7 +212,7 @@ def error_response(exc: AuthError, media_type: str = "application/json") -> Resp
         scoped = {} if exc.scope is None else {"scope": exc.scope}
         return _response(
             403,
-            insufficient_scope(exc.scope),
+            insufficient_scope(exc.scope, dpop=dpop),
             "The access token lacks the scope this operation needs.",
             media_type,
             code="INSUFFICIENT_SCOPE",
@@ -159,7 +221,7 @@ def error_response(exc: AuthError, media_type: str = "application/json") -> Resp
         )
     return _response(
         401,
-        insufficient_user_authentication(exc.acr_values, exc.max_age),
+        insufficient_user_authentication(exc.acr_values, exc.max_age, dpop=dpop),
         "Log in again, recently and strongly enough, then retry with the new token.",
         media_type,
         code="INSUFFICIENT_USER_AUTHENTICATION",
@@ -169,11 +231,11 @@ def error_response(exc: AuthError, media_type: str = "application/json") -> Resp
     )
 
 
-def refusal(exc: DomainError) -> Response:
+def refusal(exc: DomainError, *, dpop: bool = False) -> Response:
     """A domain refusal outside GraphQL: the step-up challenge (RFC 9470), or the status, body
     and headers `schema.outcomes` gives every other domain error."""
     if isinstance(exc, StepUpRequired | InsufficientScope):
-        return error_response(exc)
+        return error_response(exc, dpop=dpop)
     h = hint(exc)
     return JSONResponse(
         h.body, status_code=h.status, headers={"Cache-Control": "no-store", **h.headers}

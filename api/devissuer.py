@@ -76,7 +76,9 @@ class DevIssuer:
         ttl: int = 3600,
         acr: str | None = STRONG_ACR,
         auth_time: int | None = None,
+        cnf: dict[str, str] | None = None,
     ) -> str:
+        """`cnf` binds the token to a key (RFC 7800; `{"jkt": …}` for DPoP, RFC 9449)."""
         if kind not in _SCOPES or not name:
             raise ValueError("unknown token kind or empty name")
         now = int(time.time())
@@ -94,6 +96,8 @@ class DevIssuer:
             if acr is not None:
                 claims["acr"] = acr
             claims["auth_time"] = now if auth_time is None else auth_time
+        if cnf is not None:
+            claims["cnf"] = cnf
         header = {"alg": "ES256", "typ": "at+jwt", "kid": self.kid}
         return jwt.encode(header, claims, self._key, algorithms=["ES256"])
 

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from api.authn import uses_dpop
 from api.challenges import error_response, refusal
 from api.graphql_http import AUTH_ERRORS, json_response
 from domain import downloads
@@ -33,11 +34,17 @@ async def export_download(request: Request) -> Response:
         export_id = UUID(request.path_params["id"])
     except ValueError:
         return refusal(NotFound())
-    return await download(services, principal, export_id, request.state.request_id)
+    dpop = uses_dpop(request.headers.get("authorization"))
+    return await download(services, principal, export_id, request.state.request_id, dpop=dpop)
 
 
 async def download(
-    services: Services, principal: Principal, export_id: UUID, request_id: str = "-"
+    services: Services,
+    principal: Principal,
+    export_id: UUID,
+    request_id: str = "-",
+    *,
+    dpop: bool = False,
 ) -> Response:
     """The streamed ZIP, or 401 (step-up), 404, 409, 410 or 503.
 
@@ -45,7 +52,7 @@ async def download(
     try:
         started = await downloads.start(services, principal, export_id, request_id)
     except DomainError as exc:
-        return refusal(exc)
+        return refusal(exc, dpop=dpop)
     return ExportResponse(
         started,
         media_type=started.media_type,

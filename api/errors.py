@@ -14,6 +14,7 @@ EDGE_ONLY: dict[str, str] = {
     # Credentials: no token or header reaches the domain (api/challenges.py maps these).
     "api.tokens.InvalidToken": "a bearer token that failed validation (RFC 6750 invalid_token)",
     "api.authn.NoCredentials": "no bearer token at all (RFC 6750: a challenge with no error)",
+    "api.dpop.InvalidDPoPProof": "a missing or refused DPoP proof (RFC 9449 invalid_dpop_proof)",
     # The command line, the settings and the account page.
     "api.cli._common.CommandError": "a command that cannot do what was asked: one line, exit 1",
     "api.settings.SettingsError": "a setting that cannot be used: the process does not start",

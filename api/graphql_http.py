@@ -26,8 +26,9 @@ from graphql import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.authn import InsufficientScope, NoCredentials, StepUpRequired
+from api.authn import InsufficientScope, NoCredentials, StepUpRequired, uses_dpop
 from api.challenges import error_response
+from api.dpop import InvalidDPoPProof
 from api.graphiql import graphiql_page, wants_html
 from api.graphql_media import (
     JSON,
@@ -43,9 +44,9 @@ from domain import audit
 from domain.principals import Principal
 from domain.services import Services
 from schema.context import Context
-from schema.scopes import Unscoped, required_scope
+from schema.scopes import PUBLIC, Unscoped, required_scope
 
-AUTH_ERRORS = (NoCredentials, InvalidToken, InsufficientScope, StepUpRequired)
+AUTH_ERRORS = (NoCredentials, InvalidToken, InvalidDPoPProof, InsufficientScope, StepUpRequired)
 
 
 def json_response(
@@ -102,15 +103,31 @@ def root_fields(document: DocumentNode, operation_name: str | None) -> list[str]
     return names
 
 
-def check_scopes(principal: Principal, fields: list[str], roots: frozenset[str]) -> None:
+def check_scopes(principal: Principal | None, fields: list[str], roots: frozenset[str]) -> None:
     """Scopes default to deny (schema/scopes.py): a root field that names none is refused."""
     for name in fields:
         try:
             scope = required_scope(name, roots)
         except Unscoped:
             raise InsufficientScope(None) from None
-        if scope is not None and scope not in principal.scopes:
+        if scope is not None and (principal is None or scope not in principal.scopes):
             raise InsufficientScope(scope)
+
+
+async def _public_only(request: Request) -> bool:
+    """The body is one operation whose root fields are all public (`schema.scopes.PUBLIC`)."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return False
+    name = body.get("operationName")
+    document = _parse(body["query"])
+    if document is None or not (name is None or isinstance(name, str)):
+        return False
+    fields = root_fields(document, name)
+    return fields is not None and bool(fields) and set(fields) <= PUBLIC
 
 
 def _body(raw: bytes, media: str) -> tuple[str, dict[str, Any] | None, str | None] | Response:
@@ -151,10 +168,15 @@ async def graphql_endpoint(request: Request) -> Response:
     if media is None:
         return not_acceptable()
     services: Services = request.app.state.services
+    principal: Principal | None
     try:
         principal = await request.app.state.security.principal(request, services)
     except AUTH_ERRORS as exc:
-        return error_response(exc, media)
+        # Only a request that sends no credentials at all, for public fields alone (a person
+        # without an account asking for their data), goes on without a principal.
+        if request.headers.getlist("authorization") or not await _public_only(request):
+            return error_response(exc, media)
+        principal = None
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         return not_a_request("The body must be application/json.", media)
@@ -183,7 +205,7 @@ async def graphql_endpoint(request: Request) -> Response:
             await audit.denied(
                 services.db, request_id=request.state.request_id, actor=principal, subject_id=None
             )
-            return error_response(exc, media)
+            return error_response(exc, media, dpop=uses_dpop(request.headers.get("authorization")))
     base_url = str(request.base_url).rstrip("/")
     context = Context(services, principal, request.state.request_id, base_url)
     result = await request.app.state.schema.execute(

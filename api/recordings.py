@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from api.authn import InsufficientScope, require_scope
+from api.authn import InsufficientScope, require_scope, uses_dpop
 from api.challenges import error_response
 from api.graphql_http import AUTH_ERRORS
 from domain.principals import SCOPE_CUSTOMER, Customer
@@ -20,9 +20,10 @@ async def recording(request: Request) -> Response:
         principal = await request.app.state.security.principal(request, services)
         require_scope(principal, SCOPE_CUSTOMER)
     except AUTH_ERRORS as exc:
-        return error_response(exc)
+        return error_response(exc, dpop=uses_dpop(request.headers.get("authorization")))
     if not isinstance(principal, Customer):
-        return error_response(InsufficientScope(SCOPE_CUSTOMER))
+        dpop = uses_dpop(request.headers.get("authorization"))
+        return error_response(InsufficientScope(SCOPE_CUSTOMER), dpop=dpop)
     # Only the caller's own files are listed: a name can only ever reach one of them.
     found = None
     if principal.subject_id is not None:

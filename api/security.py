@@ -11,12 +11,14 @@ from starlette.requests import Request
 
 from api.authn import authenticate
 from api.devissuer import DevIssuer
+from api.dpop import check_proof
 from api.issuers import IssuerRoles
 from api.jwks import IssuerKeys, KeySource
 from api.settings import DEV_ISSUER, Settings
 from api.tokens import InvalidToken, TokenValidator
 from domain.partners import registered_issuer
 from domain.principals import Principal
+from domain.replay import first_use
 from domain.services import Services
 
 KEY_REFRESH_SECONDS = 300.0
@@ -73,8 +75,22 @@ class Security:
         headers = request.headers.getlist("authorization")
         if len(headers) > 1:
             raise InvalidToken("malformed")  # two Authorization headers: refuse, never pick one
+
+        async def proof(token: str, jkt: str) -> None:
+            await check_proof(
+                request.headers.getlist("dpop"),
+                method=request.method,
+                uri=str(request.url),
+                access_token=token,
+                jkt=jkt,
+                first_use=lambda scope, value, ttl: first_use(services.db, scope, value, ttl),
+            )
+
         principal = await authenticate(
-            headers[0] if headers else None, self.validator, services.stores.subject_for_login
+            headers[0] if headers else None,
+            self.validator,
+            services.stores.subject_for_login,
+            proof,
         )
         await self.roles.check(
             principal, lambda client_id: registered_issuer(services.db, client_id)

@@ -40,11 +40,14 @@ REQUIRED_CLAIMS = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
 
 
 class InvalidToken(Exception):
-    """An unacceptable bearer token. `code` is a fixed reason for logs, never token text."""
+    """An unacceptable access token. `code` is a fixed reason for logs, never token text;
+    `dpop` when the challenge is DPoP's (RFC 9449 section 7.1: the token came with the DPoP
+    scheme, or is bound to a key)."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, *, dpop: bool = False) -> None:
         super().__init__(code)
         self.code = code
+        self.dpop = dpop
 
 
 def _segment_json(segment: str) -> dict[str, Any]:
@@ -164,3 +167,5 @@ class TokenValidator:
             raise InvalidToken("invalid_claim:acr")
         if "auth_time" in claims and not _is_number(claims["auth_time"]):
             raise InvalidToken("invalid_claim:auth_time")
+        if "cnf" in claims and not isinstance(claims["cnf"], dict):
+            raise InvalidToken("invalid_claim:cnf")

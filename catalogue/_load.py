@@ -187,6 +187,19 @@ def _category(r: Reader, key: str, t: Table, vocab: dict[str, dict[str, Term]]) 
     )
 
 
+def _labels(r: Reader, t: Table, where: str) -> tuple[tuple[str, str], ...]:
+    """`labels = { submit = "Sent a form" }`: words for stored values, each one of `values`
+    when the field lists them."""
+    raw = t.get("labels", {})
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v.strip() for v in raw.values()):
+        r.fail(f"{where}: 'labels' must be a table of non-empty strings")
+    values = r.texts(t, "values", where)
+    for code in raw:
+        if values and code not in values:
+            r.fail(f"{where}: label for '{code}', which is not one of its values")
+    return tuple((code, " ".join(words.split())) for code, words in raw.items())
+
+
 def _fields(r: Reader, value: object, where: str) -> tuple[Field, ...]:
     if not isinstance(value, list) or not value:
         r.fail(f"{where} must have at least one [[fields]] entry")
@@ -194,7 +207,7 @@ def _fields(r: Reader, value: object, where: str) -> tuple[Field, ...]:
     for i, raw in enumerate(value, 1):
         name = raw.get("name") if isinstance(raw, dict) else None
         at = f"{where} field '{name}'" if isinstance(name, str) else f"{where} field #{i}"
-        optional = ("withheld", "mask", "values", "not_in_policy")
+        optional = ("withheld", "mask", "values", "not_in_policy", "labels")
         t = r.table(raw, at, ("name", "type", "description"), optional)
         name = r.key(r.text(t, "name", at), f"{where} field")
         if any(f.name == name for f in out):
@@ -208,6 +221,7 @@ def _fields(r: Reader, value: object, where: str) -> tuple[Field, ...]:
                 mask=r.choice(t, "mask", at, MASKS),
                 values=r.texts(t, "values", at),
                 not_in_policy=r.optional_text(t, "not_in_policy", at),
+                labels=_labels(r, t, at),
             )
         )
     return tuple(out)

@@ -72,6 +72,11 @@ class Field:
     # A withheld item released into this copy by the person's jurisdiction's rule (a copy's
     # own variant of the category, `Category.releasing`); never set in the catalogue.
     released: bool = False
+    # Stored values in words, for people (`submit` → "Sent a form"); others show as stored.
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def label(self, value: str) -> str:
+        return next((words for code, words in self.labels if code == value), value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from domain.principals import Principal, SupportAgent
 from domain.services import Services
 from domain.stepup import require_strong_login
 from domain.support import Access, InvalidAccess, InvalidInput
+from stores.scope import scoped
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,10 @@ async def request_export(
         await look.deny(Action.EXPORT_REQUEST, subject_id, purpose=access.purpose())
         raise
     # The copy goes to the person, who is told by e-mail where to find it (never the data).
-    req = None if row.request_id is None else await requests.get(services.db, row.request_id)
+    req = None
+    if row.request_id is not None:
+        async with scoped(services.db, subject=row.subject_id) as conn:
+            req = await requests.get(conn, row.request_id)
     if req is not None:
         await casework.notify(
             services, req, lambda to: services.composer.ready(req, to, row.expires_at)

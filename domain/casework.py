@@ -25,6 +25,7 @@ from domain.principals import Principal, PrivacyStaff
 from domain.requests import CLOSED, Case, Conn, Degree, RequestRow, Status, cases
 from domain.services import Services
 from domain.support import InvalidInput
+from stores.scope import Scope, bind, scoped
 
 log = logging.getLogger("dsar.requests")
 
@@ -70,7 +71,18 @@ async def queue(
     is the (date, id) of the last one of the page before."""
     staff(principal)
     size = max(1, min(first, PAGE_MAX))
-    rows = await services.db.fetch(
+    async with scoped(services.db, scope=Scope.STAFF) as conn:
+        return await _page(conn, status, overdue, size, after)
+
+
+async def _page(
+    conn: Conn,
+    status: Status | None,
+    overdue: bool | None,
+    size: int,
+    after: tuple[datetime, UUID] | None,
+) -> Page:
+    rows = await conn.fetch(
         """SELECT * FROM requests
            WHERE ($1::text IS NULL OR status = $1)
              AND ($2::boolean IS NULL
@@ -85,20 +97,22 @@ async def queue(
         None if after is None else after[1],
         size + 1,
     )
-    found = await cases(services.db, [RequestRow.of(r) for r in rows[:size]])
+    found = await cases(conn, [RequestRow.of(r) for r in rows[:size]])
     return Page(found, len(rows) > size)
 
 
 async def one(services: Services, principal: Principal | None, req_id: UUID) -> Case:
     staff(principal)
-    row = await services.db.fetchrow("SELECT * FROM requests WHERE id = $1", req_id)
-    if row is None:
-        raise NotFound
-    (case,) = await cases(services.db, [RequestRow.of(row)])
+    async with scoped(services.db, scope=Scope.STAFF) as conn:
+        row = await conn.fetchrow("SELECT * FROM requests WHERE id = $1", req_id)
+        if row is None:
+            raise NotFound
+        (case,) = await cases(conn, [RequestRow.of(row)])
     return case
 
 
 async def _locked(conn: Conn, req_id: UUID) -> RequestRow:
+    await bind(conn, scope=Scope.STAFF)
     row = await conn.fetchrow("SELECT * FROM requests WHERE id = $1 FOR UPDATE", req_id)
     if row is None:
         raise NotFound

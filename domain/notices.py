@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
@@ -126,6 +126,45 @@ class Composer:
             f"We received {self._about(req)}.\n\n"
             f"We will answer it by {_day(req, req.due_at)}. If we need more time, we will tell you "
             "before that date, and why.\n\n"
+            f"{self._signature}\n"
+        )
+        return Notice(NoticeKind.RECEIPT, req.id, to, "We received your request", body)
+
+    def _hours(self, ttl: timedelta) -> str:
+        return f"{int(ttl.total_seconds() // 3600)} hours"
+
+    def verify(self, req: RequestRow, to: str, link: str, ttl: timedelta) -> Notice:
+        body = (
+            f"We received {self._about(req)}, made with this e-mail address.\n\n"
+            "To confirm that the address is yours, open this link and press the button on the "
+            f"page it shows, within {self._hours(ttl)}. The link works once.\n{link}\n\n"
+            f"We will answer the request by {_day(req, req.due_at)}. If you did not ask for "
+            "this, you can ignore this message.\n\n"
+            f"{self._signature}\n"
+        )
+        return Notice(NoticeKind.VERIFY, req.id, to, "Please confirm your request", body)
+
+    def agent_confirm(
+        self, req: RequestRow, to: str, agent: str, link: str, ttl: timedelta
+    ) -> Notice:
+        body = (
+            f"{agent} asked us, as your authorized agent, for {self._about(req)}.\n\n"
+            "We act on it only if you confirm that you gave them written permission to do so. "
+            f"To confirm, open this link and press the button on the page it shows, within "
+            f"{self._hours(ttl)}. The link works once.\n{link}\n\n"
+            "If you did not give them permission, do not open the link: we will not act on the "
+            "request. Any copy of your data goes to you, never to the agent.\n\n"
+            f"{self._signature}\n"
+        )
+        return Notice(NoticeKind.AGENT_CONFIRM, req.id, to, "Did you authorize an agent?", body)
+
+    def agent_receipt(self, req: RequestRow, to: str) -> Notice:
+        body = (
+            f"We received the {_KIND.get(req.kind, req.kind)} request you made as an authorized "
+            f"agent on {_day(req, req.received_at)} (reference {req.id}).\n\n"
+            "We have asked the person, at their own address, to confirm that they gave you "
+            "permission. We act on the request only once they do, and any copy of their data "
+            "goes to them, not to you.\n\n"
             f"{self._signature}\n"
         )
         return Notice(NoticeKind.RECEIPT, req.id, to, "We received your request", body)

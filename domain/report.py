@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from domain.requests import Conn
+from stores.scope import Scope, scoped
 
 NOT_HANDLED = "not received through dsar"
 
@@ -63,12 +64,13 @@ class Figures:
 async def figures(db: asyncpg.Pool | Conn, year: int) -> Figures:
     start = datetime(year, 1, 1, tzinfo=UTC)
     end = datetime(year + 1, 1, 1, tzinfo=UTC)
-    rows = await db.fetch(
-        """SELECT status, received_at, closed_at FROM requests
-           WHERE received_at >= $1 AND received_at < $2 AND channel <> 'partner'""",
-        start,
-        end,
-    )
+    async with scoped(db, scope=Scope.SWEEP) as conn:
+        rows = await conn.fetch(
+            """SELECT status, received_at, closed_at FROM requests
+               WHERE received_at >= $1 AND received_at < $2 AND channel <> 'partner'""",
+            start,
+            end,
+        )
     answered = [r for r in rows if r["status"] in ("completed", "refused")]
     days = [(r["closed_at"] - r["received_at"]).total_seconds() / 86400 for r in answered]
     return Figures(

@@ -187,7 +187,7 @@ async def open_request(
         new.channel.value,
         jurisdiction,
         str(deadlines.zone(new.time_zone)),
-        _json(actor_of(new.actor)),
+        dumps(actor_of(new.actor)),
         status.value,
         received_at,
         when.acknowledge_by,
@@ -289,10 +289,11 @@ async def close_by_operator(
 
 async def overdue_count(db: asyncpg.Pool | Conn) -> int:
     """Open requests past their date (the extended one, once extended)."""
-    count = await db.fetchval(
-        """SELECT count(*) FROM requests
-           WHERE closed_at IS NULL AND coalesce(extended_to, due_at) < now()"""
-    )
+    async with scoped(db, scope=Scope.SWEEP) as conn:
+        count = await conn.fetchval(
+            """SELECT count(*) FROM requests
+               WHERE closed_at IS NULL AND coalesce(extended_to, due_at) < now()"""
+        )
     return int(count or 0)
 
 
@@ -300,23 +301,25 @@ async def listed(
     db: asyncpg.Pool | Conn, *, only_overdue: bool, limit: int = 1000
 ) -> list[RequestRow]:
     """Requests by their date, earliest first (open ones past their date only, when asked)."""
-    rows = await db.fetch(
-        """SELECT * FROM requests
-           WHERE NOT $1 OR (closed_at IS NULL AND coalesce(extended_to, due_at) < now())
-           ORDER BY coalesce(extended_to, due_at), id LIMIT $2""",
-        only_overdue,
-        limit,
-    )
+    async with scoped(db, scope=Scope.SWEEP) as conn:
+        rows = await conn.fetch(
+            """SELECT * FROM requests
+               WHERE NOT $1 OR (closed_at IS NULL AND coalesce(extended_to, due_at) < now())
+               ORDER BY coalesce(extended_to, due_at), id LIMIT $2""",
+            only_overdue,
+            limit,
+        )
     return [RequestRow.of(r) for r in rows]
 
 
 async def for_subject(db: asyncpg.Pool, subject_id: UUID, limit: int = 20) -> list[Case]:
     """The person's requests, newest first (at most 100), with timelines and exports."""
-    rows = await db.fetch(
-        "SELECT * FROM requests WHERE subject_id = $1 ORDER BY received_at DESC, id LIMIT $2",
-        subject_id,
-        max(1, min(limit, 100)),
-    )
+    async with scoped(db, subject=subject_id) as conn:
+        rows = await conn.fetch(
+            "SELECT * FROM requests WHERE subject_id = $1 ORDER BY received_at DESC, id LIMIT $2",
+            subject_id,
+            max(1, min(limit, 100)),
+        )
     return await cases(db, [RequestRow.of(r) for r in rows], subject=subject_id)
 
 
@@ -354,5 +357,5 @@ async def cases(
     return [Case(r, tuple(steps[r.id]), tuple(made[r.id])) for r in rows]
 
 
-def _json(value: Mapping[str, Any]) -> str:
+def dumps(value: Mapping[str, Any]) -> str:
     return orjson.dumps(value).decode()

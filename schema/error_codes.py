@@ -24,6 +24,8 @@ CODES: Mapping[str, str] = {
     "UNAUTHENTICATED": "no bearer token was sent (401)",
     "INVALID_TOKEN": "the token was refused (401); `error_description` says why (expired, "
     "wrong audience, unknown key, …)",
+    "INVALID_DPOP_PROOF": "the DPoP proof of a DPoP-bound token is missing or was refused (401, "
+    '`WWW-Authenticate: DPoP error="invalid_dpop_proof"`); `error_description` says why',
     "INSUFFICIENT_SCOPE": "the token lacks the scope this field needs (403); `scope` names it",
     "INSUFFICIENT_USER_AUTHENTICATION": "log in again, more recently or more strongly (401); "
     "`acr_values` and `max_age` say how (RFC 9470)",

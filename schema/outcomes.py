@@ -50,7 +50,14 @@ from schema.portability_types import (
     TransferNotAllowed,
     TransferResult,
 )
-from schema.request_types import Request, RequestActionResult, RequestRefused
+from schema.request_types import (
+    InvalidSubmission,
+    Request,
+    RequestActionResult,
+    RequestRefused,
+    SubmitRequestResult,
+    SubmittedRequest,
+)
 from schema.support_types import (
     InvalidSupportAccess,
     OpenedExport,
@@ -267,3 +274,18 @@ async def case(ctx: Context, work: Awaitable[Case]) -> RequestActionResult:
     if isinstance(result, DomainError):
         raise _raised(ctx, result) from None
     return Request.of(result)
+
+
+SUBMITTED = (
+    "Thank you. If the address is right, a message is on its way to it with a link to confirm "
+    "the request; it works once, for 24 hours. We will answer by the date that message gives."
+)
+
+
+async def submitted(ctx: Context, work: Awaitable[None]) -> SubmitRequestResult:
+    result = await _settle(work)
+    if isinstance(result, Refused):
+        return InvalidSubmission(message=result.message)
+    if isinstance(result, DomainError):
+        raise result
+    return SubmittedRequest(message=SUBMITTED)

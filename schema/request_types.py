@@ -181,3 +181,50 @@ class RequestEdge:
 class RequestConnection:
     edges: list[RequestEdge] = strawberry.field(description="The requests of this page.")
     page_info: PageInfo = strawberry.field(description="Whether more follow.")
+
+
+@strawberry.input(description="An authorized agent acting for the person (CCPA regulations §7063).")
+class AgentInput:
+    name: str = strawberry.field(description="The agent's name, or their business's.")
+    email: str = strawberry.field(description="Where the agent is told of the request.")
+
+
+@strawberry.input(description="A request for one's own data, without an account.")
+class SubmitRequestInput:
+    email: str = strawberry.field(
+        description="The person's own e-mail address: the confirmation link goes there."
+    )
+    kind: RequestKind = strawberry.field(
+        default=RequestKind.ACCESS, description="Access (a copy) or portability."
+    )
+    jurisdiction: str | None = strawberry.field(
+        default=None,
+        description="Where the person lives, if they say: GDPR or CCPA (else UNKNOWN: the "
+        "stricter dates).",
+    )
+    agent: AgentInput | None = strawberry.field(
+        default=None,
+        description="Set when an authorized agent submits for the person, with their written "
+        "permission; the person is asked to confirm by e-mail.",
+    )
+    time_zone: str | None = strawberry.field(
+        default=None, description="The person's IANA time zone, for the dates (else UTC)."
+    )
+
+
+@strawberry.type(
+    description="The request was taken. The same answer whether or not the address is known."
+)
+class SubmittedRequest:
+    message: str = strawberry.field(description="What happens next, in plain words.")
+
+
+@strawberry.type(description="The request cannot be taken as written.")
+class InvalidSubmission:
+    message: str = strawberry.field(description="What to correct.")
+
+
+SubmitRequestResult = Annotated[
+    SubmittedRequest | InvalidSubmission,
+    strawberry.union("SubmitRequestResult", description="Taken, or what to correct."),
+]

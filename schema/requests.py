@@ -13,7 +13,7 @@ from uuid import UUID
 
 import strawberry
 
-from domain import casework, requests
+from domain import casework, intake, requests
 from domain.notices import RefusalBasis
 from domain.requests import Status
 from schema import cursors, outcomes
@@ -21,7 +21,14 @@ from schema._parse import uuid_or_none
 from schema.context import Context
 from schema.errors import InvalidArgument, InvalidCursor
 from schema.records import PageInfo
-from schema.request_types import Request, RequestActionResult, RequestConnection, RequestEdge
+from schema.request_types import (
+    Request,
+    RequestActionResult,
+    RequestConnection,
+    RequestEdge,
+    SubmitRequestInput,
+    SubmitRequestResult,
+)
 from schema.support_types import IdentityCheck
 
 
@@ -140,6 +147,23 @@ async def approve_request(info: strawberry.Info, id: strawberry.ID) -> RequestAc
     )
 
 
+async def submit_request(info: strawberry.Info, input: SubmitRequestInput) -> SubmitRequestResult:
+    ctx: Context = info.context
+    agent = input.agent
+    return await outcomes.submitted(
+        ctx,
+        intake.submit(
+            ctx.services,
+            email=input.email,
+            kind=input.kind.value,
+            jurisdiction=input.jurisdiction,
+            agent=None if agent is None else intake.Agent(agent.name, agent.email),
+            time_zone=input.time_zone,
+            request_id=ctx.request_id,
+        ),
+    )
+
+
 def _id(id: strawberry.ID) -> UUID:
     # Not an id: the same answer as a request that does not exist.
     return uuid_or_none(id) or _NOWHERE
@@ -174,6 +198,11 @@ MUTATION_FIELDS: dict[str, Any] = {
         resolver=verify_request,
         description=f"{_STAFF} Records what you checked to verify the person (never a document "
         "number): a reasonably high degree (CCPA regulations §7062).",
+    ),
+    "submit_request": strawberry.mutation(
+        resolver=submit_request,
+        description="Ask for your own data without an account (no token needed). The answer is "
+        "the same whether or not the address is known; a link to confirm it is e-mailed there.",
     ),
     "approve_request": strawberry.mutation(
         resolver=approve_request,

@@ -33,7 +33,10 @@ FIELD_SCOPES: Mapping[str, str] = {
 }
 # Any login may ask these: the catalogue is the published policy, `export(id)` answers only the
 # export's own recipient (customer or partner), and the meta fields say nothing of anyone.
-OPEN = frozenset({"dataCategories", "export", "__typename", "__schema", "__type"})
+OPEN = frozenset({"dataCategories", "export", "__typename", "__schema", "__type", "submitRequest"})
+# Asked without any token at all: a person without an account asks for their data. The answer
+# never says whether the address is known (domain/intake.py).
+PUBLIC = frozenset({"submitRequest", "__typename"})
 
 
 class Unscoped(Exception):

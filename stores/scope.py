@@ -32,6 +32,7 @@ class Scope(StrEnum):
     SWEEP = "sweep"  # jobs over everyone: orphaned exports, expired sessions
     AUDIT = "audit"  # the whole audit log: verify and checkpoints
     STAFF = "staff"  # privacy staff's queue of requests: each one's timeline and exports
+    INTAKE = "intake"  # a request made without an account, before it is anyone's (its link)
 
 
 _SET = (

@@ -90,6 +90,8 @@ def build_subject(handle: str, *, full: bool, sensitive: bool, events: int = 40)
     fake.seed_instance(seed)
     rnd = random.Random(seed)  # noqa: S311  # synthetic data, not security
     first, last = fake.first_name(), fake.last_name()
+    if handle in DEMO_HANDLES:
+        first = handle.capitalize()  # the demo people are called what their handles say
     at = EPOCH + timedelta(days=rnd.randint(0, 300))
     d = SubjectData(id=subject_id(handle), handle=handle)
     d.rows["profile"] = [

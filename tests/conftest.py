@@ -30,6 +30,9 @@ from tests._pg import (
 )
 from tests._tokens import TEST_ISSUER, test_issuer
 
+# The SMTP server in the test process and the app that mails through it (tests/_mail.py).
+pytest_plugins = ["tests._mail"]
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:

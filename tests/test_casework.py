@@ -4,15 +4,10 @@ running in this test process (aiosmtpd), and never sent their data."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import email
-import email.policy
 import logging
 import re
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -21,10 +16,8 @@ import asyncpg
 import httpx
 import orjson
 import pytest
-from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 
-from api.app import create_app
 from api.devissuer import DevIssuer
 from api.settings import Settings
 from catalogue import Catalogue
@@ -35,6 +28,7 @@ from stores.seed import build_subject, insert_subject, subject_id
 from tests._cli import cli_env, run_cli
 from tests._gql import auth
 from tests._gql import data as gql
+from tests._mail import body_of, eventually
 from tests._tokens import TEST_ISSUER
 
 POLICY = Path(__file__).resolve().parents[2] / "shared/policy/privacy-policy.txt"
@@ -63,64 +57,9 @@ mutation($subject: ID!, $access: SupportAccess!) {
 """
 
 
-class Inbox:
-    """What the SMTP server received, as parsed messages."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    box = Inbox()
-    port = _free_port()
-    server = Controller(box, hostname="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield box, port
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def mail_app(
-    settings: Settings,
-    deployment: Deployment,
-    stores: Stores,
-    issuer: DevIssuer,
-    inbox: tuple[Inbox, int],
-) -> AsyncIterator[Starlette]:
-    with_smtp = dataclasses.replace(
-        settings,
-        smtp_url=f"smtp://127.0.0.1:{inbox[1]}",
-        mail_from="privacy@ontra.test",
-        public_url="https://dsar.ontra.test",
-    )
-    app = create_app(with_smtp, key_sources={TEST_ISSUER: issuer.key_set()})
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def client(mail_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=mail_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
+def client(mail_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return mail_client
 
 
 @pytest.fixture
@@ -145,22 +84,6 @@ async def opened(client: httpx.AsyncClient, issuer: DevIssuer, handle: str) -> s
     await gql(client, token, REQUEST)
     (req,) = (await gql(client, token, MINE))["me"]["requests"]
     return str(req["id"])
-
-
-async def eventually(check: Any) -> Any:
-    # SMTP delivery is awaited by the act itself; the server's handler runs in its own thread.
-    for _ in range(100):
-        found = check()
-        if found:
-            return found
-        await asyncio.sleep(0.02)
-    return check()
-
-
-def body_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
 
 
 def policy_sentence(start: str) -> str:

@@ -23,6 +23,7 @@ from domain import deadlines
 from domain.partners import add_partner
 from stores.deployment import Deployment
 from stores.registry import Stores
+from stores.scope import Scope, bind
 from stores.seed import build_subject, insert_subject, subject_id
 from tests._cli import cli_env, run_cli
 from tests._factories import insert_marked
@@ -375,3 +376,29 @@ async def test_the_due_date_follows_the_persons_jurisdiction(
     due = datetime.fromisoformat(req["dueAt"])
     assert due == deadlines.dates(RULES, "CCPA", received, "UTC").due_at
     assert due.date() == received.date() + timedelta(days=45)
+
+
+async def test_the_service_role_sees_a_request_only_bound_to_its_person_or_a_reason(
+    client: httpx.AsyncClient, issuer: DevIssuer, person: str, deployment: Deployment
+) -> None:
+    await gql(client, issuer.mint("customer", person), REQUEST)
+    sid = subject_id(person)
+    other = subject_id(f"req-{uuid4().hex[:10]}")
+    service = await asyncpg.connect(deployment.service_dsn)  # the role the API runs as
+    try:
+        count = "SELECT count(*) FROM requests WHERE subject_id = $1"
+        assert await service.fetchval(count, sid) == 0  # bound to no one: nothing
+        for who, scope, seen in ((sid, None, 1), (other, None, 0), (None, Scope.STAFF, 1)):
+            async with service.transaction():
+                await bind(service, subject=who, scope=scope)
+                assert await service.fetchval(count, sid) == seen
+        async with service.transaction():
+            await bind(service, subject=other)  # someone else's request cannot be touched
+            done = await service.execute("UPDATE requests SET status = 'withdrawn' WHERE true")
+            assert done == "UPDATE 0"
+        async with service.transaction():
+            await bind(service, subject=sid)  # nor handed to someone else
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await service.execute("UPDATE requests SET subject_id = $1", other)
+    finally:
+        await service.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from api.account import demomail, downloads, login, pages, partners
+from api.account import demomail, downloads, login, pages, partners, public
 from api.account.site import AccountSite, PageErrors
 from api.account.web import HERE, PageHeaders, Static, content_security_policy, origin
 from api.settings import Settings
@@ -38,6 +38,10 @@ def account_routes(settings: Settings) -> list[BaseRoute]:
     ]
     home = next(r for r in routes if isinstance(r, Route) and r.name == "account_home")
     return [
+        *(
+            Route(r.path, r.endpoint, methods=r.methods, name=r.name, middleware=headers)
+            for r in public.routes(site)
+        ),
         Route("/account", home.endpoint, middleware=headers),
         Mount("/account", routes=routes, middleware=headers),
     ]

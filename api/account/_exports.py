@@ -38,6 +38,7 @@ class ExportView:
     sha256: str | None
     created_at: datetime
     expires_at: datetime
+    finished_at: datetime | None  # when the last download ended
     # Judged by the database's clock when the row was read (`ExportRow.downloadable`).
     available: bool
     whole_downloads_left: int
@@ -54,13 +55,34 @@ class ExportView:
             row.sha256,
             row.created_at,
             row.expires_at,
+            row.finished_at,
             row.downloadable,
             max(0, row.downloads_allowed - row.full_sends),
         )
 
     @property
+    def used(self) -> bool:
+        """Downloaded in full as many times as its link allows: it serves no more."""
+        return self.status == "completed" and not self.available
+
+    @property
     def status_text(self) -> str:
+        if self.used:
+            return f"Used: downloaded on {self.finished}"
         return STATUS_TEXT.get(self.status, self.status)
+
+    @property
+    def finished(self) -> str:
+        return when(self.finished_at) if self.finished_at is not None else "an earlier date"
+
+    @property
+    def until(self) -> str:
+        """Until when it can be downloaded, in words."""
+        if self.used:
+            return "No longer: it has been used"
+        if not self.available:
+            return "No longer"
+        return self.expires
 
     @property
     def kind(self) -> str:

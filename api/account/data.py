@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 import strawberry
 
-from catalogue import Catalogue, Category
+from api.account.web import when
+from catalogue import Catalogue, Category, Field
 from domain.principals import Customer
 from domain.services import Services
 from schema.context import Context
@@ -27,14 +28,6 @@ from schema.subject import camel
 
 OVERVIEW_ROWS = 5
 PAGE_ROWS = 25
-
-# Values of `sensitive.kind`, in words.
-KIND_LABELS = {
-    "ssn": "Social Security number",
-    "drivers_license": "Driver’s license number",  # noqa: RUF001  # the policy's own apostrophe
-    "passport": "Passport number",
-    "state_id": "State identification card number",
-}
 
 _RIGHT_TO_KNOW = """rightToKnow { generatedAt periodFrom choices
   jurisdiction { title description }
@@ -56,9 +49,19 @@ class DataUnavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class Column:
     key: str  # the GraphQL response key
-    label: str
-    type: str
-    withheld: bool
+    field: Field
+
+    @property
+    def label(self) -> str:
+        return self.field.description
+
+    @property
+    def type(self) -> str:
+        return self.field.type
+
+    @property
+    def withheld(self) -> bool:
+        return self.field.withheld
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,7 @@ class Overview:
 def columns(cat: Category) -> tuple[Column, ...]:
     # The record number is the store's row id: not something the policy names, so not shown.
     return tuple(
-        Column(camel(f.name + "_held" if f.withheld else f.name), f.description, f.type, f.withheld)
+        Column(camel(f.name + "_held" if f.withheld else f.name), f)
         for f in cat.fields
         if f.name != "id"
     )
@@ -144,13 +147,12 @@ def cell(column: Column, value: Any) -> Cell:
     if isinstance(value, bool):
         return Cell("Yes" if value else "No")
     if column.type == "timestamp" and isinstance(value, str):
-        at = datetime.fromisoformat(value)
-        return Cell(at.strftime("%-d %b %Y, %H:%M:%S UTC" if at.second else "%-d %b %Y, %H:%M UTC"))
+        return Cell(when(datetime.fromisoformat(value), seconds=True))
     if column.key == "bytes" and isinstance(value, int):
         return Cell(size(value))
     if isinstance(value, int):
         return Cell(f"{value:,}")
-    return Cell(str(value))
+    return Cell(column.field.label(str(value)))
 
 
 def size(n: int) -> str:
@@ -196,7 +198,7 @@ def _withheld(catalogue: Catalogue, items: list[Mapping[str, Any]]) -> list[With
     for item in items:
         cat = catalogue.category(item["category"])
         kind = item.get("kind")
-        what = KIND_LABELS.get(kind, str(kind).replace("_", " ").capitalize()) if kind else None
+        what = cat.field("kind").label(str(kind)) if kind else None
         out.append(
             WithheldItem(what or cat.field(item["field"]).description, cat.title, item["rule"])
         )

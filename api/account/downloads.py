@@ -188,13 +188,21 @@ async def make(
         return step_up(site, request, session, "/account")
     except LimitReached as exc:
         hours = max(1, round(exc.retry_after / 3600))
+        ready = sum(1 for e in await _exports.mine(services, principal) if e.available)
+        earlier = (
+            "none of your earlier copies can still be downloaded."
+            if not ready
+            else f"{ready} of your earlier copies can still be downloaded from your data page."
+            if ready > 1
+            else "one of your earlier copies can still be downloaded from your data page."
+        )
         return site.message(
             request,
             429,
-            "You have asked for several copies today",
-            f"To keep your data safe we make a limited number of copies a day. You can ask again "
-            f"in about {hours} {'hour' if hours == 1 else 'hours'}; your earlier copies are still "
-            "on your data page.",
+            "You have asked for as many copies as we make in a day",
+            f"To keep your data safe we make {_copies(services.rules.exports_per_day)} a day at "
+            f"most. You can ask again in about {hours} {'hour' if hours == 1 else 'hours'}; "
+            + earlier,
             session=session,
             headers={"Retry-After": str(exc.retry_after)},
         )
@@ -213,6 +221,10 @@ async def make(
             request, 400, "We could not prepare this copy", str(exc), session=session
         )
     return site.redirect(f"/account/exports/{view.id}?start=1", session, request)
+
+
+def _copies(n: int) -> str:
+    return "one copy" if n == 1 else f"{n} copies"
 
 
 async def _estimate(

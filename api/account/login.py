@@ -19,17 +19,12 @@ from api.account.provider import LOGIN_ERRORS
 from api.account.sessions import Session, SessionData, clear_cookie, set_cookie
 from api.account.site import AccountSite
 from api.account.web import first, login_hint, safe_next
+from domain.services import Services
 from stores.seed import DEMO_HANDLES
 
 log = logging.getLogger("dsar.account")
 
 DEMO_TOKEN_TTL = 3600
-DEMO_PEOPLE = {
-    "alice": "Has data in every category, recordings and government ID numbers.",
-    "bob": "Has data in most categories.",
-    "carol": "Has government ID numbers, a refund bank account and security answers.",
-    "dave": "Has a profile only.",
-}
 NOT_FINISHED = (
     "Sign-in did not finish",
     "It may have been cancelled, taken too long, or been started in another window. "
@@ -104,7 +99,7 @@ def routes(site: AccountSite) -> list[Route]:
         if not site.demo:
             return site.message(request, 404, "Page not found", "There is no page at this address.")
         session = await site.session(request) or await site.sessions(request).start()
-        people = [(h, DEMO_PEOPLE.get(h, "")) for h in DEMO_HANDLES]
+        people = await demo_people(site.services(request))
         next_url = safe_next(request.query_params.get("next"))
         return site.render(
             request, "demo.html", {"people": people, "next": next_url}, session=session
@@ -183,3 +178,30 @@ async def _signed_in(
     if choice is not None and principal.subject_id is not None:
         return await partners.give(site, request, session, principal, choice)
     return site.redirect(previous.data.next or "/account", session, request)
+
+
+async def demo_people(services: Services) -> list[tuple[str, str]]:
+    """Each demo person and what they have, counted from the stores as the page will show it
+    (a hint written by hand goes stale when the seed changes)."""
+    catalogue = services.catalogue
+    people = []
+    for handle in DEMO_HANDLES:
+        sid = await services.stores.subject_by_handle(handle)
+        counts = (await services.stores.counts([sid]))[sid] if sid is not None else {}
+        held = [c for c in catalogue if counts.get(c.key)]
+        if not held:
+            people.append((handle, "Has no data yet (the demo is not seeded)."))
+            continue
+        records = sum(counts[c.key] for c in held)
+        text = f"{len(held)} of {len(list(catalogue))} categories, {records:,} records"
+        if len(held) <= 4:
+            text += ": " + ", ".join(c.title for c in held)
+        extras = [w for key, w in DEMO_EXTRAS if counts.get(key)]
+        if extras:
+            text += ", with " + " and ".join(extras)
+        people.append((handle, text + "."))
+    return people
+
+
+# What makes a demo person worth choosing, beyond their counts.
+DEMO_EXTRAS = (("recordings", "recordings"), ("sensitive", "government ID numbers"))

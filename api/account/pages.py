@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from api.account import _exports, _partners, data
 from api.account._grant_form import expiry_range
 from api.account.site import AccountSite
-from api.account.web import when
+from api.account.web import TIMES_COOKIE, safe_next, when
 from catalogue import Category
 from domain import portability
 from domain.audit import access_log
@@ -201,8 +201,27 @@ def routes(site: AccountSite) -> list[Route]:
             },
         )
 
+    async def times(request: Request) -> Response:
+        """Times in UTC, or in the person's own zone again: a display choice kept in a cookie."""
+        target = safe_next(request.query_params.get("next")) or "/account"
+        response = RedirectResponse(target, status_code=303)
+        if request.query_params.get("in") == "utc":
+            response.set_cookie(
+                TIMES_COOKIE,
+                "utc",
+                max_age=365 * 24 * 3600,
+                path="/account",
+                secure=request.url.scheme == "https",
+                httponly=True,
+                samesite="lax",
+            )
+        else:
+            response.delete_cookie(TIMES_COOKIE, path="/account")
+        return response
+
     return [
         Route("/", home, name="account_home"),
+        Route("/times", times, name="account_times"),
         Route("/data/{key}", category, name="account_category"),
         Route("/recordings/{name}", recording, name="account_recording"),
     ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from contextvars import ContextVar
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 from starlette.requests import Request
@@ -33,11 +35,58 @@ def templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals["when"] = when
+    env.globals["zone_name"] = zone_name
+    env.filters["plain"] = lambda text: split_law(text)[0]
+    env.filters["law"] = lambda text: split_law(text)[1]
     return Jinja2Templates(env=env)
 
 
-def when(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%-d %b %Y, %H:%M UTC")
+# The time zone a person reads times in: their browser's, which account.js keeps in the cookie
+# ZONE_COOKIE, unless they asked for UTC (TIMES_COOKIE = "utc"). Set for each request by
+# PageHeaders, read by `when` wherever a time is put into words.
+ZONE_COOKIE = "dsar_zone"
+TIMES_COOKIE = "dsar_times"
+_ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$")
+zone: ContextVar[tzinfo] = ContextVar("zone", default=UTC)
+
+
+def zone_of(cookies: Mapping[str, str]) -> tzinfo:
+    if cookies.get(TIMES_COOKIE) == "utc":
+        return UTC
+    name = cookies.get(ZONE_COOKIE, "")
+    if len(name) > 64 or not _ZONE_NAME.match(name):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def zone_name() -> str:
+    """ "UTC", or the zone's name as the browser gave it (Europe/Berlin)."""
+    current = zone.get()
+    return current.key if isinstance(current, ZoneInfo) else "UTC"
+
+
+def when(at: datetime, *, seconds: bool = False) -> str:
+    """A time in the person's zone, with the zone's abbreviation (CET, PST, UTC)."""
+    current = zone.get()
+    local = at.astimezone(current)
+    shown = "%-d %b %Y, %H:%M:%S" if seconds and local.second else "%-d %b %Y, %H:%M"
+    return f"{local.strftime(shown)} {'UTC' if current is UTC else local.tzname()}"
+
+
+# A closing parenthesis that cites the law ("… (GDPR Art. 15; CCPA right to know)."): people
+# read the plain sentence, and the citation in a disclosure of its own.
+_CITATION = re.compile(r"\s*\(((?:GDPR|CCPA|Cal\.)(?:[^()]|\([^()]*\))*)\)(\.?)\s*$")
+
+
+def split_law(text: str) -> tuple[str, str | None]:
+    """The sentence without its closing citation, and the citation (None when there is none)."""
+    found = _CITATION.search(text)
+    if found is None:
+        return text, None
+    return text[: found.start()] + found.group(2), found.group(1)
 
 
 def content_security_policy(form_targets: Sequence[str]) -> str:
@@ -78,6 +127,13 @@ class PageHeaders:
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = zone.set(zone_of(Request(scope).cookies) if scope["type"] == "http" else UTC)
+        try:
+            await self._call(scope, receive, send)
+        finally:
+            zone.reset(token)
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from graphql import build_schema as sdl_schema
 from graphql import parse, validate
 from graphql.language import Lexer, Source, TokenKind
 
 from api.account.data import Column, category_document, cell, overview_document, size
-from catalogue import Catalogue
+from api.account.web import TIMES_COOKIE, ZONE_COOKIE, zone, zone_of
+from catalogue import Catalogue, Field
 from schema import build_schema
 from schema.build import MAX_TOKENS
 
@@ -29,30 +32,53 @@ def test_every_document_is_valid_and_within_the_schemas_limits(catalogue: Catalo
         assert tokens(document) < MAX_TOKENS / 2  # room for the catalogue to grow
 
 
+def col(key: str, type: str, *, withheld: bool = False, **labels: str) -> Column:
+    return Column(key, Field(key, type, key, withheld=withheld, labels=tuple(labels.items())))
+
+
 @pytest.mark.parametrize(
     ("column", "value", "shown"),
     [
-        (Column("passwordHashHeld", "Password", "string", True), True, "Held, not shown"),
-        (Column("passwordHashHeld", "Password", "string", True), False, "Not held"),
-        (Column("marketingEmails", "E-mails", "boolean", False), False, "No"),
-        (Column("city", "City", "string", False), None, "Not recorded"),
+        (col("passwordHashHeld", "string", withheld=True), True, "Held, not shown"),
+        (col("passwordHashHeld", "string", withheld=True), False, "Not held"),
+        (col("marketingEmails", "boolean"), False, "No"),
+        (col("city", "string"), None, "Not recorded"),
         (
-            Column("at", "When", "timestamp", False),
+            col("at", "timestamp"),
             "2025-03-04T05:06:00+00:00",
             "4 Mar 2025, 05:06 UTC",
         ),
         (
-            Column("at", "When", "timestamp", False),
+            col("at", "timestamp"),
             "2025-03-04T05:06:07+00:00",
             "4 Mar 2025, 05:06:07 UTC",
         ),
-        (Column("durationMs", "Duration", "integer", False), 61234, "61,234"),
-        (Column("bytes", "Size", "integer", False), 32400, "32.4 kB"),
+        (col("durationMs", "integer"), 61234, "61,234"),
+        (col("bytes", "integer"), 32400, "32.4 kB"),
+        (col("action", "string", submit="Sent a form"), "submit", "Sent a form"),
+        (col("action", "string", submit="Sent a form"), "wink", "wink"),
     ],
 )
 def test_values_in_plain_words(column: Column, value: object, shown: str) -> None:
     assert cell(column, value).text == shown
     assert cell(column, value).held == (shown == "Held, not shown")
+
+
+def test_times_read_in_the_persons_zone_or_in_utc() -> None:
+    at = col("at", "timestamp")
+    token = zone.set(zone_of({ZONE_COOKIE: "Europe/Berlin"}))
+    try:
+        assert cell(at, "2025-03-04T05:06:00+00:00").text == "4 Mar 2025, 06:06 CET"
+        assert cell(at, "2025-07-04T05:06:00+00:00").text == "4 Jul 2025, 07:06 CEST"
+    finally:
+        zone.reset(token)
+    for cookies in (
+        {ZONE_COOKIE: "Europe/Berlin", TIMES_COOKIE: "utc"},
+        {ZONE_COOKIE: "../../etc/passwd"},
+        {ZONE_COOKIE: "Mars/Olympus"},
+        {},
+    ):
+        assert zone_of(cookies) is UTC
 
 
 def test_sizes() -> None:

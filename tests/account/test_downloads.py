@@ -71,7 +71,11 @@ async def test_ask_then_download_the_zip(
         assert person.marker.encode() in bundle.read(f"data/profile.{fmt}")
         assert ("data/geolocation." + fmt in bundle.namelist()) == (purpose == "access")
     listed = (await browser.get("/account")).text
-    assert f"/account/exports/{eid}" in listed and "Downloaded" in listed
+    assert f"/account/exports/{eid}" in listed and "Used: downloaded on" in listed
+    assert "Get a new copy" in listed
+    used = (await browser.get(f"/account/exports/{eid}")).text
+    assert "cannot be downloaded again" in used and "Prepare a new copy" in used
+    assert f'name="format" value="{fmt}"' in used and f'name="purpose" value="{purpose}"' in used
     audited = await owner_db.fetch(
         "SELECT action, outcome, purpose->>'export_id' AS export_id FROM audit_log "
         "WHERE subject_id = $1 ORDER BY seq",
@@ -199,6 +203,24 @@ async def test_past_the_daily_limit_a_429_page_says_when(
         r = await ask(browser, "json", "access")
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 3600
     assert "You can ask again in about 24 hours" in r.text
+    # True to what the page then offers: the copy asked for can still be downloaded...
+    assert "we make 1 copies a day" not in r.text
+    assert "one of your earlier copies can still be downloaded" in r.text
+
+
+async def test_the_limit_page_never_points_at_copies_that_cannot_be_downloaded(
+    one_a_day: Starlette, issuer: DevIssuer, person: Person
+) -> None:
+    transport = httpx.ASGITransport(app=one_a_day)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as browser:
+        await sign_in(one_a_day, browser, issuer, person.handle)
+        eid = export_id((await ask(browser, "csv", "access")).headers["location"])
+        for _ in range(3):  # every whole download the link serves
+            assert (await browser.get(f"/account/exports/{eid}/download")).status_code == 200
+        r = await ask(browser, "json", "access")
+    assert r.status_code == 429
+    assert "none of your earlier copies can still be downloaded" in r.text
+    assert "still on your data page" not in r.text
 
 
 def test_large_copies_are_left_to_the_browsers_own_download() -> None:

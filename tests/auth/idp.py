@@ -21,6 +21,8 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 
+from .dpop import DPoPKey
+
 IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 AUDIENCE = "https://dsar.test/api"
 OTHER_AUDIENCE = "https://other.test/api"
@@ -78,19 +80,27 @@ class IdP:
         resp.raise_for_status()
         return str(resp.json()["kid"])
 
-    async def client_token(self, client_id: str, scope: str) -> str:
-        """Client credentials (partners `partner-one`, `partner-two`; the agent `agent-1`)."""
+    async def client_token(self, client_id: str, scope: str, dpop: DPoPKey | None = None) -> str:
+        """Client credentials (partners `partner-one`, `partner-two`; the agent `agent-1`);
+        bound to `dpop`'s key (RFC 9449: `cnf.jkt`) when given."""
+        url = f"{self.issuer}/token"
         async with httpx.AsyncClient() as client:
             resp = await client.post(
-                f"{self.issuer}/token",
+                url,
                 data={"grant_type": "client_credentials", "scope": scope},
                 auth=(client_id, f"{client_id}-secret"),
+                headers={} if dpop is None else {"DPoP": dpop.proof("POST", url)},
             )
         resp.raise_for_status()
+        assert resp.json()["token_type"] == ("Bearer" if dpop is None else "DPoP")
         return str(resp.json()["access_token"])
 
     async def code_tokens(
-        self, login_hint: str, scope: str = "openid dsar:self", resource: str | None = None
+        self,
+        login_hint: str,
+        scope: str = "openid dsar:self",
+        resource: str | None = None,
+        dpop: DPoPKey | None = None,
     ) -> dict[str, Any]:
         """A real authorization-code + PKCE flow for the customer client. `login_hint` is
         `sub|acr|seconds-since-login`; the response holds `access_token` and `id_token`."""
@@ -118,6 +128,9 @@ class IdP:
             assert "code" in query, f"no code: {resp.status_code} {query.get('error')}"
             token = await client.post(
                 f"{self.issuer}/token",
+                headers={}
+                if dpop is None
+                else {"DPoP": dpop.proof("POST", f"{self.issuer}/token")},
                 data={
                     "grant_type": "authorization_code",
                     "code": query["code"][0],
@@ -131,8 +144,10 @@ class IdP:
         result: dict[str, Any] = token.json()
         return result
 
-    async def customer_token(self, sub: str, acr: str = STRONG, age: int = 0) -> str:
-        tokens = await self.code_tokens(f"{sub}|{acr}|{age}")
+    async def customer_token(
+        self, sub: str, acr: str = STRONG, age: int = 0, dpop: DPoPKey | None = None
+    ) -> str:
+        tokens = await self.code_tokens(f"{sub}|{acr}|{age}", dpop=dpop)
         return str(tokens["access_token"])
 
 

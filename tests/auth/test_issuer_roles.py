@@ -18,7 +18,7 @@ from api.settings import DEV_ISSUER, Settings
 from api.tokens import InvalidToken
 from catalogue import Catalogue
 from domain.partners import GrantRefused, add_partner
-from domain.principals import Customer, Partner, SupportAgent
+from domain.principals import Customer, Partner, PrivacyStaff, SupportAgent
 from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id
@@ -60,15 +60,15 @@ async def test_agents_customers_and_partners_each_from_their_own_issuer(
     person = await linked_person(stores, catalogue, idp.issuer, "role", 83)
     db = await asyncpg.connect(deployment.service_dsn)
     try:
-        # The providers both know the client `partner-two`; it is registered at the customers'.
+        # The providers both know the client `partner-three`; it is registered at the customers'.
         # (No other test registers it; a rerun in one session finds it there already.)
         with contextlib.suppress(GrantRefused):
             await add_partner(
                 db,
                 catalogue,
-                client_id="partner-two",
+                client_id="partner-three",
                 issuer=idp.issuer,
-                name="Partner Two",
+                name="Partner Three",
                 categories=["profile"],
             )
     finally:
@@ -94,10 +94,10 @@ async def test_agents_customers_and_partners_each_from_their_own_issuer(
         r = await ask(client, login, "{ me { id } }")
         assert r.json()["data"]["me"]["id"] == str(subject_id(person))
 
-        # partner-two is registered at the customers' provider: from the other it is refused.
-        impostor = await workforce.client_token("partner-two", "portability:pull")
+        # partner-three is registered at the customers' provider: from the other it is refused.
+        impostor = await workforce.client_token("partner-three", "portability:pull")
         assert refused(await ask(client, impostor, TRANSFERS))
-        genuine = await idp.client_token("partner-two", "portability:pull")
+        genuine = await idp.client_token("partner-three", "portability:pull")
         r = await ask(client, genuine, TRANSFERS)
         assert r.status_code == 200 and r.json()["data"] == {"portabilityTransfers": []}
 
@@ -116,6 +116,10 @@ async def test_the_workforce_issuer_when_none_is_named() -> None:
         await two.check(agent)
     with pytest.raises(InvalidToken):
         await named.check(agent)
+    # Privacy staff likewise: only the workforce's issuer.
+    with pytest.raises(InvalidToken):
+        await named.check(PrivacyStaff(issuer="https://a.example", sub="s1"))
+    await named.check(PrivacyStaff(issuer="https://staff.example", sub="s1"))
     await named.check(Customer(issuer="https://a.example", sub="p", subject_id=None))
     with pytest.raises(InvalidToken):
         await named.check(Customer(issuer="https://staff.example", sub="p", subject_id=None))

@@ -58,8 +58,8 @@ const clients = [
     scope: 'openid dsar:self',
     id_token_signed_response_alg: 'ES256',
   },
-  // Partner controllers: client credentials only.
-  ...['partner-one', 'partner-two'].map((id) => ({
+  // Partner controllers: client credentials only (partner-three: tests/auth/test_issuer_roles.py alone).
+  ...['partner-one', 'partner-two', 'partner-three'].map((id) => ({
     client_id: id,
     client_secret: `${id}-secret`,
     grant_types: ['client_credentials'],

@@ -69,17 +69,57 @@
     var name = fileName(response, link.dataset.filename || "my-data.zip");
     save(new Blob(chunks, { type: "application/zip" }), name);
     status.textContent = "Download complete: " + size(received) + ", saved as " + name + ".";
-    var state = document.getElementById("export-status");
-    if (state) state.textContent = "Downloaded";
-    var exact = document.getElementById("export-size");
-    if (exact) exact.textContent = size(received);
     link.removeAttribute("aria-disabled");
+    await refresh();
+  }
+
+  // The copy's state as the server now has it (downloads left, or used with a new one offered),
+  // in place of the state the page was opened with.
+  async function refresh() {
+    var state = document.getElementById("export-state");
+    if (!state) return;
+    try {
+      var response = await fetch(window.location.pathname, { credentials: "same-origin" });
+      if (!response.ok) return;
+      var page = new DOMParser().parseFromString(await response.text(), "text/html");
+      var fresh = page.getElementById("export-state");
+      if (fresh) state.replaceWith(fresh);
+    } catch (e) {
+      // The page as it was is still true enough: the status line says the download finished.
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     var message = document.querySelector("[data-focus]");
     if (message) message.focus();
   });
+
+  // Times are written in the browser's own time zone: the server reads it from this cookie
+  // (it holds a zone name such as Europe/Berlin, nothing else).
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && /^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone)) {
+      document.cookie = "dsar_zone=" + zone + "; path=/account; max-age=31536000; SameSite=Lax" +
+        (window.location.protocol === "https:" ? "; Secure" : "");
+    }
+  } catch (e) {
+    // No Intl: times stay in UTC, as the page says.
+  }
+
+  // The categories are summaries with their counts; on a wide screen they start open, and
+  // one that a link points at (#cat-profile) opens wherever it is read.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.matchMedia("(min-width: 48rem)").matches) {
+      document.querySelectorAll("details[data-open-wide]").forEach(function (d) { d.open = true; });
+    }
+    openTarget();
+  });
+  window.addEventListener("hashchange", openTarget);
+
+  function openTarget() {
+    var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    if (target && target.tagName === "DETAILS") target.open = true;
+  }
 
   document.addEventListener("DOMContentLoaded", function () {
     // A large copy is saved by the browser itself, straight to disk: start it the plain way.

@@ -1,0 +1,235 @@
+"""Requests without an account: the same answer for a known and an unknown address, an e-mail to
+each through a real SMTP server, a single-use link kept only as its hash, verification by
+degree, and authorized agents waiting for the person's own confirmation."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import httpx
+import pytest
+
+from api.devissuer import DevIssuer
+from catalogue import Catalogue
+from domain import deadlines
+from stores.deployment import Deployment
+from stores.registry import Stores
+from stores.seed import build_subject, insert_subject
+from tests._gql import data as gql
+from tests._mail import PUBLIC_URL, Inbox, body_of, eventually
+from tests._tokens import TEST_ISSUER
+from tests.test_requests import MINE, RULES
+
+SUBMIT = """mutation($input: SubmitRequestInput!) { submitRequest(input: $input) {
+  __typename ... on SubmittedRequest { message } ... on InvalidSubmission { message } } }"""
+LINK = re.compile(re.escape(PUBLIC_URL) + r"/requests/verify\?token=([A-Za-z0-9_-]+)")
+
+
+@pytest.fixture
+def client(mail_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return mail_client
+
+
+@pytest.fixture
+async def db(deployment: Deployment) -> Any:
+    conn = await asyncpg.connect(deployment.migration_dsn)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def person(stores: Stores, catalogue: Catalogue) -> tuple[str, str]:
+    handle = f"pub-{uuid4().hex[:10]}"
+    data = build_subject(handle, full=True, sensitive=False)
+    data.logins.append((TEST_ISSUER, handle))
+    await insert_subject(stores, catalogue, data)
+    return handle, str(data.rows["profile"][0]["email"])
+
+
+async def submit(client: httpx.AsyncClient, **input: Any) -> httpx.Response:
+    # No Authorization header at all: a person without an account.
+    return await client.post("/graphql", json={"query": SUBMIT, "variables": {"input": input}})
+
+
+def token_in(message: Any) -> str:
+    found = LINK.search(body_of(message))
+    assert found is not None, body_of(message)
+    return found.group(1)
+
+
+async def request_of(db: Any, token: str) -> Any:
+    digest = hashlib.sha256(token.encode()).digest()
+    return await db.fetchrow(
+        "SELECT r.* FROM request_links l JOIN requests r ON r.id = l.request_id WHERE l.hash = $1",
+        digest,
+    )
+
+
+async def test_known_and_unknown_addresses_get_the_same_answer_and_an_email_each(
+    client: httpx.AsyncClient, person: tuple[str, str], inbox: tuple[Inbox, int], db: Any
+) -> None:
+    _, known = person
+    unknown = f"nobody-{uuid4().hex[:8]}@example.net"
+    answers = [await submit(client, email=a, kind="ACCESS") for a in (known, unknown)]
+    assert [r.status_code for r in answers] == [200, 200]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].json()["data"]["submitRequest"]["__typename"] == "SubmittedRequest"
+    mails = [(await eventually(lambda a=a: inbox[0].to(a)))[0] for a in (known, unknown)]
+    bodies = [LINK.sub("LINK", re.sub(r"reference \S+\)", "", body_of(m))) for m in mails]
+    assert bodies[0] == bodies[1]  # nothing in the message says which address is known
+    assert mails[0]["Subject"] == mails[1]["Subject"] == "Please confirm your request"
+
+    tokens = [token_in(m) for m in mails]
+    rows = [await request_of(db, t) for t in tokens]
+    for row in rows:
+        assert row["channel"] == "public_form" and row["status"] == "verifying"
+        assert row["subject_id"] is None  # nothing is joined to a person before the link
+    # The secret is nowhere at rest: only its SHA-256.
+    for t in tokens:
+        stored = await db.fetch("SELECT hash FROM request_links WHERE hash = $1", t.encode())
+        assert stored == []
+
+
+async def test_following_the_link_verifies_to_a_reasonable_degree_once(
+    client: httpx.AsyncClient,
+    person: tuple[str, str],
+    inbox: tuple[Inbox, int],
+    db: Any,
+    issuer: DevIssuer,
+    catalogue: Catalogue,
+) -> None:
+    handle, address = person
+    await submit(client, email=address, kind="ACCESS", jurisdiction="CCPA")
+    token = token_in((await eventually(lambda: inbox[0].to(address)))[0])
+    # Opening the link shows a button: a mail scanner that fetches it does not spend it.
+    for _ in range(2):
+        shown = await client.get(f"/requests/verify?token={token}")
+        assert shown.status_code == 200 and "Confirm my request" in shown.text
+    done = await client.post("/requests/verify", data={"token": token})
+    assert done.status_code == 200
+    assert "the address is yours" in done.text
+    assert catalogue.category("profile").title in done.text
+    row = await request_of(db, token)
+    assert row["subject_id"] is not None
+    assert (row["verification_method"], row["verification_degree"]) == (
+        "email_confirmed",
+        "reasonable",
+    )
+    # A copy needs a reasonably high degree: still waiting for it.
+    assert row["status"] == "verifying"
+    # The due date follows the declared jurisdiction (CCPA: 45 days).
+    assert row["due_at"] == deadlines.dates(RULES, "CCPA", row["received_at"], "UTC").due_at
+    # The person sees it among their requests, with its steps.
+    mine = (await gql(client, issuer.mint("customer", handle), MINE))["me"]["requests"]
+    (req,) = [r for r in mine if r["id"] == str(row["id"])]
+    assert req["channel"] == "PUBLIC_FORM"
+    # Its receipt was recorded before it was anyone's: the person's own view starts at the
+    # confirmation (privacy staff see every step).
+    assert [s["step"] for s in req["timeline"]] == ["VERIFIED"]
+
+    again = await client.post("/requests/verify", data={"token": token})
+    assert again.status_code == 410
+    assert (await client.get(f"/requests/verify?token={token}")).status_code == 410
+
+
+async def test_an_unknown_address_confirmed_is_answered_with_nothing_held(
+    client: httpx.AsyncClient, inbox: tuple[Inbox, int], db: Any
+) -> None:
+    unknown = f"nobody-{uuid4().hex[:8]}@example.net"
+    await submit(client, email=unknown, kind="PORTABILITY")
+    token = token_in((await eventually(lambda: inbox[0].to(unknown)))[0])
+    done = await client.post("/requests/verify", data={"token": token})
+    assert "We hold no personal data that we can link to this e-mail address" in done.text
+    row = await request_of(db, token)
+    assert row["status"] == "completed" and row["subject_id"] is None
+    steps = await db.fetch(
+        "SELECT action FROM audit_log WHERE purpose->>'request' = $1 ORDER BY seq", str(row["id"])
+    )
+    assert [s["action"] for s in steps] == ["request.receive", "request.verify", "request.complete"]
+
+
+async def test_an_expired_or_made_up_link_is_gone_alike(
+    client: httpx.AsyncClient, person: tuple[str, str], inbox: tuple[Inbox, int], db: Any
+) -> None:
+    _, address = person
+    await submit(client, email=address)
+    token = token_in((await eventually(lambda: inbox[0].to(address)))[0])
+    await db.execute(
+        """UPDATE request_links SET created_at = now() - interval '2 days',
+                                    expires_at = now() - interval '1 day' WHERE hash = $1""",
+        hashlib.sha256(token.encode()).digest(),
+    )
+    expired = await client.post("/requests/verify", data={"token": token})
+    made_up = await client.post("/requests/verify", data={"token": "x" * 43})
+    assert expired.status_code == made_up.status_code == 410
+    assert expired.text == made_up.text
+
+
+async def test_an_agents_request_waits_for_the_persons_confirmation(
+    client: httpx.AsyncClient, person: tuple[str, str], inbox: tuple[Inbox, int], db: Any
+) -> None:
+    _, address = person
+    agent = f"agent-{uuid4().hex[:6]}@agents.example"
+    r = await submit(
+        client, email=address, kind="ACCESS", agent={"name": "Acme Privacy Agents", "email": agent}
+    )
+    assert r.json()["data"]["submitRequest"]["__typename"] == "SubmittedRequest"
+    (ask,) = await eventually(lambda: inbox[0].to(address))
+    assert ask["Subject"] == "Did you authorize an agent?"
+    assert "Acme Privacy Agents" in body_of(ask)
+    (receipt,) = await eventually(lambda: inbox[0].to(agent))
+    assert "We act on the request only once they do" in body_of(receipt)
+    assert LINK.search(body_of(receipt)) is None  # the agent never gets the person's link
+    token = token_in(ask)
+    row = await request_of(db, token)
+    assert row["channel"] == "agent" and row["status"] == "verifying"
+    assert row["subject_id"] is None and row["verification_degree"] is None
+    shown = await client.get(f"/requests/verify?token={token}")
+    assert "Yes, I gave them permission" in shown.text
+    await client.post("/requests/verify", data={"token": token})
+    row = await request_of(db, token)
+    assert row["subject_id"] is not None and row["verification_degree"] == "reasonable"
+
+
+async def test_a_bad_submission_is_refused_and_other_fields_still_need_a_token(
+    client: httpx.AsyncClient,
+) -> None:
+    bad = await submit(client, email="not an address")
+    assert bad.json()["data"]["submitRequest"] == {
+        "__typename": "InvalidSubmission",
+        "message": "The address is not an e-mail address.",
+    }
+    unknown_law = await submit(client, email="someone@example.net", jurisdiction="MARS")
+    assert unknown_law.json()["data"]["submitRequest"]["__typename"] == "InvalidSubmission"
+    mixed = await client.post(
+        "/graphql",
+        json={
+            "query": 'mutation { submitRequest(input: {email: "a@b.c"}) { __typename } } '
+            "query { me { id } }"
+        },
+    )
+    assert mixed.status_code in (400, 401)
+    me = await client.post("/graphql", json={"query": "{ me { id } }"})
+    assert me.status_code == 401
+
+
+async def test_the_form_page_takes_a_request_and_says_the_same_for_any_address(
+    client: httpx.AsyncClient, person: tuple[str, str], inbox: tuple[Inbox, int]
+) -> None:
+    page = await client.get("/requests/new")
+    assert page.status_code == 200 and 'name="email"' in page.text
+    answers = [
+        await client.post("/requests/new", data={"email": a, "kind": "access", "jurisdiction": ""})
+        for a in (person[1], f"nobody-{uuid4().hex[:8]}@example.net")
+    ]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].text.replace(answers[0].headers.get("x-request-id", ""), "") == answers[
+        1
+    ].text.replace(answers[1].headers.get("x-request-id", ""), "")
+    await eventually(lambda: inbox[0].to(person[1]))
+    wrong = await client.post("/requests/new", data={"email": "nope", "kind": "access"})
+    assert wrong.status_code == 400 and "There is a problem" in wrong.text
