@@ -89,3 +89,13 @@ async def test_own_records_read_the_persons_grants_and_access(stores: Stores) ->
     records = await own_records(stores.subjects.pool, subject_id("carol"))
     assert set(records) == set(DESCRIPTIONS)
     assert all(isinstance(v, list) for v in records.values())
+
+
+async def test_service_files_in_csv_too(stores: Stores) -> None:
+    from exporters.service import service_files
+
+    records = await own_records(stores.subjects.pool, subject_id("carol"))
+    records["exports"] = [{"id": (await stores.subjects.pool.fetchval("SELECT gen_random_uuid()"))}]
+    (path, body, n), *_ = service_files({"exports": records["exports"]}, "csv")
+    assert path == "service/exports.csv" and n == 1
+    assert body.startswith(b"\xef\xbb\xbfid\n")
