@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from api.account import account_routes
+from api.admission import Admission
 from api.downloads import export_download
 from api.graphiql import graphiql_routes
 from api.graphql_http import graphql_endpoint
@@ -26,7 +28,8 @@ from api.settings import Settings
 from api.tracing import TracingMiddleware
 from api.tracing import configure as configure_tracing
 from catalogue import Catalogue, load_catalogue
-from domain import requests
+from domain import checkpoints, requests
+from domain.checkpoints import AuditKey
 from domain.errors import STORE_FAILURES
 from domain.exports import fail_orphans
 from domain.leases import Leases
@@ -124,6 +127,13 @@ def create_app(
             mailer=mailer_for(settings.smtp_url, settings.mail_from),
             public_url=settings.public_url,
         )
+        anchoring = None
+        if settings.audit_checkpoint_interval and settings.audit_signing_key:
+            anchoring = asyncio.create_task(
+                checkpoints.every(
+                    db, AuditKey(settings.audit_signing_key), settings.audit_checkpoint_interval
+                )
+            )
         orphans = await fail_orphans(db)
         if orphans:
             log.warning("exports interrupted by a stop were failed", extra={"event": str(orphans)})
@@ -139,6 +149,10 @@ def create_app(
         try:
             yield
         finally:
+            if anchoring is not None:
+                anchoring.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await anchoring
             await app.state.security.close()
             await leases.close()
             await db.close()
@@ -162,6 +176,15 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.settings = settings
-    app.add_middleware(EdgeMiddleware, metrics=metrics, max_body=settings.max_body_bytes)
+    admission = Admission(
+        settings.admission_slots, settings.admission_queue, settings.admission_wait
+    )
+    app.add_middleware(
+        EdgeMiddleware,
+        metrics=metrics,
+        max_body=settings.max_body_bytes,
+        admission=admission,
+        body_timeout=settings.body_timeout,
+    )
     app.add_middleware(TracingMiddleware)  # outermost: the request's span holds everything
     return app

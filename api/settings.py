@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import secrets
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from api.admission import QUEUE, SLOTS, WAIT
 from domain.rules import Rules
 from domain.services import EXPORT_TURNS, EXPORT_WAIT
 from stores.deployment import Deployment, locate
@@ -51,13 +54,24 @@ class Settings:
     grant_transfers_per_day: int = _RULES.grant_transfers_per_day
     support_subjects_per_hour: int = _RULES.support_subjects_per_hour
     max_body_bytes: int = 1024 * 1024
+    # Seconds a client has to send a request's headers, then its body (408 and closed past it).
+    header_timeout: int = 10
+    body_timeout: int = 30
     # Exports streaming at once per process, and seconds one waits for its turn (domain/turns.py).
     export_streams: int = EXPORT_TURNS
     export_wait: int = int(EXPORT_WAIT)
+    # Requests executing at once per process, how many more may wait for a slot, and seconds one
+    # waits before it is refused with 503 + Retry-After (api/admission.py).
+    admission_slots: int = SLOTS
+    admission_queue: int = QUEUE
+    admission_wait: float = WAIT
     # The account page (/account) logs people in as an OAuth client of the first issuer.
     account_client_id: str | None = None
     account_client_secret: str = field(default="", repr=False)
     account_session_ttl: int = 30 * 60
+    # The Ed25519 key (its 32-byte seed) that signs audit checkpoints, and how often (0: never).
+    audit_signing_key: bytes = field(default=b"", repr=False)
+    audit_checkpoint_interval: int = 300
     # OpenTelemetry: spans are exported over OTLP only when an endpoint is set.
     otel_endpoint: str | None = None
     # E-mail to people about their requests: `smtp://host:port` (or `smtps://`); without it,
@@ -120,6 +134,8 @@ class Settings:
             audience=env.get("DSAR_AUDIENCE", DEFAULT_AUDIENCE),
             dev_issuer=dev,
             secret_key=_secret_key(env, home),
+            audit_signing_key=_audit_signing_key(env, home),
+            audit_checkpoint_interval=_interval(env, "DSAR_AUDIT_CHECKPOINT_INTERVAL", 300),
             step_up_acr_values=_acr_values(env),
             step_up_max_age=_int(env, "DSAR_STEP_UP_MAX_AGE", 15 * 60),
             export_link_ttl=_int(env, "DSAR_EXPORT_LINK_TTL", 7 * 24 * 3600),
@@ -128,8 +144,13 @@ class Settings:
             partner_transfers_per_minute=_int(env, "DSAR_PARTNER_TRANSFERS_PER_MINUTE", 30),
             grant_transfers_per_day=_int(env, "DSAR_GRANT_TRANSFERS_PER_DAY", 10),
             support_subjects_per_hour=_int(env, "DSAR_SUPPORT_SUBJECTS_PER_HOUR", 30),
+            header_timeout=_int(env, "DSAR_HEADER_TIMEOUT", 10),
+            body_timeout=_int(env, "DSAR_BODY_TIMEOUT", 30),
             export_streams=_int(env, "DSAR_EXPORT_STREAMS", EXPORT_TURNS),
             export_wait=_int(env, "DSAR_EXPORT_WAIT", int(EXPORT_WAIT)),
+            admission_slots=_int(env, "DSAR_ADMISSION_SLOTS", SLOTS),
+            admission_queue=_int(env, "DSAR_ADMISSION_QUEUE", QUEUE),
+            admission_wait=_seconds(env, "DSAR_ADMISSION_WAIT", WAIT),
             account_client_id=env.get("DSAR_ACCOUNT_CLIENT_ID") or None,
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),
@@ -163,6 +184,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number") from None
     if value <= 0:
         raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if not 0 < value < 3600:
+        raise SettingsError(f"{name} must be above 0 and below 3600 seconds")
     return value
 
 
@@ -201,3 +235,38 @@ def _secret_key(env: Mapping[str, str], home: Path) -> bytes:
     with os.fdopen(fd, "wb") as f:
         f.write(key)
     return key
+
+
+def _interval(env: Mapping[str, str], name: str, default: int) -> int:
+    """Seconds, or 0 for never."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise SettingsError(f"{name} must be a whole number of seconds (0: never)")
+    return int(raw)
+
+
+def _audit_signing_key(env: Mapping[str, str], home: Path) -> bytes:
+    """Signs the audit log's checkpoints: 32 random bytes in base64 (`openssl rand -base64 32`),
+    kept outside the database. Without it, a key is made under DSAR_HOME (the demo's)."""
+    raw = env.get("DSAR_AUDIT_SIGNING_KEY")
+    source = "DSAR_AUDIT_SIGNING_KEY"
+    path = home / "audit-signing.key"
+    if not raw:
+        if not path.exists():
+            home.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(secrets.token_bytes(32)).decode())
+        raw, source = path.read_text().strip(), str(path)
+    try:
+        text = raw.strip().replace("-", "+").replace("_", "/")
+        seed = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error:
+        seed = b""
+    if len(seed) != 32:
+        raise SettingsError(
+            f"{source} must be 32 bytes in base64 (make one with: openssl rand -base64 32)"
+        )
+    return seed

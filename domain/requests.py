@@ -126,6 +126,8 @@ class Case:
     row: RequestRow
     timeline: tuple[Step, ...]
     exports: tuple[UUID, ...]
+    # After an act that e-mails the person: whether the message went (None: no message).
+    told: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,6 +121,11 @@ class Request:
     timeline: list[RequestStep] = strawberry.field(
         description="Every step, oldest first; each is a row of the audit log."
     )
+    notified: bool | None = strawberry.field(
+        default=None,
+        description="In the answer to extendRequest or refuseRequest: whether the person was "
+        "e-mailed (false: no address on record, or the mail server refused); null elsewhere.",
+    )
 
     @classmethod
     def of(cls, case: Case) -> Request:
@@ -148,6 +153,7 @@ class Request:
             ),
             exports=[strawberry.ID(str(e)) for e in case.exports],
             timeline=[s for s in steps if s is not None],
+            notified=case.told,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -24,7 +25,10 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 def cli_env(settings: Settings, home: Path, **extra: str) -> dict[str, str]:
     """The test run's database (the service's role, and the owner's for migrations), a
     throw-away home, and the setting under test."""
-    owner = {"DSAR_OWNER_DATABASE_URL": settings.owner_database_url or ""}
+    owner = {
+        "DSAR_OWNER_DATABASE_URL": settings.owner_database_url or "",
+        "DSAR_AUDIT_SIGNING_KEY": base64.b64encode(settings.audit_signing_key).decode(),
+    }
     return {
         "DSAR_DATABASE_URL": str(settings.database_url),
         "DSAR_HOME": str(home),

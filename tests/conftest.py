@@ -33,6 +33,9 @@ from tests._tokens import TEST_ISSUER, test_issuer
 # The SMTP server in the test process and the app that mails through it (tests/_mail.py).
 pytest_plugins = ["tests._mail"]
 
+# The audit checkpoints' signing key of every test run (tests/_cli.py gives it to the CLI too).
+AUDIT_KEY = bytes(range(100, 132))
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
@@ -74,6 +77,7 @@ def settings(
         database_url=with_database(service_role, prefix),
         owner_database_url=with_database(pg_server, prefix),
         secret_key=b"test-secret-key-that-is-long-enough-0123456789",
+        audit_signing_key=AUDIT_KEY,
         demo_mysql_url=mysql,
     )
     if mysql is not None:

@@ -265,8 +265,9 @@ FORGED = (
         (["UPDATE audit_log SET at = at - interval '1 hour' WHERE seq = 4"], 4, "hash"),
         (['UPDATE audit_log SET purpose = \'{"ticket": "X"}\' WHERE seq = 2'], 2, "hash"),
         (["UPDATE audit_log SET actor = '{\"kind\": {}}' WHERE seq = 2"], 2, "malformed"),
-        (["DELETE FROM audit_log WHERE seq = 3"], 4, "gap"),
-        (["DELETE FROM audit_log WHERE seq = 1"], 2, "gap"),
+        # A deleted row is named itself: the first seq that is not there.
+        (["DELETE FROM audit_log WHERE seq = 3"], 3, "gap"),
+        (["DELETE FROM audit_log WHERE seq = 1"], 1, "gap"),
         # A row put in by hand after the last one: a made-up hash, then a made-up link.
         ([FORGED.format(prev="hash", hash="repeat('a', 64)")], 6, "hash"),
         ([FORGED.format(prev="repeat('0', 64)", hash="hash")], 6, "prev_hash"),

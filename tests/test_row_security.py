@@ -4,9 +4,12 @@ that off, write someone else's rows, or touch the audit log but through its func
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -17,6 +20,7 @@ from api.settings import Settings
 from stores.deployment import Deployment, locate, migrate
 from stores.roles import EMBEDDED_OWNER, EMBEDDED_SERVICE, role_report
 from stores.scope import Scope, bind, scoped
+from tests._cli import run_cli
 
 # Every per-person table of the service database, and the scopes that open it across people.
 PROTECTED = {
@@ -223,9 +227,19 @@ async def test_a_later_table_is_protected_with_one_call(
             await owner.execute(f"DROP TABLE {table}")
 
 
+@pytest.fixture
+def own_folder() -> Iterator[Path]:
+    """A folder outside pytest's shared temporary root, which concurrent test sessions on this
+    machine prune (an embedded server's data must not vanish under it)."""
+    folder = Path(tempfile.mkdtemp(prefix="dsar-rls-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 async def test_the_embedded_default_migrates_as_its_owner_and_serves_as_its_service_role(
-    tmp_path: Path,
+    own_folder: Path,
 ) -> None:
+    tmp_path = own_folder
     deployment: Deployment = locate(tmp_path / "home")
     try:
         assert deployment.owner_dsn is not None
@@ -246,7 +260,15 @@ async def test_the_embedded_default_migrates_as_its_owner_and_serves_as_its_serv
         finally:
             await owner.close()
             await service.close()
-        # Starting again reuses both roles.
+        # Starting again reuses both roles; the command line prints either URL.
         assert locate(tmp_path / "home").owner_dsn == deployment.owner_dsn
+        env = {"DSAR_HOME": str(tmp_path / "home"), "DSAR_DATABASE_URL": "", "DSAR_STORES": ""}
+        urls = [
+            await asyncio.to_thread(run_cli, "db-url", *flag, env=env) for flag in ([], ["--owner"])
+        ]
+        assert [(u.returncode, u.stdout) for u in urls] == [
+            (0, deployment.service_dsn + "\n"),
+            (0, deployment.owner_dsn + "\n"),
+        ]
     finally:
         deployment.stop()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from api.account import demomail, downloads, login, pages, partners, public
+from api.account import demomail, downloads, login, pages, partners, privacy, public
 from api.account.site import AccountSite, PageErrors
 from api.account.web import HERE, PageHeaders, Static, content_security_policy, origin
 from api.settings import Settings
@@ -40,7 +40,7 @@ def account_routes(settings: Settings) -> list[BaseRoute]:
     return [
         *(
             Route(r.path, r.endpoint, methods=r.methods, name=r.name, middleware=headers)
-            for r in public.routes(site)
+            for r in (*public.routes(site), *privacy.routes(site))
         ),
         Route("/account", home.endpoint, middleware=headers),
         Mount("/account", routes=routes, middleware=headers),

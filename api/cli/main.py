@@ -9,9 +9,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import asyncpg
-
 from api.cli._common import CommandError, resolve_subject
+from api.cli.audit import add_audit_parser, cmd_audit
 from api.cli.export import add_export_parser, cmd_export
 from api.cli.partner import add_partner_parser, cmd_partner
 from api.cli.requests import add_requests_parsers, cmd_report, cmd_requests
@@ -20,7 +19,6 @@ from api.devissuer import DevIssuer
 from api.settings import DEV_ISSUER, Settings, SettingsError
 from api.stores_cli import add_stores_parser, cmd_stores
 from catalogue import CatalogueError, load_catalogue
-from domain.audit import VerifyResult, verify
 from stores.config import StoresError
 from stores.deployment import Deployment, migrate
 from stores.migrate import MigrationError
@@ -42,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     sd.add_argument("--heavy-events", type=int, default=0)
     db = sub.add_parser("db-url", help="print the URL of the service database or of a store")
     db.add_argument("store", nargs="?")
+    db.add_argument(
+        "--owner",
+        action="store_true",
+        help="the service database as its owner (the service's own role sees only the rows a "
+        "transaction is bound to)",
+    )
     tk = sub.add_parser("token", help="demo only: mint an access token from the dev issuer")
     who = tk.add_mutually_exclusive_group(required=True)
     who.add_argument("--customer", metavar="SUBJECT")
@@ -53,8 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     add_partner_parser(sub)
     add_stores_parser(sub)
     add_requests_parsers(sub)
-    au = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit", required=True)
-    au.add_parser("verify", help="recompute the hash chain and name the first broken row")
+    add_audit_parser(sub)
     ln = sub.add_parser("link", help="link a login at an identity provider to a subject")
     ln.add_argument("subject")
     ln.add_argument("--issuer", required=True)
@@ -150,6 +153,14 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
     deployment = settings.locate()
+    if args.owner:
+        if args.store is not None or deployment.owner_dsn is None:
+            raise CommandError(
+                "--owner names the service database's owner: set DSAR_OWNER_DATABASE_URL "
+                "(the embedded server has one), and name no store"
+            )
+        print(deployment.owner_dsn)
+        return 0
     if args.store is None:
         print(deployment.service_dsn)
         return 0
@@ -185,26 +196,6 @@ def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
     _with_stores(settings, work)
     print("linked")
     return 0
-
-
-def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    """`dsar audit verify`: 0 when the chain is whole, 1 naming the first broken row."""
-
-    async def run() -> VerifyResult:
-        conn = await asyncpg.connect(settings.locate().service_dsn)
-        try:
-            return await verify(conn)
-        finally:
-            await conn.close()
-
-    try:
-        result = asyncio.run(run())
-    except asyncpg.UndefinedTableError:
-        raise CommandError("the service database has no audit log: run `dsar migrate`") from None
-    except asyncpg.PostgresError as exc:
-        raise CommandError(f"the service database failed with SQLSTATE {exc.sqlstate}") from None
-    print(result)
-    return 0 if result.ok else 1
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {

@@ -22,6 +22,7 @@ from types import FrameType
 import asyncpg
 import uvicorn
 
+from api import server
 from api.cli._common import CommandError
 from api.settings import DEV_ISSUER, Settings
 from catalogue import load_catalogue
@@ -85,13 +86,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     deployment = settings.locate()
     try:
         loaded = asyncio.run(_prepare(settings, deployment, args.no_seed))
-        config = uvicorn.Config(
-            create_app(settings),
-            log_config=None,
-            access_log=False,
-            loop="uvloop",
-            http="httptools",
-            timeout_graceful_shutdown=10,
+        config = server.config(
+            create_app(settings), header_timeout=settings.header_timeout, grace=10
         )
         Server(config, banner(settings, args.host, args.port, loaded)).run(sockets=[sock])
     finally:
@@ -153,6 +149,8 @@ def banner(settings: Settings, host: str, port: int, loaded: list[str]) -> str:
             '-d \'{"query":"{ me { profile { firstName } } }"}\'',
             f"  partner:  {dsar} token --partner {DEMO_PARTNER}   (may receive transfers)",
             f"  staff:    {dsar} token --staff privacy-1   (works the request queue)",
+            f"  privacy:  {base}/privacy   (the queue in a browser; demo sign-in as staff)",
+            f"  request:  {base}/requests/new   (ask for your data without an account)",
             f"  e-mail:   {base}/account/demo/mail   (what people would be sent)",
         ]
     lines.append(f"  stop:     Ctrl-C here, or kill {os.getpid()}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import socket
@@ -85,6 +86,7 @@ class LiveServer:
             "DSAR_DATABASE_URL": dsn(service_dsn) if dsn else service_dsn,
             "DSAR_STORES": str(stores_file),
             "DSAR_SECRET_KEY": settings.secret_key.decode(),
+            "DSAR_AUDIT_SIGNING_KEY": base64.b64encode(settings.audit_signing_key).decode(),
             **(extra or {}),
         }
 
