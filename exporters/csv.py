@@ -76,9 +76,11 @@ def cell(value: Any) -> str:
     return neutralise(value) if isinstance(value, str) else text_of(value)
 
 
-async def _rows(category: Category, rows: Sequence[Row]) -> AsyncIterator[bytes]:
+def csv_text(first: Sequence[str], rows: Sequence[Row]) -> bytes:
+    """Rows built in Python as CSV (no byte-order mark): the `first` columns, then any other
+    key the flattened rows hold, in the order met."""
     flat = [dict(flatten(r)) for r in rows]
-    header = list(columns(category))
+    header = list(first)
     for r in flat:
         header += [k for k in r if k not in header]
     buf = io.StringIO()
@@ -87,7 +89,11 @@ async def _rows(category: Category, rows: Sequence[Row]) -> AsyncIterator[bytes]
     writer.writerow(header)
     for r in flat:
         writer.writerow([cell(r.get(k)) for k in header])
-    yield buf.getvalue().encode()
+    return buf.getvalue().encode()
+
+
+async def _rows(category: Category, rows: Sequence[Row]) -> AsyncIterator[bytes]:
+    yield csv_text(columns(category), rows)
 
 
 class CsvExporter:

@@ -4,11 +4,9 @@ bundle's format. Small lists: built whole, unlike the categories' streams."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 
-from exporters.csv import BOM, cell, flatten
+from exporters.csv import BOM, csv_text
 from exporters.source import Row, dumps
 
 
@@ -20,16 +18,7 @@ def service_json(rows: Sequence[Row]) -> bytes:
 
 def service_csv(rows: Sequence[Row]) -> bytes:
     """With a UTF-8 byte-order mark and a header row; nested values flattened (a.0, a.1)."""
-    flat = [dict(flatten(dict(r))) for r in rows]
-    header: list[str] = []
-    for r in flat:
-        header += [k for k in r if k not in header]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    for r in flat:
-        writer.writerow([cell(r.get(k)) for k in header])
-    return BOM + buf.getvalue().encode()
+    return BOM + csv_text((), rows)
 
 
 WRITERS = {"json": service_json, "csv": service_csv}
