@@ -298,7 +298,7 @@ async def test_a_weak_or_old_login_steps_up_and_the_grant_is_given_on_return(
     assert r.headers["location"] == "/account/login?step_up=1&next=%2Faccount"
     assert await grants_of(owner_db, dave, partner) == []
     login_page = await browser.get(r.headers["location"])
-    assert login_page.headers["location"] == "/account/demo?next=/account"
+    assert login_page.headers["location"] == "/account/demo?next=%2Faccount&step_up=1"
     demo = await browser.get(login_page.headers["location"])
     back = await browser.post(
         "/account/demo", **form(csrf=csrf_of(demo.text), subject="dave", next="/account")
