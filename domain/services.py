@@ -35,7 +35,7 @@ class Services:
 
     @property
     def composer(self) -> Composer:
-        return Composer(self.catalogue, self.public_url)
+        return Composer(self.catalogue, self.public_url, self.rules.requests.review.reason)
 
     async def ready(self) -> dict[str, bool]:
         # Side by side: a database that does not answer costs one ping budget, not two.
