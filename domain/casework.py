@@ -223,6 +223,10 @@ async def verify(
         raise CaseRefused(exc.message) from None
     async with services.db.acquire() as conn, conn.transaction():
         req = await _locked(conn, req_id)
+        if req.channel == "agent" and req.subject_id is None:
+            # CCPA regulations §7063: an agent's request is acted on only once the person
+            # confirmed, from their own address, that they gave the permission.
+            raise CaseRefused("The person has not confirmed the agent's permission yet.")
         row = await conn.fetchrow(
             """UPDATE requests SET verification_method = $2, verification_degree = $3,
                                    verified_at = now(),

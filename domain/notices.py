@@ -95,10 +95,17 @@ _KIND = {"access": "access", "portability": "portability"}
 class Composer:
     """Builds every message from one catalogue and one public address of the service."""
 
-    def __init__(self, catalogue: Catalogue, public_url: str, review_reason: str = "") -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        public_url: str,
+        review_reason: str = "",
+        downloads_per_link: int = 1,
+    ) -> None:
         self.catalogue = catalogue
         self.public_url = public_url.rstrip("/")
         self.review_reason = review_reason
+        self.downloads_per_link = downloads_per_link
 
     @property
     def _signature(self) -> str:
@@ -183,7 +190,9 @@ class Composer:
         body = (
             f"A copy of your personal data is ready, answering {self._about(req)}.\n\n"
             f"Sign in to your account page to download it: {self.public_url}/account\n"
-            f"The download works until {_day(req, expires_at)}. This message does not contain "
+            f"The download works until {_day(req, expires_at)}, for at most "
+            f"{self.downloads_per_link} whole download"
+            f"{'s' if self.downloads_per_link != 1 else ''}. This message does not contain "
             "your data.\n\n"
             f"{waiting}"
             f"{self._signature}\n"

@@ -172,7 +172,11 @@ async def test_an_expired_or_made_up_link_is_gone_alike(
 
 
 async def test_an_agents_request_waits_for_the_persons_confirmation(
-    client: httpx.AsyncClient, person: tuple[str, str], inbox: tuple[Inbox, int], db: Any
+    client: httpx.AsyncClient,
+    person: tuple[str, str],
+    inbox: tuple[Inbox, int],
+    db: Any,
+    issuer: DevIssuer,
 ) -> None:
     _, address = person
     agent = f"agent-{uuid4().hex[:6]}@agents.example"
@@ -190,6 +194,9 @@ async def test_an_agents_request_waits_for_the_persons_confirmation(
     row = await request_of(db, token)
     assert row["channel"] == "agent" and row["status"] == "verifying"
     assert row["subject_id"] is None and row["verification_degree"] is None
+    # Staff cannot act on it before the person confirms.
+    early = await gql(client, issuer.mint("staff", "privacy-8"), VERIFY, id=str(row["id"]))
+    assert early["verifyRequest"] == {"__typename": "RequestRefused"}
     shown = await client.get(f"/requests/verify?token={token}")
     assert "Yes, I gave them permission" in shown.text
     await client.post("/requests/verify", data={"token": token})
