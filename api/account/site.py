@@ -112,6 +112,8 @@ class AccountSite:
         if session is not None:
             await store.delete(session)  # its sign-in no longer holds
         fresh = await store.start()
+        # Who it was, as a hint for the sign-in (the demo chooser picks them), never as a login.
+        fresh.data.sub = session.data.sub if session is not None else None
         fresh.data.draft = {
             "form": keep[0],
             "fields": {k: v for k, v in fields.items() if k in keep[1:]},

@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 from starlette.applications import Starlette
 
+from api.account.sessions import SessionStore
 from api.devissuer import DevIssuer
 
 from .conftest import COOKIE, Person, csrf_of, form, sign_in
@@ -107,3 +108,25 @@ async def test_a_link_that_can_no_longer_serve_says_so_before_any_sign_in(
             gone = await stranger.get(path)
             assert gone.status_code == 410, path
             assert "This download link is no longer valid" in gone.text
+
+
+async def test_a_form_sent_when_the_sign_in_no_longer_holds_comes_back_to_the_same_person(
+    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer
+) -> None:
+    """The session is there but its token expired: the choices wait, and the sign-in that
+    follows offers the same person."""
+    await sign_in(account_app, browser, issuer, "bob")
+    csrf = csrf_of((await browser.get("/account")).text)
+    settings = account_app.state.settings
+    store = SessionStore(account_app.state.services.db, settings.secret_key, 1800)
+    session = await store.load(browser.cookies.get(COOKIE))
+    assert session is not None
+    session.data.access_token = issuer.mint("customer", "bob", ttl=-60)
+    await store.save(session)
+    sent = await browser.post(
+        "/account/exports", **form(csrf=csrf, format="json", purpose="access")
+    )
+    assert sent.headers["location"] == "/account/login?next=/account"
+    login = await browser.get(sent.headers["location"])
+    demo = await browser.get(login.headers["location"])
+    assert 'id="subject-bob" value="bob" checked' in demo.text
