@@ -182,7 +182,11 @@ def create_app(
         settings.admission_slots, settings.admission_queue, settings.admission_wait
     )
     app.add_middleware(
-        EdgeMiddleware, metrics=metrics, max_body=settings.max_body_bytes, admission=admission
+        EdgeMiddleware,
+        metrics=metrics,
+        max_body=settings.max_body_bytes,
+        admission=admission,
+        body_timeout=settings.body_timeout,
     )
     app.add_middleware(TracingMiddleware)  # outermost: the request's span holds everything
     return app

@@ -22,6 +22,9 @@ EDGE_ONLY: dict[str, str] = {
     "api.account.data.BadPage": "a page cursor of the account page that is not one",
     "api.account.data.DataUnavailable": "the account page's own GraphQL read found no data",
     "api.middleware._Overloaded": "control flow: shed a request beyond the in-flight limit",
+    "api.admission.Refused": "control flow: no slot came free in time; the edge answers 503",
+    "api.middleware._BodyTimeout": "control flow: a body not received in time becomes a 408",
+    "api.middleware._ClientGone": "control flow: a client that hung up mid-body is counted 499",
     "api.middleware._TooLarge": "control flow: a body over the size limit",
     # GraphQL error shapes, chosen by schema/outcomes.py (their messages are safe to show).
     "schema.errors.PublicError": "a GraphQL error whose message is fixed text",

@@ -5,12 +5,14 @@ Written as plain ASGI so it sees every request, including those Starlette reject
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.admission import Admission, Refused
@@ -25,6 +27,13 @@ UNAVAILABLE = STORE_FAILURES
 
 # Requests are served `admission.slots` at once; the others wait their turn, and one that could
 # not start in time is shed with 503 + Retry-After (api/admission.py). Probes never wait.
+# Of the slots, kept for authenticated GraphQL queries (see `EdgeMiddleware`).
+RESERVED = 4
+# Seconds from a request's headers to the end of its body; past that, 408 and the connection
+# is closed (the headers have their own bound: api/server.py).
+BODY_TIMEOUT = 30.0
+# The status a request is counted under when its client hung up before it was whole.
+CLIENT_GONE = 499
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -34,6 +43,10 @@ EDGE_ERRORS: dict[str, dict[str, str]] = {
     "request_too_large": {
         "code": "REQUEST_TOO_LARGE",
         "message": "The request body is larger than allowed.",
+    },
+    "request_timeout": {
+        "code": "REQUEST_TIMEOUT",
+        "message": "The request was not received in time; send it again.",
     },
     "overloaded": {
         "code": "OVERLOADED",
@@ -78,13 +91,31 @@ def _json(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]])
 
 
 class EdgeMiddleware:
+    """Every request: its id, its log line and metrics, the body's size and time bounds, and a
+    slot of `admission` (api/admission.py).
+
+    A request asks for a slot only once its body has arrived (a request without one, at once):
+    a client that trickles its body holds a connection, never a slot, and is answered 408 when
+    `body_timeout` seconds have passed since its headers. `reserved` slots are kept for small
+    authenticated queries (`POST /graphql` with a bearer token): a flood of anything else
+    leaves a person's own query an answer."""
+
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, max_body: int, admission: Admission | None = None
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body: int,
+        admission: Admission | None = None,
+        reserved: int = RESERVED,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
         self.admission = Admission() if admission is None else admission
+        self.reserved = min(reserved, self.admission.slots - 1)
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,31 +134,64 @@ class EdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
-        received = 0
+        counted = False
+        slots = self.admission.slots
+        limit = slots if _small_query(scope) else slots - self.reserved
 
-        async def receive_capped() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise _TooLarge
+        async def admit() -> None:
+            nonlocal counted
+            if counted or scope.get("path") in PROBES:
+                return
+            try:
+                await self.admission.acquire(limit)
+            except Refused:
+                raise _Overloaded from None
+            counted = True
+
+        received = 0
+        body_done = not _has_body(scope)
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
+
+        async def receive_guarded() -> Message:
+            nonlocal received, body_done
+            if body_done:
+                return await receive()  # after the body: a disconnect, when it comes
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise _BodyTimeout from None
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise _TooLarge
+            if not message.get("more_body", False):
+                body_done = True
+                await admit()  # now, and not before: the request can be served at once
             return message
 
-        counted = False
         try:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body:
                 raise _TooLarge
-            if scope.get("path") not in PROBES:
-                try:
-                    await self.admission.acquire()
-                except Refused:
-                    raise _Overloaded from None
-                counted = True
-            await self.app(scope, receive_capped, send_wrapper)
+            if body_done:
+                await admit()
+            await self.app(scope, receive_guarded, send_wrapper)
         except _TooLarge:
             await self._reply(send_wrapper, state, 413, {"error": "request_too_large"}, [])
+        except _BodyTimeout:
+            await self._reply(
+                send_wrapper,
+                state,
+                408,
+                {"error": "request_timeout", "request_id": rid},
+                [(b"connection", b"close")],
+            )
+        except (_ClientGone, ClientDisconnect):
+            # The client hung up before its request was whole: its doing, not ours. Counted
+            # under 499 (the status nginx gives it), and nothing is sent.
+            state["status"] = CLIENT_GONE
         except _Overloaded:
             await self._reply(
                 send_wrapper,
@@ -189,6 +253,35 @@ class _TooLarge(Exception):
 
 class _Overloaded(Exception):
     pass
+
+
+class _BodyTimeout(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    pass
+
+
+def _has_body(scope: Scope) -> bool:
+    """A request that says it sends a body: a Content-Length above 0, or chunked."""
+    for name, value in scope.get("headers", []):
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+    return False
+
+
+def _small_query(scope: Scope) -> bool:
+    """A GraphQL request with a bearer token: the kind the reserved slots are kept for. Only
+    the header is looked at here; a token that is not valid is refused at once anyway."""
+    if scope.get("path") != "/graphql" or scope.get("method") != "POST":
+        return False
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            return bool(value[:7].lower() == b"bearer ")
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -54,6 +54,9 @@ class Settings:
     grant_transfers_per_day: int = _RULES.grant_transfers_per_day
     support_subjects_per_hour: int = _RULES.support_subjects_per_hour
     max_body_bytes: int = 1024 * 1024
+    # Seconds a client has to send a request's headers, then its body (408 and closed past it).
+    header_timeout: int = 10
+    body_timeout: int = 30
     # Exports streaming at once per process, and seconds one waits for its turn (domain/turns.py).
     export_streams: int = EXPORT_TURNS
     export_wait: int = int(EXPORT_WAIT)
@@ -143,6 +146,8 @@ class Settings:
             partner_transfers_per_minute=_int(env, "DSAR_PARTNER_TRANSFERS_PER_MINUTE", 30),
             grant_transfers_per_day=_int(env, "DSAR_GRANT_TRANSFERS_PER_DAY", 10),
             support_subjects_per_hour=_int(env, "DSAR_SUPPORT_SUBJECTS_PER_HOUR", 30),
+            header_timeout=_int(env, "DSAR_HEADER_TIMEOUT", 10),
+            body_timeout=_int(env, "DSAR_BODY_TIMEOUT", 30),
             export_streams=_int(env, "DSAR_EXPORT_STREAMS", EXPORT_TURNS),
             export_wait=_int(env, "DSAR_EXPORT_WAIT", int(EXPORT_WAIT)),
             admission_slots=_int(env, "DSAR_ADMISSION_SLOTS", SLOTS),

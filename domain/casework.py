@@ -17,9 +17,10 @@ from uuid import UUID
 
 import asyncpg
 
-from domain import audit, deadlines, support
-from domain.audit import Action
-from domain.errors import Forbidden, NotFound, Refused
+from domain import audit, deadlines, exports, support
+from domain.audit import Action, actor_of
+from domain.errors import Forbidden, LimitReached, NotFound, Refused
+from domain.exports import ExportRow
 from domain.notices import Notice, RefusalBasis
 from domain.principals import Principal, PrivacyStaff
 from domain.requests import CLOSED, Case, Conn, Degree, RequestRow, Status, cases
@@ -238,7 +239,60 @@ async def verify(
         if text:
             purpose["reason"] = text
         await _step(conn, who, req, Action.REQUEST_VERIFY, request_id, **purpose)
-    return await one(services, principal, req_id)
+        copy = await _open_copy(services, conn, who, req, method, request_id)
+    case = await one(services, principal, req_id)
+    if copy is None:
+        return case
+    told = await notify(services, req, lambda to: services.composer.ready(req, to, copy.expires_at))
+    return replace(case, told=told)
+
+
+async def _open_copy(
+    services: Services,
+    conn: Conn,
+    who: PrivacyStaff,
+    req: RequestRow,
+    method: str,
+    request_id: str,
+) -> ExportRow | None:
+    """A request joined to a person and now verified to a reasonably high degree, with no copy
+    yet, gets its copy: an export for the person to download from their account page, in the
+    same transaction as the verification."""
+    if req.subject_id is None or req.status != Status.IN_PROGRESS:
+        return None
+    if await conn.fetchval("SELECT count(*) FROM exports WHERE request_id = $1", req.id):
+        return None
+    await bind(conn, subject=req.subject_id, scope=Scope.STAFF)
+    rules = services.rules
+    try:
+        row = await exports.create(
+            conn,
+            rules,
+            limit=exports.daily_limit(req.subject_id, rules.exports_per_day),
+            subject_id=req.subject_id,
+            requested_by=actor_of(who),
+            recipient={"kind": "subject"},
+            purpose=req.kind,
+            format="json",
+            categories=exports.check_request(services.catalogue, "json", req.kind, None),
+            verification={"method": f"staff:{method}", "verified_by": actor_of(who)},
+            request=req.id,
+        )
+    except LimitReached:
+        raise CaseRefused(
+            "This person has had the most copies allowed in 24 hours: verify again later."
+        ) from None
+    await audit.record(
+        conn,
+        request_id=request_id,
+        actor=who,
+        subject_id=req.subject_id,
+        action=Action.EXPORT_REQUEST,
+        outcome="allowed",
+        purpose=exports.export_purpose(row),
+        categories=row.categories,
+    )
+    return row
 
 
 async def approve(

@@ -269,14 +269,15 @@ async def create(
     format: str,
     categories: Sequence[str],
     verification: Mapping[str, Any],
-    request: NewRequest,
+    request: NewRequest | UUID,
     grant_id: UUID | None = None,
     since: datetime | None = None,
 ) -> ExportRow:
     """One running export per subject and recipient (a repeat gets the running one, or the
     identical one not yet downloaded); `limit` raises `LimitReached` to refuse a new one.
     Both run under a lock on the subject, so they cannot race. A new export opens its
-    `request` (a repeat belongs to the request of the one it returns). Runs in the caller's
+    `request`, or answers the open request of that id (a repeat belongs to the request of the
+    one it returns). Runs in the caller's
     transaction (`conn`), which commits the rows together with their audit rows."""
     if not conn.is_in_transaction():
         raise RuntimeError("exports.create runs inside the caller's transaction")
@@ -303,9 +304,13 @@ async def create(
     if existing is not None:
         return ExportRow.of(existing)
     await limit(conn)
-    case = await requests.open_request(
-        conn, rules.requests, request, subject_id=subject_id, kind=purpose
-    )
+    if isinstance(request, UUID):
+        answers = request
+    else:
+        opened = await requests.open_request(
+            conn, rules.requests, request, subject_id=subject_id, kind=purpose
+        )
+        answers = opened.id
     row = await conn.fetchrow(
         f"""INSERT INTO exports (id, subject_id, requested_by, recipient, purpose, format,
                                  categories, verification, status, expires_at,
@@ -325,7 +330,7 @@ async def create(
         grant_id,
         since,
         rules.downloads_per_link,
-        case.id,
+        answers,
     )
     assert row is not None
     return ExportRow.of(row)

@@ -46,5 +46,7 @@ CODES: Mapping[str, str] = {
     "OVERLOADED": "the request could not start in time: the process was serving as many "
     "requests as it takes and others were waiting (503 with Retry-After): retry after it",
     "REQUEST_TOO_LARGE": "the request body is over the size limit (413)",
+    "REQUEST_TIMEOUT": "the request's headers or body did not arrive in time (408; the "
+    "connection is closed): send it again",
     "INTERNAL_SERVER_ERROR": "a fault of ours: quote `requestId` when you contact us",
 }

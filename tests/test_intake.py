@@ -233,3 +233,40 @@ async def test_the_form_page_takes_a_request_and_says_the_same_for_any_address(
     await eventually(lambda: inbox[0].to(person[1]))
     wrong = await client.post("/requests/new", data={"email": "nope", "kind": "access"})
     assert wrong.status_code == 400 and "There is a problem" in wrong.text
+
+
+VERIFY = """mutation($id: ID!) { verifyRequest(id: $id, method: ID_DOCUMENT,
+  note: "Passport seen on a video call") {
+  __typename ... on Request { status exports notified verification { degree } } } }"""
+
+
+async def test_staff_verification_opens_the_copy_for_the_person_and_emails_them(
+    client: httpx.AsyncClient,
+    person: tuple[str, str],
+    inbox: tuple[Inbox, int],
+    db: Any,
+    issuer: DevIssuer,
+) -> None:
+    handle, address = person
+    await submit(client, email=address, kind="ACCESS")
+    token = token_in((await eventually(lambda: inbox[0].to(address)))[0])
+    await client.post("/requests/verify", data={"token": token})
+    rid = str((await request_of(db, token))["id"])
+    done = (await gql(client, issuer.mint("staff", "privacy-7"), VERIFY, id=rid))["verifyRequest"]
+    assert done["status"] == "IN_PROGRESS" and done["verification"]["degree"] == "REASONABLY_HIGH"
+    assert done["notified"] is True and len(done["exports"]) == 1
+    ready = await eventually(lambda: [m for m in inbox[0].to(address) if "ready" in m["Subject"]])
+    assert f"{PUBLIC_URL}/account" in body_of(ready[0])
+    # The copy is the person's own, downloaded with their own login; that answers the request.
+    customer = issuer.mint("customer", handle)
+    export = (
+        await gql(
+            client,
+            customer,
+            "query($id: ID!) { export(id: $id) { downloadUrl } }",
+            id=done["exports"][0],
+        )
+    )["export"]
+    got = await client.get(export["downloadUrl"], headers={"Authorization": f"Bearer {customer}"})
+    assert got.status_code == 200
+    assert (await request_of(db, token))["status"] == "completed"

@@ -171,8 +171,13 @@ def routes(site: AccountSite) -> list[Route]:
                 method = first(fields, "method") or ""
                 if method not in METHODS:
                     raise casework.CaseRefused("Choose how you verified the person.")
-                await casework.verify(services, who, req_id, method, first(fields, "note"), rid)
+                note = first(fields, "note")
+                case = await casework.verify(services, who, req_id, method, note, rid)
                 done = "Verification recorded."
+                if case.told is not None:
+                    done += " A copy was opened for the person to download; " + (
+                        "they have been e-mailed where to find it." if case.told else NOT_TOLD
+                    )
             elif what == "approve":
                 await casework.approve(services, who, req_id, rid)
                 done = "Approved."

@@ -74,8 +74,11 @@ class AccountSite:
     ) -> tuple[Session, dict[str, list[str]]] | Response:
         """The session and fields of a POSTed form whose CSRF token holds, or the 403 page."""
         session = await self.session(request)
+        if session is None:
+            # Before the body is read: a form from nobody's session costs no more than this.
+            return self.message(request, 403, "This form has expired", retry, session=session)
         fields = await form(request)
-        if session is None or fields is None or not csrf_ok(request, session, fields):
+        if fields is None or not csrf_ok(request, session, fields):
             return self.message(request, 403, "This form has expired", retry, session=session)
         return session, fields
 

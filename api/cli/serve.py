@@ -22,6 +22,7 @@ from types import FrameType
 import asyncpg
 import uvicorn
 
+from api import server
 from api.cli._common import CommandError
 from api.settings import DEV_ISSUER, Settings
 from catalogue import load_catalogue
@@ -85,13 +86,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     deployment = settings.locate()
     try:
         loaded = asyncio.run(_prepare(settings, deployment, args.no_seed))
-        config = uvicorn.Config(
-            create_app(settings),
-            log_config=None,
-            access_log=False,
-            loop="uvloop",
-            http="httptools",
-            timeout_graceful_shutdown=10,
+        config = server.config(
+            create_app(settings), header_timeout=settings.header_timeout, grace=10
         )
         Server(config, banner(settings, args.host, args.port, loaded)).run(sockets=[sock])
     finally:

@@ -17,6 +17,7 @@ import time
 import time_machine
 import uvicorn
 
+from api import server
 from api.app import create_app
 from api.logs import configure
 from api.settings import Settings
@@ -30,14 +31,11 @@ def main() -> None:
     configure()
     settings = Settings.from_env()
     keys = {TEST_ISSUER: test_issuer(settings.home).key_set()}
-    config = uvicorn.Config(
+    config = server.config(
         create_app(settings, key_sources=keys),
-        log_config=None,
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
+        header_timeout=settings.header_timeout,
         # `dsar serve` gives 10 s; a test may shorten it (DSAR_TEST_GRACE seconds).
-        timeout_graceful_shutdown=int(os.environ.get("DSAR_TEST_GRACE", "5")),
+        grace=int(os.environ.get("DSAR_TEST_GRACE", "5")),
     )
     # Not `fd=`: uvicorn takes a socket from a descriptor for a unix socket, and a TCP
     # connection then runs without TCP_NODELAY (40 ms per request from delayed ACKs).

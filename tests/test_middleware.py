@@ -1,0 +1,52 @@
+"""The edge's slots of requests served at once (api/admission.py): some are kept for a person's
+own queries, and a request asks for one only once its body has arrived."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from starlette.responses import JSONResponse
+
+from api.admission import Admission
+from api.metrics import Metrics
+from api.middleware import EdgeMiddleware
+
+
+async def test_places_are_kept_for_authenticated_queries() -> None:
+    release = asyncio.Event()
+    arrived: asyncio.Queue[None] = asyncio.Queue()
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):  # the whole body, as every handler reads it
+            pass
+        arrived.put_nowait(None)
+        await release.wait()
+        await JSONResponse({"ok": True})(scope, receive, send)
+
+    admission = Admission(slots=4, wait=0.2)
+    app = EdgeMiddleware(slow, metrics=Metrics(), max_body=1024, admission=admission, reserved=2)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        # Two long requests of any kind take the two places open to everyone.
+        long = [asyncio.create_task(c.get(f"/exports/{n}")) for n in range(2)]
+        for _ in long:
+            await arrived.get()
+        shed = await c.get("/exports/3")
+        anonymous = await c.post("/graphql", json={"query": "{ me { id } }"})
+        # A query with a bearer token still gets one of the kept places.
+        query = asyncio.create_task(
+            c.post(
+                "/graphql",
+                json={"query": "{ me { id } }"},
+                headers={"Authorization": "Bearer x"},
+            )
+        )
+        await arrived.get()
+        release.set()
+        answers = await asyncio.gather(*long, query)
+    assert (shed.status_code, anonymous.status_code) == (503, 503)
+    assert shed.headers["Retry-After"] == "1"
+    assert [r.status_code for r in answers] == [200, 200, 200]
