@@ -9,6 +9,7 @@ audit log itself, under a lock per agent, so two requests at once cannot both ta
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import unicodedata
@@ -31,6 +32,8 @@ from domain.requests import Channel, Degree, NewRequest, Verification
 from domain.rules import Rules
 from stores.registry import Stores
 from stores.scope import Scope, scoped
+
+log = logging.getLogger("dsar.limits")
 
 # A ticket id of the help desk: a project key of 2 to 10 capital letters, a dash and a number,
 # e.g. `SUP-1234` (ASCII only: `\d` would take any script's digits).
@@ -246,6 +249,8 @@ async def admit(
             purpose=access.purpose(),
             categories=categories,
         )
+        # The limit's name only: who hit it is in the audit log, not here.
+        log.warning("limit reached", extra={"event": "support_subjects_per_hour"})
         raise LimitReached(retry, "support_subjects_per_hour")
 
 
@@ -326,6 +331,7 @@ async def request_export_for(
                 },
                 # The agent recorded how they checked who the person is (a method and a note,
                 # never a document number): a reasonably high degree, §7062.
+                held=rules.requests.held(Channel.SUPPORT.value, keys),
                 request=NewRequest(
                     Channel.SUPPORT,
                     agent,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,8 +87,12 @@ def postmaster(home: Path) -> int | None:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("serve-home")
+def home() -> Iterator[Path]:
+    """A home of its own, outside pytest's temporary folders: another pytest run on this
+    machine prunes those, and this one holds a live database for the whole module."""
+    folder = Path(tempfile.mkdtemp(prefix="dsar-serve-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -146,6 +146,16 @@ async def test_silent_idle_and_slow_body_connections_are_bounded(
     writer.close()
     assert got.startswith(b"HTTP/1.1 408 ") and b"connection: close" in got.lower()
     assert 1.5 <= seconds < 5, seconds
+    # A form from no session is refused before its body is read: the answer comes at once.
+    reader, writer = await connect(server.url)
+    writer.write(
+        b"POST /account/exports HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
+    )
+    async with asyncio.timeout(1.5):
+        head = await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 403 "), head[:60]
     # A client that hangs up half way through its body: counted 499, never a 500.
     reader, writer = await connect(server.url)
     writer.write(
