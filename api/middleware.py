@@ -6,6 +6,7 @@ Written as plain ASGI so it sees every request, including those Starlette reject
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import secrets
 import time
@@ -74,13 +75,18 @@ def _shaped(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> list[Message]:
-    payload = orjson.dumps(_shaped(body))
+    return _messages(status, b"application/json", orjson.dumps(_shaped(body)), headers)
+
+
+def _messages(
+    status: int, media_type: bytes, payload: bytes, headers: list[tuple[bytes, bytes]]
+) -> list[Message]:
     return [
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", media_type),
                 (b"content-length", str(len(payload)).encode()),
                 (b"cache-control", b"no-store"),
                 *headers,
@@ -88,6 +94,32 @@ def _json(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]])
         },
         {"type": "http.response.body", "body": payload},
     ]
+
+
+# Pages people open in a browser: the edge's own refusals there are a page too, never JSON.
+_PAGES = ("/account", "/requests")
+
+
+def _is_page(scope: Scope) -> bool:
+    path = str(scope.get("path", ""))
+    return path == "/" or any(path == p or path.startswith(p + "/") for p in _PAGES)
+
+
+def _page(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> list[Message]:
+    known = EDGE_ERRORS.get(str(body.get("error")), EDGE_ERRORS["internal_error"])
+    rid = html.escape(str(body.get("request_id", "")))
+    reference = f" Reference: {rid}." if rid else ""
+    payload = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>This page cannot be shown right now</title>"
+        '<link rel="stylesheet" href="/account/static/account.css"></head>'
+        '<body><main id="main"><div class="wrap"><h1>This page cannot be shown right now</h1>'
+        f'<p class="lead">{html.escape(known["message"])}{reference}</p>'
+        '<p><a href="/account">Go to your data page</a></p></div></main></body></html>\n'
+    ).encode()
+    csp = (b"content-security-policy", b"default-src 'none'; style-src 'self'")
+    return _messages(status, b"text/html; charset=utf-8", payload, [csp, *headers])
 
 
 class EdgeMiddleware:
@@ -124,7 +156,7 @@ class EdgeMiddleware:
         rid = secrets.token_hex(8)
         token = request_id.set(rid)
         started = time.perf_counter()
-        state: dict[str, Any] = {"status": 500, "started": False}
+        state: dict[str, Any] = {"status": 500, "started": False, "page": _is_page(scope)}
         scope.setdefault("state", {})["request_id"] = rid
 
         async def send_wrapper(message: Message) -> None:
@@ -243,7 +275,8 @@ class EdgeMiddleware:
         if state["started"]:
             # Headers are gone; ending the body early tells the client the transfer failed.
             return
-        for message in _json(status, body, headers):
+        reply = _page if state.get("page") else _json
+        for message in reply(status, body, headers):
             await send(message)
 
 

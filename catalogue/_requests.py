@@ -37,10 +37,29 @@ class Deadline:
 
 
 @dataclass(frozen=True, slots=True)
+class Review:
+    """Categories held back from a copy on some channels until privacy staff approve them."""
+
+    categories: tuple[str, ...]
+    channels: tuple[str, ...]
+    reason: str
+
+
+CHANNELS = ("account", "support", "public_form", "agent", "cli", "partner")
+
+
+@dataclass(frozen=True, slots=True)
 class RequestRules:
     acknowledge: Period
     acknowledge_law: str
     deadlines: dict[str, Deadline]
+    review: Review = Review((), (), "")
+
+    def held(self, channel: str, categories: tuple[str, ...] | list[str]) -> list[str]:
+        """Which of `categories` wait for review on `channel`."""
+        if channel not in self.review.channels:
+            return []
+        return [c for c in categories if c in self.review.categories]
 
     def deadline(self, jurisdiction: str) -> Deadline:
         """The deadline of `jurisdiction`; an unknown one takes UNKNOWN's (the stricter)."""
@@ -65,7 +84,7 @@ def _parse(text: str, source: str) -> RequestRules:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(source, f"is not valid TOML: {exc}") from exc
-    top = r.table(data, "the file", required=("acknowledge", "deadlines"))
+    top = r.table(data, "the file", required=("acknowledge", "deadlines"), optional=("review",))
     ack = r.table(top["acknowledge"], "[acknowledge]", required=("law", "period"))
     raw = top["deadlines"]
     if not isinstance(raw, dict) or not raw:
@@ -84,10 +103,20 @@ def _parse(text: str, source: str) -> RequestRules:
                     f"[deadlines.{d.jurisdiction}] stricter_of names '{other}', which is not a "
                     "jurisdiction with periods of its own"
                 )
+    review = Review((), (), "")
+    if "review" in top:
+        t = r.table(top["review"], "[review]", required=("categories", "channels", "reason"))
+        channels = r.texts(t, "channels", "[review]")
+        if not set(channels) <= set(CHANNELS):
+            r.fail(f"[review] channels must be some of {', '.join(CHANNELS)}")
+        review = Review(
+            r.texts(t, "categories", "[review]"), channels, r.text(t, "reason", "[review]")
+        )
     return RequestRules(
         acknowledge=_period(r, ack["period"], "[acknowledge] period"),
         acknowledge_law=r.text(ack, "law", "[acknowledge]"),
         deadlines=deadlines,
+        review=review,
     )
 
 

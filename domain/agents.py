@@ -204,7 +204,16 @@ async def request_export(
         async with scoped(services.db, subject=row.subject_id) as conn:
             req = await requests.get(conn, row.request_id)
     if req is not None:
+        # What waits for review (GDPR Art. 15(4)): told to the person with the rest.
+        waiting = tuple(
+            c.title
+            for c in services.catalogue
+            if req.status == "in_review"
+            and c.key in services.rules.requests.review.categories
+            and c.key not in row.categories
+            and (categories is None or c.key in categories)
+        )
         await casework.notify(
-            services, req, lambda to: services.composer.ready(req, to, row.expires_at)
+            services, req, lambda to: services.composer.ready(req, to, row.expires_at, waiting)
         )
     return row

@@ -223,6 +223,10 @@ async def verify(
         raise CaseRefused(exc.message) from None
     async with services.db.acquire() as conn, conn.transaction():
         req = await _locked(conn, req_id)
+        if req.channel == "agent" and req.subject_id is None:
+            # CCPA regulations §7063: an agent's request is acted on only once the person
+            # confirmed, from their own address, that they gave the permission.
+            raise CaseRefused("The person has not confirmed the agent's permission yet.")
         row = await conn.fetchrow(
             """UPDATE requests SET verification_method = $2, verification_degree = $3,
                                    verified_at = now(),
@@ -243,8 +247,16 @@ async def verify(
     case = await one(services, principal, req_id)
     if copy is None:
         return case
-    told = await notify(services, req, lambda to: services.composer.ready(req, to, copy.expires_at))
+    told = await notify(
+        services,
+        req,
+        lambda to: services.composer.ready(req, to, copy.expires_at, _titles(services, case.held)),
+    )
     return replace(case, told=told)
+
+
+def _titles(services: Services, keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(services.catalogue.category(k).title for k in keys)
 
 
 async def _open_copy(
@@ -257,31 +269,64 @@ async def _open_copy(
 ) -> ExportRow | None:
     """A request joined to a person and now verified to a reasonably high degree, with no copy
     yet, gets its copy: an export for the person to download from their account page, in the
-    same transaction as the verification."""
+    same transaction as the verification (categories the catalogue holds for review wait)."""
     if req.subject_id is None or req.status != Status.IN_PROGRESS:
         return None
     if await conn.fetchval("SELECT count(*) FROM exports WHERE request_id = $1", req.id):
         return None
-    await bind(conn, subject=req.subject_id, scope=Scope.STAFF)
     rules = services.rules
+    categories = exports.check_request(services.catalogue, "json", req.kind, None)
     try:
-        row = await exports.create(
+        return await _export(
+            services,
             conn,
-            rules,
+            who,
+            req,
+            categories,
+            {"method": f"staff:{method}", "verified_by": actor_of(who)},
+            request_id,
             limit=exports.daily_limit(req.subject_id, rules.exports_per_day),
-            subject_id=req.subject_id,
-            requested_by=actor_of(who),
-            recipient={"kind": "subject"},
-            purpose=req.kind,
-            format="json",
-            categories=exports.check_request(services.catalogue, "json", req.kind, None),
-            verification={"method": f"staff:{method}", "verified_by": actor_of(who)},
-            request=req.id,
+            held=rules.requests.held(req.channel, categories),
         )
     except LimitReached:
         raise CaseRefused(
             "This person has had the most copies allowed in 24 hours: verify again later."
         ) from None
+
+
+async def _none(conn: Conn) -> None:
+    """No limit: what was held back was asked for already, within the limit then."""
+
+
+async def _export(
+    services: Services,
+    conn: Conn,
+    who: PrivacyStaff,
+    req: RequestRow,
+    categories: list[str],
+    verification: dict[str, Any],
+    request_id: str,
+    *,
+    limit: Any = _none,
+    held: list[str] | None = None,
+) -> ExportRow:
+    """An export answering `req`, opened by staff, with its audit row."""
+    assert req.subject_id is not None
+    await bind(conn, subject=req.subject_id, scope=Scope.STAFF)
+    row = await exports.create(
+        conn,
+        services.rules,
+        limit=limit,
+        subject_id=req.subject_id,
+        requested_by=actor_of(who),
+        recipient={"kind": "subject"},
+        purpose=req.kind,
+        format="json",
+        categories=categories,
+        verification=verification,
+        request=req.id,
+        held=held or (),
+    )
     await audit.record(
         conn,
         request_id=request_id,
@@ -298,18 +343,36 @@ async def _open_copy(
 async def approve(
     services: Services, principal: Principal | None, req_id: UUID, request_id: str
 ) -> Case:
-    """Releases what was held for review (GDPR Art. 15(4)): the request goes on."""
+    """Releases what was held for review (GDPR Art. 15(4)): the held categories are opened as a
+    copy of their own for the person, who is e-mailed that it is ready; the request goes on."""
     who = staff(principal)
     async with services.db.acquire() as conn, conn.transaction():
         req = await _locked(conn, req_id)
         if req.status != Status.IN_REVIEW:
             raise CaseRefused("Only a request held for review can be approved.")
+        held = await conn.fetchval(
+            """SELECT categories FROM audit_log
+               WHERE purpose ? 'request' AND purpose->>'request' = $1 AND action = $2
+               ORDER BY seq DESC LIMIT 1""",
+            str(req.id),
+            Action.REQUEST_HOLD.value,
+        )
         row = await conn.fetchrow(
             "UPDATE requests SET status = 'in_progress' WHERE id = $1 RETURNING *", req.id
         )
         assert row is not None
-        await _step(conn, who, RequestRow.of(row), Action.REQUEST_APPROVE, request_id)
-    return await one(services, principal, req_id)
+        req = RequestRow.of(row)
+        await _step(conn, who, req, Action.REQUEST_APPROVE, request_id)
+        copy = None
+        if held and req.subject_id is not None:
+            copy = await _export(
+                services, conn, who, req, list(held), {"approved_by": actor_of(who)}, request_id
+            )
+    case = await one(services, principal, req_id)
+    if copy is None:
+        return case
+    told = await notify(services, req, lambda to: services.composer.ready(req, to, copy.expires_at))
+    return replace(case, told=told)
 
 
 async def address_of(services: Services, subject_id: UUID | None) -> str | None:

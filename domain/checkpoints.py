@@ -27,7 +27,10 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from domain._auditchain import GENESIS, ROWS_AFTER, VerifyResult, check_rows, walk
@@ -129,21 +132,14 @@ class Checkpoint:
         )
 
 
-class AuditKey:
-    """The Ed25519 key that signs checkpoints; `key_id` names its public half."""
+class AuditPublicKey:
+    """The public half of the audit key: all `verify` needs (an auditor need not hold the key
+    that signs). `key_id` names it."""
 
-    def __init__(self, seed: bytes) -> None:
-        self._private = Ed25519PrivateKey.from_private_bytes(seed)
-        self.public = self._private.public_key()
-        raw = self.public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    def __init__(self, raw: bytes) -> None:
+        self.public = Ed25519PublicKey.from_public_bytes(raw)
+        self.raw = raw
         self.key_id = hashlib.sha256(raw).hexdigest()[:16]
-
-    def sign(
-        self, *, seq: int, prev_seq: int, head_hash: str, hashes: bytes, at: datetime
-    ) -> Checkpoint:
-        unsigned = Checkpoint(seq, prev_seq, head_hash, hashes, at, self.key_id, b"")
-        signature = self._private.sign(unsigned.message())
-        return Checkpoint(seq, prev_seq, head_hash, hashes, at, self.key_id, signature)
 
     def signed(self, cp: Checkpoint) -> bool:
         """This key signed exactly this checkpoint."""
@@ -154,6 +150,21 @@ class AuditKey:
         except InvalidSignature:
             return False
         return cp.hashes[-_HASH:].hex() == cp.head_hash
+
+
+class AuditKey(AuditPublicKey):
+    """The Ed25519 key that signs checkpoints (its 32-byte seed)."""
+
+    def __init__(self, seed: bytes) -> None:
+        self._private = Ed25519PrivateKey.from_private_bytes(seed)
+        super().__init__(self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+    def sign(
+        self, *, seq: int, prev_seq: int, head_hash: str, hashes: bytes, at: datetime
+    ) -> Checkpoint:
+        unsigned = Checkpoint(seq, prev_seq, head_hash, hashes, at, self.key_id, b"")
+        signature = self._private.sign(unsigned.message())
+        return Checkpoint(seq, prev_seq, head_hash, hashes, at, self.key_id, signature)
 
 
 async def checkpoint(db: Db, key: AuditKey, most: int | None = None) -> Checkpoint | None:
@@ -206,7 +217,7 @@ async def stored(db: Db, after: int = 0) -> list[Checkpoint]:
 
 
 def _anchors(
-    key: AuditKey, inside: Sequence[Checkpoint], outside: Iterable[Checkpoint]
+    key: AuditPublicKey, inside: Sequence[Checkpoint], outside: Iterable[Checkpoint]
 ) -> tuple[list[Checkpoint], VerifyResult | None]:
     """Every checkpoint, from the database and the copies kept outside, checked: signed by
     `key`, the two copies of one alike, each continuing the one before."""
@@ -238,7 +249,7 @@ def _anchors(
 
 
 async def verify(
-    db: Db, key: AuditKey, outside: Iterable[Checkpoint] = (), *, batch: int = 1000
+    db: Db, key: AuditPublicKey, outside: Iterable[Checkpoint] = (), *, batch: int = 1000
 ) -> VerifyResult:
     """The chain recomputed, and checked against every signed checkpoint (in the database, and
     `outside`): names the first row missing, edited, rewritten, removed or put in."""

@@ -27,6 +27,7 @@ from domain.audit import Action
 from domain.errors import AuditUnavailable, Busy, Gone, NotFound, Overloaded, StepUpRequired
 from domain.exports import Conn, ExportRow
 from domain.leases import Leases
+from domain.own_records import DESCRIPTIONS, own_records
 from domain.principals import Customer, Partner, Principal
 from domain.services import Services
 from domain.stepup import require_strong_login
@@ -93,6 +94,7 @@ async def start(
     if isinstance(principal, Partner):
         key = await partners.partner_key(db, principal.client_id)
     facts, ref, release = None, None, None
+    service: dict[str, list[dict[str, Any]]] = {}
     if isinstance(principal, Partner):
         # A partner's bundle names the person by that partner's pairwise reference only.
         ref = portability.subject_ref(
@@ -119,12 +121,14 @@ async def start(
                 row.verification,
                 by_person=row.requested_by.get("kind") == "customer",
             )
+            service = await own_records(db, row.subject_id)
         claimed = await claim(db, services.leases, row, principal, request_id)
     except BaseException:
         services.turns.give_back()
         raise
     download = Download(services, claimed, key, principal=principal, request_id=request_id)
     download.facts, download.subject_ref, download.release = facts, ref, release
+    download.service = service
     return download
 
 
@@ -288,6 +292,7 @@ class Download:
         self.facts: PersonFacts | None = None
         self.subject_ref: str | None = None
         self.release: Release | None = None
+        self.service: dict[str, list[dict[str, Any]]] = {}
         self.principal = principal
         self.request_id = request_id
         self.sent = 0
@@ -396,6 +401,8 @@ class Download:
             facts=self.facts,
             subject_ref=self.subject_ref,
             release=self.release,
+            service=self.service,
+            service_descriptions=DESCRIPTIONS,
         )
         if self.encrypt_to is not None:
             chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")

@@ -272,15 +272,26 @@ async def create(
     request: NewRequest | UUID,
     grant_id: UUID | None = None,
     since: datetime | None = None,
+    held: Sequence[str] = (),
 ) -> ExportRow:
     """One running export per subject and recipient (a repeat gets the running one, or the
     identical one not yet downloaded); `limit` raises `LimitReached` to refuse a new one.
     Both run under a lock on the subject, so they cannot race. A new export opens its
     `request`, or answers the open request of that id (a repeat belongs to the request of the
     one it returns). Runs in the caller's
-    transaction (`conn`), which commits the rows together with their audit rows."""
+    transaction (`conn`), which commits the rows together with their audit rows.
+
+    `held`: categories that wait for privacy staff's review (catalogue/requests.toml [review]):
+    left out of this export, and the request is `in_review` until they are approved."""
     if not conn.is_in_transaction():
         raise RuntimeError("exports.create runs inside the caller's transaction")
+    held = [c for c in categories if c in held]
+    categories = [c for c in categories if c not in held]
+    if not categories:
+        raise InvalidExportRequest(
+            "Every category asked for waits for a privacy review first: ask for other "
+            "categories with them, or ask privacy staff."
+        )
     # Serialises requests for one subject, so the limit and the repeat rule cannot race.
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(subject_id))
     await fail_stale(conn, subject_id)
@@ -333,6 +344,8 @@ async def create(
         answers,
     )
     assert row is not None
+    if held:
+        await requests.hold(conn, answers, subject_id, held)
     return ExportRow.of(row)
 
 

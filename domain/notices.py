@@ -95,9 +95,17 @@ _KIND = {"access": "access", "portability": "portability"}
 class Composer:
     """Builds every message from one catalogue and one public address of the service."""
 
-    def __init__(self, catalogue: Catalogue, public_url: str) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        public_url: str,
+        review_reason: str = "",
+        downloads_per_link: int = 1,
+    ) -> None:
         self.catalogue = catalogue
         self.public_url = public_url.rstrip("/")
+        self.review_reason = review_reason
+        self.downloads_per_link = downloads_per_link
 
     @property
     def _signature(self) -> str:
@@ -169,12 +177,24 @@ class Composer:
         )
         return Notice(NoticeKind.RECEIPT, req.id, to, "We received your request", body)
 
-    def ready(self, req: RequestRow, to: str, expires_at: datetime) -> Notice:
+    def ready(
+        self, req: RequestRow, to: str, expires_at: datetime, held: tuple[str, ...] = ()
+    ) -> Notice:
+        waiting = ""
+        if held:
+            waiting = (
+                f"Not in it yet: {', '.join(held)}. These wait for review because "
+                f"{self.review_reason}. We will send them once they are checked, by "
+                f"{_day(req, req.deadline)} at the latest.\n\n"
+            )
         body = (
             f"A copy of your personal data is ready, answering {self._about(req)}.\n\n"
             f"Sign in to your account page to download it: {self.public_url}/account\n"
-            f"The download works until {_day(req, expires_at)}. This message does not contain "
+            f"The download works until {_day(req, expires_at)}, for at most "
+            f"{self.downloads_per_link} whole download"
+            f"{'s' if self.downloads_per_link != 1 else ''}. This message does not contain "
             "your data.\n\n"
+            f"{waiting}"
             f"{self._signature}\n"
         )
         return Notice(NoticeKind.READY, req.id, to, "A copy of your personal data is ready", body)

@@ -117,6 +117,7 @@ class Step:
     action: str
     actor_kind: str
     outcome: str
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,14 @@ class Case:
     exports: tuple[UUID, ...]
     # After an act that e-mails the person: whether the message went (None: no message).
     told: bool | None = None
+
+    @property
+    def held(self) -> tuple[str, ...]:
+        """The categories waiting for review, while the request is in review."""
+        if self.row.status != Status.IN_REVIEW:
+            return ()
+        holds = [s for s in self.timeline if s.action == Action.REQUEST_HOLD]
+        return holds[-1].categories if holds else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +219,22 @@ async def open_request(
         purpose={"request": str(opened.id), "channel": new.channel.value},
     )
     return opened
+
+
+async def hold(conn: Conn, req_id: UUID, subject_id: UUID | None, held: Sequence[str]) -> None:
+    """Categories of the request wait for privacy staff's review (GDPR Art. 15(4)): the request
+    is `in_review`, and the audit row names them (dsar itself applies the catalogue's rule)."""
+    await conn.execute("UPDATE requests SET status = 'in_review' WHERE id = $1", req_id)
+    await audit.record(
+        conn,
+        request_id="-",
+        actor=Service(),
+        subject_id=subject_id,
+        action=Action.REQUEST_HOLD,
+        outcome="allowed",
+        purpose={"request": str(req_id)},
+        categories=list(held),
+    )
 
 
 async def complete_export(conn: Conn, export_id: UUID, request_id: str = "-") -> bool:
@@ -343,13 +368,15 @@ async def cases(
     async with scoped(db, subject=subject, scope=None if subject else Scope.STAFF) as conn:
         for s in await conn.fetch(
             """SELECT (purpose->>'request')::uuid AS req, at, action, actor->>'kind' AS kind,
-                      outcome
+                      outcome, categories
                FROM audit_log
                WHERE purpose ? 'request' AND purpose->>'request' = ANY($1::text[])
                ORDER BY seq""",
             [str(i) for i in ids],
         ):
-            steps[s["req"]].append(Step(s["at"], s["action"], s["kind"], s["outcome"]))
+            steps[s["req"]].append(
+                Step(s["at"], s["action"], s["kind"], s["outcome"], tuple(s["categories"]))
+            )
         for e in await conn.fetch(
             "SELECT request_id, id FROM exports WHERE request_id = ANY($1::uuid[]) "
             "ORDER BY created_at",

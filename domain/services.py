@@ -35,7 +35,10 @@ class Services:
 
     @property
     def composer(self) -> Composer:
-        return Composer(self.catalogue, self.public_url)
+        rules = self.rules
+        return Composer(
+            self.catalogue, self.public_url, rules.requests.review.reason, rules.downloads_per_link
+        )
 
     async def ready(self) -> dict[str, bool]:
         # Side by side: a database that does not answer costs one ping budget, not two.

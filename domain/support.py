@@ -331,6 +331,7 @@ async def request_export_for(
                 },
                 # The agent recorded how they checked who the person is (a method and a note,
                 # never a document number): a reasonably high degree, §7062.
+                held=rules.requests.held(Channel.SUPPORT.value, keys),
                 request=NewRequest(
                     Channel.SUPPORT,
                     agent,

@@ -16,11 +16,13 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Iterable,
+    Mapping,
     Sequence,
 )
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -36,9 +38,12 @@ from exporters.manifest import (
     Header,
     LeftOut,
     NotIncluded,
+    ServiceFile,
     StoreSearch,
     build_manifest,
 )
+from exporters.pages import CAPACITY, Paged, json_rows, listed, pages
+from exporters.service import service_files
 from stores.files import FilesStore
 from stores.mapping import Person
 from stores.registry import Store, Stores, TableStore, snapshot
@@ -146,6 +151,10 @@ class _Build:
     left_out: list[LeftOut]
     facts: PersonFacts | None = None
     release: Release | None = None
+    service: dict[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    service_descriptions: dict[str, str] = field(default_factory=dict)
+    service_files: list[ServiceFile] = field(default_factory=list)
+    paged: dict[str, Paged] = field(default_factory=dict)
     results: dict[str, CategoryResult] = field(default_factory=dict)
     held: list[Held] = field(default_factory=list)
     searched: list[StoreSearch] = field(default_factory=list)
@@ -163,6 +172,14 @@ class _Build:
             async with aclosing(source):
                 async for m in source:
                     yield m
+        for path, body, records in service_files(self.service, self.exporter.name):
+            tally = _Tally(_once(body))
+            yield member(path, self.header.generated_at, tally)
+            name = path.removeprefix("service/").rsplit(".", 1)[0]
+            entry = tally.entry(path, self.exporter.media_type)
+            self.service_files.append(
+                ServiceFile(name, self.service_descriptions.get(name, ""), records, entry)
+            )
         for c in self.included:
             path = f"schema/{c.key}.schema.json"
             body = orjson.dumps(self.exporter.schema(c), option=orjson.OPT_INDENT_2)
@@ -180,10 +197,23 @@ class _Build:
             self.not_included,
             self.facts,
             self.release,
+            self.service_files,
         )
         at = self.header.generated_at
         yield member("manifest.json", at, _once(orjson.dumps(manifest, option=orjson.OPT_INDENT_2)))
-        yield member("index.html", at, _once(render_index(manifest).encode()))
+        previews = {
+            c.key: (c, self.paged[c.key].preview) for c in self.included if c.key in self.paged
+        }
+        yield member("index.html", at, _once(render_index(manifest, previews).encode()))
+
+    async def _pages(self, c: Category, rows: AsyncIterable[Mapping[str, Any]]) -> Members:
+        paged = self.paged[c.key] = Paged()
+        result = self.results[c.key]
+        async for path, html in pages(c, rows, paged):
+            tally = _Tally(_once(html))
+            yield member(path, self.header.generated_at, tally)
+            result.pages.append(tally.entry(path, "text/html; charset=utf-8"))
+        result.pages_truncated = paged.truncated
 
     def _data_path(self, c: Category) -> str:
         return f"data/{c.key}.{self.exporter.extension}"
@@ -212,6 +242,11 @@ class _Build:
                 result = self.results[c.key]
                 result.records = encoded.records
                 result.files.append(tally.entry(path, self.exporter.media_type))
+                if encoded.records:
+                    # The same snapshot again, as web pages (a bounded number of records).
+                    lines = snap.json_lines(c.key, self.person, limit=CAPACITY + 1)
+                    async for m in self._pages(c, json_rows(lines)):
+                        yield m
 
     async def _files(self, store: FilesStore, cats: list[Category]) -> Members:
         searched_at = datetime.now(UTC)
@@ -239,6 +274,8 @@ class _Build:
             result = self.results[c.key]
             result.records = len(rows)
             result.files.append(tally.entry(path, self.exporter.media_type))
+            async for m in self._pages(c, listed(rows)):
+                yield m
             for row in rows:
                 name = row["file_name"]
                 tally = _Tally(store.read(listing.paths[name]))
@@ -265,6 +302,8 @@ async def build_bundle(
     facts: PersonFacts | None = None,
     subject_ref: str | None = None,
     release: Release | None = None,
+    service: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    service_descriptions: Mapping[str, str] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The bundle as a ZIP, chunk by chunk; raises (leaving the ZIP unfinished) if a store fails.
 
@@ -275,7 +314,8 @@ async def build_bundle(
     `facts` (the person's own copy) says whose law applies and what reached whom; a partner's
     bundle passes `subject_ref`, that partner's pairwise reference, and never holds dsar's id.
     `release` (a GDPR person's own access copy) puts the withheld items its rule releases in
-    the copy as values, and the manifest marks each.
+    the copy as values, and the manifest marks each. `service`: the records dsar itself holds
+    about the person (own copy only), written under `service/`.
     """
     exp = exporter(format)
     included, left_out = plan(catalogue, purpose, categories)
@@ -296,6 +336,8 @@ async def build_bundle(
     if person is None:
         raise BundleError("no such subject in the company's systems")
     build = _Build(stores, catalogue, person, exp, header, included, left_out, facts, release)
+    build.service = dict(service or {})
+    build.service_descriptions = dict(service_descriptions or {})
     for key, count in person.shared.items():
         build.not_included.append(NotIncluded("", key, count, SHARED_KEY))
     # aclosing: a reader that stops early (or is cancelled) stops the zip and frees the

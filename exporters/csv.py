@@ -1,4 +1,9 @@
-"""CSV exports: RFC 4180 quoting, UTF-8, a header row, one file per category.
+"""CSV exports: RFC 4180 quoting, UTF-8 with a byte-order mark, a header row, one file per
+category.
+
+Every file starts with the UTF-8 byte-order mark (EF BB BF): without it a spreadsheet on
+Windows reads the file as its local code page and shows "Zoë" as "ZoÃ«". Python reads such a
+file with `open(path, encoding="utf-8-sig", newline="")` and `csv.reader`.
 
 A text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`
 (OWASP, "CSV Injection"), so a spreadsheet shows it instead of running it as a formula. Store
@@ -11,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 from catalogue import Category
@@ -31,7 +36,24 @@ FORMULA_RULE = {
         "JSON files hold every value unchanged."
     ),
     "reference": "OWASP, CSV Injection",
+    "encoding": "UTF-8 with a byte-order mark (EF BB BF) at the start of every CSV file",
 }
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+async def with_bom(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The file's bytes after the UTF-8 byte-order mark; closes the source when stopped."""
+    yield BOM
+    source = aiter(chunks)
+    try:
+        async for chunk in source:
+            yield chunk
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def neutralise(text: str) -> str:
@@ -54,9 +76,11 @@ def cell(value: Any) -> str:
     return neutralise(value) if isinstance(value, str) else text_of(value)
 
 
-async def _rows(category: Category, rows: Sequence[Row]) -> AsyncIterator[bytes]:
+def csv_text(first: Sequence[str], rows: Sequence[Row]) -> bytes:
+    """Rows built in Python as CSV (no byte-order mark): the `first` columns, then any other
+    key the flattened rows hold, in the order met."""
     flat = [dict(flatten(r)) for r in rows]
-    header = list(columns(category))
+    header = list(first)
     for r in flat:
         header += [k for k in r if k not in header]
     buf = io.StringIO()
@@ -65,7 +89,11 @@ async def _rows(category: Category, rows: Sequence[Row]) -> AsyncIterator[bytes]
     writer.writerow(header)
     for r in flat:
         writer.writerow([cell(r.get(k)) for k in header])
-    yield buf.getvalue().encode()
+    return buf.getvalue().encode()
+
+
+async def _rows(category: Category, rows: Sequence[Row]) -> AsyncIterator[bytes]:
+    yield csv_text(columns(category), rows)
 
 
 class CsvExporter:
@@ -76,10 +104,10 @@ class CsvExporter:
 
     def table(self, snapshot: Snapshot, key: str, person: Person) -> Encoded:
         stream = snapshot.csv(key, person)
-        return Encoded(stream, lambda: stream.records)
+        return Encoded(with_bom(stream), lambda: stream.records)
 
     def rows(self, category: Category, rows: Sequence[Row]) -> Encoded:
-        return Encoded(_rows(category, rows), lambda: len(rows))
+        return Encoded(with_bom(_rows(category, rows)), lambda: len(rows))
 
     def schema(self, category: Category) -> dict[str, Any]:
         return record_schema(category, typed=False)

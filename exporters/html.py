@@ -12,6 +12,9 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from catalogue import Category
+from exporters.pages import table
+
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
     "line-height:1.5}table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
@@ -78,7 +81,41 @@ def _bases(c: Mapping[str, Any]) -> str:
     return "<br>".join(x for x in (said, note) if x) or "None"
 
 
-def _category(key: str, c: Mapping[str, Any]) -> str:
+def _data(key: str, c: Mapping[str, Any], preview: tuple[Category, list[Any]] | None) -> str:
+    """The person's records themselves: the first few here, all of them in the pages."""
+    if not c["records"] or preview is None:
+        return "<p>We hold no records of this category about you.</p>" if not c["records"] else ""
+    category, rows = preview
+    shown = (
+        f"The first {len(rows):,} of {c['records']:,} records"
+        if c["records"] > len(rows)
+        else "Your records"
+    )
+    pages = c.get("pages") or []
+    links = ", ".join(_link(p, f"page {n}") for n, p in enumerate(pages, 1))
+    more = f"<p>All of them, page by page: {links}.</p>" if pages else ""
+    if c.get("pages_truncated"):
+        files = ", ".join(_link(f["path"]) for f in c["files"][:1])
+        more += f"<p>The pages stop there; every record is in {files}.</p>"
+    return (
+        f"<h4>{_e(shown)}</h4>{table(category, rows, media=key == 'recordings', prefix='')}{more}"
+    )
+
+
+def _service(m: Mapping[str, Any]) -> str:
+    service = m.get("service") or {}
+    if not service:
+        return ""
+    items = [
+        f"{_link(s['file']['path'])}: {_e(s['description'])} ({s['records']:,} records)"
+        for s in service.values()
+    ]
+    return "<h2>What this service itself holds about you</h2>" + _list(items)
+
+
+def _category(
+    key: str, c: Mapping[str, Any], preview: tuple[Category, list[Any]] | None = None
+) -> str:
     files = "<br>".join(f"{_link(f['path'])} ({f['bytes']:,} bytes)" for f in c["files"])
     schema = _link(c["schema"]["path"], "description of the file") if c["schema"] else ""
     retention = c["retention"]
@@ -117,7 +154,8 @@ def _category(key: str, c: Mapping[str, Any]) -> str:
     table = "".join(f'<tr><th scope="row">{h}</th><td>{v}</td></tr>' for h, v in rows)
     return (
         f'<section id="{_e(key)}"><h3>{_e(c["title"])}</h3><p>{_e(c["description"])}</p>'
-        f"<table><caption>{_e(c['title'])}</caption>{table}</table></section>"
+        f"{_data(key, c, preview)}"
+        f"<table><caption>What we say of {_e(c['title'])}</caption>{table}</table></section>"
     )
 
 
@@ -202,7 +240,10 @@ def _person(m: Mapping[str, Any]) -> str:
     )
 
 
-def render_index(m: Mapping[str, Any]) -> str:
+def render_index(
+    m: Mapping[str, Any], previews: Mapping[str, tuple[Category, list[Any]]] | None = None
+) -> str:
+    previews = previews or {}
     cats = m["categories"]
     overview = "".join(
         f'<tr><td><a href="#{_e(k)}">{_e(c["title"])}</a></td><td>{c["records"]:,}</td></tr>'
@@ -249,7 +290,8 @@ The file {_link("manifest.json")} says the same in a form programs can read.</p>
 <h2>What is in this export</h2>
 <table><caption>Records per category</caption>
 <tr><th scope="col">Category</th><th scope="col">Records</th></tr>{overview}</table>
-{"".join(_category(k, c) for k, c in cats.items())}
+{"".join(_category(k, c, previews.get(k)) for k, c in cats.items())}
+{_service(m)}
 {_person(m)}
 <h2>What we say to everyone who asks</h2>
 {statements}

@@ -41,6 +41,8 @@ class CategoryResult:
     records: int = 0
     files: list[FileEntry] = field(default_factory=list)
     schema: FileEntry | None = None
+    pages: list[FileEntry] = field(default_factory=list)  # pages/<key>-<n>.html
+    pages_truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,16 @@ class NotIncluded:
     what: str
     count: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFile:
+    """One list of the records dsar itself holds about the person (`service/`)."""
+
+    name: str
+    description: str
+    records: int
+    file: FileEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +127,8 @@ def _category(r: CategoryResult, criteria: str, facts: CategoryFacts | None) -> 
         "records": r.records,
         "files": [f.as_json() for f in r.files],
         "schema": r.schema.as_json() if r.schema else None,
+        "pages": [p.path for p in r.pages],
+        "pages_truncated": r.pages_truncated,
         "fields": [
             {
                 "name": f.name + "_held" if f.withheld else f.name,
@@ -175,8 +189,11 @@ def build_manifest(
     not_included: Sequence[NotIncluded] = (),
     facts: PersonFacts | None = None,
     release: Release | None = None,
+    service: Sequence[ServiceFile] = (),
 ) -> dict[str, Any]:
     files = [f for r in results for f in (*r.files, *((r.schema,) if r.schema else ()))]
+    files += [p for r in results for p in r.pages]
+    files += [s.file for s in service]
     criteria = catalogue.retention_criteria
     criteria_text = "" if criteria is None else criteria.description
     who = "subject_ref" if header.for_partner else "subject_id"
@@ -214,6 +231,10 @@ def build_manifest(
             {"category": x.category.key, "title": x.category.title, "reason": x.reason}
             for x in left_out
         ],
+        "service": {
+            s.name: {"description": s.description, "records": s.records, "file": s.file.as_json()}
+            for s in service
+        },
         "withheld": withheld,
         "released": given,
         "release_rule": None

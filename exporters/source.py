@@ -53,6 +53,8 @@ def text_of(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, datetime | date | UUID):
+    if isinstance(value, UUID):
+        return str(value)  # asyncpg's own UUID subclass is not one orjson writes
+    if isinstance(value, datetime | date):
         return orjson.dumps(value).decode()[1:-1]  # a JSON string, without its quotes
     return value if isinstance(value, str) else str(value)

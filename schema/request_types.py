@@ -121,6 +121,11 @@ class Request:
     timeline: list[RequestStep] = strawberry.field(
         description="Every step, oldest first; each is a row of the audit log."
     )
+    held_for_review: list[str] = strawberry.field(
+        default_factory=list,
+        description="While IN_REVIEW: the category keys held back from the copy until privacy "
+        "staff approve them, because they may also show other people (GDPR Art. 15(4)).",
+    )
     notified: bool | None = strawberry.field(
         default=None,
         description="In the answer to extendRequest or refuseRequest: whether the person was "
@@ -153,6 +158,7 @@ class Request:
             ),
             exports=[strawberry.ID(str(e)) for e in case.exports],
             timeline=[s for s in steps if s is not None],
+            held_for_review=list(case.held),
             notified=case.told,
         )
 

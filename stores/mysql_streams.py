@@ -240,20 +240,28 @@ class Snapshot:
         stream.head = (",".join(columns(cat.category)) + "\n").encode()
         return stream
 
-    def json_lines(self, key: str, person: Person) -> RowStream:
+    def json_lines(self, key: str, person: Person, limit: int | None = None) -> RowStream:
         """One JSON object per line, in record order, as `row_to_json` writes it."""
         cat = self._mapped(key)
         fields = cat.category.fields
         cells = [json_cell(f, cat.column(f.name)) for f in fields]
         booleans = [i for i, f in enumerate(fields) if f.withheld or f.type == "boolean"]
-        return self._stream(cat, person, cells, json_renderer(columns(cat.category), booleans))
+        render = json_renderer(columns(cat.category), booleans)
+        return self._stream(cat, person, cells, render, limit)
 
     def _stream(
-        self, cat: MappedCategory, person: Person, cells: list[str], render: Callable[[Rows], bytes]
+        self,
+        cat: MappedCategory,
+        person: Person,
+        cells: list[str],
+        render: Callable[[Rows], bytes],
+        limit: int | None = None,
     ) -> RowStream:
         args: list[Any] = []
         body = cat.body(person, args, self.since)
         sql = None if body is None else f"SELECT {', '.join(cells)}{body}{cat.order_by}"
+        if sql is not None and limit is not None:
+            sql += f" LIMIT {int(limit)}"
         stream = RowStream(self, sql, args, render, cat.category.key)
         self._streams.append(stream)
         return stream

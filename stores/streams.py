@@ -192,8 +192,8 @@ class Snapshot:
         options = {"format": "csv", "header": True, "encoding": "UTF8"}
         return self._copy(key, query, args, options)
 
-    def json_lines(self, key: str, person: Person) -> CopyStream:
-        """One JSON object per line, in record order.
+    def json_lines(self, key: str, person: Person, limit: int | None = None) -> CopyStream:
+        """One JSON object per line, in record order; at most `limit` records when given.
 
         CSV format with a quote and delimiter that never occur raw in JSON text (control
         characters are always escaped there) passes the JSON through COPY unchanged; text
@@ -201,7 +201,10 @@ class Snapshot:
         """
         cat = self._mapped(key)
         args: list[Any] = []
-        query = json_query(self._records(cat, person, args))
+        records = self._records(cat, person, args)
+        if limit is not None:
+            records = f"SELECT * FROM ({records}) AS l LIMIT {int(limit)}"  # noqa: S608  # an int
+        query = json_query(records)
         options = {"format": "csv", "quote": "\x01", "delimiter": "\x02", "encoding": "UTF8"}
         return self._copy(key, query, args, options)
 

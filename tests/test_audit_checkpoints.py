@@ -338,6 +338,18 @@ def test_the_command_line_checkpoints_exports_and_verifies_against_the_copies(
     ok = run_cli("audit", "verify", "--checkpoints", str(kept), env=env)
     assert ok.returncode == 0 and ok.stdout.startswith("audit log whole: 4 rows checked"), ok
     assert "checked against 1 signed checkpoint" in ok.stdout
+    # An auditor checks with the public half alone; another key's public half is refused.
+    public = run_cli("audit", "public-key", env=env)
+    assert public.stdout.strip() == base64.b64encode(KEY.raw).decode()
+    auditor = {**env, "DSAR_AUDIT_SIGNING_KEY": base64.b64encode(bytes(range(7, 39))).decode()}
+    alone = run_cli("audit", "verify", "--public-key", public.stdout.strip(), env=auditor)
+    assert alone.returncode == 0 and "checked against 1 signed checkpoint" in alone.stdout
+    other = base64.b64encode(OTHER.raw).decode()
+    wrong = run_cli("audit", "verify", "--public-key", other, env=env)
+    assert (wrong.returncode, wrong.stdout) == (
+        1,
+        "audit log broken at seq 4: checkpoint not signed by the audit key\n",
+    )
     asyncio.run(tamper(scratch, "DELETE FROM audit_log WHERE seq >= 2"))
     asyncio.run(tamper_checkpoints(scratch, "DELETE FROM audit_checkpoints"))
     cut = run_cli("audit", "verify", "--checkpoints", str(kept), env=env)

@@ -5,7 +5,9 @@ degree, and authorized agents waiting for the person's own confirmation."""
 from __future__ import annotations
 
 import hashlib
+import io
 import re
+import zipfile
 from typing import Any
 from uuid import uuid4
 
@@ -170,7 +172,11 @@ async def test_an_expired_or_made_up_link_is_gone_alike(
 
 
 async def test_an_agents_request_waits_for_the_persons_confirmation(
-    client: httpx.AsyncClient, person: tuple[str, str], inbox: tuple[Inbox, int], db: Any
+    client: httpx.AsyncClient,
+    person: tuple[str, str],
+    inbox: tuple[Inbox, int],
+    db: Any,
+    issuer: DevIssuer,
 ) -> None:
     _, address = person
     agent = f"agent-{uuid4().hex[:6]}@agents.example"
@@ -188,6 +194,9 @@ async def test_an_agents_request_waits_for_the_persons_confirmation(
     row = await request_of(db, token)
     assert row["channel"] == "agent" and row["status"] == "verifying"
     assert row["subject_id"] is None and row["verification_degree"] is None
+    # Staff cannot act on it before the person confirms.
+    early = await gql(client, issuer.mint("staff", "privacy-8"), VERIFY, id=str(row["id"]))
+    assert early["verifyRequest"] == {"__typename": "RequestRefused"}
     shown = await client.get(f"/requests/verify?token={token}")
     assert "Yes, I gave them permission" in shown.text
     await client.post("/requests/verify", data={"token": token})
@@ -237,10 +246,20 @@ async def test_the_form_page_takes_a_request_and_says_the_same_for_any_address(
 
 VERIFY = """mutation($id: ID!) { verifyRequest(id: $id, method: ID_DOCUMENT,
   note: "Passport seen on a video call") {
-  __typename ... on Request { status exports notified verification { degree } } } }"""
+  __typename ... on Request { status exports notified heldForReview verification { degree } } } }"""
+APPROVE = """mutation($id: ID!) { approveRequest(id: $id) {
+  __typename ... on Request { status exports notified heldForReview } } }"""
+EXPORT = "query($id: ID!) { export(id: $id) { downloadUrl categories } }"
 
 
-async def test_staff_verification_opens_the_copy_for_the_person_and_emails_them(
+async def download(client: httpx.AsyncClient, token: str, export_id: str) -> zipfile.ZipFile:
+    export = (await gql(client, token, EXPORT, id=export_id))["export"]
+    got = await client.get(export["downloadUrl"], headers={"Authorization": f"Bearer {token}"})
+    assert got.status_code == 200
+    return zipfile.ZipFile(io.BytesIO(got.content))
+
+
+async def test_staff_verification_opens_the_copy_and_review_holds_others_data_until_approved(
     client: httpx.AsyncClient,
     person: tuple[str, str],
     inbox: tuple[Inbox, int],
@@ -252,21 +271,30 @@ async def test_staff_verification_opens_the_copy_for_the_person_and_emails_them(
     token = token_in((await eventually(lambda: inbox[0].to(address)))[0])
     await client.post("/requests/verify", data={"token": token})
     rid = str((await request_of(db, token))["id"])
-    done = (await gql(client, issuer.mint("staff", "privacy-7"), VERIFY, id=rid))["verifyRequest"]
-    assert done["status"] == "IN_PROGRESS" and done["verification"]["degree"] == "REASONABLY_HIGH"
+    staff = issuer.mint("staff", "privacy-7")
+    done = (await gql(client, staff, VERIFY, id=rid))["verifyRequest"]
+    assert done["verification"]["degree"] == "REASONABLY_HIGH"
+    # Recordings and correspondence may show other people: held back until staff approve.
+    assert done["status"] == "IN_REVIEW"
+    assert done["heldForReview"] == ["recordings", "provided"]
     assert done["notified"] is True and len(done["exports"]) == 1
-    ready = await eventually(lambda: [m for m in inbox[0].to(address) if "ready" in m["Subject"]])
-    assert f"{PUBLIC_URL}/account" in body_of(ready[0])
-    # The copy is the person's own, downloaded with their own login; that answers the request.
+    (ready,) = await eventually(
+        lambda: [m for m in inbox[0].to(address) if "ready" in m["Subject"]]
+    )
+    text = " ".join(body_of(ready).split())
+    assert f"{PUBLIC_URL}/account" in text
+    assert "Not in it yet: Photos, Videos and Recordings" in text and "GDPR Art. 15(4)" in text
+    # The person has the rest at once, with their own login; the request is not answered yet.
     customer = issuer.mint("customer", handle)
-    export = (
-        await gql(
-            client,
-            customer,
-            "query($id: ID!) { export(id: $id) { downloadUrl } }",
-            id=done["exports"][0],
-        )
-    )["export"]
-    got = await client.get(export["downloadUrl"], headers={"Authorization": f"Bearer {customer}"})
-    assert got.status_code == 200
+    first = await download(client, customer, done["exports"][0])
+    names = first.namelist()
+    assert "data/profile.json" in names and "data/provided.json" not in names
+    assert not any(n.startswith("media/") for n in names)
+    assert (await request_of(db, token))["status"] == "in_review"
+
+    approved = (await gql(client, staff, APPROVE, id=rid))["approveRequest"]
+    assert approved["status"] == "IN_PROGRESS" and approved["heldForReview"] == []
+    assert approved["notified"] is True and len(approved["exports"]) == 2
+    second = await download(client, customer, approved["exports"][1])
+    assert "data/provided.json" in second.namelist()
     assert (await request_of(db, token))["status"] == "completed"

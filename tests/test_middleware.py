@@ -50,3 +50,24 @@ async def test_places_are_kept_for_authenticated_queries() -> None:
     assert (shed.status_code, anonymous.status_code) == (503, 503)
     assert shed.headers["Retry-After"] == "1"
     assert [r.status_code for r in answers] == [200, 200, 200]
+
+
+async def test_the_edges_own_refusals_are_a_page_where_people_browse() -> None:
+    """A body over the cap on a page is answered with a page; on the API, with JSON."""
+
+    async def never(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the edge answers first")
+
+    app = EdgeMiddleware(
+        never, metrics=Metrics(), max_body=16, admission=Admission(slots=4, wait=0.2), reserved=0
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        page = await c.post("/account/exports", content=b"x" * 64)
+        api = await c.post("/graphql", content=b"x" * 64)
+    assert page.status_code == api.status_code == 413
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "The request body is larger than allowed." in page.text and "{" not in page.text
+    assert page.headers["content-security-policy"] == "default-src 'none'; style-src 'self'"
+    assert api.json()["error"] == "request_too_large"

@@ -234,11 +234,13 @@ async def test_a_support_agents_export_is_a_support_request(
     )
     assert opened["requestExportFor"]["__typename"] == "OpenedExport"
     (req,) = (await gql(client, issuer.mint("customer", person), MINE))["me"]["requests"]
-    assert req["channel"] == "SUPPORT" and req["status"] == "IN_PROGRESS"
+    # Recordings and correspondence wait for privacy staff's review (catalogue [review]).
+    assert req["channel"] == "SUPPORT" and req["status"] == "IN_REVIEW"
     assert req["verification"]["method"] == "support_agent:email_confirmed"
     assert req["exports"] == [opened["requestExportFor"]["id"]]
     assert [(s["step"], s["by"]) for s in req["timeline"]] == [
         ("RECEIVED", "support"),
+        ("HELD_FOR_REVIEW", "service"),
         ("EXPORT_OPENED", "support"),
     ]
     row = await db.fetchrow("SELECT requested_by FROM requests WHERE id = $1", UUID(req["id"]))

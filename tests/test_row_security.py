@@ -18,6 +18,7 @@ import pytest
 
 from api.settings import Settings
 from stores.deployment import Deployment, locate, migrate
+from stores.migrate import MigrationError, apply, migrations_for
 from stores.roles import EMBEDDED_OWNER, EMBEDDED_SERVICE, role_report
 from stores.scope import Scope, bind, scoped
 from tests._cli import run_cli
@@ -272,3 +273,35 @@ async def test_the_embedded_default_migrates_as_its_owner_and_serves_as_its_serv
         ]
     finally:
         deployment.stop()
+
+
+async def test_migrate_without_the_owners_url_warns_and_finds_nothing_to_do(
+    settings: Settings, deployment: Deployment, repo_root: Path, tmp_path: Path
+) -> None:
+    """The service's own URL alone: `dsar migrate` says why that is not the layout, and the
+    role reads that every migration is applied (it could change nothing anyway)."""
+    env = {
+        "DSAR_DATABASE_URL": str(settings.database_url),
+        "DSAR_OWNER_DATABASE_URL": "",
+        "DSAR_STORES": str(repo_root / "stores" / "demo.toml"),  # a company's: not migrated
+        "DSAR_HOME": str(tmp_path),
+    }
+    done = await asyncio.to_thread(run_cli, "migrate", env=env)
+    assert (done.returncode, done.stdout) == (0, "service: up to date\n"), done.stderr
+    assert done.stderr.startswith(
+        "dsar migrate: warning: DSAR_OWNER_DATABASE_URL is not set: migrating with "
+        "DSAR_DATABASE_URL, the service's own role."
+    )
+
+
+async def test_a_pending_migration_as_the_service_role_names_the_owners_variable(
+    settings: Settings, deployment: Deployment, tmp_path: Path
+) -> None:
+    (tmp_path / "9999_more.sql").write_text("CREATE TABLE more_things (id int);")
+    assert settings.database_url is not None
+    with pytest.raises(MigrationError) as refused:
+        await apply(settings.database_url, migrations_for("x", tmp_path))
+    assert str(refused.value) == (
+        "9999_more.sql: this role may not change the schema (SQLSTATE 42501); "
+        "migrations run as the owner: set DSAR_OWNER_DATABASE_URL"
+    )

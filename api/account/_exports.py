@@ -129,6 +129,12 @@ async def mine(services: Services, principal: Customer) -> list[ExportView]:
     return [ExportView.of(r) for r in await exports.for_subject(services.db, principal.subject_id)]
 
 
+async def still_serves(services: Services, export_id: UUID) -> bool:
+    """Whether a link could still serve a download, whoever's it is; nothing else about it."""
+    row = await exports.get(services.db, export_id)
+    return row is not None and row.downloadable
+
+
 async def one(services: Services, principal: Customer, export_id: UUID) -> ExportView | None:
     """The caller's own export; None for one that is someone else's or does not exist."""
     row = await exports.get(services.db, export_id)

@@ -70,7 +70,7 @@ def just_signed_in(session: Session) -> bool:
 
 def routes(site: AccountSite) -> list[Route]:
     async def ask(request: Request) -> Response:
-        checked = await site.posted_by_person(request)
+        checked = await site.posted_by_person(request, keep=("export", "format", "purpose"))
         if isinstance(checked, Response):
             return checked
         session, fields, principal = checked
@@ -90,7 +90,7 @@ def routes(site: AccountSite) -> list[Route]:
         export_id = _uuid(request.path_params["id"])
         principal = await site.principal(request, session)
         if principal is None:
-            return site.redirect(f"/account/login?next={quote(request.url.path)}", None, request)
+            return await sign_in_first(site, request, session, export_id)
         view = (
             None
             if export_id is None
@@ -123,7 +123,7 @@ def routes(site: AccountSite) -> list[Route]:
         export_id = _uuid(request.path_params["id"])
         principal = await site.principal(request, session)
         if principal is None:
-            return site.redirect(f"/account/login?next={quote(request.url.path)}", None, request)
+            return await sign_in_first(site, request, session, export_id)
         if export_id is None:
             return site.message(request, 404, *UNKNOWN, session=session)
         response = await _exports.download(
@@ -161,6 +161,23 @@ def routes(site: AccountSite) -> list[Route]:
         Route("/exports/{id}", page, name="account_export"),
         Route("/exports/{id}/download", download, name="account_export_download"),
     ]
+
+
+async def sign_in_first(
+    site: AccountSite, request: Request, session: Session | None, export_id: UUID | None
+) -> Response:
+    """A download link opened by someone not signed in: a link that can no longer serve says so
+    at once (signing in would not help); a live one asks to sign in and comes back to it."""
+    if export_id is None or not await _exports.still_serves(site.services(request), export_id):
+        return site.message(request, 410, *NO_LONGER, session=session)
+    return site.redirect(f"/account/login?next={quote(request.url.path)}", None, request)
+
+
+NO_LONGER = (
+    "This download link is no longer valid",
+    "A link serves a few whole downloads, for a limited time, and this one can serve no more "
+    "(or it was mistyped). Sign in to your data page to ask for a new copy.",
+)
 
 
 async def make(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -38,9 +38,8 @@ def routes(site: AccountSite) -> list[Route]:
         step_up = request.query_params.get("step_up") == "1"
         if site.provider is None:
             if site.demo:
-                target = "/account/demo" + (
-                    f"?next={quote(next_url, safe='/')}" if next_url else ""
-                )
+                query = urlencode({"next": next_url or "", "step_up": "1" if step_up else ""})
+                target = "/account/demo?" + query
                 return RedirectResponse(target, status_code=303)
             return site.message(
                 request,
@@ -101,8 +100,25 @@ def routes(site: AccountSite) -> list[Route]:
         session = await site.session(request) or await site.sessions(request).start()
         people = await demo_people(site.services(request))
         next_url = safe_next(request.query_params.get("next"))
+        # The person signed in now (a step-up, a session that ended) is the one chosen.
+        current = session.data.sub if session.data.sub in DEMO_HANDLES else None
+        reason = None
+        if request.query_params.get("step_up") == "1":
+            what = (
+                "letting a company receive your data"
+                if session.data.pending_grant
+                else "preparing and downloading a copy of your data"
+            )
+            reason = (
+                f"Before {what} we ask you to confirm it is you, with a fresh sign-in. "
+                + (f"Sign in again as {current.capitalize()}: " if current else "")
+                + "what you asked for is done as soon as you are back."
+            )
         return site.render(
-            request, "demo.html", {"people": people, "next": next_url}, session=session
+            request,
+            "demo.html",
+            {"people": people, "next": next_url, "current": current, "reason": reason},
+            session=session,
         )
 
     async def demo_sign_in(request: Request) -> Response:
@@ -170,6 +186,7 @@ async def _signed_in(
         clear_cookie(response, request)
         return response
     data.sub = principal.sub
+    data.draft = previous.data.draft  # a form sent as the last session ended, shown again
     session = await site.sessions(request).sign_in(previous, data, ends_at)
     pending = previous.data.pending_export
     if pending is not None and principal.subject_id is not None:

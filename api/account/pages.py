@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -11,13 +12,14 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from api.account import _exports, _partners, data
-from api.account._grant_form import expiry_range
+from api.account._grant_form import Choice, expiry_range
+from api.account.sessions import session_id
 from api.account.site import AccountSite
-from api.account.web import TIMES_COOKIE, safe_next, when
+from api.account.web import TIMES_COOKIE, first, safe_next, when
 from catalogue import Category
 from domain import portability
 from domain.audit import access_log
-from exporters import PURPOSES
+from exporters import EXPORTERS, PURPOSES
 
 # How many earlier pages a "Previous page" link can lead back through; past that, the first
 # page is one link away. The API's connections page forwards only, so the way back is carried
@@ -39,6 +41,19 @@ ACTIONS = {
     "export.sent": "Was sent a copy",
     "access.denied": "Was refused",
 }
+# How to use each right from this page, beyond writing to the controller's address (which every
+# right offers when the catalogue has one): the page's own sections, and the request form.
+RIGHT_WAYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "access": (
+        ("#download", "Download a copy on this page"),
+        ("/requests/new?kind=access", "Ask with our request form (also for someone you act for)"),
+    ),
+    "portability": (
+        ("#download", "Download a machine-readable copy on this page"),
+        ("#partners", "Send your data to another company"),
+        ("/requests/new?kind=portability", "Ask with our request form"),
+    ),
+}
 UNAVAILABLE = (
     "Your data cannot be shown right now",
     "One of our systems did not answer. Please try again in a few minutes.",
@@ -52,7 +67,9 @@ def routes(site: AccountSite) -> list[Route]:
         if principal is None:
             if session is not None and session.signed_in:
                 await site.sessions(request).delete(session)
-                return site.signed_out(request, "Your session has ended. Please sign in again.")
+                return site.signed_out(request, ended(site))
+            if session is None and session_id(request) is not None:
+                return site.signed_out(request, ended(site))
             return site.render(request, "signin.html", {"notice": None})
         services = site.services(request)
         try:
@@ -94,9 +111,12 @@ def routes(site: AccountSite) -> list[Route]:
                 request, 503, *UNAVAILABLE, session=session, headers={"Retry-After": "30"}
             )
         partner_notice = session.data.partner_notice if session is not None else None
-        if session is not None and partner_notice is not None:
+        draft = session.data.draft if session is not None else None
+        if session is not None and (partner_notice is not None or draft is not None):
             session.data.partner_notice = None  # shown once
+            session.data.draft = None
             await site.sessions(request).save(session)
+        kept = _draft(draft)
         return site.render(
             request,
             "account.html",
@@ -110,11 +130,15 @@ def routes(site: AccountSite) -> list[Route]:
                 "titles": {c.key: c.title for c in services.catalogue},
                 "rule": services.catalogue.withholding,
                 "generated_at": when(datetime.fromisoformat(overview.right_to_know["generatedAt"])),
-                "notice": None,
+                "notice": KEPT if kept else None,
+                "notice_kind": "",
+                "draft_export": kept.get("export"),
+                "draft_grant": kept.get("grant"),
                 "partners": partners.partners,
                 "grants": partners.grants,
                 "expiry": expiry_range(datetime.now(UTC)),
                 "partner_notice": partner_notice,
+                "right_ways": RIGHT_WAYS,
             },
             session=session,
         )
@@ -225,6 +249,36 @@ def routes(site: AccountSite) -> list[Route]:
         Route("/data/{key}", category, name="account_category"),
         Route("/recordings/{name}", recording, name="account_recording"),
     ]
+
+
+KEPT = (
+    "Your session had ended, so nothing was done yet. We kept your choices: check them below "
+    "and send the form again."
+)
+
+
+def ended(site: AccountSite) -> str:
+    minutes = max(1, site.settings.account_session_ttl // 60)
+    return (
+        f"Your session has ended: to keep your data safe we sign you out after {minutes} "
+        "minutes without activity, or 12 hours after you signed in. Please sign in again."
+    )
+
+
+def _draft(draft: dict[str, Any] | None) -> dict[str, Any]:
+    """The choices of a form sent after the session ended, checked as the form checks them."""
+    if not draft or not isinstance(draft.get("fields"), dict):
+        return {}
+    fields: dict[str, list[str]] = draft["fields"]
+    if draft.get("form") == "export":
+        fmt, purpose = first(fields, "format"), first(fields, "purpose")
+        if fmt in EXPORTERS and purpose in PURPOSES:
+            return {"export": {"format": fmt, "purpose": purpose}}
+    if draft.get("form") == "grant":
+        choice = Choice.of(fields)
+        if choice.partner:
+            return {"grant": choice}
+    return {}
 
 
 def _category(site: AccountSite, request: Request, key: str) -> Category | None:

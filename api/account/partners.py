@@ -36,7 +36,8 @@ UNAVAILABLE = (
 
 def routes(site: AccountSite) -> list[Route]:
     async def ask(request: Request) -> Response:
-        checked = await site.posted_by_person(request)
+        keep = ("grant", "partner", "categories", "expires")
+        checked = await site.posted_by_person(request, keep=keep)
         if isinstance(checked, Response):
             return checked
         session, fields, principal = checked

@@ -42,7 +42,9 @@ def routes(site: AccountSite) -> list[Route]:
         )
 
     async def new(request: Request) -> Response:
-        return page(request, {"kind": "access", "jurisdiction": ""}, {})
+        # `?kind=portability`: the right a person came from (the account page links each one).
+        kind = "portability" if request.query_params.get("kind") == "portability" else "access"
+        return page(request, {"kind": kind, "jurisdiction": ""}, {})
 
     async def submit(request: Request) -> Response:
         fields = await form(request) or {}

@@ -54,6 +54,9 @@ class SessionData:
     pending_grant: dict[str, Any] | None = None
     # A confirmation for the partner section, shown once by the next page (post/redirect/get).
     partner_notice: str | None = None
+    # A form sent after the session had ended ({"form": "export" | "grant", "fields": …}): not
+    # acted on (its CSRF token no longer held), but shown filled in again after the sign-in.
+    draft: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -83,9 +83,18 @@ class AccountSite:
         return session, fields
 
     async def posted_by_person(
-        self, request: Request
+        self, request: Request, keep: tuple[str, ...] = ()
     ) -> tuple[Session, dict[str, list[str]], Customer] | Response:
-        """As `posted`, from a person still signed in (else back to the page to sign in)."""
+        """As `posted`, from a person still signed in (else back to the page to sign in). A
+        form whose `keep` names its fields, sent after the session ended, is kept as a draft
+        and the person is sent to sign in: nothing is done, the choices wait on the page."""
+        if keep:
+            session = await self.session(request)
+            ended = session_id(request) is not None and (
+                session is None or await self.principal(request, session) is None
+            )
+            if ended:
+                return await self.keep_for_later(request, session, keep)
         checked = await self.posted(request)
         if isinstance(checked, Response):
             return checked
@@ -94,6 +103,21 @@ class AccountSite:
         if principal is None:
             return self.redirect("/account", None, request)
         return session, fields, principal
+
+    async def keep_for_later(
+        self, request: Request, session: Session | None, keep: tuple[str, ...]
+    ) -> Response:
+        fields = await form(request) or {}
+        store = self.sessions(request)
+        if session is not None:
+            await store.delete(session)  # its sign-in no longer holds
+        fresh = await store.start()
+        fresh.data.draft = {
+            "form": keep[0],
+            "fields": {k: v for k, v in fields.items() if k in keep[1:]},
+        }
+        await store.save(fresh)
+        return self.redirect("/account/login?next=/account", fresh, request)
 
     def render(
         self,

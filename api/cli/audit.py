@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from api.cli._common import CommandError
 from api.settings import Settings
 from domain.checkpoints import (
     AuditKey,
+    AuditPublicKey,
     Checkpoint,
     CheckpointError,
     CheckpointRefused,
@@ -39,6 +42,13 @@ def add_audit_parser(subparsers: Any) -> None:
         type=Path,
         help="checkpoints kept outside the database (the JSON lines of export-checkpoints)",
     )
+    av.add_argument(
+        "--public-key",
+        metavar="BASE64",
+        help="check the signatures with this public key (what `dsar audit public-key` prints) "
+        "instead of DSAR_AUDIT_SIGNING_KEY: an auditor needs no signing key",
+    )
+    au.add_parser("public-key", help="print the public half of the audit signing key (base64)")
     au.add_parser("checkpoint", help="sign and store a checkpoint of the log now")
     ex = au.add_parser(
         "export-checkpoints", help="print the signed checkpoints as JSON lines, for safekeeping"
@@ -59,10 +69,21 @@ def _kept(path: Path) -> list[Checkpoint]:
     return kept
 
 
+def _public(text: str) -> AuditPublicKey:
+    try:
+        return AuditPublicKey(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        raise CommandError(
+            "--public-key: 32 bytes in base64, as `dsar audit public-key` prints"
+        ) from None
+
+
 async def _run(
     settings: Settings, args: argparse.Namespace, kept: list[Checkpoint]
 ) -> tuple[int, str]:
     key = AuditKey(settings.audit_signing_key)
+    if args.audit == "public-key":
+        return 0, base64.b64encode(key.raw).decode()
     conn = await asyncpg.connect(settings.locate().service_dsn)
     try:
         if args.audit == "checkpoint":
@@ -78,7 +99,8 @@ async def _run(
             return 0, "\n".join(
                 orjson.dumps(c.to_json()).decode() for c in await stored(conn, args.after)
             )
-        result = await verify(conn, key, kept)
+        public = _public(args.public_key) if args.public_key else key
+        result = await verify(conn, public, kept)
         return (0 if result.ok else 1), str(result)
     finally:
         await conn.close()

@@ -14,6 +14,7 @@ import getpass
 import os
 import sys
 from collections.abc import Callable
+from contextlib import aclosing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from domain import requests
 from domain.audit import AuditUnavailable
 from domain.disclosures import person_facts, release_for
 from domain.errors import STORE_FAILURES
+from domain.own_records import DESCRIPTIONS, own_records
 from domain.principals import Operator
 from exporters._registry import EXPORTERS, UnknownFormat
 from exporters.bundle import PURPOSES, BundleError, build_bundle
@@ -101,14 +103,20 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                 generated_at=now,
                 facts=facts,
                 release=release,
+                service=await own_records(stores.subjects.pool, sid),
+                service_descriptions=DESCRIPTIONS,
             )
             bar = tqdm(unit="B", unit_scale=True, desc="export", disable=args.no_progress)
-            with bar, part.open("wb") as f:
+            # Unbuffered: a failed write fails in _write, never again as the file closes.
+            # aclosing: a failed write stops the bundle and frees its store connections
+            # before the stores close (a pool waits for every connection it lent).
+            with bar, part.open("wb", buffering=0) as f:
                 written = 0
-                async for chunk in chunks:
-                    await _write(f.write, chunk)
-                    written += len(chunk)
-                    bar.update(len(chunk))
+                async with aclosing(chunks):
+                    async for chunk in chunks:
+                        await _write(f.write, chunk)
+                        written += len(chunk)
+                        bar.update(len(chunk))
                 await _write(os.fsync, f.fileno())
             await requests.close_by_operator(db, case, operator, export_id)
             return written, str(export_id)

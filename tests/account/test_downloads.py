@@ -103,7 +103,7 @@ async def test_a_weak_login_steps_up_and_comes_back_to_finish(
     assert r.headers["location"] == "/account/login?step_up=1&next=%2Faccount"
     login = await browser.get(r.headers["location"])
     assert login.status_code == 303
-    assert login.headers["location"] == "/account/demo?next=/account"
+    assert login.headers["location"] == "/account/demo?next=%2Faccount&step_up=1"
     demo = await browser.get(login.headers["location"])
     back = await browser.post(
         "/account/demo", **form(csrf=csrf_of(demo.text), subject="dave", next="/account")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time as clock
 from datetime import UTC, date, datetime, time, timedelta
@@ -48,9 +49,13 @@ def in_days(days: int) -> str:
 
 
 async def authorize(
-    browser: httpx.AsyncClient, partner: str, categories: list[str], expires: str
+    browser: httpx.AsyncClient,
+    partner: str,
+    categories: list[str],
+    expires: str,
+    token: str | None = None,
 ) -> httpx.Response:
-    token = csrf_of((await browser.get("/account")).text)
+    token = token or csrf_of((await browser.get("/account")).text)
     fields: list[tuple[str, str]] = [("csrf", token), ("partner", partner), ("expires", expires)]
     fields += [("categories", c) for c in categories]
     return await browser.post(
@@ -298,7 +303,7 @@ async def test_a_weak_or_old_login_steps_up_and_the_grant_is_given_on_return(
     assert r.headers["location"] == "/account/login?step_up=1&next=%2Faccount"
     assert await grants_of(owner_db, dave, partner) == []
     login_page = await browser.get(r.headers["location"])
-    assert login_page.headers["location"] == "/account/demo?next=/account"
+    assert login_page.headers["location"] == "/account/demo?next=%2Faccount&step_up=1"
     demo = await browser.get(login_page.headers["location"])
     back = await browser.post(
         "/account/demo", **form(csrf=csrf_of(demo.text), subject="dave", next="/account")
@@ -346,3 +351,36 @@ async def test_a_refusal_of_the_api_is_shown_on_the_form(
     summary = text_of(r.text[r.text.index("There is a problem") :])
     assert "No personal data is linked to this login" in summary
     assert await owner_db.fetchval("SELECT count(*) FROM grants WHERE partner = $1", partner) == 0
+
+
+async def test_a_grant_sent_after_the_session_ended_is_not_given_but_kept_filled_in(
+    account_app: Starlette,
+    browser: httpx.AsyncClient,
+    issuer: DevIssuer,
+    partner: str,
+    owner_db: asyncpg.Pool,
+) -> None:
+    """A form whose session ended gives nothing (its CSRF token no longer holds): after the
+    sign-in it is shown again as it was sent, for the person to send once more."""
+    await sign_in(account_app, browser, issuer, "dave")
+    token = csrf_of((await browser.get("/account")).text)  # the form as the page gave it
+    sid = browser.cookies.get("dsar_account")
+    assert sid
+    await owner_db.execute(
+        "UPDATE account_sessions SET expires_at = now() - interval '1 second' WHERE id_hash = $1",
+        hashlib.sha256(sid.encode()).digest(),
+    )
+    until = in_days(20)
+    r = await authorize(browser, partner, ["profile", "preferences"], until, token)
+    assert r.status_code == 303 and r.headers["location"] == "/account/login?next=/account"
+    login_page = await browser.get(r.headers["location"])
+    demo = await browser.get(login_page.headers["location"])
+    await browser.post(
+        "/account/demo", **form(csrf=csrf_of(demo.text), subject="dave", next="/account")
+    )
+    assert await grants_of(owner_db, subject_id("dave"), partner) == []
+    page = (await browser.get("/account")).text
+    assert "We kept your choices" in page
+    assert f'value="{until}"' in page
+    for key in ("profile", "preferences"):
+        assert re.search(rf'value="{key}" id="[\w-]+-cat-{key}" checked', page), key

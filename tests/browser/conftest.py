@@ -26,16 +26,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from uuid import uuid4
 
+import asyncpg
 import pytest
 import uvicorn
 from playwright.async_api import Browser, BrowserContext, Route, async_playwright
 
 from api.app import create_app
-from api.settings import Settings
+from api.settings import DEV_ISSUER, Settings
 from catalogue import Catalogue
 from stores.deployment import Deployment
 from stores.registry import Stores
-from stores.seed import SubjectData
+from stores.seed import DEMO_HANDLES, SubjectData
 from tests._factories import insert_marked
 from tests.auth.idp import AUDIENCE, IDP_DIR, IdP
 
@@ -140,6 +141,16 @@ def live(
 ) -> Iterator[ServerThread]:
     with ServerThread(page_settings(settings, account_idp)) as server:
         yield server
+
+
+@pytest.fixture
+async def demo_links(owner_db: asyncpg.Pool) -> None:
+    """`make serve` links the demo people to the development issuer; so do the demo's tests."""
+    await owner_db.executemany(
+        "INSERT INTO identity_links (issuer, sub, subject_id) "
+        "SELECT $1, handle, id FROM subjects WHERE handle = $2 ON CONFLICT DO NOTHING",
+        [(DEV_ISSUER, h) for h in DEMO_HANDLES],
+    )
 
 
 @pytest.fixture(scope="session")

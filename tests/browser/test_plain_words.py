@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import asyncpg
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
-from api.settings import DEV_ISSUER, Settings
+from api.settings import Settings
 from catalogue import Catalogue
 from stores.registry import Stores
 from stores.seed import DEMO_HANDLES
@@ -105,15 +104,10 @@ def demo_live(settings: Settings, stores: Stores, account_idp: IdP) -> Iterator[
 async def test_demo_people_are_who_their_handles_say_and_have_what_the_hints_say(
     context: BrowserContext,
     demo_live: ServerThread,
-    owner_db: asyncpg.Pool,
+    demo_links: None,
     catalogue: Catalogue,
     artifacts: Path,
 ) -> None:
-    await owner_db.executemany(
-        "INSERT INTO identity_links (issuer, sub, subject_id) "
-        "SELECT $1, handle, id FROM subjects WHERE handle = $2 ON CONFLICT DO NOTHING",
-        [(DEV_ISSUER, h) for h in DEMO_HANDLES],
-    )
     page = await context.new_page()
     for width in (320, 390, 768):
         await page.set_viewport_size({"width": width, "height": 800})

@@ -49,6 +49,12 @@ async def test_manifest_matches_the_files_and_the_database(
             assert f["sha256"] == hashlib.sha256(body).hexdigest(), f["path"]
             listed.add(f["path"])
         assert f"data/{key}.{fmt}" in listed
+        pages = {f["path"]: f for f in m["files"] if f["path"].startswith(f"pages/{key}-")}
+        assert list(pages) == c["pages"]
+        for path, f in pages.items():
+            assert f["sha256"] == hashlib.sha256(b.files[path]).hexdigest(), path
+            listed.add(path)
+        assert bool(c["pages"]) == bool(c["records"]), key  # every record is on a page
         cat = catalogue.category(key)
         assert [t["key"] for t in c["purposes"]] == [t.key for t in cat.purposes]
         assert c["retention"]["title"] == cat.retention.title
@@ -144,8 +150,10 @@ async def test_index_html_is_a_page_for_a_person(alice_csv: Bundle) -> None:
     page.feed(html)
     assert page.lang == "en"
     assert {"title", "h1", "h2", "table"} <= set(page.tags)
-    # one table per category, plus the overview
-    assert page.tags.count("table") == len(alice_csv.manifest["categories"]) + 1
+    # per category what we say of it and (where held) its first records, plus the overview
+    cats = alice_csv.manifest["categories"]
+    held = [k for k, c in cats.items() if c["records"]]
+    assert page.tags.count("table") == len(cats) + len(held) + 1
     files = {f["path"] for f in alice_csv.manifest["files"]}
     local = {href for href in page.links if not href.startswith(("#", "http", "mailto:"))}
     assert files <= local <= files | {"manifest.json"}

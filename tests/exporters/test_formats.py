@@ -6,7 +6,9 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import orjson
 import pytest
@@ -17,6 +19,7 @@ from exporters.csv import FORMULA_RULE, flatten, neutralise
 from exporters.json import json_array
 from stores.registry import Stores
 from stores.seed import SubjectData
+from stores.streams import columns
 from tests.exporters.conftest import Bundle, make_bundle, new_subject
 
 FORMULAS = [
@@ -30,7 +33,10 @@ FORMULAS = [
 
 
 def parse_csv(body: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
+    """A CSV file as Python's csv module reads it: after the UTF-8 byte-order mark it starts
+    with (so a spreadsheet on Windows reads the file as UTF-8)."""
+    assert body.startswith(b"\xef\xbb\xbf"), body[:10]
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline="")))
 
 
 def as_cell(value: Any) -> str:
@@ -104,7 +110,7 @@ async def test_formula_injection_is_neutralised_in_csv_only(
     # No cell of any CSV file starts a formula.
     for name, body in c.files.items():
         if name.endswith(".csv"):
-            for row in csv.reader(io.StringIO(body.decode(), newline="")):
+            for row in csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")):
                 assert not any(cell.startswith(tuple(FORMULA_RULE["starts_with"])) for cell in row)
     assert_same_records(j, c, catalogue)
 
@@ -169,3 +175,49 @@ async def test_a_subject_with_no_rows_gets_empty_files(
         assert b.manifest["categories"]["web_analytics"]["records"] == 0
         body = b.files[f"data/web_analytics.{fmt}"]
         assert (orjson.loads(body) == []) if fmt == "json" else (len(parse_csv(body)) == 0)
+
+
+async def test_every_csv_file_starts_with_a_bom_and_opens_with_the_csv_module(
+    stores: Stores, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    zoe = await new_subject(
+        stores,
+        catalogue,
+        profile=[
+            {
+                "first_name": "Zoë",
+                "last_name": "Ångström",
+                "email": f"zoe-{uuid4().hex[:6]}@example.com",
+                "phone": None,
+                "street": None,
+                "city": "Köln",
+                "region": "NW",
+                "postal_code": None,
+                "country": "DE",
+                "updated_at": datetime(2025, 5, 1, tzinfo=UTC),
+            }
+        ],
+    )
+    b = await make_bundle(stores, catalogue, zoe.id, "csv")
+    names = [n for n in b.files if n.endswith(".csv")]
+    assert len(names) == len(catalogue)
+    for name in names:
+        assert b.files[name][:3] == b"\xef\xbb\xbf", name
+        path = tmp_path / name.replace("/", "_")
+        path.write_bytes(b.files[name])
+        # How a person's script reads it: the encoding that drops the mark, the csv module.
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f))
+        key = name.removeprefix("data/").removesuffix(".csv")
+        assert header[: len(columns(catalogue.category(key)))] == list(
+            columns(catalogue.category(key))
+        ), name
+    (profile,) = parse_csv(b.files["data/profile.csv"])
+    assert (profile["first_name"], profile["last_name"], profile["city"]) == (
+        "Zoë",
+        "Ångström",
+        "Köln",
+    )
+    # The manifest's size and digest are of the file as written, mark included.
+    entry = b.manifest["categories"]["profile"]["files"][0]
+    assert entry["bytes"] == len(b.files["data/profile.csv"])

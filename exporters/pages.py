@@ -1,0 +1,169 @@
+"""The person's data as web pages: `pages/<category>-<n>.html`, a table of records a page.
+
+`index.html` shows the first records of every category and links to its pages; each page links
+back to it and to its neighbours, so a copy is readable in a browser after unzipping, as the
+large consumer services' copies are. Pages are rendered from the same snapshot as the data
+files, in record order, a page at a time: at most `PAGE_ROWS` records are held at once. A
+category longer than `MAX_PAGES` pages keeps the rest in its data file alone, and says so.
+Every value is escaped; withheld items read "Held, not shown".
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from catalogue import Category
+
+PAGE_ROWS = 500
+MAX_PAGES = 40
+PREVIEW_ROWS = 20  # shown in index.html itself
+CAPACITY = PAGE_ROWS * MAX_PAGES
+STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;max-width:80rem;"
+    "line-height:1.5}table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
+    "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}"
+    "th{background:#f3f3f3}nav a{margin-right:1rem}"
+)
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _cell(name: str, value: Any) -> str:
+    if name.endswith("_held"):
+        return "Held, not shown" if value in (True, "true") else "Not held"
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, dict | list):
+        return _e(orjson.dumps(value).decode())
+    return _e(value)
+
+
+def columns_of(category: Category) -> list[tuple[str, str]]:
+    """(column in the record, heading) of each field, as the data files name them."""
+    return [(f.name + "_held" if f.withheld else f.name, f.description) for f in category.fields]
+
+
+def table(
+    category: Category, rows: Sequence[Mapping[str, Any]], media: bool = False, prefix: str = "../"
+) -> str:
+    cols = columns_of(category)
+    head = "".join(f'<th scope="col">{_e(title)}</th>' for _, title in cols)
+    body = []
+    for r in rows:
+        cells = []
+        for name, _ in cols:
+            value = _cell(name, r.get(name))
+            if media and name == "file_name" and r.get(name):
+                value = f'<a href="{prefix}media/{_e(quote(str(r[name])))}">{value}</a>'
+            cells.append(f"<td>{value}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f"<table><caption>{_e(category.title)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def page_path(category: Category, n: int) -> str:
+    return f"pages/{category.key}-{n}.html"
+
+
+def render_page(
+    category: Category, n: int, rows: Sequence[Mapping[str, Any]], first: int, more: bool
+) -> bytes:
+    nav = ['<a href="../index.html">Back to the summary</a>']
+    if n > 1:
+        nav.append(f'<a href="{category.key}-{n - 1}.html">Previous page</a>')
+    if more:
+        nav.append(f'<a href="{category.key}-{n + 1}.html">Next page</a>')
+    links = "".join(nav)
+    last = first + len(rows) - 1
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(category.title)}: page {n}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<main>
+<h1>{_e(category.title)}</h1>
+<p>Records {first:,} to {last:,}, page {n}.</p>
+<nav>{links}</nav>
+{table(category, rows, media=category.key == "recordings")}
+<nav>{links}</nav>
+</main>
+</body>
+</html>
+""".encode()
+
+
+@dataclass(slots=True)
+class Paged:
+    """What the pages of one category hold, for the manifest and index.html."""
+
+    pages: list[str] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+    shown: int = 0
+    truncated: bool = False
+
+
+async def json_rows(lines: AsyncIterable[bytes]) -> AsyncIterator[dict[str, Any]]:
+    """Records from JSON lines (one object a line), across chunk boundaries."""
+    rest = b""
+    async for chunk in lines:
+        rest += chunk
+        *whole, rest = rest.split(b"\n")
+        for line in whole:
+            if line.strip():
+                yield orjson.loads(line)
+    if rest.strip():
+        yield orjson.loads(rest)
+
+
+async def pages(
+    category: Category, rows: AsyncIterable[Mapping[str, Any]], paged: Paged
+) -> AsyncIterator[tuple[str, bytes]]:
+    """(path, html) of each page. `rows` is read to its end whatever happens (a COPY left half
+    read would spoil the snapshot's transaction): give it at most `CAPACITY + 1` records."""
+    n, first = 0, 1
+    buffer: list[dict[str, Any]] = []
+    async for row in rows:
+        if paged.truncated:
+            continue  # past the last page: the data file holds it
+        if len(paged.preview) < PREVIEW_ROWS:
+            paged.preview.append(dict(row))
+        if len(buffer) == PAGE_ROWS:
+            n += 1
+            more = n < MAX_PAGES
+            path = page_path(category, n)
+            paged.pages.append(path)
+            yield path, render_page(category, n, buffer, first, more=more)
+            first += len(buffer)
+            paged.shown += len(buffer)
+            buffer = []
+            if not more:
+                paged.truncated = True
+                continue
+        buffer.append(dict(row))
+    if buffer:
+        n += 1
+        path = page_path(category, n)
+        paged.pages.append(path)
+        paged.shown += len(buffer)
+        yield path, render_page(category, n, buffer, first, more=False)
+
+
+async def listed(rows: Sequence[Mapping[str, Any]]) -> AsyncIterator[Mapping[str, Any]]:
+    for r in rows:
+        yield r
