@@ -27,6 +27,7 @@ from api.security import Security
 from api.settings import Settings
 from api.tracing import TracingMiddleware
 from api.tracing import configure as configure_tracing
+from api.trusted import TrustedDocuments
 from catalogue import Catalogue, load_catalogue
 from domain import checkpoints, requests
 from domain.checkpoints import AuditKey
@@ -139,6 +140,7 @@ def create_app(
             log.warning("exports interrupted by a stop were failed", extra={"event": str(orphans)})
         app.state.schema = build_schema(catalogue, dev=settings.dev_mode)
         app.state.root_fields = root_fields(app.state.schema)
+        app.state.trusted_documents = TrustedDocuments.of(catalogue)
         app.state.security = Security.open(settings, key_sources or {})
         if settings.dev_issuer:
             log.warning("the development token issuer is ON: never run like this in production")

@@ -40,8 +40,9 @@ from api.graphql_media import (
     request_error,
 )
 from api.tokens import InvalidToken
+from api.trusted import TrustedDocuments
 from domain import audit
-from domain.principals import Principal
+from domain.principals import Customer, Principal
 from domain.services import Services
 from schema.context import Context
 from schema.scopes import PUBLIC, Unscoped, required_scope
@@ -130,7 +131,9 @@ async def _public_only(request: Request) -> bool:
     return fields is not None and bool(fields) and set(fields) <= PUBLIC
 
 
-def _body(raw: bytes, media: str) -> tuple[str, dict[str, Any] | None, str | None] | Response:
+def _body(
+    raw: bytes, media: str, documents: TrustedDocuments
+) -> tuple[str, dict[str, Any] | None, str | None] | Response:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -140,15 +143,23 @@ def _body(raw: bytes, media: str) -> tuple[str, dict[str, Any] | None, str | Non
     if not isinstance(body, dict):
         return not_a_request("The body must be a JSON object.", media)
     query, variables, name = body.get("query"), body.get("variables"), body.get("operationName")
+    extensions = body.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        return not_a_request("`extensions` must be an object.", media)
+    if query is None and (named := documents.named(body)) is not None:
+        # A registered document sent by its hash alone (api/trusted.py).
+        query = documents.by_hash.get(named)
+        if query is None:
+            return request_error(
+                [error("No document is registered under this hash.", "DOCUMENT_NOT_FOUND")],
+                media,
+            )
     if not isinstance(query, str) or not query.strip():
         return not_a_request("`query` must be a non-empty string.", media)
     if variables is not None and not isinstance(variables, dict):
         return not_a_request("`variables` must be an object.", media)
     if name is not None and not isinstance(name, str):
         return not_a_request("`operationName` must be a string.", media)
-    extensions = body.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        return not_a_request("`extensions` must be an object.", media)
     return query, variables, name
 
 
@@ -180,10 +191,26 @@ async def graphql_endpoint(request: Request) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         return not_a_request("The body must be application/json.", media)
-    parsed = _body(await request.body(), media)
+    documents: TrustedDocuments = request.app.state.trusted_documents
+    parsed = _body(await request.body(), media, documents)
     if isinstance(parsed, Response):
         return parsed
     query, variables, operation_name = parsed
+    if (
+        isinstance(principal, Customer)
+        and request.app.state.settings.trusted_documents_only
+        and not documents.trusted(query)
+    ):
+        return request_error(
+            [
+                error(
+                    "Only the registered documents of dsar's own clients are accepted with "
+                    "a customer token here.",
+                    "TRUSTED_DOCUMENT_REQUIRED",
+                )
+            ],
+            media,
+        )
     document = _parse(query)
     if document is not None:
         fields = root_fields(document, operation_name)

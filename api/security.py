@@ -15,6 +15,7 @@ from api.dpop import check_proof
 from api.issuers import IssuerRoles
 from api.jwks import IssuerKeys, KeySource
 from api.settings import DEV_ISSUER, Settings
+from api.token_cache import TokenCache
 from api.tokens import InvalidToken, TokenValidator
 from domain.partners import registered_issuer
 from domain.principals import Principal
@@ -44,7 +45,9 @@ class Security:
             dev = DevIssuer(settings.home / "dev-issuer", DEV_ISSUER, settings.audience)
             sources[DEV_ISSUER] = dev.key_set()
             customers.append(DEV_ISSUER)
-        validator = TokenValidator(sources, settings.audience) if sources else None
+        validator = (
+            TokenValidator(sources, settings.audience, cache=TokenCache()) if sources else None
+        )
         roles = IssuerRoles.of(
             customers, settings.support_issuer, DEV_ISSUER if settings.dev_issuer else None
         )

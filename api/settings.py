@@ -65,6 +65,8 @@ class Settings:
     admission_slots: int = SLOTS
     admission_queue: int = QUEUE
     admission_wait: float = WAIT
+    # Customer tokens may run only the account page's registered operations (api/trusted.py).
+    trusted_documents_only: bool = False
     # The account page (/account) logs people in as an OAuth client of the first issuer.
     account_client_id: str | None = None
     account_client_secret: str = field(default="", repr=False)
@@ -151,6 +153,7 @@ class Settings:
             admission_slots=_int(env, "DSAR_ADMISSION_SLOTS", SLOTS),
             admission_queue=_int(env, "DSAR_ADMISSION_QUEUE", QUEUE),
             admission_wait=_seconds(env, "DSAR_ADMISSION_WAIT", WAIT),
+            trusted_documents_only=env.get("DSAR_TRUSTED_DOCUMENTS_ONLY", "") == "1",
             account_client_id=env.get("DSAR_ACCOUNT_CLIENT_ID") or None,
             account_client_secret=env.get("DSAR_ACCOUNT_CLIENT_SECRET", ""),
             account_session_ttl=_int(env, "DSAR_ACCOUNT_SESSION_TTL", 30 * 60),

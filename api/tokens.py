@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import time
 import warnings
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -21,6 +22,7 @@ from joserfc.errors import ClaimError, JoseError, SecurityWarning
 from joserfc.jwt import JWTClaimsRegistry
 
 from api.jwks import KeySource
+from api.token_cache import Refused, TokenCache, Verified
 
 Claims = dict[str, Any]
 
@@ -75,7 +77,9 @@ class TokenValidator:
         algorithms: Collection[str] = DEFAULT_ALGORITHMS,
         leeway: int = 60,
         now: Callable[[], int] | None = None,
+        cache: TokenCache | None = None,
     ) -> None:
+        """`cache`: verified tokens remembered until their exp (api/token_cache.py)."""
         if not issuers or not audience:
             raise ValueError("at least one issuer and an audience are required")
         if any(name != source.issuer for name, source in issuers.items()):
@@ -89,6 +93,7 @@ class TokenValidator:
             raise ValueError("only asymmetric algorithms may be allowed")
         self._leeway = leeway
         self._now = now
+        self._cache = cache
 
     @property
     def ready(self) -> bool:
@@ -98,6 +103,29 @@ class TokenValidator:
     async def validate(self, token: str) -> Claims:
         if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise InvalidToken("malformed")
+        if self._cache is None:
+            return (await self._verify(token)).claims
+        digest = self._cache.digest(token)
+        now = self._clock()
+        entry = self._cache.get(digest, now)
+        if isinstance(entry, Refused):
+            raise InvalidToken(entry.code)
+        if entry is not None:
+            if await self._issuers[entry.issuer].key_for(entry.kid) is entry.key:
+                return dict(entry.claims)
+            self._cache.forget(digest)  # its key was withdrawn or replaced: check again
+        try:
+            verified = await self._verify(token)
+        except InvalidToken as error:
+            self._cache.refused(digest, error.code, now)
+            raise
+        self._cache.verified(digest, verified)
+        return dict(verified.claims)
+
+    def _clock(self) -> float:
+        return self._now() if self._now is not None else time.time()
+
+    async def _verify(self, token: str) -> Verified:
         segments = token.split(".")
         if len(segments) != 3 or not all(segments):
             raise InvalidToken("malformed")  # five segments would be a JWE; we accept JWS only
@@ -134,7 +162,7 @@ class TokenValidator:
             raise InvalidToken("type")
         claims = verified.claims
         self._check_claims(claims, source.issuer)
-        return claims
+        return Verified(claims, source.issuer, kid, key, float(claims["exp"]))
 
     def _check_claims(self, claims: Claims, issuer: str) -> None:
         registry = JWTClaimsRegistry(

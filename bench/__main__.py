@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from bench import _exports, _fides, _smallq, _underload
+from bench import _burst, _exports, _fides, _smallq, _underload
 from bench._context import Config, Ctx, export, profile_path
 from bench._env import LOGS, ROOT, VENV_BIN, open_bench, seed
 from bench._load import Paced, Wrk, wrk_path
@@ -37,6 +37,7 @@ SCENARIOS = {
     5: "PostGraphile",
     6: "Fides",
     7: "under load",
+    8: "burst",
 }
 
 
@@ -199,6 +200,7 @@ async def main(argv: list[str] | None = None) -> int:
                 ({5}, _smallq.graphql_peer),
                 ({6}, _fides.run),
                 ({7}, _underload.run),
+                ({8}, _burst.run),
             ]
             for numbers, step in steps:
                 if numbers & only:

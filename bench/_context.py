@@ -23,7 +23,7 @@ class Config:
     events: int
     load_seconds: float
     connections: int = 16
-    only: frozenset[int] = frozenset(range(1, 8))
+    only: frozenset[int] = frozenset(range(1, 9))
 
     @property
     def large(self) -> Subject:

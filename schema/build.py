@@ -42,6 +42,8 @@ log = logging.getLogger("dsar.graphql")
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 1000
+# Distinct operations whose parsed and validated documents are kept (least recently used goes).
+DOCUMENT_CACHE = 256
 __all__ = ["GENERIC", "build_schema"]
 
 
@@ -150,8 +152,8 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
     extensions: list[Any] = [
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE),
         ShapeErrors,
     ]
     return DsarSchema(

@@ -20,6 +20,10 @@ CODES: Mapping[str, str] = {
     "many aliases or asks for introspection outside development",
     "BAD_USER_INPUT": "an argument or variable has a value of the wrong type; `argument` or "
     "`variable` names it",
+    "DOCUMENT_NOT_FOUND": "no document is registered under the `documentId` (or "
+    "`persistedQuery.sha256Hash`) sent: send the document's text",
+    "TRUSTED_DOCUMENT_REQUIRED": "this deployment accepts only the registered documents of its "
+    "own clients from customer tokens (DSAR_TRUSTED_DOCUMENTS_ONLY=1)",
     # Credentials (HTTP 401 / 403, with the same `WWW-Authenticate` challenge as before).
     "UNAUTHENTICATED": "no bearer token was sent (401)",
     "INVALID_TOKEN": "the token was refused (401); `error_description` says why (expired, "
@@ -39,8 +43,8 @@ CODES: Mapping[str, str] = {
     "`retryAfter` says when to try again",
     "AUDIT_UNAVAILABLE": "the look could not be recorded, so nothing is shown (503): retry",
     "UNAVAILABLE": "a store or the service database did not answer (503 with Retry-After): retry",
-    "OVERLOADED": "the process serves as many requests as it takes (503 with Retry-After): retry "
-    "after it",
+    "OVERLOADED": "the request could not start in time: the process was serving as many "
+    "requests as it takes and others were waiting (503 with Retry-After): retry after it",
     "REQUEST_TOO_LARGE": "the request body is over the size limit (413)",
     "REQUEST_TIMEOUT": "the request's headers or body did not arrive in time (408; the "
     "connection is closed): send it again",

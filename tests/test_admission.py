@@ -5,6 +5,7 @@ full, is refused, and at the edge that is 503 + Retry-After with a listed code."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,6 +21,16 @@ from schema.error_codes import CODES
 async def _settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Turns of the event loop until `condition` holds (a request through the ASGI transport
+    takes several before its body has arrived and it asks for a slot)."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never happened")
 
 
 async def test_a_burst_past_the_slots_waits_and_is_served_in_order() -> None:
@@ -98,6 +109,8 @@ async def test_a_waiter_held_below_its_limit_lets_the_next_one_start() -> None:
 
 def _edge(admission: Admission, go: asyncio.Event) -> EdgeMiddleware:
     async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):  # a slot is asked for once the body is in
+            pass
         if scope["path"] != "/healthz":
             await go.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -112,8 +125,7 @@ async def test_at_the_edge_a_burst_is_answered_not_refused() -> None:
     transport = httpx.ASGITransport(app=_edge(admission, go))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         burst = [asyncio.create_task(c.post("/graphql", json={})) for _ in range(200)]
-        await _settle()
-        assert admission.waiting > 0
+        await _until(lambda: admission.waiting > 0)
         go.set()
         answers = await asyncio.gather(*burst)
     assert [r.status_code for r in answers] == [200] * 200
@@ -125,7 +137,7 @@ async def test_at_the_edge_one_that_could_not_start_in_time_gets_503_and_retry_a
     transport = httpx.ASGITransport(app=_edge(admission, go))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         holder = asyncio.create_task(c.post("/graphql", json={}))
-        await _settle()
+        await _until(lambda: admission.busy == 1)
         refused = await c.post("/graphql", json={})
         probe = await c.get("/healthz")  # probes never wait for a slot
         go.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -452,7 +453,9 @@ async def test_a_partner_with_a_key_receives_a_bundle_only_it_can_open(
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/jose"
     assert r.headers["content-disposition"].endswith('.zip.jwe"')
-    assert b"PK" not in r.content[:200] and str(subject_id(person)).encode() not in r.content
+    # A compact JWE: five base64url parts, so no ZIP header (b"PK\x03\x04") and no plain text.
+    assert re.fullmatch(rb"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}", r.content), r.content[:80]
+    assert str(subject_id(person)).encode() not in r.content
     registry = jwe.JWERegistry(algorithms=["RSA-OAEP-256", "A256GCM"])
     opened = jwe.decrypt_compact(r.content, key, registry=registry)
     _, manifest = bundle(opened.plaintext)

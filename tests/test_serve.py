@@ -48,9 +48,9 @@ class Serve:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start(home: Path, port: int, *, wait: bool = True) -> Serve:
+def start(home: Path, port: int, *args: str, wait: bool = True) -> Serve:
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), *args],
         cwd=REPO,
         env=serve_env(home),
         stdout=subprocess.PIPE,
@@ -199,6 +199,25 @@ def test_every_command_the_readme_prints_works_when_pasted(
         assert result.returncode == 0, (block, result.stderr)
         assert '"errors"' not in result.stdout, (block, result.stdout)
     assert not (REPO / "alice.zip").exists()
+
+
+def test_workers_serve_as_several_processes_and_stop_together(first: Serve, home: Path) -> None:
+    """`--workers 2`: two processes answer on one port; SIGTERM stops them both (and leaves
+    the embedded PostgreSQL the first serve started, and that serve, alone)."""
+    serve = start(home, free_port(), "--workers", "2", "--no-seed")
+    try:
+        assert any("2 processes" in line for line in serve.banner), serve.banner
+        workers = psutil.Process(serve.process.pid).children()
+        assert len(workers) == 2, workers
+        with httpx.Client(base_url=serve.url) as client:
+            assert all(client.get("/readyz").status_code == 200 for _ in range(10))
+    finally:
+        code, err = stop(serve)
+    assert code == 128 + signal.SIGTERM, err[-2000:]
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    assert "Traceback" not in err and "failed" not in err
+    assert "(and the embedded PostgreSQL it started)" not in err
+    assert httpx.get(f"{first.url}/healthz").status_code == 200
 
 
 def test_sigterm_stops_the_server_and_the_embedded_postgresql_it_started(

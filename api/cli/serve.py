@@ -23,6 +23,7 @@ import asyncpg
 import uvicorn
 
 from api import server
+from api.cli import workers
 from api.cli._common import CommandError
 from api.settings import DEV_ISSUER, Settings
 from catalogue import load_catalogue
@@ -37,6 +38,22 @@ def add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--no-seed", action="store_true", help="do not seed the demo subjects")
+    s.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes sharing the port (default 1); each has its own slots and pools",
+    )
+
+
+def _workers(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--workers must be a whole number") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("--workers must be between 1 and 64")
+    return value
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -67,12 +84,12 @@ class Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
-        if not self.should_exit:
+        if not self.should_exit and self.banner:
             print(self.banner, flush=True)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from api.app import contact_problem, create_app
+    from api.app import contact_problem
     from api.logs import configure
 
     # Before anything starts: every statement names this address as where rights are
@@ -86,10 +103,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     deployment = settings.locate()
     try:
         loaded = asyncio.run(_prepare(settings, deployment, args.no_seed))
-        config = server.config(
-            create_app(settings), header_timeout=settings.header_timeout, grace=10
-        )
-        Server(config, banner(settings, args.host, args.port, loaded)).run(sockets=[sock])
+        text = banner(settings, args.host, args.port, loaded, workers=args.workers)
+        if args.workers == 1:
+            _serve(settings, sock, text)
+        else:
+            workers.run(args.workers, lambda first: _serve(settings, sock, text if first else ""))
     finally:
         sock.close()
         stopped = deployment.stop()
@@ -99,6 +117,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             flush=True,
         )
     return 0
+
+
+def _serve(settings: Settings, sock: socket.socket, text: str) -> None:
+    from api.app import create_app
+
+    config = server.config(create_app(settings), header_timeout=settings.header_timeout, grace=10)
+    Server(config, text).run(sockets=[sock])
 
 
 async def _prepare(settings: Settings, d: Deployment, no_seed: bool) -> list[str]:
@@ -131,11 +156,12 @@ def dsar_command(settings: Settings) -> str:
     return f"{env} {shlex.quote(shown)}"
 
 
-def banner(settings: Settings, host: str, port: int, loaded: list[str]) -> str:
+def banner(settings: Settings, host: str, port: int, loaded: list[str], *, workers: int = 1) -> str:
     base = f"http://{host}:{port}"
+    processes = f"; {workers} processes" if workers > 1 else ""
     lines = [
         "",
-        f"dsar is serving on {base}  (seeded now: {', '.join(loaded) or 'nothing new'})",
+        f"dsar is serving on {base}  (seeded now: {', '.join(loaded) or 'nothing new'}{processes})",
         f"  health:   curl {base}/healthz   ready: curl {base}/readyz",
     ]
     if settings.dev_issuer:

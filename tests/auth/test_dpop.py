@@ -66,7 +66,8 @@ async def test_a_dpop_bound_token_needs_its_proof(
     r = await dpop_app.post(URL, json=ME, headers={"Authorization": f"DPoP {token}"})
     proof_refused(r, "Send a DPoP proof")
 
-    # With its proof, the person is served; the same proof again is a replay.
+    # With its proof, the person is served; the same proof again is a replay (the token's
+    # verification is cached by then: api/token_cache.py; the proof is still checked).
     proof = key.proof("POST", URL, token)
     headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
     r = await dpop_app.post(URL, json=ME, headers=headers)
