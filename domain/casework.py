@@ -21,6 +21,7 @@ from domain import audit, deadlines, exports, support
 from domain.audit import Action, actor_of
 from domain.errors import Forbidden, LimitReached, NotFound, Refused
 from domain.exports import ExportRow
+from domain.freetext import identifying
 from domain.notices import Notice, RefusalBasis
 from domain.principals import Principal, PrivacyStaff
 from domain.requests import CLOSED, Case, Conn, Degree, RequestRow, Status, cases
@@ -55,6 +56,13 @@ def checked_reason(reason: str, what: str = "reason") -> str:
     if not REASON_MIN <= len(text) <= REASON_MAX or not text.isprintable():
         raise CaseRefused(
             f"The {what} must be plain text of {REASON_MIN} to {REASON_MAX} characters."
+        )
+    found = identifying(text)
+    if found is not None:
+        # Kept forever in the append-only audit log, like a support agent's reason.
+        raise CaseRefused(
+            f"The {what} holds what looks like {found}; it is kept forever in the audit log, "
+            "so give the reason without it."
         )
     return text
 

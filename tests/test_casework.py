@@ -147,6 +147,31 @@ async def test_no_extension_once_the_first_date_has_passed(
     assert "first due date has passed" in late["extendRequest"]["message"]
 
 
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "Restoring archives; she wrote from dana.w@example.net to ask.",
+        "Waiting on the bank about account DE89 3704 0044 0532 0130 00.",
+        "Identity checked against SSN 123-45-6789 on the phone.",
+    ],
+)
+async def test_a_reason_holding_an_identifier_is_refused_before_anything_is_written(
+    client: httpx.AsyncClient, issuer: DevIssuer, person: tuple[str, str], db: Any, reason: str
+) -> None:
+    rid = await opened(client, issuer, person[0])
+    staff = issuer.mint("staff", "privacy-1")
+    steps = "SELECT count(*) FROM audit_log WHERE purpose->>'request' = $1"
+    before = await db.fetchval(steps, rid)
+    for query, extra in ((EXTEND, {}), (REFUSE, {"basis": "MANIFESTLY_UNFOUNDED_OR_EXCESSIVE"})):
+        answer = await gql(client, staff, query, id=rid, reason=reason, **extra)
+        (refused,) = answer.values()
+        assert refused["__typename"] == "RequestRefused", refused
+        assert "kept forever in the audit log" in refused["message"]
+    assert await db.fetchval(steps, rid) == before
+    row = await db.fetchrow("SELECT status, extended_to FROM requests WHERE id = $1", UUID(rid))
+    assert row["extended_to"] is None and row["status"] != "refused"
+
+
 async def test_a_refusal_is_emailed_with_its_basis_and_how_to_complain(
     client: httpx.AsyncClient, issuer: DevIssuer, person: tuple[str, str], inbox: Any, db: Any
 ) -> None:
