@@ -20,7 +20,7 @@ from ._model import (
     Term,
     Transfers,
 )
-from ._reader import Reader
+from ._reader import Reader, Table
 
 # Jurisdiction keys are stored on subjects and read by people: GDPR, CCPA, UNKNOWN.
 _JURISDICTION_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
@@ -124,10 +124,8 @@ def jurisdictions(r: Reader, value: object) -> tuple[Jurisdiction, ...]:
         if not _JURISDICTION_KEY.fullmatch(key):
             r.fail(f"{where} is not a valid key (upper case letters, digits, '_')")
         t = r.table(raw, where, ("title", "description"), ("countries", "regions", "release"))
-        countries = r.texts(t, "countries", where)
+        countries = _countries(r, t, where)
         regions = r.texts(t, "regions", where)
-        if any(c != c.upper() or len(c) != 2 for c in countries):
-            r.fail(f"{where}: 'countries' are ISO 3166-1 alpha-2 codes in upper case")
         if regions and len(countries) != 1:
             r.fail(f"{where}: 'regions' need exactly one country they are regions of")
         if key == UNKNOWN and (countries or regions):
@@ -150,6 +148,13 @@ def jurisdictions(r: Reader, value: object) -> tuple[Jurisdiction, ...]:
     return tuple(out)
 
 
+def _countries(r: Reader, t: Table, where: str) -> tuple[str, ...]:
+    countries = r.texts(t, "countries", where)
+    if any(c != c.upper() or len(c) != 2 for c in countries):
+        r.fail(f"{where}: 'countries' are ISO 3166-1 alpha-2 codes in upper case")
+    return countries
+
+
 def residence(r: Reader, value: object, categories: dict[str, tuple[str, ...]]) -> Residence:
     where = "[residence]"
     t = r.table(value, where, ("category", "country"), ("region",))
@@ -167,9 +172,7 @@ def residence(r: Reader, value: object, categories: dict[str, tuple[str, ...]]) 
 def safeguard(r: Reader, key: str, value: object) -> Safeguard:
     where = f"safeguard '{key}'"
     t = r.table(value, where, ("title", "description", "covers"), ("countries",))
-    countries = r.texts(t, "countries", where)
-    if any(c != c.upper() or len(c) != 2 for c in countries):
-        r.fail(f"{where}: 'countries' are ISO 3166-1 alpha-2 codes in upper case")
+    countries = _countries(r, t, where)
     return Safeguard(
         key=key,
         title=r.text(t, "title", where),
