@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
 import httpx
 import orjson
 import pytest
@@ -22,7 +20,6 @@ from api.devissuer import DevIssuer
 from api.settings import Settings
 from catalogue import Catalogue
 from domain.notices import BASIS_TEXT, RefusalBasis
-from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import build_subject, insert_subject, subject_id
 from tests._cli import cli_env, run_cli
@@ -60,13 +57,6 @@ mutation($subject: ID!, $access: SupportAccess!) {
 @pytest.fixture
 def client(mail_client: httpx.AsyncClient) -> httpx.AsyncClient:
     return mail_client
-
-
-@pytest.fixture
-async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.migration_dsn)
-    yield conn
-    await conn.close()
 
 
 @pytest.fixture
@@ -132,10 +122,10 @@ async def test_an_extension_moves_the_date_once_and_emails_the_reason(
 
 
 async def test_no_extension_once_the_first_date_has_passed(
-    client: httpx.AsyncClient, issuer: DevIssuer, person: tuple[str, str], db: Any
+    client: httpx.AsyncClient, issuer: DevIssuer, person: tuple[str, str], owner_db: Any
 ) -> None:
     rid = await opened(client, issuer, person[0])
-    await db.execute(
+    await owner_db.execute(
         """UPDATE requests SET received_at = received_at - interval '60 days',
                                acknowledge_by = acknowledge_by - interval '60 days',
                                due_at = due_at - interval '60 days' WHERE id = $1""",
@@ -156,24 +146,30 @@ async def test_no_extension_once_the_first_date_has_passed(
     ],
 )
 async def test_a_reason_holding_an_identifier_is_refused_before_anything_is_written(
-    client: httpx.AsyncClient, issuer: DevIssuer, person: tuple[str, str], db: Any, reason: str
+    client: httpx.AsyncClient,
+    issuer: DevIssuer,
+    person: tuple[str, str],
+    owner_db: Any,
+    reason: str,
 ) -> None:
     rid = await opened(client, issuer, person[0])
     staff = issuer.mint("staff", "privacy-1")
     steps = "SELECT count(*) FROM audit_log WHERE purpose->>'request' = $1"
-    before = await db.fetchval(steps, rid)
+    before = await owner_db.fetchval(steps, rid)
     for query, extra in ((EXTEND, {}), (REFUSE, {"basis": "MANIFESTLY_UNFOUNDED_OR_EXCESSIVE"})):
         answer = await gql(client, staff, query, id=rid, reason=reason, **extra)
         (refused,) = answer.values()
         assert refused["__typename"] == "RequestRefused", refused
         assert "kept forever in the audit log" in refused["message"]
-    assert await db.fetchval(steps, rid) == before
-    row = await db.fetchrow("SELECT status, extended_to FROM requests WHERE id = $1", UUID(rid))
+    assert await owner_db.fetchval(steps, rid) == before
+    row = await owner_db.fetchrow(
+        "SELECT status, extended_to FROM requests WHERE id = $1", UUID(rid)
+    )
     assert row["extended_to"] is None and row["status"] != "refused"
 
 
 async def test_a_refusal_is_emailed_with_its_basis_and_how_to_complain(
-    client: httpx.AsyncClient, issuer: DevIssuer, person: tuple[str, str], inbox: Any, db: Any
+    client: httpx.AsyncClient, issuer: DevIssuer, person: tuple[str, str], inbox: Any, owner_db: Any
 ) -> None:
     handle, address = person
     rid = await opened(client, issuer, handle)
@@ -196,7 +192,7 @@ async def test_a_refusal_is_emailed_with_its_basis_and_how_to_complain(
     assert BASIS_TEXT[RefusalBasis.MANIFESTLY_UNFOUNDED_OR_EXCESSIVE] in text
     assert policy_sentence("You have the right to lodge a complaint") in text
     assert "https://www.ontra.ai" in text
-    row = await db.fetchrow(
+    row = await owner_db.fetchrow(
         "SELECT actor, purpose FROM audit_log WHERE action = 'request.refuse' "
         "AND purpose->>'request' = $1",
         rid,
@@ -249,12 +245,12 @@ async def test_the_queue_puts_the_overdue_first_and_counts_them(
     client: httpx.AsyncClient,
     issuer: DevIssuer,
     person: tuple[str, str],
-    db: Any,
+    owner_db: Any,
     settings: Settings,
     tmp_path: Path,
 ) -> None:
     rid = await opened(client, issuer, person[0])
-    await db.execute(
+    await owner_db.execute(
         """UPDATE requests SET received_at = received_at - interval '400 days',
                                acknowledge_by = acknowledge_by - interval '400 days',
                                due_at = due_at - interval '400 days' WHERE id = $1""",

@@ -11,14 +11,12 @@ import zipfile
 from typing import Any
 from uuid import uuid4
 
-import asyncpg
 import httpx
 import pytest
 
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
 from domain import deadlines
-from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import build_subject, insert_subject
 from tests._gql import data as gql
@@ -34,13 +32,6 @@ LINK = re.compile(re.escape(PUBLIC_URL) + r"/requests/verify\?token=([A-Za-z0-9_
 @pytest.fixture
 def client(mail_client: httpx.AsyncClient) -> httpx.AsyncClient:
     return mail_client
-
-
-@pytest.fixture
-async def db(deployment: Deployment) -> Any:
-    conn = await asyncpg.connect(deployment.migration_dsn)
-    yield conn
-    await conn.close()
 
 
 @pytest.fixture
@@ -63,16 +54,16 @@ def token_in(message: Any) -> str:
     return found.group(1)
 
 
-async def request_of(db: Any, token: str) -> Any:
+async def request_of(owner_db: Any, token: str) -> Any:
     digest = hashlib.sha256(token.encode()).digest()
-    return await db.fetchrow(
+    return await owner_db.fetchrow(
         "SELECT r.* FROM request_links l JOIN requests r ON r.id = l.request_id WHERE l.hash = $1",
         digest,
     )
 
 
 async def test_known_and_unknown_addresses_get_the_same_answer_and_an_email_each(
-    client: httpx.AsyncClient, person: tuple[str, str], inbox: tuple[Inbox, int], db: Any
+    client: httpx.AsyncClient, person: tuple[str, str], inbox: tuple[Inbox, int], owner_db: Any
 ) -> None:
     _, known = person
     unknown = f"nobody-{uuid4().hex[:8]}@example.net"
@@ -86,13 +77,13 @@ async def test_known_and_unknown_addresses_get_the_same_answer_and_an_email_each
     assert mails[0]["Subject"] == mails[1]["Subject"] == "Please confirm your request"
 
     tokens = [token_in(m) for m in mails]
-    rows = [await request_of(db, t) for t in tokens]
+    rows = [await request_of(owner_db, t) for t in tokens]
     for row in rows:
         assert row["channel"] == "public_form" and row["status"] == "verifying"
         assert row["subject_id"] is None  # nothing is joined to a person before the link
     # The secret is nowhere at rest: only its SHA-256.
     for t in tokens:
-        stored = await db.fetch("SELECT hash FROM request_links WHERE hash = $1", t.encode())
+        stored = await owner_db.fetch("SELECT hash FROM request_links WHERE hash = $1", t.encode())
         assert stored == []
 
 
@@ -100,7 +91,7 @@ async def test_following_the_link_verifies_to_a_reasonable_degree_once(
     client: httpx.AsyncClient,
     person: tuple[str, str],
     inbox: tuple[Inbox, int],
-    db: Any,
+    owner_db: Any,
     issuer: DevIssuer,
     catalogue: Catalogue,
 ) -> None:
@@ -115,7 +106,7 @@ async def test_following_the_link_verifies_to_a_reasonable_degree_once(
     assert done.status_code == 200
     assert "the address is yours" in done.text
     assert catalogue.category("profile").title in done.text
-    row = await request_of(db, token)
+    row = await request_of(owner_db, token)
     assert row["subject_id"] is not None
     assert (row["verification_method"], row["verification_degree"]) == (
         "email_confirmed",
@@ -139,28 +130,28 @@ async def test_following_the_link_verifies_to_a_reasonable_degree_once(
 
 
 async def test_an_unknown_address_confirmed_is_answered_with_nothing_held(
-    client: httpx.AsyncClient, inbox: tuple[Inbox, int], db: Any
+    client: httpx.AsyncClient, inbox: tuple[Inbox, int], owner_db: Any
 ) -> None:
     unknown = f"nobody-{uuid4().hex[:8]}@example.net"
     await submit(client, email=unknown, kind="PORTABILITY")
     token = token_in((await eventually(lambda: inbox[0].to(unknown)))[0])
     done = await client.post("/requests/verify", data={"token": token})
     assert "We hold no personal data that we can link to this e-mail address" in done.text
-    row = await request_of(db, token)
+    row = await request_of(owner_db, token)
     assert row["status"] == "completed" and row["subject_id"] is None
-    steps = await db.fetch(
+    steps = await owner_db.fetch(
         "SELECT action FROM audit_log WHERE purpose->>'request' = $1 ORDER BY seq", str(row["id"])
     )
     assert [s["action"] for s in steps] == ["request.receive", "request.verify", "request.complete"]
 
 
 async def test_an_expired_or_made_up_link_is_gone_alike(
-    client: httpx.AsyncClient, person: tuple[str, str], inbox: tuple[Inbox, int], db: Any
+    client: httpx.AsyncClient, person: tuple[str, str], inbox: tuple[Inbox, int], owner_db: Any
 ) -> None:
     _, address = person
     await submit(client, email=address)
     token = token_in((await eventually(lambda: inbox[0].to(address)))[0])
-    await db.execute(
+    await owner_db.execute(
         """UPDATE request_links SET created_at = now() - interval '2 days',
                                     expires_at = now() - interval '1 day' WHERE hash = $1""",
         hashlib.sha256(token.encode()).digest(),
@@ -175,7 +166,7 @@ async def test_an_agents_request_waits_for_the_persons_confirmation(
     client: httpx.AsyncClient,
     person: tuple[str, str],
     inbox: tuple[Inbox, int],
-    db: Any,
+    owner_db: Any,
     issuer: DevIssuer,
 ) -> None:
     _, address = person
@@ -191,7 +182,7 @@ async def test_an_agents_request_waits_for_the_persons_confirmation(
     assert "We act on the request only once they do" in body_of(receipt)
     assert LINK.search(body_of(receipt)) is None  # the agent never gets the person's link
     token = token_in(ask)
-    row = await request_of(db, token)
+    row = await request_of(owner_db, token)
     assert row["channel"] == "agent" and row["status"] == "verifying"
     assert row["subject_id"] is None and row["verification_degree"] is None
     # Staff cannot act on it before the person confirms.
@@ -200,7 +191,7 @@ async def test_an_agents_request_waits_for_the_persons_confirmation(
     shown = await client.get(f"/requests/verify?token={token}")
     assert "Yes, I gave them permission" in shown.text
     await client.post("/requests/verify", data={"token": token})
-    row = await request_of(db, token)
+    row = await request_of(owner_db, token)
     assert row["subject_id"] is not None and row["verification_degree"] == "reasonable"
 
 
@@ -263,14 +254,14 @@ async def test_staff_verification_opens_the_copy_and_review_holds_others_data_un
     client: httpx.AsyncClient,
     person: tuple[str, str],
     inbox: tuple[Inbox, int],
-    db: Any,
+    owner_db: Any,
     issuer: DevIssuer,
 ) -> None:
     handle, address = person
     await submit(client, email=address, kind="ACCESS")
     token = token_in((await eventually(lambda: inbox[0].to(address)))[0])
     await client.post("/requests/verify", data={"token": token})
-    rid = str((await request_of(db, token))["id"])
+    rid = str((await request_of(owner_db, token))["id"])
     staff = issuer.mint("staff", "privacy-7")
     done = (await gql(client, staff, VERIFY, id=rid))["verifyRequest"]
     assert done["verification"]["degree"] == "REASONABLY_HIGH"
@@ -290,11 +281,11 @@ async def test_staff_verification_opens_the_copy_and_review_holds_others_data_un
     names = first.namelist()
     assert "data/profile.json" in names and "data/provided.json" not in names
     assert not any(n.startswith("media/") for n in names)
-    assert (await request_of(db, token))["status"] == "in_review"
+    assert (await request_of(owner_db, token))["status"] == "in_review"
 
     approved = (await gql(client, staff, APPROVE, id=rid))["approveRequest"]
     assert approved["status"] == "IN_PROGRESS" and approved["heldForReview"] == []
     assert approved["notified"] is True and len(approved["exports"]) == 2
     second = await download(client, customer, approved["exports"][1])
     assert "data/provided.json" in second.namelist()
-    assert (await request_of(db, token))["status"] == "completed"
+    assert (await request_of(owner_db, token))["status"] == "completed"

@@ -4,7 +4,6 @@ step of its timeline is an audit row written with it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,21 +51,14 @@ START = "mutation($grant: ID!) { startTransfer(grant: $grant) { __typename ... o
 
 
 @pytest.fixture
-async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.migration_dsn)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
 async def person(stores: Stores, catalogue: Any) -> str:
     handle = f"req-{uuid4().hex[:10]}"
     await insert_marked(stores, catalogue, handle, f"R{uuid4().hex[:8]}", 81)
     return handle
 
 
-async def steps_in_audit_log(db: asyncpg.Connection, request: str) -> list[str]:
-    rows = await db.fetch(
+async def steps_in_audit_log(owner_db: asyncpg.Connection, request: str) -> list[str]:
+    rows = await owner_db.fetch(
         "SELECT action FROM audit_log WHERE purpose->>'request' = $1 ORDER BY seq", request
     )
     return [r["action"] for r in rows]
@@ -176,7 +168,7 @@ def test_a_bad_requests_file_is_refused_in_one_line(tmp_path: Path, text: str, s
 
 
 async def test_an_account_export_is_a_request_answered_by_its_download(
-    client: httpx.AsyncClient, issuer: DevIssuer, person: str, db: asyncpg.Connection
+    client: httpx.AsyncClient, issuer: DevIssuer, person: str, owner_db: asyncpg.Connection
 ) -> None:
     token = issuer.mint("customer", person)
     export = (await gql(client, token, REQUEST))["requestExport"]
@@ -214,7 +206,7 @@ async def test_an_account_export_is_a_request_answered_by_its_download(
     ]
     assert [s["by"] for s in req["timeline"]][-1] == "service"
     # Every step shown is an audit row naming the request, in order.
-    assert await steps_in_audit_log(db, req["id"]) == [
+    assert await steps_in_audit_log(owner_db, req["id"]) == [
         "request.receive",
         "export.request",
         "export.request",
@@ -225,7 +217,7 @@ async def test_an_account_export_is_a_request_answered_by_its_download(
 
 
 async def test_a_support_agents_export_is_a_support_request(
-    client: httpx.AsyncClient, issuer: DevIssuer, person: str, db: asyncpg.Connection
+    client: httpx.AsyncClient, issuer: DevIssuer, person: str, owner_db: asyncpg.Connection
 ) -> None:
     sid = str(subject_id(person))
     access = {"ticket": f"REQ-{uuid4().int % 10**9}", "reason": "The customer asked by phone."}
@@ -243,7 +235,9 @@ async def test_a_support_agents_export_is_a_support_request(
         ("HELD_FOR_REVIEW", "service"),
         ("EXPORT_OPENED", "support"),
     ]
-    row = await db.fetchrow("SELECT requested_by FROM requests WHERE id = $1", UUID(req["id"]))
+    row = await owner_db.fetchrow(
+        "SELECT requested_by FROM requests WHERE id = $1", UUID(req["id"])
+    )
     assert orjson.loads(row["requested_by"]) == {
         "kind": "support",
         "iss": TEST_ISSUER,
@@ -255,12 +249,17 @@ async def test_a_partner_transfer_is_a_partner_request(
     client: httpx.AsyncClient,
     issuer: DevIssuer,
     person: str,
-    db: asyncpg.Connection,
+    owner_db: asyncpg.Connection,
     catalogue: Any,
 ) -> None:
     partner = f"partner-{uuid4().hex[:8]}"
     await add_partner(
-        db, catalogue, client_id=partner, issuer=TEST_ISSUER, name=partner, categories=["profile"]
+        owner_db,
+        catalogue,
+        client_id=partner,
+        issuer=TEST_ISSUER,
+        name=partner,
+        categories=["profile"],
     )
     customer = issuer.mint("customer", person)
     grant = (
@@ -275,7 +274,7 @@ async def test_a_partner_transfer_is_a_partner_request(
 
 
 async def test_a_cli_export_leaves_a_request_naming_the_operator_and_its_audit_rows(
-    settings: Settings, deployment: Deployment, tmp_path: Path, db: asyncpg.Connection
+    settings: Settings, deployment: Deployment, tmp_path: Path, owner_db: asyncpg.Connection
 ) -> None:
     stores_file = tmp_path / "stores.toml"
     stores_file.write_text(stores_toml(deployment.stores))
@@ -297,31 +296,36 @@ async def test_a_cli_export_leaves_a_request_naming_the_operator_and_its_audit_r
     )
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size > 0
-    row = await db.fetchrow("SELECT * FROM requests WHERE requested_by->>'user' = $1", operator)
+    row = await owner_db.fetchrow(
+        "SELECT * FROM requests WHERE requested_by->>'user' = $1", operator
+    )
     assert row is not None
     assert row["channel"] == "cli" and row["status"] == "completed"
     assert row["subject_id"] == subject_id("bob")
     assert orjson.loads(row["requested_by"]) == {"kind": "operator", "user": operator}
     assert row["verification_method"] == "operator" and row["verification_degree"] is None
-    assert await steps_in_audit_log(db, str(row["id"])) == ["request.receive", "request.complete"]
-    actors = await db.fetch(
+    assert await steps_in_audit_log(owner_db, str(row["id"])) == [
+        "request.receive",
+        "request.complete",
+    ]
+    actors = await owner_db.fetch(
         "SELECT actor FROM audit_log WHERE purpose->>'request' = $1", str(row["id"])
     )
     assert {orjson.loads(a["actor"])["user"] for a in actors} == {operator}
 
 
 async def test_an_export_does_not_stand_without_its_requests_audit_row(
-    client: httpx.AsyncClient, issuer: DevIssuer, person: str, db: asyncpg.Connection
+    client: httpx.AsyncClient, issuer: DevIssuer, person: str, owner_db: asyncpg.Connection
 ) -> None:
     # The receipt row is refused by the log (a malformed purpose cannot be the way: make the
     # log itself refuse every row of the request's action for a moment).
-    await db.execute(
+    await owner_db.execute(
         """CREATE OR REPLACE FUNCTION test_refuse_receipts() RETURNS trigger LANGUAGE plpgsql
            AS $$ BEGIN IF NEW.action = 'request.receive' THEN
                RAISE EXCEPTION 'refused' USING ERRCODE = 'insufficient_privilege'; END IF;
                RETURN NEW; END $$"""
     )
-    await db.execute(
+    await owner_db.execute(
         "CREATE TRIGGER test_refuse_receipts BEFORE INSERT ON audit_log "
         "FOR EACH ROW EXECUTE FUNCTION test_refuse_receipts()"
     )
@@ -329,12 +333,12 @@ async def test_an_export_does_not_stand_without_its_requests_audit_row(
         token = issuer.mint("customer", person)
         r = await client.post("/graphql", json={"query": REQUEST}, headers=auth(token))
     finally:
-        await db.execute("DROP TRIGGER test_refuse_receipts ON audit_log")
-        await db.execute("DROP FUNCTION test_refuse_receipts()")
+        await owner_db.execute("DROP TRIGGER test_refuse_receipts ON audit_log")
+        await owner_db.execute("DROP FUNCTION test_refuse_receipts()")
     assert r.status_code == 503
     sid = subject_id(person)
-    assert await db.fetchval("SELECT count(*) FROM requests WHERE subject_id = $1", sid) == 0
-    assert await db.fetchval("SELECT count(*) FROM exports WHERE subject_id = $1", sid) == 0
+    assert await owner_db.fetchval("SELECT count(*) FROM requests WHERE subject_id = $1", sid) == 0
+    assert await owner_db.fetchval("SELECT count(*) FROM exports WHERE subject_id = $1", sid) == 0
 
 
 async def test_another_person_sees_none_of_them(
