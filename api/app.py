@@ -30,6 +30,7 @@ from api.tracing import configure as configure_tracing
 from api.trusted import TrustedDocuments
 from catalogue import Catalogue, load_catalogue
 from domain import checkpoints, requests
+from domain.budget import ExportBudget
 from domain.checkpoints import AuditKey
 from domain.errors import STORE_FAILURES
 from domain.exports import fail_orphans
@@ -106,7 +107,9 @@ def create_app(
         traces = configure_tracing(settings)  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set
         catalogue = load_catalogue(settings.catalogue_file)
         deployment = settings.locate()
-        stores = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
+        stores = await Stores.open(
+            deployment.stores, catalogue, deployment.service_dsn, snapshots=settings.export_streams
+        )
         try:
             db = await create_pool(deployment.service_dsn)
         except BaseException:
@@ -125,6 +128,7 @@ def create_app(
             db,
             leases,
             turns,
+            budget,
             mailer=mailer_for(settings.smtp_url, settings.mail_from),
             public_url=settings.public_url,
         )
@@ -181,11 +185,15 @@ def create_app(
     admission = Admission(
         settings.admission_slots, settings.admission_queue, settings.admission_wait
     )
+    # Shared by the edge (which marks small requests) and the export streams (which give way).
+    budget = ExportBudget(settings.export_active, settings.export_share)
+    metrics.watch(budget)
     app.add_middleware(
         EdgeMiddleware,
         metrics=metrics,
         max_body=settings.max_body_bytes,
         admission=admission,
+        budget=budget,
         body_timeout=settings.body_timeout,
     )
     app.add_middleware(TracingMiddleware)  # outermost: the request's span holds everything

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
+
+from domain.budget import ExportBudget
 
 
 class Metrics:
@@ -49,5 +55,26 @@ class Metrics:
             registry=self.registry,
         )
 
+    def watch(self, budget: ExportBudget) -> None:
+        """The export budget's own counts (domain/budget.py), read when scraped."""
+        self.registry.register(_BudgetCollector(budget))
+
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _BudgetCollector(Collector):
+    def __init__(self, budget: ExportBudget) -> None:
+        self.budget = budget
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "dsar_export_gave_way",
+            "Times an export stream waited between two chunks for small requests to end.",
+            value=self.budget.gave_way,
+        )
+        yield GaugeMetricFamily(
+            "dsar_small_requests_in_flight",
+            "Small requests (POST /graphql with a bearer token) waiting or in flight.",
+            value=self.budget.small,
+        )

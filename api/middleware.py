@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.admission import Admission, Refused
 from api.logs import request_id
 from api.metrics import Metrics
+from domain.budget import ExportBudget
 from domain.errors import STORE_FAILURES
 
 log = logging.getLogger("dsar.http")
@@ -130,7 +131,8 @@ class EdgeMiddleware:
     a client that trickles its body holds a connection, never a slot, and is answered 408 when
     `body_timeout` seconds have passed since its headers. `reserved` slots are kept for small
     authenticated queries (`POST /graphql` with a bearer token): a flood of anything else
-    leaves a person's own query an answer."""
+    leaves a person's own query an answer, and export streams give way to them while they are
+    waiting or in flight (`budget`, domain/budget.py)."""
 
     def __init__(
         self,
@@ -139,6 +141,7 @@ class EdgeMiddleware:
         metrics: Metrics,
         max_body: int,
         admission: Admission | None = None,
+        budget: ExportBudget | None = None,
         reserved: int = RESERVED,
         body_timeout: float = BODY_TIMEOUT,
     ) -> None:
@@ -146,6 +149,7 @@ class EdgeMiddleware:
         self.metrics = metrics
         self.max_body = max_body
         self.admission = Admission() if admission is None else admission
+        self.budget = budget
         self.reserved = min(reserved, self.admission.slots - 1)
         self.body_timeout = body_timeout
 
@@ -153,6 +157,13 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.budget is not None and _small_query(scope):
+            with self.budget.small_request():
+                await self._http(scope, receive, send)
+            return
+        await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = secrets.token_hex(8)
         token = request_id.set(rid)
         started = time.perf_counter()

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from api.admission import QUEUE, SLOTS, WAIT
+from domain.budget import ACTIVE, SHARE
 from domain.rules import Rules
 from domain.services import EXPORT_TURNS, EXPORT_WAIT
 from stores.deployment import Deployment, locate
@@ -60,6 +61,10 @@ class Settings:
     # Exports streaming at once per process, and seconds one waits for its turn (domain/turns.py).
     export_streams: int = EXPORT_TURNS
     export_wait: int = int(EXPORT_WAIT)
+    # Of those, how many work at once, and their share of the time while small requests are in
+    # flight (domain/budget.py).
+    export_active: int = ACTIVE
+    export_share: float = SHARE
     # Requests executing at once per process, how many more may wait for a slot, and seconds one
     # waits before it is refused with 503 + Retry-After (api/admission.py).
     admission_slots: int = SLOTS
@@ -150,6 +155,8 @@ class Settings:
             body_timeout=_int(env, "DSAR_BODY_TIMEOUT", 30),
             export_streams=_int(env, "DSAR_EXPORT_STREAMS", EXPORT_TURNS),
             export_wait=_int(env, "DSAR_EXPORT_WAIT", int(EXPORT_WAIT)),
+            export_active=_int(env, "DSAR_EXPORT_ACTIVE", ACTIVE),
+            export_share=_share(env, "DSAR_EXPORT_SHARE", SHARE),
             admission_slots=_int(env, "DSAR_ADMISSION_SLOTS", SLOTS),
             admission_queue=_int(env, "DSAR_ADMISSION_QUEUE", QUEUE),
             admission_wait=_seconds(env, "DSAR_ADMISSION_WAIT", WAIT),
@@ -200,6 +207,19 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number of seconds") from None
     if not 0 < value < 3600:
         raise SettingsError(f"{name} must be above 0 and below 3600 seconds")
+    return value
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number above 0 and at most 1") from None
+    if not 0 < value <= 1:
+        raise SettingsError(f"{name} must be a number above 0 and at most 1")
     return value
 
 

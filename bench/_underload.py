@@ -25,7 +25,7 @@ from bench._queries import me_query
 from bench._smallq import SMALL_SUBJECT
 from bench._stats import Target, ratios
 
-P99 = Target("<=", 5.0)
+P99 = Target("<=", 3.0)
 RATE_SHARE = 0.5  # of the saturated throughput
 
 

@@ -387,6 +387,8 @@ class Download:
         done = None
         # The database's clock, as the claim read it: the next delta transfer starts here.
         generated_at = row.started_at or datetime.now(UTC)
+        # Its slices give way to small requests (domain/budget.py); it still ends whole.
+        pacer = self.services.budget.stream()
         chunks: AsyncGenerator[bytes, None] = build_bundle(
             self.services.stores,
             self.services.catalogue,
@@ -403,6 +405,7 @@ class Download:
             release=self.release,
             service=self.service,
             service_descriptions=DESCRIPTIONS,
+            pace=pacer.pace,
         )
         if self.encrypt_to is not None:
             chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")
@@ -431,6 +434,7 @@ class Download:
             log.error("export failed", extra={"error": type(exc).__name__, "event": str(row.id)})
             raise
         finally:
+            pacer.close()
             span.set_attribute("dsar.records", sum(counts.values()))
             span.set_attribute("dsar.bytes", size)
             span.end()

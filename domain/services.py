@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from catalogue import Catalogue
+from domain.budget import ExportBudget
 from domain.leases import Leases
 from domain.notices import Composer, LogMailer, Mailer
 from domain.rules import Rules
@@ -15,8 +16,9 @@ from domain.turns import Turns
 from stores.pool import ping
 from stores.registry import Stores
 
-# Exports streaming at once per process: below the stores' pools of 10 connections, the rest
-# kept for queries; and how long an export waits for its turn before it is refused (503).
+# Exports streaming at once per process (each PostgreSQL store keeps as many connections for
+# them, apart from its queries' pool: stores/pool.py); and how long an export waits for its
+# turn before it is refused (503).
 EXPORT_TURNS = 6
 EXPORT_WAIT = 30.0
 
@@ -29,6 +31,8 @@ class Services:
     db: asyncpg.Pool
     leases: Leases
     turns: Turns = field(default_factory=lambda: Turns(EXPORT_TURNS, EXPORT_WAIT))
+    # What export streams share while they stream: small requests go first (domain/budget.py).
+    budget: ExportBudget = field(default_factory=ExportBudget)
     # How the person is told (SMTP or the log), and where they reach this service from outside.
     mailer: Mailer = field(default_factory=LogMailer)
     public_url: str = "http://127.0.0.1:8000"

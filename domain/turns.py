@@ -2,11 +2,12 @@
 turn before any byte of theirs is sent, or are refused before their headers.
 
 An export holds a connection of each store while its categories stream, and the stores' pools
-are small (10 connections). Without turns, the 11th concurrent export would wait 2 s for a
-connection half way through its ZIP, then fail: a 200 that ends truncated, for a cause known
-before the headers left. With turns, an export starts only when a connection of every store
-will come free for it (`size` is below the smallest pool, the rest kept for queries), and waits
-at most `wait` seconds for that; past it, 503 with `Retry-After`.
+are small. Without turns, an export past the pool would wait for a connection half way through
+its ZIP, then fail: a 200 that ends truncated, for a cause known before the headers left. With
+turns, an export starts only when a connection of every store will come free for it (each
+PostgreSQL store keeps `size` connections for exports' snapshots, in a pool apart from the
+queries': stores/pool.py), and waits at most `wait` seconds for that; past it, 503 with
+`Retry-After`.
 """
 
 from __future__ import annotations

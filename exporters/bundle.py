@@ -42,7 +42,7 @@ from exporters.manifest import (
     StoreSearch,
     build_manifest,
 )
-from exporters.pages import CAPACITY, Paged, json_rows, listed, pages
+from exporters.pages import CAPACITY, Pace, Paged, json_rows, listed, no_pace, pages
 from exporters.service import service_files
 from stores.files import FilesStore
 from stores.mapping import Person
@@ -88,9 +88,11 @@ class BundleError(ValueError):
 
 @dataclass(slots=True)
 class _Tally:
-    """Counts and hashes a member's bytes as they pass on their way into the ZIP."""
+    """Counts and hashes a member's bytes as they pass on their way into the ZIP; each chunk is
+    a pace point of the bundle (`pages.Pace`)."""
 
     chunks: AsyncIterable[bytes]
+    pace: Pace = no_pace
     size: int = 0
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
@@ -98,6 +100,7 @@ class _Tally:
         chunks = aiter(self.chunks)
         try:
             async for chunk in chunks:
+                await self.pace()
                 self.size += len(chunk)
                 self.digest.update(chunk)
                 yield chunk
@@ -157,6 +160,7 @@ class _Build:
     paged: dict[str, Paged] = field(default_factory=dict)
     results: dict[str, CategoryResult] = field(default_factory=dict)
     held: list[Held] = field(default_factory=list)
+    pace: Pace = no_pace
     searched: list[StoreSearch] = field(default_factory=list)
     not_included: list[NotIncluded] = field(default_factory=list)
 
@@ -209,7 +213,7 @@ class _Build:
     async def _pages(self, c: Category, rows: AsyncIterable[Mapping[str, Any]]) -> Members:
         paged = self.paged[c.key] = Paged()
         result = self.results[c.key]
-        async for path, html in pages(c, rows, paged):
+        async for path, html in pages(c, rows, paged, self.pace):
             tally = _Tally(_once(html))
             yield member(path, self.header.generated_at, tally)
             result.pages.append(tally.entry(path, "text/html; charset=utf-8"))
@@ -234,7 +238,7 @@ class _Build:
             for c in cats:
                 self.held += await snap.held(c.key, self.person)
                 encoded = self.exporter.table(snap, c.key, self.person)
-                tally = _Tally(encoded)
+                tally = _Tally(encoded, self.pace)
                 path = self._data_path(c)
                 yield member(path, self.header.generated_at, tally)
                 # stream-zip reads a member to its end before asking for the next one.
@@ -278,7 +282,7 @@ class _Build:
                 yield m
             for row in rows:
                 name = row["file_name"]
-                tally = _Tally(store.read(listing.paths[name]))
+                tally = _Tally(store.read(listing.paths[name]), self.pace)
                 yield member(f"media/{name}", row["recorded_at"], tally)
                 result.files.append(tally.entry(f"media/{name}", row["media_type"]))
 
@@ -304,6 +308,7 @@ async def build_bundle(
     release: Release | None = None,
     service: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     service_descriptions: Mapping[str, str] | None = None,
+    pace: Pace = no_pace,
 ) -> AsyncGenerator[bytes, None]:
     """The bundle as a ZIP, chunk by chunk; raises (leaving the ZIP unfinished) if a store fails.
 
@@ -315,7 +320,9 @@ async def build_bundle(
     bundle passes `subject_ref`, that partner's pairwise reference, and never holds dsar's id.
     `release` (a GDPR person's own access copy) puts the withheld items its rule releases in
     the copy as values, and the manifest marks each. `service`: the records dsar itself holds
-    about the person (own copy only), written under `service/`.
+    about the person (own copy only), written under `service/`. `pace` is awaited between
+    slices of the work (a data file's chunk, a few dozen records of a page): where the bundle
+    may give way to other work (domain/budget.py).
     """
     exp = exporter(format)
     included, left_out = plan(catalogue, purpose, categories)
@@ -336,6 +343,7 @@ async def build_bundle(
     if person is None:
         raise BundleError("no such subject in the company's systems")
     build = _Build(stores, catalogue, person, exp, header, included, left_out, facts, release)
+    build.pace = pace
     build.service = dict(service or {})
     build.service_descriptions = dict(service_descriptions or {})
     for key, count in person.shared.items():

@@ -10,7 +10,7 @@ Every value is escaped; withheld items read "Held, not shown".
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -24,12 +24,23 @@ PAGE_ROWS = 500
 MAX_PAGES = 40
 PREVIEW_ROWS = 20  # shown in index.html itself
 CAPACITY = PAGE_ROWS * MAX_PAGES
+# Records rendered between two pace points: a slice of a few milliseconds of the event loop.
+PACE_ROWS = 50
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;max-width:80rem;"
     "line-height:1.5}table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
     "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}"
     "th{background:#f3f3f3}nav a{margin-right:1rem}"
 )
+
+
+# Called by a bundle between its slices of work: where an export may give way to small
+# requests (domain/budget.py). The default never waits.
+Pace = Callable[[], Awaitable[None]]
+
+
+async def no_pace() -> None:
+    return None
 
 
 def _e(value: Any) -> str:
@@ -53,40 +64,46 @@ def columns_of(category: Category) -> list[tuple[str, str]]:
     return [(f.name + "_held" if f.withheld else f.name, f.description) for f in category.fields]
 
 
-def table(
-    category: Category, rows: Sequence[Mapping[str, Any]], media: bool = False, prefix: str = "../"
+def row_html(
+    cols: Sequence[tuple[str, str]], r: Mapping[str, Any], media: bool, prefix: str = "../"
 ) -> str:
-    cols = columns_of(category)
-    head = "".join(f'<th scope="col">{_e(title)}</th>' for _, title in cols)
-    body = []
-    for r in rows:
-        cells = []
-        for name, _ in cols:
-            value = _cell(name, r.get(name))
-            if media and name == "file_name" and r.get(name):
-                value = f'<a href="{prefix}media/{_e(quote(str(r[name])))}">{value}</a>'
-            cells.append(f"<td>{value}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+    cells = []
+    for name, _ in cols:
+        value = _cell(name, r.get(name))
+        if media and name == "file_name" and r.get(name):
+            value = f'<a href="{prefix}media/{_e(quote(str(r[name])))}">{value}</a>'
+        cells.append(f"<td>{value}</td>")
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
+def _table(category: Category, body: Sequence[str]) -> str:
+    head = "".join(f'<th scope="col">{_e(title)}</th>' for _, title in columns_of(category))
     return (
         f"<table><caption>{_e(category.title)}</caption><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"
     )
 
 
+def table(
+    category: Category, rows: Sequence[Mapping[str, Any]], media: bool = False, prefix: str = "../"
+) -> str:
+    cols = columns_of(category)
+    return _table(category, [row_html(cols, r, media, prefix) for r in rows])
+
+
 def page_path(category: Category, n: int) -> str:
     return f"pages/{category.key}-{n}.html"
 
 
-def render_page(
-    category: Category, n: int, rows: Sequence[Mapping[str, Any]], first: int, more: bool
-) -> bytes:
+def render_page(category: Category, n: int, body: Sequence[str], first: int, more: bool) -> bytes:
+    """The page of `body`, its records already rendered as table rows (`row_html`)."""
     nav = ['<a href="../index.html">Back to the summary</a>']
     if n > 1:
         nav.append(f'<a href="{category.key}-{n - 1}.html">Previous page</a>')
     if more:
         nav.append(f'<a href="{category.key}-{n + 1}.html">Next page</a>')
     links = "".join(nav)
-    last = first + len(rows) - 1
+    last = first + len(body) - 1
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -100,7 +117,7 @@ def render_page(
 <h1>{_e(category.title)}</h1>
 <p>Records {first:,} to {last:,}, page {n}.</p>
 <nav>{links}</nav>
-{table(category, rows, media=category.key == "recordings")}
+{_table(category, body)}
 <nav>{links}</nav>
 </main>
 </body>
@@ -132,13 +149,24 @@ async def json_rows(lines: AsyncIterable[bytes]) -> AsyncIterator[dict[str, Any]
 
 
 async def pages(
-    category: Category, rows: AsyncIterable[Mapping[str, Any]], paged: Paged
+    category: Category,
+    rows: AsyncIterable[Mapping[str, Any]],
+    paged: Paged,
+    pace: Pace = no_pace,
 ) -> AsyncIterator[tuple[str, bytes]]:
     """(path, html) of each page. `rows` is read to its end whatever happens (a COPY left half
-    read would spoil the snapshot's transaction): give it at most `CAPACITY + 1` records."""
-    n, first = 0, 1
-    buffer: list[dict[str, Any]] = []
+    read would spoil the snapshot's transaction): give it at most `CAPACITY + 1` records.
+
+    Each record is rendered as it arrives, with a pace point every `PACE_ROWS` records, so
+    that a page is never one long block of the event loop."""
+    cols = columns_of(category)
+    media = category.key == "recordings"
+    n, first, seen = 0, 1, 0
+    buffer: list[str] = []
     async for row in rows:
+        seen += 1
+        if seen % PACE_ROWS == 0:
+            await pace()
         if paged.truncated:
             continue  # past the last page: the data file holds it
         if len(paged.preview) < PREVIEW_ROWS:
@@ -155,7 +183,7 @@ async def pages(
             if not more:
                 paged.truncated = True
                 continue
-        buffer.append(dict(row))
+        buffer.append(row_html(cols, row, media))
     if buffer:
         n += 1
         path = page_path(category, n)

@@ -24,6 +24,11 @@ ACQUIRE_TIMEOUT = 2.0
 # was free (domain/turns.py), so a connection comes free soon, and failing now would cut off a
 # response whose headers are gone.
 SNAPSHOT_ACQUIRE_TIMEOUT = 15.0
+# Connections of a PostgreSQL store kept for exports' snapshots, in a pool of their own beside
+# the one that serves queries: an export holds its connection for as long as it streams (the
+# longer when it gives way to small requests, domain/budget.py), and a query must never wait
+# for one of those. Made as exports need them; sized by the exports' turns (domain/turns.py).
+SNAPSHOTS = 6
 PING_BUDGET = 1.0
 CONNECT_TIMEOUT = 5.0
 COMMAND_GRACE = 2.0

@@ -18,7 +18,7 @@ import asyncpg
 from catalogue import Catalogue, Category, Field
 from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
 from stores.mapping import Person, Position, Row, Types, map_categories, tables_of
-from stores.pool import create_pool, ping
+from stores.pool import SNAPSHOTS, create_pool, ping
 
 # The SQL type each catalogue field type is converted to.
 CASTS = {
@@ -163,9 +163,13 @@ class MappedCategory:
 class PostgresStore:
     kind = "postgres"
 
-    def __init__(self, name: str, pool: asyncpg.Pool, types: Types) -> None:
+    def __init__(
+        self, name: str, pool: asyncpg.Pool, types: Types, snapshots: asyncpg.Pool | None = None
+    ) -> None:
         self.name = name
         self.pool = pool
+        # Exports' snapshots take their connections here, never from `pool` (stores/pool.py).
+        self.snapshots = pool if snapshots is None else snapshots
         self.types = types
         self.categories: dict[str, MappedCategory] = {}
         # Statements sent, for /metrics and for tests that bound the queries of a request.
@@ -173,14 +177,23 @@ class PostgresStore:
 
     @classmethod
     async def open(
-        cls, name: str, dsn: str, config: StoresConfig, catalogue: Catalogue
+        cls,
+        name: str,
+        dsn: str,
+        config: StoresConfig,
+        catalogue: Catalogue,
+        snapshots: int = SNAPSHOTS,
     ) -> PostgresStore:
         pool = await create_pool(dsn, read_only=True)
+        exports = None
         try:
+            exports = await create_pool(dsn, min_size=0, max_size=snapshots, read_only=True)
             types = await introspect(pool, tables_of(name, config))
-            store = cls(name, pool, types)
+            store = cls(name, pool, types, exports)
             store.map(config, catalogue)
         except BaseException:
+            if exports is not None:
+                await exports.close()
             await pool.close()
             raise
         return store
@@ -190,6 +203,8 @@ class PostgresStore:
         self.categories = map_categories(self.name, self.types, config, catalogue, MappedCategory)
 
     async def close(self) -> None:
+        if self.snapshots is not self.pool:
+            await self.snapshots.close()
         await self.pool.close()
 
     async def ping(self) -> bool:

@@ -21,7 +21,7 @@ from stores.config import KeyConfig, SearchConfig, StoreConfig, StoresConfig, St
 from stores.files import FilesStore, Listing
 from stores.interface import Snapshot, TableStore
 from stores.mapping import Person, Position, Row
-from stores.pool import create_pool
+from stores.pool import SNAPSHOTS, create_pool
 from stores.postgres import PostgresStore
 from stores.streams import snapshot as postgres_snapshot
 from stores.subjects import Subjects
@@ -42,14 +42,22 @@ class Stores:
     subjects: Subjects
 
     @classmethod
-    async def open(cls, config: StoresConfig, catalogue: Catalogue, service_dsn: str) -> Stores:
-        """Opens every store and checks every section against the live systems."""
+    async def open(
+        cls,
+        config: StoresConfig,
+        catalogue: Catalogue,
+        service_dsn: str,
+        *,
+        snapshots: int = SNAPSHOTS,
+    ) -> Stores:
+        """Opens every store and checks every section against the live systems. `snapshots`:
+        connections each PostgreSQL store keeps for exports, apart from its queries' pool."""
         config.check_covers(catalogue)
         by_name: dict[str, Store] = {}
         pool = None
         try:
             for sc in config.stores:
-                by_name[sc.name] = await _open(sc, config, catalogue)
+                by_name[sc.name] = await _open(sc, config, catalogue, snapshots)
             pool = await create_pool(service_dsn)
         except BaseException:
             await _close(by_name.values())
@@ -216,7 +224,9 @@ class Stores:
         return await self.subjects.ids_for(anchors)
 
 
-async def _open(sc: StoreConfig, config: StoresConfig, catalogue: Catalogue) -> Store:
+async def _open(
+    sc: StoreConfig, config: StoresConfig, catalogue: Catalogue, snapshots: int
+) -> Store:
     if sc.kind == "files":
         assert sc.path is not None
         return FilesStore(sc.name, sc.path, config)
@@ -226,7 +236,7 @@ async def _open(sc: StoreConfig, config: StoresConfig, catalogue: Catalogue) -> 
 
             mysql: TableStore = await MySQLStore.open(sc.name, sc.dsn, config, catalogue)
             return mysql
-        return await PostgresStore.open(sc.name, sc.dsn, config, catalogue)
+        return await PostgresStore.open(sc.name, sc.dsn, config, catalogue, snapshots)
     except StoresError:
         raise
     except _OPEN_ERRORS as exc:

@@ -263,7 +263,7 @@ async def snapshot(
     An export of a heavy subject is one long COPY, longer than the pool's 30 s statement
     timeout allows: the transaction gets its own bound (`statement_timeout`, in seconds).
     """
-    async with store.pool.acquire(timeout=SNAPSHOT_ACQUIRE_TIMEOUT) as conn:
+    async with store.snapshots.acquire(timeout=SNAPSHOT_ACQUIRE_TIMEOUT) as conn:
         tx = conn.transaction(isolation="repeatable_read", readonly=True)
         await tx.start()
         try:

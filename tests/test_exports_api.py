@@ -423,7 +423,9 @@ async def test_a_store_failing_mid_download_fails_the_export(
     token = issuer.mint("customer", subject)
     _, export = await request_export(client, token)
     # The billing store goes away: the bundle streams the accounts store, then breaks.
-    await app.state.services.stores.postgres("payment").pool.close()
+    gone = app.state.services.stores.postgres("payment")
+    await gone.snapshots.close()  # where exports take their connections
+    await gone.pool.close()
     status, received, complete = await raw_get(app, f"/exports/{export['id']}", token)
     assert status == 200
     assert received and not complete  # the server ends the connection, not the body

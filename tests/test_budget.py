@@ -1,0 +1,113 @@
+"""The export budget (domain/budget.py): export streams give way to small requests at their pace
+points and at most `active` of them work at once; its settings are validated. The budget with
+real exports and a real server: tests/reliability/test_export_budget.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from api.settings import Settings, SettingsError
+from domain.budget import ACTIVE, SHARE, ExportBudget
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never happened")
+
+
+async def _turns(n: int = 20) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_without_small_requests_a_stream_never_gives_way() -> None:
+    budget = ExportBudget(active=1, share=0.25)
+    pacer = budget.stream()
+    for _ in range(100):
+        await pacer.pace()
+    pacer.close()
+    assert budget.gave_way == 0
+
+
+async def test_a_stream_waits_for_small_requests_in_flight_and_goes_on_when_they_end() -> None:
+    budget = ExportBudget(active=2, share=0.01)
+    pacer = budget.stream()
+    await pacer.pace()
+    # Its last slice "took" 100 s: it may wait up to 99 times that for the small requests.
+    pacer.resumed -= 100
+    with budget.small_request():
+        waiting = asyncio.create_task(pacer.pace())
+        await _turns()
+        assert not waiting.done() and budget.gave_way == 1
+    await _until(waiting.done)  # the small request ended: the stream goes on at once
+    await waiting
+    pacer.close()
+
+
+async def test_a_stream_given_its_share_goes_on_though_small_requests_never_end() -> None:
+    budget = ExportBudget(active=1, share=0.5)
+    pacer = budget.stream()
+    await pacer.pace()
+    with budget.small_request():
+        for _ in range(5):
+            await pacer.pace()  # each wait is as long as the slice before it: never for ever
+    assert budget.gave_way == 5
+    pacer.close()
+
+
+async def test_share_one_never_gives_way() -> None:
+    budget = ExportBudget(active=1, share=1)
+    pacer = budget.stream()
+    with budget.small_request():
+        for _ in range(5):
+            await pacer.pace()
+    pacer.close()
+    assert budget.gave_way == 0
+
+
+async def test_at_most_active_streams_work_at_once_and_take_turns_in_order() -> None:
+    budget = ExportBudget(active=1, share=0.25)
+    first, second, third = budget.stream(), budget.stream(), budget.stream()
+    await first.pace()
+    later = [asyncio.create_task(p.pace()) for p in (second, third)]
+    await _turns()
+    assert not any(t.done() for t in later)
+    # The first gives its place up at its next pace point and queues behind the others.
+    again = asyncio.create_task(first.pace())
+    await _until(later[0].done)
+    assert not later[1].done() and not again.done()
+    second.close()  # a stream that ends gives its place up too
+    await _until(later[1].done)
+    assert not again.done()
+    third.close()
+    await _until(again.done)
+    first.close()
+    assert not any(p.holding for p in (first, second, third))
+
+
+def test_the_settings_have_defaults_and_refuse_what_cannot_be_used(tmp_path: Path) -> None:
+    base = {"DSAR_HOME": str(tmp_path), "DSAR_SECRET_KEY": "k" * 40}
+    settings = Settings.from_env(base)
+    assert (settings.export_active, settings.export_share) == (ACTIVE, SHARE)
+    ok = Settings.from_env({**base, "DSAR_EXPORT_ACTIVE": "3", "DSAR_EXPORT_SHARE": "0.5"})
+    assert (ok.export_active, ok.export_share) == (3, 0.5)
+    for name, value in [
+        ("DSAR_EXPORT_ACTIVE", "0"),
+        ("DSAR_EXPORT_ACTIVE", "two"),
+        ("DSAR_EXPORT_SHARE", "0"),
+        ("DSAR_EXPORT_SHARE", "1.5"),
+        ("DSAR_EXPORT_SHARE", "-0.1"),
+        ("DSAR_EXPORT_SHARE", "nan"),
+        ("DSAR_EXPORT_SHARE", "a quarter"),
+    ]:
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({**base, name: value})
+    with pytest.raises(ValueError):
+        ExportBudget(active=0)
