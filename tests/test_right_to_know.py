@@ -33,7 +33,7 @@ RTK = """{ me { rightToKnow {
                sharedWith { key } legalBases { key } retention { key } } }
   transfers safeguards { title } rights { key gdpr how } withholdingRule
   controller { name email emailIsDemo representatives }
-} withheld { category field kind rule } } }"""
+} withheld { category field kind rule released reason } } }"""
 
 
 async def rtk(client: httpx.AsyncClient, issuer: DevIssuer, who: str) -> dict:  # type: ignore[type-arg]
@@ -86,7 +86,7 @@ async def test_categories_not_held_are_left_out(
 
 
 async def test_withheld_items_are_named_never_shown(
-    client: httpx.AsyncClient, issuer: DevIssuer
+    client: httpx.AsyncClient, issuer: DevIssuer, catalogue: Catalogue
 ) -> None:
     carol = await rtk(client, issuer, "carol")
     items = {(w["category"], w["field"], w["kind"]) for w in carol["withheld"]}
@@ -94,8 +94,33 @@ async def test_withheld_items_are_named_never_shown(
     assert ("payment", "account_number", None) in items
     assert ("identifiers", "security_answer_hash", None) in items
     assert all("7024(d)" in w["rule"] for w in carol["withheld"])
+    assert not any(w["released"] for w in carol["withheld"])
+    assert {w["reason"] for w in carol["withheld"]} == {catalogue.withholding.description}
+    assert carol["rightToKnow"]["withholdingRule"] == catalogue.withholding.description
     bob = await rtk(client, issuer, "bob")
     assert not any(w["category"] == "sensitive" for w in bob["withheld"])
+
+
+async def test_withheld_items_of_a_gdpr_person_name_her_own_copy(
+    client: httpx.AsyncClient, issuer: DevIssuer, catalogue: Catalogue
+) -> None:
+    """alice lives in Berlin: the values she gave are part of her own copy (GDPR Art. 15(3)),
+    so nothing may tell her they are never disclosed under the CCPA's rule; the hashes stay
+    withheld with their exception."""
+    alice = await rtk(client, issuer, "alice")
+    assert alice["rightToKnow"]["jurisdiction"]["key"] == "GDPR"
+    rule = catalogue.release_rule("GDPR")
+    assert rule is not None
+    items = {(w["category"], w["field"]): w for w in alice["withheld"]}
+    assert items, "alice holds withheld values in the demo"
+    for (category, field), w in items.items():
+        assert w["rule"] == rule.title and "7024" not in w["rule"]
+        why = rule.exception(category, field)
+        assert w["released"] is (why is None)
+        assert w["reason"] == (rule.description if why is None else why)
+    assert any(w["released"] for w in items.values())
+    assert not items[("identifiers", "password_hash")]["released"]
+    assert alice["rightToKnow"]["withholdingRule"] == rule.description
 
 
 def norm(text: str) -> str:
