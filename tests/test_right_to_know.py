@@ -3,7 +3,6 @@ jurisdiction, their recorded choices, the transfers they authorised), over the 1
 before the request."""
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
@@ -18,8 +17,7 @@ from domain.principals import Partner
 from exporters.facts import CategoryFacts, Disclosure
 from stores.registry import Stores
 from stores.seed import subject_id
-
-POLICY = Path(__file__).resolve().parents[2] / "shared/policy/privacy-policy.txt"
+from tests._policy import POLICY
 
 RTK = """{ me { rightToKnow {
   generatedAt periodFrom choices retentionCriteria
@@ -159,7 +157,7 @@ async def test_bob_allows_advertising_so_his_statement_says_shared(
 async def test_every_statement_of_the_policy_reaches_the_person(
     client: httpx.AsyncClient, issuer: DevIssuer, catalogue: Catalogue
 ) -> None:
-    policy = norm(POLICY.read_text(encoding="utf-8")) if POLICY.is_file() else None
+    policy = norm(POLICY.read_text(encoding="utf-8"))
     alice = (await rtk(client, issuer, "alice"))["rightToKnow"]
     assert alice["jurisdiction"] == {"key": "GDPR", "source": "stores"}
     said = {s["key"]: s for s in alice["statements"]}
@@ -170,8 +168,7 @@ async def test_every_statement_of_the_policy_reaches_the_person(
     assert "binding arbitration" in said["dpf_arbitration"]["description"]
     assert "minors under 18" in said["minors"]["description"]
     assert "7027(l)" in said["sensitive_purposes"]["description"]
-    if policy is not None:
-        assert norm(alice["retentionCriteria"]).split(". ")[0] in policy
+    assert norm(alice["retentionCriteria"]).split(". ")[0] in policy
     # alice lives in Berlin: the EU-U.S. DPF covers her data, no other safeguard does.
     covering = [s["key"] for s in alice["transferSafeguards"] if s["coversYours"]]
     assert covering == ["eu_us_dpf"]
