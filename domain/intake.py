@@ -20,7 +20,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from catalogue import Category
-from domain import audit, requests, support
+from domain import audit, deadlines, jurisdiction, requests, support
 from domain.audit import Action
 from domain.errors import Gone, Refused
 from domain.jurisdiction import UnknownJurisdiction, check_declared
@@ -156,16 +156,33 @@ async def confirm(services: Services, secret: str, request_id: str = "-") -> Con
         if req is None or req["status"] in CLOSED:
             raise Gone
         sid: UUID | None = link["subject_id"]
+        try:  # what the form declared (UNKNOWN: nothing); None for a law no longer listed
+            declared = check_declared(services.catalogue, req["jurisdiction"])
+        except UnknownJurisdiction:
+            declared = None
         if sid is not None:
+            # What the person declared on the form meets what the records say: a disagreement
+            # is UNKNOWN, whose deadline is the earlier one (domain.jurisdiction).
+            key, due_at = req["jurisdiction"], req["due_at"]
+            if declared is not None:
+                said, _ = await jurisdiction.from_stores(services.stores, services.catalogue, sid)
+                key = jurisdiction.combine(said, declared).key
+                if key != declared:
+                    due_at = deadlines.dates(
+                        services.rules.requests, key, req["received_at"], req["time_zone"]
+                    ).due_at
             # A confirmed address the records hold for this person: a reasonable degree. A copy
             # waits for a reasonably high one; the categories-level statement does not.
             row = await conn.fetchrow(
                 """UPDATE requests SET subject_id = $2, verification_method = 'email_confirmed',
-                                       verification_degree = $3, verified_at = now()
+                                       verification_degree = $3, verified_at = now(),
+                                       jurisdiction = $4, due_at = $5
                    WHERE id = $1 RETURNING *""",
                 req["id"],
                 sid,
                 Degree.REASONABLE.value,
+                key,
+                due_at,
             )
         else:
             # No one in the records has that address: answered, nothing is held under it.
@@ -200,6 +217,10 @@ async def confirm(services: Services, secret: str, request_id: str = "-") -> Con
                 purpose={"request": str(done.id)},
             )
     held: tuple[Category, ...] = ()
+    if sid is not None and declared is not None:
+        # Kept on the person for later settlements: a declaration only ever fills what the
+        # records leave open, or makes the person UNKNOWN where they disagree.
+        await jurisdiction.settle(services.stores, services.catalogue, sid, declared=declared)
     if sid is not None:
         counts = (await services.stores.counts([sid])).get(sid, {})
         held = tuple(c for c in services.catalogue.categories if counts.get(c.key))

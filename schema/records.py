@@ -56,15 +56,15 @@ class RecordTypes:
         return self.record(**values)
 
 
-def _record_type(cat: Category, rule: str) -> Any:
+def _record_type(cat: Category, rules: str) -> Any:
     annotations: dict[str, Any] = {}
     namespace: dict[str, Any] = {}
     for f in cat.fields:
         if f.withheld:
             annotations[f.name + "_held"] = bool
             namespace[f.name + "_held"] = strawberry.field(
-                description=f"Whether this is held: {f.description} The value is never "
-                f"disclosed ({rule})."
+                description=f"Whether this is held: {f.description} Answers to queries "
+                f"never carry the value; `withheld` gives the rule for this subject ({rules})."
             )
         else:
             annotations[f.name] = PY_TYPES[f.type] | None
@@ -115,7 +115,10 @@ def _connection_types(cat: Category, record: Any) -> tuple[Any, Any]:
 def record_types(catalogue: Catalogue) -> dict[str, RecordTypes]:
     out = {}
     for cat in catalogue.categories:
-        record = _record_type(cat, catalogue.withholding.title)
+        rules = " or ".join(
+            [catalogue.withholding.title, *(r.title for r in catalogue.release_rules)]
+        )
+        record = _record_type(cat, rules)
         if cat.paged:
             edge, connection = _connection_types(cat, record)
             out[cat.key] = RecordTypes(cat, record, edge, connection)

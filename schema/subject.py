@@ -10,7 +10,7 @@ from uuid import UUID
 import strawberry
 
 from catalogue import Catalogue, Category
-from domain import disclosures
+from domain import disclosures, jurisdiction
 from schema import cursors
 from schema.context import Context
 from schema.errors import InvalidArgument
@@ -27,12 +27,23 @@ def camel(key: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-@strawberry.type(description="A value that is held about the subject but never disclosed.")
+@strawberry.type(
+    description="A value that is held about the subject and that answers to queries never "
+    "carry, with the rule that governs it for this subject."
+)
 class WithheldItem:
     category: str = strawberry.field(description="Category key.")
     field: str = strawberry.field(description="Field name.")
     kind: str | None = strawberry.field(description="For government IDs: which kind.")
-    rule: str = strawberry.field(description="The rule that withholds it.")
+    rule: str = strawberry.field(
+        description="The rule that governs it for this subject, by their jurisdiction: the "
+        "law that withholds it, or the one that makes it part of their own copy."
+    )
+    released: bool = strawberry.field(
+        description="Part of the subject's own downloaded copy when they ask for it with a "
+        "strong, recent sign-in (never of an answer to a query)."
+    )
+    reason: str = strawberry.field(description="Why, in the words of the rule or exception.")
 
 
 def _single(cat: Category, types: RecordTypes) -> Callable[..., Any]:
@@ -111,6 +122,10 @@ def subject_type(
     """`extra`: fields other domain modules add (e.g. `accessLog`), each resolving over `self.sid`
     and honouring `self.masked`."""
     rule = catalogue.withholding.title
+    released = "".join(
+        f", or part of their own copy asked for with a strong, recent sign-in ({r.title})"
+        for r in catalogue.release_rules
+    )
 
     async def right_to_know_resolver(self: Any, info: strawberry.Info) -> RightToKnow:
         ctx: Context = info.context
@@ -124,6 +139,7 @@ def subject_type(
 
     async def withheld_resolver(self: Any, info: strawberry.Info) -> list[WithheldItem]:
         ctx: Context = info.context
+        settled = await jurisdiction.settle(ctx.services.stores, catalogue, self.sid)
         items = []
         for cat in catalogue.categories:
             if not cat.withheld_fields:
@@ -137,8 +153,16 @@ def subject_type(
                 for f in cat.withheld_fields:
                     if row.get(f.name + "_held"):
                         kind = row.get("kind") if cat.sensitive else None
+                        held = disclosures.held_rule(catalogue, settled.key, cat.key, f.name)
                         items.append(
-                            WithheldItem(category=cat.key, field=f.name, kind=kind, rule=rule)
+                            WithheldItem(
+                                category=cat.key,
+                                field=f.name,
+                                kind=kind,
+                                rule=held.rule,
+                                released=held.released,
+                                reason=held.reason,
+                            )
                         )
         return items
 
@@ -155,7 +179,9 @@ def subject_type(
         ),
         "withheld": strawberry.field(
             resolver=withheld_resolver,
-            description=f"Values held about this subject but never disclosed ({rule}).",
+            description="Values held about this subject that answers to queries never carry, "
+            f"each with the rule that governs it for this subject's jurisdiction: never "
+            f"disclosed ({rule}){released}.",
         ),
     }
     namespace.update(extra or {})

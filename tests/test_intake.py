@@ -38,6 +38,7 @@ def client(mail_client: httpx.AsyncClient) -> httpx.AsyncClient:
 async def person(stores: Stores, catalogue: Catalogue) -> tuple[str, str]:
     handle = f"pub-{uuid4().hex[:10]}"
     data = build_subject(handle, full=True, sensitive=False)
+    data.rows["profile"][0].update(city="Oakland", region="CA", country="US")  # CCPA
     data.logins.append((TEST_ISSUER, handle))
     await insert_subject(stores, catalogue, data)
     return handle, str(data.rows["profile"][0]["email"])
@@ -114,7 +115,9 @@ async def test_following_the_link_verifies_to_a_reasonable_degree_once(
     )
     # A copy needs a reasonably high degree: still waiting for it.
     assert row["status"] == "verifying"
-    # The due date follows the declared jurisdiction (CCPA: 45 days).
+    # The due date follows the declared jurisdiction, which the records agree with (CCPA:
+    # 45 days).
+    assert row["jurisdiction"] == "CCPA"
     assert row["due_at"] == deadlines.dates(RULES, "CCPA", row["received_at"], "UTC").due_at
     # The person sees it among their requests, with its steps.
     mine = (await gql(client, issuer.mint("customer", handle), MINE))["me"]["requests"]
@@ -127,6 +130,48 @@ async def test_following_the_link_verifies_to_a_reasonable_degree_once(
     again = await client.post("/requests/verify", data={"token": token})
     assert again.status_code == 410
     assert (await client.get(f"/requests/verify?token={token}")).status_code == 410
+
+
+@pytest.mark.parametrize(
+    ("residence", "declared", "settled", "source"),
+    [
+        # The records say Berlin, the form says California: UNKNOWN, the earlier deadline.
+        ({"city": "Berlin", "region": "BE", "country": "DE"}, "CCPA", "UNKNOWN", "conflict"),
+        # The records say nothing of where the person lives: the declaration decides.
+        ({"city": None, "region": None, "country": None}, "GDPR", "GDPR", "declared"),
+    ],
+)
+async def test_a_declared_jurisdiction_meets_the_records_when_the_address_is_confirmed(
+    client: httpx.AsyncClient,
+    stores: Stores,
+    catalogue: Catalogue,
+    inbox: tuple[Inbox, int],
+    owner_db: Any,
+    residence: dict[str, Any],
+    declared: str,
+    settled: str,
+    source: str,
+) -> None:
+    handle = f"pub-{uuid4().hex[:10]}"
+    data = build_subject(handle, full=True, sensitive=False)
+    data.rows["profile"][0].update(residence)
+    await insert_subject(stores, catalogue, data)
+    address = str(data.rows["profile"][0]["email"])
+    await submit(client, email=address, kind="ACCESS", jurisdiction=declared)
+    token = token_in((await eventually(lambda: inbox[0].to(address)))[0])
+    before = await request_of(owner_db, token)
+    assert before["jurisdiction"] == declared  # nobody is known yet: the form alone
+    assert (await client.post("/requests/verify", data={"token": token})).status_code == 200
+    row = await request_of(owner_db, token)
+    assert row["jurisdiction"] == settled
+    assert row["due_at"] == deadlines.dates(RULES, settled, row["received_at"], "UTC").due_at
+    assert row["due_at"] <= before["due_at"]  # never later than what the form alone gave
+    subject = await owner_db.fetchrow(
+        "SELECT jurisdiction, jurisdiction_source, declared_jurisdiction FROM subjects "
+        "WHERE id = $1",
+        data.id,
+    )
+    assert tuple(subject.values()) == (settled, source, declared)
 
 
 async def test_an_unknown_address_confirmed_is_answered_with_nothing_held(

@@ -75,6 +75,32 @@ async def test_withheld_values_are_held_not_shown(
     )
 
 
+async def test_a_gdpr_persons_withheld_values_are_in_her_own_copy(
+    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, catalogue: Catalogue
+) -> None:
+    """alice lives in Berlin: the page must not tell her the law forbids giving her the values
+    she gave us (it does not: GDPR Art. 15(3) makes them part of her own copy); the hashes stay
+    withheld, each with its exception's reason. The values are still never on the page."""
+    alice = build_subject("alice", full=True, sensitive=True)
+    await sign_in(account_app, browser, issuer, "alice")
+    html = (await browser.get("/account")).text
+    text = text_of(html)
+    rule = catalogue.release_rule("GDPR")
+    assert rule is not None
+    assert "part of your copy when you download it yourself" in text
+    assert rule.title in text and " ".join(rule.description.split()) in text
+    assert "the law forbids disclosing it" not in text
+    assert catalogue.withholding.title not in text
+    why = rule.exception("identifiers", "password_hash")
+    assert why is not None and why in text
+    secrets = [r["value"] for r in alice.rows["sensitive"]]
+    secrets += [alice.rows["payment"][0][k] for k in ("account_number", "routing_number")]
+    secrets += [alice.rows["identifiers"][0][k] for k in ("password_hash", "security_answer_hash")]
+    for secret in secrets:
+        for form in {secret, secret.replace("-", "")}:
+            assert form not in html
+
+
 async def test_large_categories_are_paged_both_ways(
     account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, person: Person
 ) -> None:
