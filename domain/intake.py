@@ -14,6 +14,8 @@ person to confirm, from their own address, that they gave the agent permission (
 from __future__ import annotations
 
 import hashlib
+import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,9 +29,14 @@ from domain.jurisdiction import UnknownJurisdiction, check_declared
 from domain.requests import CLOSED, Channel, Degree, NewRequest, RequestRow, Status
 from domain.services import Services
 from domain.support import InvalidInput
-from stores.scope import Scope, scoped
+from stores.scope import Conn, Scope, scoped
+
+log = logging.getLogger("dsar.intake")
 
 LINK_TTL = timedelta(hours=24)
+# E-mails the form sends to one address within a day (person's or agent's): the form answers
+# the same past it, and sends nothing more (stores/migrations/service/0017_intake_mail.sql).
+MAILS_PER_ADDRESS = 3
 NAME_MAX = 200
 KINDS = ("access", "portability")
 
@@ -96,7 +103,14 @@ async def submit(
     secret = secrets.token_urlsafe(32)
     channel = Channel.AGENT if agent else Channel.PUBLIC_FORM
     new = NewRequest(channel, None, None, request_id, time_zone or "UTC", jurisdiction=declared)
+    mailed = [_keyed(services, address), *([_keyed(services, agent.email)] if agent else [])]
     async with scoped(services.db, scope=Scope.INTAKE) as conn:
+        if not await _may_mail(conn, mailed):
+            log.warning(
+                "intake: an address had its e-mails for the day; nothing sent",
+                extra={"request_id": request_id, "event": "intake.mail_limit"},
+            )
+            return
         req = await requests.open_request(
             conn, services.rules.requests, new, subject_id=None, kind=kind, status=Status.VERIFYING
         )
@@ -122,6 +136,30 @@ async def submit(
     else:
         await services.mailer.send(composer.agent_confirm(req, address, agent.name, link, LINK_TTL))
         await services.mailer.send(composer.agent_receipt(req, agent.email))
+
+
+def _keyed(services: Services, address: str) -> bytes:
+    return hmac.new(services.rules.secret_key, address.encode(), hashlib.sha256).digest()
+
+
+async def _may_mail(conn: Conn, addresses: list[bytes]) -> bool:
+    """Whether each address has had fewer than MAILS_PER_ADDRESS e-mails from the form in the
+    last day; if so they are counted, in the caller's transaction (so a request that is not
+    recorded is not counted either). Concurrent submissions for one address queue on a lock."""
+    for h in sorted(set(addresses)):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", h.hex())
+    await conn.execute("DELETE FROM intake_mail WHERE sent_at < now() - interval '1 day'")
+    counts = await conn.fetch(
+        "SELECT count(*) AS n FROM intake_mail WHERE address_hash = any($1::bytea[]) "
+        "GROUP BY address_hash",
+        addresses,
+    )
+    if any(r["n"] >= MAILS_PER_ADDRESS for r in counts):
+        return False
+    await conn.executemany(
+        "INSERT INTO intake_mail (address_hash) VALUES ($1)", [(h,) for h in addresses]
+    )
+    return True
 
 
 async def pending(services: Services, secret: str) -> RequestRow:

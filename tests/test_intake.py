@@ -4,6 +4,7 @@ degree, and authorized agents waiting for the person's own confirmation."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import re
@@ -16,7 +17,7 @@ import pytest
 
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
-from domain import deadlines
+from domain import deadlines, intake
 from stores.registry import Stores
 from stores.seed import build_subject, insert_subject
 from tests._gql import data as gql
@@ -205,6 +206,36 @@ async def test_an_expired_or_made_up_link_is_gone_alike(
     made_up = await client.post("/requests/verify", data={"token": "x" * 43})
     assert expired.status_code == made_up.status_code == 410
     assert expired.text == made_up.text
+
+
+async def test_one_address_gets_at_most_its_days_emails_whoever_types_it(
+    client: httpx.AsyncClient, inbox: tuple[Inbox, int], owner_db: Any
+) -> None:
+    """Anyone may type anyone's address: past MAILS_PER_ADDRESS e-mails a day the form answers
+    the same and sends nothing, records no request, and keeps only a keyed hash of the address."""
+    victim = f"victim-{uuid4().hex[:8]}@example.net"
+    before = await owner_db.fetchval("SELECT count(*) FROM requests")
+    answers = [await submit(client, email=victim, kind="ACCESS") for _ in range(5)]
+    recorded = await owner_db.fetchval("SELECT count(*) FROM requests") - before
+    assert recorded == intake.MAILS_PER_ADDRESS
+    assert len({r.text for r in answers}) == 1
+    assert answers[0].json()["data"]["submitRequest"]["__typename"] == "SubmittedRequest"
+    assert await eventually(lambda: len(inbox[0].to(victim)) >= intake.MAILS_PER_ADDRESS)
+    # Naming the victim as an agent is one more e-mail to them: refused alike.
+    other = f"someone-{uuid4().hex[:8]}@example.net"
+    as_agent = await submit(
+        client, email=other, kind="ACCESS", agent={"name": "Not Them", "email": victim}
+    )
+    assert as_agent.text == answers[0].text
+    await asyncio.sleep(0.5)  # what would have been sent has had time to arrive
+    assert len(inbox[0].to(victim)) == intake.MAILS_PER_ADDRESS
+    assert inbox[0].to(other) == []  # nothing of a refused agent request went anywhere
+    stored = await owner_db.fetch("SELECT address_hash FROM intake_mail")
+    assert all(victim.encode() not in r["address_hash"] for r in stored)
+    # A day later the address may be written to again.
+    await owner_db.execute("UPDATE intake_mail SET sent_at = sent_at - interval '25 hours'")
+    await submit(client, email=victim, kind="ACCESS")
+    assert await eventually(lambda: len(inbox[0].to(victim)) > intake.MAILS_PER_ADDRESS)
 
 
 async def test_an_agents_request_waits_for_the_persons_confirmation(
