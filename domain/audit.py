@@ -2,7 +2,7 @@
 download, grant, revocation, transfer and denied attempt (issue 7, item 4).
 
 Rows are appended only by the database functions `audit_append()` and `audit_append_many()`,
-which chain each row to the one before (stores/migrations/service/0002_audit.sql and 0017);
+which chain each row to the one before (stores/migrations/service/0002_audit.sql and 0018);
 `verify()` recomputes that chain here. Callers write the row *before* data leaves and return
 nothing when `record()` raises `AuditUnavailable`. A row written with a change passes the
 change's connection, so both commit together; a row that stands alone passes the process's
