@@ -230,7 +230,10 @@ async def graphql_endpoint(request: Request) -> Response:
         except InsufficientScope as exc:
             # A denied attempt is audited like any other (no subject: none was reached).
             await audit.denied(
-                services.db, request_id=request.state.request_id, actor=principal, subject_id=None
+                services.audit,
+                request_id=request.state.request_id,
+                actor=principal,
+                subject_id=None,
             )
             return error_response(exc, media, dpop=uses_dpop(request.headers.get("authorization")))
     base_url = str(request.base_url).rstrip("/")
