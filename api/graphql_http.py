@@ -230,14 +230,16 @@ async def graphql_endpoint(request: Request) -> Response:
         except InsufficientScope as exc:
             # A denied attempt is audited like any other (no subject: none was reached).
             await audit.denied(
-                services.db, request_id=request.state.request_id, actor=principal, subject_id=None
+                services.audit,
+                request_id=request.state.request_id,
+                actor=principal,
+                subject_id=None,
             )
             return error_response(exc, media, dpop=uses_dpop(request.headers.get("authorization")))
     base_url = str(request.base_url).rstrip("/")
     context = Context(services, principal, request.state.request_id, base_url)
-    result = await request.app.state.schema.execute(
-        query, variable_values=variables, context_value=context, operation_name=operation_name
-    )
+    result = await request.app.state.schema.run(query, variables, context, operation_name)
+    request.app.state.metrics.operations.labels("planned" if context.planned else "executor").inc()
     for name in context.limits_hit:
         request.app.state.metrics.limits.labels(name).inc()
     if context.support_misses:

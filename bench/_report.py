@@ -471,7 +471,7 @@ def markdown(
         "",
     ]
     rows = []
-    for key in sorted(results):
+    for key in sorted(results, key=int):
         r = results[key]
         if "error" in r:
             rows.append([f"{key}. {r['title']}", "-", "not run: see below", "**not run**"])
@@ -480,7 +480,7 @@ def markdown(
             rows.append([f"{key}. {t['label']}", t["target"], _cell(t), _verdict(t)])
     lines += [markdown_table(["scenario", "target", "median (min to max)", "verdict"], rows), ""]
     lines += [*mapped(results, mysql), ""]
-    for key in sorted(results):
+    for key in sorted(results, key=int):
         r = results[key]
         lines += [f"## {key}. {r['title']}", ""]
         if "error" in r:
@@ -488,7 +488,8 @@ def markdown(
             continue
         if r.get("subject"):
             lines += [f"Subject: {r['subject']}.", ""]
-        lines += [_targets_table(r["targets"]), ""]
+        if r.get("targets"):
+            lines += [_targets_table(r["targets"]), ""]
         if r.get("extra"):
             lines += [_figures_table({e["label"]: e for e in r["extra"]}), ""]
         lines += [_figures_table(r["figures"]), ""]
