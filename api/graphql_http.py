@@ -238,9 +238,8 @@ async def graphql_endpoint(request: Request) -> Response:
             return error_response(exc, media, dpop=uses_dpop(request.headers.get("authorization")))
     base_url = str(request.base_url).rstrip("/")
     context = Context(services, principal, request.state.request_id, base_url)
-    result = await request.app.state.schema.execute(
-        query, variable_values=variables, context_value=context, operation_name=operation_name
-    )
+    result = await request.app.state.schema.run(query, variables, context, operation_name)
+    request.app.state.metrics.operations.labels("planned" if context.planned else "executor").inc()
     for name in context.limits_hit:
         request.app.state.metrics.limits.labels(name).inc()
     if context.support_misses:

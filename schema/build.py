@@ -13,6 +13,8 @@ from graphql.validation import (
     NoSchemaIntrospectionCustomRule,
     ValidationContext,
     ValidationRule,
+    ValuesOfCorrectTypeRule,
+    specified_rules,
 )
 from strawberry.extensions import (
     AddValidationRules,
@@ -32,9 +34,10 @@ from domain.principals import Customer
 from schema import export_types, exports, portability, requests, support
 from schema.context import Context
 from schema.errors import PublicError
+from schema.planner import Planner
 from schema.policy_types import DataCategory
 from schema.records import record_types
-from schema.request_errors import GENERIC, ShapeErrors, coded
+from schema.request_errors import GENERIC, ArgumentValuesRule, ShapeErrors, coded
 from schema.subject import subject_type
 
 log = logging.getLogger("dsar.graphql")
@@ -48,6 +51,25 @@ __all__ = ["GENERIC", "build_schema"]
 
 
 class DsarSchema(strawberry.Schema):
+    planner: Planner
+
+    async def run(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        context: Context,
+        operation_name: str | None,
+    ) -> Any:
+        """Planned where the operation only reads the caller's records (schema.planner), by
+        the executor otherwise: the same answer either way."""
+        result = await self.planner.run(query, variables, context, operation_name)
+        if result is not None:
+            context.planned = True
+            return result
+        return await self.execute(
+            query, variable_values=variables, context_value=context, operation_name=operation_name
+        )
+
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         result = await super().execute(*args, **kwargs)
         if result.errors:
@@ -156,12 +178,18 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE),
         ShapeErrors,
     ]
-    return DsarSchema(
+    schema = DsarSchema(
         query=query,
         mutation=mutation,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=export_types.SCALARS),
     )
+    # The executor's own rules, as its extensions arrange them (ShapeErrors swaps one).
+    planner_rules = [
+        ArgumentValuesRule if rule is ValuesOfCorrectTypeRule else rule for rule in specified_rules
+    ]
+    schema.planner = Planner(schema._schema, types, [*planner_rules, *rules], MAX_TOKENS)
+    return schema
 
 
 def _subject(subject: Any, sid: UUID, *, masked: bool) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 import strawberry
 
-from catalogue import Catalogue, Category
+from catalogue import Catalogue, Category, Field
 from domain.masking import mask
 
 PY_TYPES: dict[str, Any] = {
@@ -46,14 +46,24 @@ class RecordTypes:
     connection: Any = None
 
     def build(self, row: dict[str, Any], masked: bool) -> Any:
-        values: dict[str, Any] = {}
-        for f in self.category.fields:
-            if f.withheld:
-                values[f.name + "_held"] = bool(row.get(f.name + "_held"))
-            else:
-                value = row.get(f.name)
-                values[f.name] = mask(f.mask, value) if masked else value
-        return self.record(**values)
+        return self.record(**{attribute(f): value(f, row, masked) for f in self.category.fields})
+
+
+def attribute(f: Field) -> str:
+    """The record's attribute for a field: a withheld one is only `<name>_held`."""
+    return f.name + "_held" if f.withheld else f.name
+
+
+def value(f: Field, row: dict[str, Any], masked: bool) -> Any:
+    """A field's value in a record, as the executor and the planner (schema.plan) give it."""
+    if f.withheld:
+        return bool(row.get(f.name + "_held"))
+    found = row.get(f.name)
+    return mask(f.mask, found) if masked else found
+
+
+def download_path(file_name: Any) -> str:
+    return f"/recordings/{file_name}"
 
 
 def _record_type(cat: Category, rules: str) -> Any:
@@ -71,11 +81,11 @@ def _record_type(cat: Category, rules: str) -> Any:
             namespace[f.name] = strawberry.field(description=f.description)
     if cat.key == "recordings":
 
-        def download_path(self: Any) -> str:
-            return f"/recordings/{self.file_name}"
+        def download(self: Any) -> str:
+            return download_path(self.file_name)
 
         namespace["download_path"] = strawberry.field(
-            resolver=download_path,
+            resolver=download,
             description="Where the subject downloads the file (bearer token required).",
         )
     namespace["__annotations__"] = annotations

@@ -16,6 +16,7 @@ from schema.context import Context
 from schema.errors import InvalidArgument
 from schema.policy_types import RightToKnow, right_to_know
 from schema.records import PageInfo, RecordTypes
+from stores.mapping import Position, Row
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -46,6 +47,24 @@ class WithheldItem:
     reason: str = strawberry.field(description="Why, in the words of the rule or exception.")
 
 
+def page_window(
+    secret: bytes, category: str, first: int | None, after: str | None
+) -> tuple[int, Position | None]:
+    """A connection's page size and start, from its `first` and `after` arguments."""
+    size = DEFAULT_PAGE if first is None else first
+    if size < 1:
+        raise InvalidArgument("`first` must be at least 1.")
+    position = cursors.decode(secret, category, after) if after is not None else None
+    return min(size, MAX_PAGE), position
+
+
+async def read_list(ctx: Context, category: str, sid: UUID) -> list[Row]:
+    """A short list's records, whole (up to LIST_LIMIT): files are listed, tables paged."""
+    if ctx.loaders.stores.store_of(category).kind == "files":
+        return await ctx.loaders.files.load((category, sid))
+    return await ctx.loaders.page.load((category, sid, LIST_LIMIT, None))
+
+
 def _single(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     async def resolve(self: Any, info: strawberry.Info) -> Any:
         ctx: Context = info.context
@@ -58,11 +77,7 @@ def _single(cat: Category, types: RecordTypes) -> Callable[..., Any]:
 
 def _list(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     async def resolve(self: Any, info: strawberry.Info) -> Any:
-        ctx: Context = info.context
-        if ctx.loaders.stores.store_of(cat.key).kind == "files":
-            rows = await ctx.loaders.files.load((cat.key, self.sid))
-        else:
-            rows = await ctx.loaders.page.load((cat.key, self.sid, LIST_LIMIT, None))
+        rows = await read_list(info.context, cat.key, self.sid)
         return [types.build(r, self.masked) for r in rows]
 
     resolve.__annotations__["return"] = list[types.record]  # type: ignore[name-defined]  # generated
@@ -78,11 +93,7 @@ def _connection(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     ) -> Any:
         ctx: Context = info.context
         secret = ctx.services.rules.secret_key
-        size = DEFAULT_PAGE if first is None else first
-        if size < 1:
-            raise InvalidArgument("`first` must be at least 1.")
-        size = min(size, MAX_PAGE)
-        position = cursors.decode(secret, cat.key, after) if after is not None else None
+        size, position = page_window(secret, cat.key, first, after)
         rows = await ctx.loaders.page.load((cat.key, self.sid, size + 1, position))
         edges = [
             types.edge(
