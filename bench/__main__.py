@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from bench import _burst, _exports, _fides, _processes, _smallq, _underload
+from bench import _audit, _burst, _exports, _fides, _processes, _smallq, _underload
 from bench._context import Config, Ctx, dsar_server, export, profile_path
 from bench._env import ROOT, open_bench, seed
 from bench._load import Paced, Wrk, wrk_path
@@ -39,6 +39,7 @@ SCENARIOS = {
     7: "under load",
     8: "burst",
     9: "processes",
+    10: "audit appends",
 }
 
 
@@ -188,6 +189,7 @@ async def main(argv: list[str] | None = None) -> int:
                 ({7}, _underload.run),
                 ({8}, _burst.run),
                 ({9}, _processes.run),
+                ({10}, _audit.run),
             ]
             for numbers, step in steps:
                 if numbers & only:

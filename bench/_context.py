@@ -41,7 +41,7 @@ class Config:
     events: int
     load_seconds: float
     connections: int = 16
-    only: frozenset[int] = frozenset(range(1, 10))
+    only: frozenset[int] = frozenset(range(1, 11))
 
     @property
     def large(self) -> Subject:

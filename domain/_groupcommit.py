@@ -81,11 +81,17 @@ class GroupCommit:
             await self._writer
 
     async def _write_all(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
-            batch = [(row, done) for row, done in batch if not done.done()]
-            if batch:
-                await self._write(batch)
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
+                batch = [(row, done) for row, done in batch if not done.done()]
+                if batch:
+                    await self._write(batch)
+        except BaseException:
+            # Cancelled (the loop is closing): what waits is not written, and is told so now.
+            waiting, self._waiting = self._waiting, []
+            self._fail(waiting, "not written")
+            raise
 
     async def _write(self, batch: list[tuple[bytes, asyncio.Future[int]]]) -> None:
         try:

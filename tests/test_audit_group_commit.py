@@ -14,9 +14,12 @@ from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
+import httpx
 import orjson
 import pytest
+from starlette.applications import Starlette
 
+from api.devissuer import DevIssuer
 from domain import checkpoints
 from domain.audit import Action, AuditUnavailable, GroupCommit, actor_of, record, verify
 from domain.checkpoints import AuditKey
@@ -169,6 +172,27 @@ async def test_the_service_role_appends_in_batches(deployment: Deployment) -> No
             await service.execute("INSERT INTO audit_log (seq) VALUES (0)")
     finally:
         await service.close()
+
+
+async def test_the_app_writes_a_refusal_through_its_group_commit(
+    app: Starlette, client: httpx.AsyncClient, issuer: DevIssuer, owner_db: asyncpg.Pool
+) -> None:
+    log: GroupCommit = app.state.services.audit
+    before = log.rows
+    partner = issuer.mint("partner", "partner-group-commit")
+    r = await client.post(
+        "/graphql", json={"query": "{ me { id } }"}, headers={"Authorization": f"Bearer {partner}"}
+    )
+    assert [e["extensions"]["code"] for e in r.json()["errors"]] == ["INSUFFICIENT_SCOPE"]
+    assert log.rows == before + 1
+    row = await owner_db.fetchrow(
+        "SELECT action, outcome, actor->>'client_id' AS client FROM audit_log "
+        "WHERE request_id = $1",
+        r.headers["x-request-id"],
+    )
+    assert row is not None
+    assert (row["action"], row["outcome"]) == ("access.denied", "denied")
+    assert row["client"] == "partner-group-commit"
 
 
 # One process of the cross-process test: its own pool and batcher, 16 writers; it waits for the
