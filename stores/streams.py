@@ -31,8 +31,11 @@ from stores.postgres import MappedCategory, PostgresStore, quote
 from stores.tracing import ended as ended_span
 from stores.tracing import stream_span
 
-# At most this many COPY chunks wait for the reader: memory stays bounded, COPY waits.
-_QUEUED_CHUNKS = 8
+# The reader takes what COPY has sent in pieces of at least _BATCH bytes (or the last): each
+# piece costs the ZIP thread one hop to the event loop, and COPY sends about 8 kB at a time.
+_BATCH = 256 * 1024
+# At most this many bytes wait for the reader: memory stays bounded, COPY waits.
+_BUFFERED = 1024 * 1024
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -98,7 +101,7 @@ class Held:
 class CopyStream:
     """`COPY (query) TO STDOUT` as an async iterator of bytes; `records` once it is exhausted.
 
-    COPY pushes into a callback; a bounded queue turns that into a pull, so a slow reader
+    COPY pushes into a callback; a bounded buffer turns that into a pull, so a slow reader
     pauses the COPY instead of buffering it. An error of the COPY (a dropped connection, a
     timeout) is raised by the iterator after the bytes that came before it.
 
@@ -132,12 +135,25 @@ class CopyStream:
         return self._run()
 
     async def _run(self) -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue(_QUEUED_CHUNKS)
+        parts: list[bytes] = []
+        size = 0
+        ended = False
+        ready = asyncio.Event()  # a batch is there, or the COPY ended
+        room = asyncio.Event()  # fewer than _BUFFERED bytes wait
+        room.set()
 
         async def sink(data: bytes) -> None:
-            await queue.put(data)
+            nonlocal size
+            parts.append(data)
+            size += len(data)
+            if size >= _BATCH:
+                ready.set()
+            if size >= _BUFFERED:
+                room.clear()
+                await room.wait()
 
         async def copy() -> str:
+            nonlocal ended
             try:
                 async with asyncio.timeout(self._deadline):
                     return await self._conn.copy_from_query(
@@ -151,24 +167,24 @@ class CopyStream:
                     )
             finally:
                 # Wakes the reader whether COPY ended or failed; cancelled if nobody reads.
-                await queue.put(None)
+                ended = True
+                ready.set()
 
         task = self._task = asyncio.create_task(copy())
         cells = Neutraliser() if self._neutralise else None
         span = stream_span("postgresql", *self._traced)
         error: BaseException | None = None
         try:
-            ended = False
-            while not ended and (chunk := await queue.get()) is not None:
-                # Take whatever else is queued already: fewer, larger chunks downstream.
-                parts = [chunk]
-                while not queue.empty():
-                    more = queue.get_nowait()
-                    if more is None:
-                        ended = True
-                        break
-                    parts.append(more)
-                data = b"".join(parts) if len(parts) > 1 else chunk
+            while True:
+                await ready.wait()
+                if not parts:
+                    break  # ended, and everything before the end was read
+                data = b"".join(parts) if len(parts) > 1 else parts[0]
+                parts.clear()
+                size = 0
+                if not ended:
+                    ready.clear()
+                room.set()
                 yield data if cells is None else cells(data)
             status = await task  # raises what the COPY raised
             self.records = int(status.rsplit(" ", 1)[-1])
