@@ -246,9 +246,17 @@ class Snapshot:
         """
         cat = self._mapped(key)
         args: list[Any] = []
-        records = self._records(cat, person, args)
-        if limit is not None:
-            records = f"SELECT * FROM ({records}) AS l LIMIT {int(limit)}"  # noqa: S608  # an int
+        if limit is not None and self.since is None and person.has_all(cat.keys):
+            # The first records as a page (`page_sql`): an index walk per key value that stops
+            # at `limit`, where LIMIT on `records_sql` sorted every record of the person first
+            # (the bundle's web pages of a million events: half a second of PostgreSQL's CPU).
+            page = cat.page_sql(person, args, int(limit), None)
+            cells = ", ".join(f"p.{quote(c)}" for c in columns(cat.category))
+            records = f"SELECT {cells} FROM ({page}) AS p"  # noqa: S608  # checked identifiers only
+        else:
+            records = self._records(cat, person, args)
+            if limit is not None:
+                records = f"SELECT * FROM ({records}) AS l LIMIT {int(limit)}"  # noqa: S608  # an int
         query = json_query(records)
         options = {"format": "csv", "quote": "\x01", "delimiter": "\x02", "encoding": "UTF8"}
         return self._copy(key, query, args, options)
