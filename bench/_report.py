@@ -260,6 +260,17 @@ def explain(key: str, r: dict[str, Any]) -> list[str]:
                 "(schema/build.py), make new rule classes every time, so the key never repeats. "
                 "Building those rules once would remove that share of the CPU."
             )
+        service = parts.get("service database look-ups (row-level security transactions)", 0)
+        if service > 0.15:
+            out.append(
+                f"{service * 100:.0f} % of the samples are in the two look-ups in the service "
+                "database every request makes before it reads a record (the login's subject, "
+                "in the token check, and the subject's anchor value): each is a transaction of "
+                "its own, bound for row-level security (stores/scope.py), so BEGIN, set_config, "
+                "the SELECT and COMMIT, four round trips each; then the person's keys and the "
+                "page, two more statements. PostGraphile, given the cookie id and no login, "
+                "sends one statement."
+            )
         if parts.get("GraphQL execution", 0) > 0.3:
             out.append(
                 "The rest is graphql-core's execution, field by field (FINDINGS.md: about 8 µs a "

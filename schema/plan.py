@@ -15,11 +15,15 @@ from typing import Any
 
 from graphql import (
     FieldNode,
+    GraphQLBoolean,
     GraphQLField,
+    GraphQLID,
+    GraphQLInt,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
     OperationDefinitionNode,
     Undefined,
 )
@@ -36,11 +40,15 @@ from catalogue import Category, Field
 from schema.records import RecordTypes, attribute, download_path, value
 from schema.subject import is_list
 
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # GraphQL's Int
 BACKREF = "strawberry-definition"  # graphql-core field -> Strawberry field (its python name)
 
 Row = dict[str, Any]
-# A record's fields in response order: (response key, row -> the leaf's coerced value).
-RecordPlan = tuple[tuple[str, Callable[[Row], Any]], ...]
+# A record's fields in response order, each (response key, column, passthrough, complete): the
+# row's value of `column` as it is where its class is in `passthrough` (a str for a String:
+# graphql-core's own coercion would return it unchanged), else `complete(value)`; where
+# `column` is None, `complete(row)` (a constant, a withheld field, a computed one).
+RecordPlan = tuple[tuple[str, str | None, frozenset[type], Callable[[Any], Any]], ...]
 
 
 Sub = Callable[[GraphQLObjectType, FieldDetailsList], GroupedFieldSet]
@@ -202,19 +210,23 @@ class Compiler:
         self, types: RecordTypes, record: GraphQLObjectType, fields: GroupedFieldSet
     ) -> RecordPlan:
         by_attribute = {attribute(f): f for f in types.category.fields}
-        out: list[tuple[str, Callable[[Row], Any]]] = []
+        out: list[tuple[str, str | None, frozenset[type], Callable[[Any], Any]]] = []
         for key, details in fields.items():
             name = details[0].node.name.value
             if name == "__typename":
-                out.append((key, _constant(record.name)))
+                out.append((key, None, frozenset(), _constant(record.name)))
                 continue
             gfield = record.fields[name]
             python = getattr(gfield.extensions.get(BACKREF), "python_name", None)
             complete = _leaf(gfield)
-            if python in by_attribute:
-                out.append((key, _reader(by_attribute[python], complete)))
+            f = by_attribute.get(python) if isinstance(python, str) else None
+            if f is not None and not f.withheld:
+                # Unmasked (only `me` is planned), a field's value is its column's.
+                out.append((key, f.name, _passthrough(gfield), complete))
+            elif f is not None:
+                out.append((key, None, frozenset(), _reader(f, complete)))
             elif python == "download_path" and "file_name" in by_attribute:
-                out.append((key, _download(by_attribute["file_name"], complete)))
+                out.append((key, None, frozenset(), _download(by_attribute["file_name"], complete)))
             else:
                 raise Unplannable(name)
         return tuple(out)
@@ -251,18 +263,37 @@ def _leaf(field: GraphQLField) -> Callable[[Any], Any]:
     if not isinstance(scalar, GraphQLScalarType):
         raise Unplannable(str(t))
     coerce = scalar.coerce_output_value
+    whole = scalar is GraphQLInt
 
     def complete(v: Any) -> Any:
         if v is None:
             if nullable:
                 return None
             raise Unplannable("null")
+        if whole and v.__class__ is int and INT_MIN <= v <= INT_MAX:
+            return v  # what serialize_int returns for it
         out = coerce(v)
         if out is None or out is Undefined:
             raise Unplannable("null")
         return out
 
     return complete
+
+
+def _passthrough(field: GraphQLField) -> frozenset[type]:
+    """The classes of values a leaf's coercion returns unchanged: str for graphql-core's
+    String and ID, bool for its Boolean (`serialize_string` & co. return them as they are),
+    and None where the field is nullable."""
+    t = field.type
+    scalar = t.of_type if isinstance(t, GraphQLNonNull) else t
+    kept: set[type] = set()
+    if scalar is GraphQLString or scalar is GraphQLID:
+        kept.add(str)
+    elif scalar is GraphQLBoolean:
+        kept.add(bool)
+    if not isinstance(t, GraphQLNonNull):
+        kept.add(type(None))
+    return frozenset(kept)
 
 
 def _constant(c: str) -> Callable[[Row], Any]:

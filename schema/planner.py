@@ -314,7 +314,14 @@ class _Run:
 
 
 def _record(plan: RecordPlan, row: dict[str, Any]) -> dict[str, Any]:
-    return {key: read(row) for key, read in plan}
+    out: dict[str, Any] = {}
+    for key, column, passthrough, complete in plan:
+        if column is None:
+            out[key] = complete(row)
+        else:
+            v = row.get(column)
+            out[key] = v if v.__class__ in passthrough else complete(v)
+    return out
 
 
 def _edge(plan: Connection, row: dict[str, Any], cursor: str | None) -> dict[str, Any]:

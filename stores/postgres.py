@@ -255,9 +255,14 @@ class PostgresStore:
         args: list[Any] = []
         sql = cat.page_sql(person, args, limit, after)
         self.statements += 1
+        records = await self.pool.fetch(sql, *args)
+        if not records:
+            return []
+        # The hidden `__o` order columns come last (page_sql): zip stops before them.
+        names = [k for k in records[0].keys() if not k.startswith("__o")]
         rows = []
-        for r in await self.pool.fetch(sql, *args):
-            row = {k: v for k, v in r.items() if not k.startswith("__o")}
+        for r in records:
+            row = dict(zip(names, r, strict=False))
             row["_pos"] = tuple(row.get("_pos") or ())
             rows.append(row)
         return rows
