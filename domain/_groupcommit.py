@@ -4,8 +4,9 @@ An append that is not part of a change of its own (a refused attempt, a support 
 refused download) used to be a transaction of its own, and every such transaction in the company
 queued for the chain's one lock: about a thousand a second. Here the appends that arrive while
 a batch is being written wait for the next one, which writes them all with one call of
-`audit_append_many()` (stores/migrations/service/0018_audit_group_commit.sql): one transaction,
-one lock, one commit. Under load batches grow by themselves; alone, a row is written at once.
+`audit_append_many()` (stores/migrations/service/0018_audit_group_commit.sql, 0019): one
+transaction, one lock, one INSERT, one commit. Under load batches grow by themselves; alone, a
+row is written at once.
 
 What this keeps:
 - The row is written before the data leaves: `append()` returns a row's seq only once the
