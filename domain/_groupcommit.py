@@ -21,6 +21,9 @@ What this keeps:
 - A malformed row cannot cost the others their rows: a batch refused as data (SQLSTATE class 22)
   is retried one row at a time, and only the bad row fails.
 - No personal data in logs: a failure is logged as its exception type and the batch's size.
+- Row-level security as before: like `record()` on a pool, the batch's transaction binds no
+  subject and no scope (stores/scope.py); it reads nothing, and the rows are written by the
+  SECURITY DEFINER function, as the owner.
 
 Rows written in the transaction of a change (a grant, a transfer, an export request) do not come
 here: they call `audit_append()` in that transaction, so the change and its row commit together.
