@@ -4,8 +4,9 @@ An append that is not part of a change of its own (a refused attempt, a support 
 refused download) used to be a transaction of its own, and every such transaction in the company
 queued for the chain's one lock: about a thousand a second. Here the appends that arrive while
 a batch is being written wait for the next one, which writes them all with one call of
-`audit_append_many()` (stores/migrations/service/0018_audit_group_commit.sql): one transaction,
-one lock, one commit. Under load batches grow by themselves; alone, a row is written at once.
+`audit_append_many()` (stores/migrations/service/0018_audit_group_commit.sql, 0019): one
+transaction, one lock, one INSERT, one commit. Under load batches grow by themselves; alone, a
+row is written at once.
 
 What this keeps:
 - The row is written before the data leaves: `append()` returns a row's seq only once the
@@ -20,6 +21,9 @@ What this keeps:
 - A malformed row cannot cost the others their rows: a batch refused as data (SQLSTATE class 22)
   is retried one row at a time, and only the bad row fails.
 - No personal data in logs: a failure is logged as its exception type and the batch's size.
+- Row-level security as before: like `record()` on a pool, the batch's transaction binds no
+  subject and no scope (stores/scope.py); it reads nothing, and the rows are written by the
+  SECURITY DEFINER function, as the owner.
 
 Rows written in the transaction of a change (a grant, a transfer, an export request) do not come
 here: they call `audit_append()` in that transaction, so the change and its row commit together.

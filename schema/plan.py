@@ -10,7 +10,7 @@ raises `Unplannable`: the whole operation then goes to the executor (`schema.pla
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from graphql import (
@@ -69,6 +69,7 @@ class Connection:
     node: RecordPlan
     page_info: tuple[tuple[str, str], ...]  # (response key, field name or the type's name)
     cursors: bool  # a cursor is asked for (as an edge's or as `endCursor`)
+    reads: frozenset[str]  # the catalogue fields its nodes read
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,9 @@ class CategoryField:
     connection: Connection | None = None
     field: GraphQLField | None = None  # a connection's, for its arguments
     node: FieldNode | None = None
+    # The catalogue fields read: those of every selection of this category in the operation,
+    # so that each category is still one read (one DataLoader key) however often it is asked.
+    fields: frozenset[str] = frozenset()
 
 
 # A subject's fields in response order: (key, "__typename", name), (key, "id", coerce) or
@@ -131,7 +135,7 @@ class Compiler:
                 roots.append((key, self._subject(sub, subject, sub(subject, details))))
             else:
                 raise Unplannable(name)
-        return Plan(tuple(roots))
+        return Plan(_one_read_per_category(roots))
 
     def _subject(
         self, sub: Sub, subject: GraphQLObjectType, fields: GroupedFieldSet
@@ -153,14 +157,19 @@ class Compiler:
                 types = self.connections[inner.name]
                 connection = self._connection(sub, types, inner, sub(inner, details))
                 entry = CategoryField(
-                    types.category, "connection", (), connection, field, details[0].node
+                    types.category,
+                    "connection",
+                    (),
+                    connection,
+                    field,
+                    details[0].node,
+                    connection.reads,
                 )
             elif inner.name in self.records:
                 types = self.records[inner.name]
                 kind = "list" if is_list(types.category) else "single"
-                entry = CategoryField(
-                    types.category, kind, self._record(types, inner, sub(inner, details))
-                )
+                record, reads = self._record(types, inner, sub(inner, details))
+                entry = CategoryField(types.category, kind, record, fields=reads)
             else:
                 raise Unplannable(name)
             out.append((key, "category", entry))
@@ -173,6 +182,7 @@ class Compiler:
         edge_parts: list[tuple[str, str]] = []
         page_parts: list[tuple[str, str]] = []
         node: RecordPlan = ()
+        reads: frozenset[str] = frozenset()
         edge_type = _object(connection.fields["edges"].type)
         page_type = _object(connection.fields["pageInfo"].type)
         for key, details in fields.items():
@@ -186,7 +196,7 @@ class Compiler:
                     edge_parts.append((ekey, ename))
                     if ename == "node":
                         record = _object(edge_type.fields["node"].type)
-                        node = self._record(types, record, sub(record, edetails))
+                        node, reads = self._record(types, record, sub(record, edetails))
             elif name == "pageInfo":
                 for pkey, pdetails in sub(page_type, details).items():
                     pname = pdetails[0].node.name.value
@@ -204,12 +214,15 @@ class Compiler:
             tuple(page_parts),
             any(n == "cursor" for _, n in edge_parts)
             or any(n == "endCursor" for _, n in page_parts),
+            reads,
         )
 
     def _record(
         self, types: RecordTypes, record: GraphQLObjectType, fields: GroupedFieldSet
-    ) -> RecordPlan:
+    ) -> tuple[RecordPlan, frozenset[str]]:
+        """The record's plan, and the catalogue fields it reads."""
         by_attribute = {attribute(f): f for f in types.category.fields}
+        reads: set[str] = set()
         out: list[tuple[str, str | None, frozenset[type], Callable[[Any], Any]]] = []
         for key, details in fields.items():
             name = details[0].node.name.value
@@ -226,10 +239,36 @@ class Compiler:
             elif f is not None:
                 out.append((key, None, frozenset(), _reader(f, complete)))
             elif python == "download_path" and "file_name" in by_attribute:
-                out.append((key, None, frozenset(), _download(by_attribute["file_name"], complete)))
+                f = by_attribute["file_name"]
+                out.append((key, None, frozenset(), _download(f, complete)))
             else:
                 raise Unplannable(name)
-        return tuple(out)
+            reads.add(f.name)
+        return tuple(out), frozenset(reads)
+
+
+def _one_read_per_category(
+    roots: list[tuple[str, SubjectPlan | str]],
+) -> tuple[tuple[str, SubjectPlan | str], ...]:
+    wanted: dict[str, set[str]] = {}
+    for _, subject in roots:
+        for _, kind, entry in () if isinstance(subject, str) else subject:
+            if kind == "category":
+                wanted.setdefault(entry.category.key, set()).update(entry.fields)
+    return tuple(
+        (
+            key,
+            subject
+            if isinstance(subject, str)
+            else tuple(
+                (k, kind, replace(e, fields=frozenset(wanted[e.category.key])))
+                if kind == "category"
+                else (k, kind, e)
+                for k, kind, e in subject
+            ),
+        )
+        for key, subject in roots
+    )
 
 
 def _plain(collected: Any) -> None:

@@ -256,12 +256,12 @@ class _Run:
     ) -> Awaitable[Any]:
         loaders, key = self.context.loaders, entry.category.key
         if entry.kind == "single":
-            return loaders.single.load((key, self.sid))
+            return loaders.single.load((key, self.sid, entry.fields))
         if entry.kind == "list":
-            return read_list(self.context, key, self.sid)
+            return read_list(self.context, key, self.sid, entry.fields)
         assert window is not None
         size, position = window
-        return loaders.page.load((key, self.sid, size + 1, position))
+        return loaders.page.load((key, self.sid, size + 1, position, entry.fields))
 
     def _subject(
         self,

@@ -16,7 +16,7 @@ from schema.context import Context
 from schema.errors import InvalidArgument
 from schema.policy_types import RightToKnow, right_to_know
 from schema.records import PageInfo, RecordTypes
-from stores.mapping import Position, Row
+from stores.mapping import Fields, Position, Row
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -58,17 +58,19 @@ def page_window(
     return min(size, MAX_PAGE), position
 
 
-async def read_list(ctx: Context, category: str, sid: UUID) -> list[Row]:
+async def read_list(
+    ctx: Context, category: str, sid: UUID, fields: Fields | None = None
+) -> list[Row]:
     """A short list's records, whole (up to LIST_LIMIT): files are listed, tables paged."""
     if ctx.loaders.stores.store_of(category).kind == "files":
         return await ctx.loaders.files.load((category, sid))
-    return await ctx.loaders.page.load((category, sid, LIST_LIMIT, None))
+    return await ctx.loaders.page.load((category, sid, LIST_LIMIT, None, fields))
 
 
 def _single(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     async def resolve(self: Any, info: strawberry.Info) -> Any:
         ctx: Context = info.context
-        row = await ctx.loaders.single.load((cat.key, self.sid))
+        row = await ctx.loaders.single.load((cat.key, self.sid, None))
         return None if row is None else types.build(row, self.masked)
 
     resolve.__annotations__["return"] = types.record | None
@@ -94,7 +96,7 @@ def _connection(cat: Category, types: RecordTypes) -> Callable[..., Any]:
         ctx: Context = info.context
         secret = ctx.services.rules.secret_key
         size, position = page_window(secret, cat.key, first, after)
-        rows = await ctx.loaders.page.load((cat.key, self.sid, size + 1, position))
+        rows = await ctx.loaders.page.load((cat.key, self.sid, size + 1, position, None))
         edges = [
             types.edge(
                 node=types.build(r, self.masked),
@@ -156,9 +158,9 @@ def subject_type(
             if not cat.withheld_fields:
                 continue
             if is_list(cat):
-                rows = await ctx.loaders.page.load((cat.key, self.sid, LIST_LIMIT, None))
+                rows = await ctx.loaders.page.load((cat.key, self.sid, LIST_LIMIT, None, None))
             else:
-                row = await ctx.loaders.single.load((cat.key, self.sid))
+                row = await ctx.loaders.single.load((cat.key, self.sid, None))
                 rows = [] if row is None else [row]
             for row in rows:
                 for f in cat.withheld_fields:

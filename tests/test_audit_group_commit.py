@@ -149,6 +149,42 @@ async def test_a_malformed_row_fails_alone(pool: asyncpg.Pool) -> None:
     assert (await verify(pool)).ok
 
 
+INSERT_ROW = (
+    "INSERT INTO audit_log (seq, request_id, actor, action, outcome, prev_hash, hash) "
+    "VALUES ($1, 'r', '{\"kind\": \"support\"}', 'subject.read', 'allowed', "
+    "repeat('0', 64), repeat('0', 64))"
+)
+
+
+async def test_the_insert_trigger_lets_in_a_batch_and_nothing_after_it(
+    scratch: str, pool: asyncpg.Pool
+) -> None:
+    log = GroupCommit(pool)
+    await asyncio.gather(*(denied(log, f"r-{i}") for i in range(3)))
+    owner = await asyncpg.connect(scratch)
+    try:
+        for settings in [
+            # What a batch leaves behind: nothing named.
+            'SELECT audit_append_many(\'[{"request_id": "b", "actor": {"kind": '
+            '"anonymous"}, "action": "access.denied", "outcome": "denied"}]\')',
+            # A run's end without its start.
+            "SELECT set_config('dsar.audit_append_last', '100', true)",
+            # A start without a run's end: one row only, not the one after it.
+            "SELECT set_config('dsar.audit_append', '5', true)",
+        ]:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="audit_append"):
+                async with owner.transaction():
+                    await owner.execute(settings)
+                    if "set_config('dsar.audit_append', '5'" in settings:
+                        await owner.execute(INSERT_ROW, 5)
+                    last = await owner.fetchval("SELECT max(seq) FROM audit_log")
+                    await owner.execute(INSERT_ROW, last + 1)
+        assert await owner.fetchval("SELECT count(*) FROM audit_log") == 3
+        assert (await verify(owner)).ok
+    finally:
+        await owner.close()
+
+
 async def test_a_closed_batcher_writes_what_waits_and_takes_no_more(pool: asyncpg.Pool) -> None:
     log = GroupCommit(pool)
     waiting = [asyncio.create_task(denied(log, f"w-{i}")) for i in range(3)]

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 
 from api.devissuer import DevIssuer
 from stores.pool import create_pool
+from stores.registry import Stores
 from stores.seed import subject_id
 from tests._planner import both
 from tests.test_graphql_read import ME_ALL, gql
@@ -113,3 +114,22 @@ async def test_a_store_that_is_down_is_the_executors_503_without_a_second_read(
     assert r.status_code == 200
     metrics = await client.get("/metrics")
     assert 'dsar_graphql_operations_total{path="planned"} 2.0' in metrics.text
+
+
+async def test_a_planned_read_selects_only_the_fields_asked_for(stores: Stores) -> None:
+    """One statement per store and category, of the columns the operation asks for: on
+    PostgreSQL and on the MySQL store (the CRM), a withheld field still only as `…_held`."""
+    person = await stores.person_of(ALICE, all_keys=False)
+    assert person is not None
+    rows = await stores.page("web_analytics", person, 3, None, frozenset({"page_url"}))
+    assert rows and all(set(r) == {"page_url", "_pos"} for r in rows)
+    profile = await stores.single("profile", person, frozenset({"email", "updated_at"}))
+    assert profile is not None and set(profile) == {"email", "updated_at"}
+    held = await stores.single("identifiers", person, frozenset({"password_hash"}))
+    assert held == {"password_hash_held": True}
+    provided = await stores.page("provided", person, 3, None, frozenset({"submitted_at"}))
+    assert provided and all(set(r) == {"submitted_at", "_pos"} for r in provided)
+    assert all(r["submitted_at"].tzinfo is not None for r in provided)  # converted as before
+    everything = await stores.page("provided", person, 3, None)
+    assert [r["submitted_at"] for r in everything] == [r["submitted_at"] for r in provided]
+    assert set(everything[0]) > {"submitted_at", "title", "_pos"}

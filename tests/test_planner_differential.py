@@ -23,9 +23,9 @@ from stores.seed import subject_id
 from tests._planner import both, context
 
 SDL = Path(__file__).resolve().parents[1] / "schema.graphql"
-RECORDS = 1600  # operations under `me` asking for records only: the planner's part
-ME = 400  # anything under `me`
-ANY = 150  # any root field
+RECORDS = 1800  # operations under `me` asking for records only: the planner's part
+ME = 250  # anything under `me`
+ANY = 60  # any root field
 CUSTOM_SCALARS = {
     "DateTime": st.datetimes().map(lambda d: nodes.String(d.isoformat() + "Z")),
     "Date": st.dates().map(nodes.String),
