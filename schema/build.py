@@ -19,7 +19,6 @@ from graphql.validation import (
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
-    ParserCache,
     ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_rule
@@ -33,6 +32,7 @@ from domain.errors import STORE_FAILURES as UNAVAILABLE
 from domain.principals import Customer
 from schema import export_types, exports, portability, requests, support
 from schema.context import Context
+from schema.documents import DOCUMENT_CACHE, MAX_TOKENS, SharedParserCache
 from schema.errors import PublicError
 from schema.planner import Planner
 from schema.policy_types import DataCategory
@@ -44,9 +44,6 @@ log = logging.getLogger("dsar.graphql")
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
-MAX_TOKENS = 1000
-# Distinct operations whose parsed and validated documents are kept (least recently used goes).
-DOCUMENT_CACHE = 256
 __all__ = ["GENERIC", "build_schema"]
 
 
@@ -160,8 +157,9 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
         type("Mutation", (), mutation_fields),
         description="Ask for copies and transfers of personal data.",
     )
-    # Factories, not instances: an extension holds per-request state. The parser and validation
-    # caches live at module level in Strawberry, so they are shared all the same.
+    # Factories, not instances: an extension holds per-request state. The parse cache is
+    # schema.documents' (shared with the HTTP layer and the planner); the validation cache
+    # lives at module level in Strawberry, so it is shared all the same.
     # The rule classes are made once: ValidationCache keys on them, and the limiters' own
     # extensions would make new classes per request, so the cache would never hit (validation
     # was half of a small query's CPU).
@@ -174,7 +172,7 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
     extensions: list[Any] = [
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE),
+        SharedParserCache,
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE),
         ShapeErrors,
     ]

@@ -29,7 +29,6 @@ from graphql import (
     OperationType,
     VariableNode,
     get_argument_values,
-    parse,
     visit,
 )
 from graphql.execution.collect_fields import FragmentDetails
@@ -43,6 +42,7 @@ from domain.errors import STORE_FAILURES
 from domain.principals import Customer
 from schema import cursors
 from schema.context import Context
+from schema.documents import parsed
 from schema.loaders import Loaders
 from schema.plan import CategoryField, Compiler, Connection, Plan, RecordPlan, SubjectPlan
 from schema.records import RecordTypes
@@ -149,7 +149,7 @@ class Planner:
     def _prepare(self, query: str, operation_name: str | None) -> _Document:
         nothing = _Document(None, {}, ())
         try:
-            document = parse(query, max_tokens=self.max_tokens)
+            document = parsed(query, self.max_tokens)
         except GraphQLError:
             return nothing
         if validate_document(self.schema, document, self.rules):
