@@ -115,6 +115,14 @@ def create_app(
         except BaseException:
             await stores.close()
             raise
+        try:
+            # Group commit's own connections (domain/_groupcommit.py): one batch in flight,
+            # and one spare while a broken connection is replaced.
+            audit_db = await create_pool(deployment.service_dsn, min_size=1, max_size=2)
+        except BaseException:
+            await db.close()
+            await stores.close()
+            raise
         async with db.acquire() as conn:
             problem = (await role_report(conn)).problem()
         if problem:
@@ -131,6 +139,7 @@ def create_app(
             budget,
             mailer=mailer_for(settings.smtp_url, settings.mail_from),
             public_url=settings.public_url,
+            audit_db=audit_db,
         )
         anchoring = None
         if settings.audit_checkpoint_interval and settings.audit_signing_key:
@@ -161,6 +170,8 @@ def create_app(
                     await anchoring
             await app.state.security.close()
             await leases.close()
+            await app.state.services.audit.close()  # what waits is written first
+            await audit_db.close()
             await db.close()
             await stores.close()
             if traces is not None:

@@ -38,6 +38,9 @@ EDGE_ONLY: dict[str, str] = {
     "schema.errors.AuditDown": "the GraphQL error of domain AuditUnavailable on support fields",
     "schema.request_errors.RequestError": "a GraphQL request error: a value of the wrong type",
     "schema.scopes.Unscoped": "a root field missing from the scope table (then refused)",
+    "schema.plan.Unplannable": "control flow: a selection the planner leaves to the executor",
+    "schema.planner.StoreFailed": "control flow: a store failed under a planned field; the "
+    "executor's own 503 answer is given",
 }
 
 BELOW_THE_DOMAIN: dict[str, str] = {

@@ -9,7 +9,6 @@ The response's media type and the status of a request error follow the client's 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -18,10 +17,8 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
-    parse,
 )
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,6 +42,7 @@ from domain import audit
 from domain.principals import Customer, Principal
 from domain.services import Services
 from schema.context import Context
+from schema.documents import parsed_or_none
 from schema.scopes import PUBLIC, Unscoped, required_scope
 
 AUTH_ERRORS = (NoCredentials, InvalidToken, InvalidDPoPProof, InsufficientScope, StepUpRequired)
@@ -66,14 +64,6 @@ UNAVAILABLE_MESSAGE = "The service cannot answer right now; try again shortly."
 
 def bad_request(message: str) -> Response:
     return not_a_request(message, JSON)
-
-
-@lru_cache(maxsize=512)
-def _parse(query: str) -> DocumentNode | None:
-    try:
-        return parse(query, max_tokens=2000)
-    except GraphQLError:
-        return None  # the schema reports the syntax error itself
 
 
 def root_fields(document: DocumentNode, operation_name: str | None) -> list[str] | None:
@@ -124,7 +114,7 @@ async def _public_only(request: Request) -> bool:
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         return False
     name = body.get("operationName")
-    document = _parse(body["query"])
+    document = parsed_or_none(body["query"])
     if document is None or not (name is None or isinstance(name, str)):
         return False
     fields = root_fields(document, name)
@@ -211,7 +201,7 @@ async def graphql_endpoint(request: Request) -> Response:
             ],
             media,
         )
-    document = _parse(query)
+    document = parsed_or_none(query)
     if document is not None:
         fields = root_fields(document, operation_name)
         if fields is None:
@@ -230,14 +220,16 @@ async def graphql_endpoint(request: Request) -> Response:
         except InsufficientScope as exc:
             # A denied attempt is audited like any other (no subject: none was reached).
             await audit.denied(
-                services.db, request_id=request.state.request_id, actor=principal, subject_id=None
+                services.audit,
+                request_id=request.state.request_id,
+                actor=principal,
+                subject_id=None,
             )
             return error_response(exc, media, dpop=uses_dpop(request.headers.get("authorization")))
     base_url = str(request.base_url).rstrip("/")
     context = Context(services, principal, request.state.request_id, base_url)
-    result = await request.app.state.schema.execute(
-        query, variable_values=variables, context_value=context, operation_name=operation_name
-    )
+    result = await request.app.state.schema.run(query, variables, context, operation_name)
+    request.app.state.metrics.operations.labels("planned" if context.planned else "executor").inc()
     for name in context.limits_hit:
         request.app.state.metrics.limits.labels(name).inc()
     if context.support_misses:

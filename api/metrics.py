@@ -42,6 +42,12 @@ class Metrics:
             "Support looks that found no one (subject ids or addresses that match nobody).",
             registry=self.registry,
         )
+        self.operations = Counter(
+            "dsar_graphql_operations",
+            "GraphQL operations by how they ran: planned (schema/planner.py) or by the executor.",
+            ("path",),
+            registry=self.registry,
+        )
         self.store_up = Gauge(
             "dsar_store_up",
             "1 when a backing store answered the last readiness check.",

@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 
-from bench import _burst, _exports, _fides, _smallq, _underload
-from bench._context import Config, Ctx, export, profile_path
-from bench._env import LOGS, ROOT, VENV_BIN, open_bench, seed
+from bench import _audit, _burst, _exports, _fides, _processes, _smallq, _underload
+from bench._context import Config, Ctx, dsar_server, export, profile_path
+from bench._env import ROOT, open_bench, seed
 from bench._load import Paced, Wrk, wrk_path
-from bench._procs import Server, cpu_seconds, free_port
+from bench._procs import cpu_seconds
 from bench._profile import RATE, available, parts, record, summarise
 from bench._queries import events_query, me_query
 from bench._report import HERE, machine, saved_mysql, write
@@ -38,6 +38,8 @@ SCENARIOS = {
     6: "Fides",
     7: "under load",
     8: "burst",
+    9: "processes",
+    10: "audit appends",
 }
 
 
@@ -55,21 +57,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--render", action="store_true", help="only rewrite RESULTS.md from results.json"
     )
     return p.parse_args(argv)
-
-
-def dsar_server(env: dict[str, str]) -> Server:
-    port = free_port()
-    # `make serve` runs `dsar serve` with DSAR_DEV_ISSUER=1; the environment adds our own
-    # DSAR_HOME and DSAR_DATABASE_URL (bench/_env.py).
-    return Server(
-        "dsar",
-        [str(VENV_BIN / "dsar"), "serve", "--port", str(port)],
-        env=env,
-        port=port,
-        log=LOGS / "dsar.log",
-        ready_path="/readyz",
-        cwd=ROOT,
-    )
 
 
 async def _profile(ctx: Ctx, key: str, what: str, work: Any) -> None:
@@ -201,6 +188,8 @@ async def main(argv: list[str] | None = None) -> int:
                 ({6}, _fides.run),
                 ({7}, _underload.run),
                 ({8}, _burst.run),
+                ({9}, _processes.run),
+                ({10}, _audit.run),
             ]
             for numbers, step in steps:
                 if numbers & only:

@@ -10,10 +10,28 @@ from pathlib import Path
 from typing import Any
 
 from bench import _client, _procs
-from bench._env import DATA, Bench, Subject, extra, heavy
+from bench._env import DATA, LOGS, ROOT, VENV_BIN, Bench, Subject, extra, heavy
 from bench._stats import Summary, Target
 
 PROFILES = DATA / "profiles"
+
+
+def dsar_server(env: dict[str, str], workers: int = 1) -> _procs.Server:
+    """`dsar serve` as `make serve` runs it (DSAR_DEV_ISSUER=1), with the benchmark's own
+    DSAR_HOME and DSAR_DATABASE_URL in `env` (bench/_env.py)."""
+    port = _procs.free_port()
+    argv = [str(VENV_BIN / "dsar"), "serve", "--port", str(port)]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    return _procs.Server(
+        "dsar" if workers == 1 else f"dsar --workers {workers}",
+        argv,
+        env=env,
+        port=port,
+        log=LOGS / ("dsar.log" if workers == 1 else f"dsar-{workers}.log"),
+        ready_path="/readyz",
+        cwd=ROOT,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +41,7 @@ class Config:
     events: int
     load_seconds: float
     connections: int = 16
-    only: frozenset[int] = frozenset(range(1, 9))
+    only: frozenset[int] = frozenset(range(1, 11))
 
     @property
     def large(self) -> Subject:

@@ -21,12 +21,12 @@ from stores.files import FilesStore
 from stores.mapping import Person
 from stores.postgres import PostgresStore
 from stores.registry import Stores
-from stores.streams import csv_query, json_query
+from stores.streams import csv_options, csv_query, json_query
 
 _SESSION = (
     "SET LOCAL statement_timeout = 0; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'"
 )
-# The COPY options of `Snapshot.csv` and `Snapshot.json_lines`.
+# The COPY options of the plain SELECT as CSV, and of `Snapshot.json_lines`.
 _CSV = {"format": "csv", "header": True, "encoding": "UTF8"}
 _JSON = {"format": "csv", "quote": "\x01", "delimiter": "\x02", "encoding": "UTF8"}
 KINDS = ("csv", "json", "plain")
@@ -60,15 +60,17 @@ class Query:
 
 def query(stores: Stores, category: str, person: Person, kind: str) -> Query:
     """The person's records of `category` as the export reads them: `csv` (the bundle's CSV
-    cells), `json` (one `row_to_json` object a line) or `plain` (the mapped SELECT itself as
-    CSV, without the CSV cells' formula neutralising: what that SQL costs)."""
+    cells, with the snapshot's COPY options: text cells force-quoted), `json` (one
+    `row_to_json` object a line) or `plain` (the mapped SELECT itself as CSV, PostgreSQL's
+    default quoting: the least a CSV of these records can cost)."""
     cat = stores.postgres(category).categories[category]
     args: list[Any] = []
     records = cat.records_sql(person, args)
     if not person.has_all(cat.keys):
         records += " LIMIT 0"  # as the snapshot does: no value of a key, no records
     if kind == "csv":
-        return Query(category, csv_query(cat.category, records), tuple(args), _CSV)
+        sql = csv_query(cat.category, records)
+        return Query(category, sql, tuple(args), csv_options(cat.category))
     if kind == "json":
         return Query(category, json_query(records), tuple(args), _JSON)
     if kind == "plain":

@@ -19,7 +19,8 @@ from bench._copy import Copied, Query, copy_one, every_category, query
 from bench._env import person
 from bench._stats import Summary, Target, ratios
 
-RATIO = Target("<=", 1.3)
+RATIO = Target("<=", 1.15)  # CSV and JSON against bare COPY (issue 19)
+BUNDLE = Target("<=", 1.2)  # the whole bundle against the sum of its COPYs (issue 19)
 RSS_LIMIT = Target("<=", 150, "MB")
 FLAT = Target("<=", 1.1)  # RSS at 1M rows at most 10 % above RSS at 100k rows
 MB = 2**20
@@ -121,7 +122,7 @@ async def run(ctx: Ctx) -> None:
             "included)."
         )
 
-    csv_ratio = ratios(seconds["csv.dsar"], seconds["csv.copy"])
+    cells_ratio = ratios(seconds["csv.dsar"], seconds["csv.copy"])
     json_ratio = ratios(seconds["json.dsar"], seconds["json.copy"])
     plain_ratio = ratios(seconds["csv.dsar"], seconds["csv.copy_plain"])
     sql_ratio = ratios(seconds["csv.copy"], seconds["csv.copy_plain"])
@@ -130,22 +131,28 @@ async def run(ctx: Ctx) -> None:
         "subject": label,
         "figures": {k: v for k, v in figures.items() if k.startswith("csv")},
         "sizes_mb": {k: v / MB for k, v in sizes.items() if k.startswith("csv")},
+        # Judged against the plain mapped SELECT: formulas are neutralised on the bytes in
+        # dsar now, so COPY of csv_query no longer holds that work (issue 19).
         "targets": [
             target(
-                "CSV bundle over HTTP / bare COPY of the same mapped SELECT (csv_query)",
+                "CSV bundle over HTTP / bare COPY CSV of the plain mapped SELECT",
                 RATIO,
-                csv_ratio,
+                plain_ratio,
             ),
         ],
         "extra": [
-            figure(plain_ratio, "x", "CSV bundle / bare COPY CSV of the plain mapped SELECT"),
+            figure(
+                cells_ratio,
+                "x",
+                "CSV bundle / bare COPY of the same mapped SELECT (csv_query, force-quoted)",
+            ),
             figure(sql_ratio, "x", "bare COPY of csv_query / bare COPY of the plain SELECT"),
         ],
         "notes": [
-            cpu_note("csv", "csv.copy"),
-            f"The plain mapped SELECT as CSV, without the CSV cells (formula-neutralising CASE "
-            f"on text cells, booleans as text): {med('csv.copy_plain'):.2f} s and "
-            f"{med('csv.copy_plain.pg_cpu'):.2f} s of PostgreSQL CPU.",
+            cpu_note("csv", "csv.copy_plain"),
+            f"COPY of csv_query (booleans as text, text cells force-quoted so that dsar can "
+            f"neutralise formulas on the bytes): {med('csv.copy'):.2f} s and "
+            f"{med('csv.copy.pg_cpu'):.2f} s of PostgreSQL CPU.",
         ],
     }
     ctx.results["2"] = {
@@ -171,12 +178,12 @@ async def run(ctx: Ctx) -> None:
         "targets": [
             target(
                 "CSV bundle / sum of bare COPYs",
-                RATIO,
+                BUNDLE,
                 ratios(seconds["csv.dsar"], seconds["csv.sum"]),
             ),
             target(
                 "JSON bundle / sum of bare COPYs",
-                RATIO,
+                BUNDLE,
                 ratios(seconds["json.dsar"], seconds["json.sum"]),
             ),
         ],

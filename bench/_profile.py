@@ -47,7 +47,12 @@ PARTS: dict[str, tuple[str, ...]] = {
     "GraphQL parsing": ("parse (graphql/language/parser.py)",),
     "GraphQL validation": ("validate (graphql/validation/validate.py)",),
     "GraphQL execution": ("(graphql/execution/",),
+    "planned execution": ("(schema/planner.py)",),
     "DataLoader dispatch": ("(strawberry/dataloader.py)",),
+    "service database look-ups (row-level security transactions)": (
+        "Subjects.for_login (stores/subjects.py",
+        "Subjects.anchor_of (stores/subjects.py",
+    ),
     "token checks": ("(api/tokens.py)", "(joserfc/"),
     "asyncpg": ("(asyncpg/",),
     "bundle (exporters, stream-zip, isal)": ("(exporters/", "(stream_zip/", "(isal/"),

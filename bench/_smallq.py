@@ -88,6 +88,7 @@ class Side:
     body: bytes
     token: str | None
     pid: int  # the server process, for its CPU time
+    tree: bool = False  # count its children's CPU too (`dsar serve --workers N`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +113,10 @@ async def pair(ctx: Ctx, sides: dict[str, Side], *, tolerate: bool = False) -> d
             wrk = Wrk(
                 side.url + "/graphql", side.body, token=side.token, connections=cfg.connections
             )
-            pg, cpu = ctx.pg_cpu(), _procs.cpu_seconds(side.pid)
+            cpu_of = _procs.tree_cpu_seconds if side.tree else _procs.cpu_seconds
+            pg, cpu = ctx.pg_cpu(), cpu_of(side.pid)
             load = await wrk.run(cfg.load_seconds)
-            cpu, pg_after = _procs.cpu_seconds(side.pid) - cpu, ctx.pg_cpu()
+            cpu, pg_after = cpu_of(side.pid) - cpu, ctx.pg_cpu()
             if load.errors and not tolerate:
                 raise RuntimeError(f"{name}: {load.errors} failed requests under load")
             per = 1000 / max(load.requests, 1)
@@ -204,7 +206,7 @@ async def small_queries(ctx: Ctx) -> None:
         "targets": [
             target(
                 "dsar throughput / bare Starlette + asyncpg + orjson",
-                Target(">=", 0.5),
+                Target(">=", 0.8),  # issue 19
                 ratios(_rps(loads["dsar"]), _rps(loads["bare"])),
             )
         ],

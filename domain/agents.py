@@ -41,7 +41,7 @@ class Look:
         purpose: dict[str, str] | None = None,
     ) -> None:
         await audit.denied(
-            self.services.db,
+            self.services.audit,
             request_id=self.request_id,
             actor=self.principal,
             subject_id=subject_id,
@@ -73,6 +73,7 @@ class Look:
     ) -> None:
         await support.admit(
             self.services.db,
+            self.services.audit,
             agent,
             access,
             request_id=self.request_id,
@@ -182,6 +183,7 @@ async def request_export(
         await jurisdiction.settle(services.stores, services.catalogue, subject_id)
         row = await support.request_export_for(
             services.db,
+            services.audit,
             services.catalogue,
             services.rules,
             agent,

@@ -1,12 +1,15 @@
 """The audit log: one row per read of personal data by anyone but the subject, per export,
 download, grant, revocation, transfer and denied attempt (issue 7, item 4).
 
-Rows are appended only by the database function `audit_append()`, which chains each row to the
-one before (stores/migrations/service/0002_audit.sql); `verify()` recomputes that chain here.
-Callers write the row *before* data leaves and return nothing when `record()` raises
-`AuditUnavailable`. A row holds who (kind, issuer, sub or client id: never a name or an
-address), about whom (a subject id), why (ticket, reason, grant or export id) and which
-categories by name: never a value, a token or a secret.
+Rows are appended only by the database functions `audit_append()` and `audit_append_many()`,
+which chain each row to the one before (stores/migrations/service/0002_audit.sql and 0018);
+`verify()` recomputes that chain here. Callers write the row *before* data leaves and return
+nothing when `record()` raises `AuditUnavailable`. A row written with a change passes the
+change's connection, so both commit together; a row that stands alone passes the process's
+`GroupCommit` (`services.audit`), which writes it with the others waiting (group commit).
+A row holds who (kind, issuer, sub or client id: never a name or an address), about whom (a
+subject id), why (ticket, reason, grant or export id) and which categories by name: never a
+value, a token or a secret.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from domain._auditchain import GENESIS, VerifyResult, canonical, chain_hash, verify_on
+from domain._groupcommit import GroupCommit
 from domain.errors import AuditUnavailable
 from domain.principals import (
     Actor,
@@ -45,6 +49,7 @@ __all__ = [
     "Action",
     "AuditUnavailable",
     "Db",
+    "GroupCommit",
     "Outcome",
     "VerifyResult",
     "access_log",
@@ -149,7 +154,7 @@ def _checked(
 
 
 async def record(
-    db: Db,
+    db: Db | GroupCommit,
     *,
     request_id: str,
     actor: Actor | None,
@@ -159,8 +164,28 @@ async def record(
     purpose: Mapping[str, str] | None = None,
     categories: Sequence[str] = (),
 ) -> int:
-    """Appends one row and returns its seq; raises AuditUnavailable when it is not written."""
+    """Appends one row and returns its seq; raises AuditUnavailable when it is not written.
+
+    `db` is the connection of the transaction the row belongs to (it commits with it), or a
+    `GroupCommit` for a row of its own (written and committed with the next batch), or a pool
+    (a transaction of its own, one append at a time: the command line, the benchmark's baseline).
+    """
     action, purpose_map, names = _checked(request_id, action, outcome, purpose, categories)
+    if isinstance(db, GroupCommit):
+        return await db.append(
+            orjson.dumps(
+                {
+                    "request_id": request_id,
+                    "actor": actor_of(actor),
+                    # str(): asyncpg's own UUID type is not one orjson knows.
+                    "subject_id": None if subject_id is None else str(subject_id),
+                    "action": action.value,
+                    "purpose": purpose_map,
+                    "categories": names,
+                    "outcome": outcome,
+                }
+            )
+        )
     try:
         # JSON goes as text and is cast in SQL, so this works with or without a jsonb codec.
         seq = await db.fetchval(
@@ -182,7 +207,7 @@ async def record(
 
 
 async def denied(
-    db: Db,
+    db: Db | GroupCommit,
     *,
     request_id: str,
     actor: Principal | None,

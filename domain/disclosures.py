@@ -17,6 +17,7 @@ Only the cookie recipients' data counts as "shared" (the policy's share table); 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -233,6 +234,30 @@ def strongest(verification: Mapping[str, Any]) -> bool:
     (an acr among the step-up values), the strongest verification dsar knows."""
     required = verification.get("required_acr_values") or []
     return verification.get("method") == "oidc_login" and verification.get("acr") in required
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRule:
+    """What governs one withheld item for a person of one jurisdiction: answers to queries never
+    carry its value; `released` says whether the person's own copy, asked for with the
+    strongest sign-in, does (GDPR Art. 15(3)), and `reason` why, in the catalogue's words."""
+
+    rule: str
+    released: bool
+    reason: str
+
+
+def held_rule(catalogue: Catalogue, jurisdiction_key: str, category: str, field: str) -> HeldRule:
+    """The rule of a withheld field for a person of `jurisdiction_key`: the CCPA § 7024(d) rule
+    ([withholding]) where no release rule applies (California, UNKNOWN), else the release
+    rule, releasing the field or keeping it with its documented exception."""
+    release = catalogue.release_rule(jurisdiction_key)
+    if release is None:
+        return HeldRule(catalogue.withholding.title, False, catalogue.withholding.description)
+    why = release.exception(category, field)
+    if why is not None:
+        return HeldRule(release.title, False, why)
+    return HeldRule(release.title, True, release.description)
 
 
 def release_for(

@@ -65,7 +65,7 @@ async def start(
         # The same work as "someone else's" below (one denied row through the audit log), so
         # the two cannot be told apart by how long the 404 takes: the insert was most of it.
         await audit.denied(
-            db,
+            services.audit,
             request_id=request_id,
             actor=principal,
             subject_id=None,
@@ -81,14 +81,14 @@ async def start(
             and await portability.live_grant(db, principal, row.grant_id) is not None
         )
     if not allowed:
-        await _refused(db, principal, row, request_id, NOT_YOURS)
+        await _refused(services.audit, principal, row, request_id, NOT_YOURS)
         raise NotFound
     if isinstance(principal, Customer):
         rules = services.rules
         try:
             require_strong_login(principal, rules.step_up_acr_values, rules.step_up_max_age)
         except StepUpRequired:
-            await _refused(db, principal, row, request_id, STEP_UP)
+            await _refused(services.audit, principal, row, request_id, STEP_UP)
             raise
     key = None
     if isinstance(principal, Partner):
@@ -105,7 +105,7 @@ async def start(
     try:
         await services.turns.take()
     except Overloaded:
-        await _refused(db, principal, row, request_id, OVERLOADED)
+        await _refused(services.audit, principal, row, request_id, OVERLOADED)
         raise
     try:
         if ref is None:
@@ -122,7 +122,9 @@ async def start(
                 by_person=row.requested_by.get("kind") == "customer",
             )
             service = await own_records(db, row.subject_id)
-        claimed = await claim(db, services.leases, row, principal, request_id)
+        claimed = await claim(
+            db, services.leases, row, principal, request_id, audit_log=services.audit
+        )
     except BaseException:
         services.turns.give_back()
         raise
@@ -142,11 +144,12 @@ OVERLOADED = "overloaded"
 
 
 async def _refused(
-    db: asyncpg.Pool, principal: Principal, row: ExportRow, request_id: str, why: str
+    audit_log: audit.GroupCommit, principal: Principal, row: ExportRow, request_id: str, why: str
 ) -> None:
-    """A refused download: recorded as denied, with why. The refusal stands either way."""
+    """A refused download: recorded as denied, with why (a row of its own, group-committed).
+    The refusal stands either way."""
     await audit.denied(
-        db,
+        audit_log,
         request_id=request_id,
         actor=principal,
         subject_id=row.subject_id,
@@ -172,7 +175,13 @@ def _purpose(row: ExportRow) -> dict[str, str]:
 
 
 async def claim(
-    db: asyncpg.Pool, leases: Leases, row: ExportRow, principal: Principal, request_id: str = "-"
+    db: asyncpg.Pool,
+    leases: Leases,
+    row: ExportRow,
+    principal: Principal,
+    request_id: str = "-",
+    *,
+    audit_log: audit.GroupCommit,
 ) -> ExportRow:
     """Takes the running lease for one download (the caller releases it when the stream ends)
     and marks the row running, committed with the download's `allowed` audit row. A download
@@ -181,13 +190,15 @@ async def claim(
     when the link is spent or expired (the database's clock judges)."""
     # Before the row says running, so it is never seen orphaned.
     if not await leases.hold(row.id):
-        await _refused(db, principal, row, request_id, BUSY)
+        await _refused(audit_log, principal, row, request_id, BUSY)
         raise ExportBusy
     try:
         return await _claim(db, row, principal, request_id)
     except (ExportBusy, Gone) as exc:
         await leases.release(row.id)
-        await _refused(db, principal, row, request_id, BUSY if isinstance(exc, Busy) else GONE)
+        await _refused(
+            audit_log, principal, row, request_id, BUSY if isinstance(exc, Busy) else GONE
+        )
         raise
     except BaseException:
         await leases.release(row.id)

@@ -358,16 +358,22 @@ async def get(db: asyncpg.Pool, export_id: UUID) -> ExportRow | None:
 
 
 async def seen_by(
-    db: asyncpg.Pool, principal: Principal | None, export_id: UUID, request_id: str = "-"
+    db: asyncpg.Pool,
+    principal: Principal | None,
+    export_id: UUID,
+    request_id: str = "-",
+    *,
+    audit_log: audit.GroupCommit,
 ) -> ExportRow:
     """One export of the caller's. Raises `NotFound` for one that does not exist and for
-    someone else's alike; an attempt on someone else's is recorded as denied."""
+    someone else's alike; an attempt on someone else's is recorded as denied, through the
+    process's group commit (`audit_log`)."""
     row = await get(db, export_id)
     if row is None or principal is None:
         raise NotFound
     if not may_download(principal, row):
         await audit.denied(
-            db,
+            audit_log,
             request_id=request_id,
             actor=principal,
             subject_id=row.subject_id,

@@ -14,22 +14,29 @@ person to confirm, from their own address, that they gave the agent permission (
 from __future__ import annotations
 
 import hashlib
+import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
 from catalogue import Category
-from domain import audit, requests, support
+from domain import audit, deadlines, jurisdiction, requests, support
 from domain.audit import Action
 from domain.errors import Gone, Refused
 from domain.jurisdiction import UnknownJurisdiction, check_declared
 from domain.requests import CLOSED, Channel, Degree, NewRequest, RequestRow, Status
 from domain.services import Services
 from domain.support import InvalidInput
-from stores.scope import Scope, scoped
+from stores.scope import Conn, Scope, scoped
+
+log = logging.getLogger("dsar.intake")
 
 LINK_TTL = timedelta(hours=24)
+# E-mails the form sends to one address within a day (person's or agent's): the form answers
+# the same past it, and sends nothing more (stores/migrations/service/0017_intake_mail.sql).
+MAILS_PER_ADDRESS = 3
 NAME_MAX = 200
 KINDS = ("access", "portability")
 
@@ -96,7 +103,14 @@ async def submit(
     secret = secrets.token_urlsafe(32)
     channel = Channel.AGENT if agent else Channel.PUBLIC_FORM
     new = NewRequest(channel, None, None, request_id, time_zone or "UTC", jurisdiction=declared)
+    mailed = [_keyed(services, address), *([_keyed(services, agent.email)] if agent else [])]
     async with scoped(services.db, scope=Scope.INTAKE) as conn:
+        if not await _may_mail(conn, mailed):
+            log.warning(
+                "intake: an address had its e-mails for the day; nothing sent",
+                extra={"request_id": request_id, "event": "intake.mail_limit"},
+            )
+            return
         req = await requests.open_request(
             conn, services.rules.requests, new, subject_id=None, kind=kind, status=Status.VERIFYING
         )
@@ -122,6 +136,30 @@ async def submit(
     else:
         await services.mailer.send(composer.agent_confirm(req, address, agent.name, link, LINK_TTL))
         await services.mailer.send(composer.agent_receipt(req, agent.email))
+
+
+def _keyed(services: Services, address: str) -> bytes:
+    return hmac.new(services.rules.secret_key, address.encode(), hashlib.sha256).digest()
+
+
+async def _may_mail(conn: Conn, addresses: list[bytes]) -> bool:
+    """Whether each address has had fewer than MAILS_PER_ADDRESS e-mails from the form in the
+    last day; if so they are counted, in the caller's transaction (so a request that is not
+    recorded is not counted either). Concurrent submissions for one address queue on a lock."""
+    for h in sorted(set(addresses)):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", h.hex())
+    await conn.execute("DELETE FROM intake_mail WHERE sent_at < now() - interval '1 day'")
+    counts = await conn.fetch(
+        "SELECT count(*) AS n FROM intake_mail WHERE address_hash = any($1::bytea[]) "
+        "GROUP BY address_hash",
+        addresses,
+    )
+    if any(r["n"] >= MAILS_PER_ADDRESS for r in counts):
+        return False
+    await conn.executemany(
+        "INSERT INTO intake_mail (address_hash) VALUES ($1)", [(h,) for h in addresses]
+    )
+    return True
 
 
 async def pending(services: Services, secret: str) -> RequestRow:
@@ -156,16 +194,33 @@ async def confirm(services: Services, secret: str, request_id: str = "-") -> Con
         if req is None or req["status"] in CLOSED:
             raise Gone
         sid: UUID | None = link["subject_id"]
+        try:  # what the form declared (UNKNOWN: nothing); None for a law no longer listed
+            declared = check_declared(services.catalogue, req["jurisdiction"])
+        except UnknownJurisdiction:
+            declared = None
         if sid is not None:
+            # What the person declared on the form meets what the records say: a disagreement
+            # is UNKNOWN, whose deadline is the earlier one (domain.jurisdiction).
+            key, due_at = req["jurisdiction"], req["due_at"]
+            if declared is not None:
+                said, _ = await jurisdiction.from_stores(services.stores, services.catalogue, sid)
+                key = jurisdiction.combine(said, declared).key
+                if key != declared:
+                    due_at = deadlines.dates(
+                        services.rules.requests, key, req["received_at"], req["time_zone"]
+                    ).due_at
             # A confirmed address the records hold for this person: a reasonable degree. A copy
             # waits for a reasonably high one; the categories-level statement does not.
             row = await conn.fetchrow(
                 """UPDATE requests SET subject_id = $2, verification_method = 'email_confirmed',
-                                       verification_degree = $3, verified_at = now()
+                                       verification_degree = $3, verified_at = now(),
+                                       jurisdiction = $4, due_at = $5
                    WHERE id = $1 RETURNING *""",
                 req["id"],
                 sid,
                 Degree.REASONABLE.value,
+                key,
+                due_at,
             )
         else:
             # No one in the records has that address: answered, nothing is held under it.
@@ -200,6 +255,10 @@ async def confirm(services: Services, secret: str, request_id: str = "-") -> Con
                 purpose={"request": str(done.id)},
             )
     held: tuple[Category, ...] = ()
+    if sid is not None and declared is not None:
+        # Kept on the person for later settlements: a declaration only ever fills what the
+        # records leave open, or makes the person UNKNOWN where they disagree.
+        await jurisdiction.settle(services.stores, services.catalogue, sid, declared=declared)
     if sid is not None:
         counts = (await services.stores.counts([sid])).get(sid, {})
         held = tuple(c for c in services.catalogue.categories if counts.get(c.key))

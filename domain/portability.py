@@ -322,9 +322,10 @@ async def start_transfer(
     format: str = "json",
     full: bool = False,
     request_id: str = "-",
+    audit_log: audit.GroupCommit,
 ) -> ExportRow:
     """A portability export of exactly the granted categories, for this partner to download,
-    committed with its audit row.
+    committed with its audit row (a refusal's row stands alone: through `audit_log`).
 
     A delta (the default) holds only records dated after the last completed transfer of the
     grant, in categories that have a date; `full` asks for everything. Raises
@@ -354,7 +355,7 @@ async def start_transfer(
             return row
     # Someone else's grant, an expired or revoked one: recorded against its subject.
     await audit.record(
-        db,
+        audit_log,
         request_id=request_id,
         actor=partner,
         subject_id=await grant_subject(db, grant_id),

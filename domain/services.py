@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from catalogue import Catalogue
+from domain.audit import GroupCommit
 from domain.budget import ExportBudget
 from domain.leases import Leases
 from domain.notices import Composer, LogMailer, Mailer
@@ -36,6 +37,14 @@ class Services:
     # How the person is told (SMTP or the log), and where they reach this service from outside.
     mailer: Mailer = field(default_factory=LogMailer)
     public_url: str = "http://127.0.0.1:8000"
+    # Audit rows that stand alone are group-committed (domain/_groupcommit.py) on connections
+    # of `audit_db`: a pool of their own in the app, so callers holding connections of `db`
+    # while they wait never starve the batch (`db` when none is given).
+    audit_db: asyncpg.Pool | None = None
+    audit: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audit = GroupCommit(self.db if self.audit_db is None else self.audit_db)
 
     @property
     def composer(self) -> Composer:

@@ -9,6 +9,7 @@ audit log itself, under a lock per agent, so two requests at once cannot both ta
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
@@ -185,6 +186,7 @@ async def ticket_fits(
 
 async def admit(
     db: asyncpg.Pool,
+    audit_log: audit.GroupCommit,
     agent: SupportAgent,
     access: Access,
     *,
@@ -196,7 +198,11 @@ async def admit(
 ) -> None:
     """Writes one audit row per subject (None: nothing matched) when the hourly limit allows,
     else one `denied` row and `LimitReached`. Raises `AuditUnavailable` when the rows
-    could not be written: then nothing may be returned."""
+    could not be written: then nothing may be returned.
+
+    The rows go through the process's group commit (`audit_log`) while this transaction holds the
+    agent's and the ticket's locks: the next look of the same agent or ticket counts them,
+    committed, before it may write its own."""
     wanted = [s for s in subjects if s is not None]
     missed = len(subjects) - len(wanted)
     retry: int | None = None
@@ -215,22 +221,30 @@ async def admit(
             elif needed > per_hour:
                 retry = hour.retry_after(needed - per_hour)
             else:
-                for sid in subjects:
-                    await audit.record(
-                        conn,
-                        request_id=request_id,
-                        actor=agent,
-                        subject_id=sid,
-                        action=action,
-                        outcome="allowed",
-                        purpose=access.purpose(),
-                        categories=categories,
-                    )
+                written = await asyncio.gather(
+                    *(
+                        audit.record(
+                            audit_log,
+                            request_id=request_id,
+                            actor=agent,
+                            subject_id=sid,
+                            action=action,
+                            outcome="allowed",
+                            purpose=access.purpose(),
+                            categories=categories,
+                        )
+                        for sid in subjects
+                    ),
+                    return_exceptions=True,
+                )
+                for failed in written:
+                    if isinstance(failed, BaseException):
+                        raise failed
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
         raise AuditUnavailable(type(exc).__name__) from None
     if other_person:
         await audit.denied(
-            db,
+            audit_log,
             request_id=request_id,
             actor=agent,
             subject_id=wanted[0] if len(wanted) == 1 else None,
@@ -241,7 +255,7 @@ async def admit(
         raise InvalidAccess(OTHER_PERSON)
     if retry is not None:
         await audit.denied(
-            db,
+            audit_log,
             request_id=request_id,
             actor=agent,
             subject_id=wanted[0] if len(wanted) == 1 and action != Action.SUBJECT_FIND else None,
@@ -284,6 +298,7 @@ def has_records(cat: Category) -> bool:
 
 async def request_export_for(
     db: asyncpg.Pool,
+    audit_log: audit.GroupCommit,
     catalogue: Catalogue,
     rules: Rules,
     agent: SupportAgent,
@@ -351,7 +366,7 @@ async def request_export_for(
             )
             return row
     await audit.denied(
-        db,
+        audit_log,
         request_id=request_id,
         actor=agent,
         subject_id=subject_id,

@@ -7,9 +7,10 @@ file with `open(path, encoding="utf-8-sig", newline="")` and `csv.reader`.
 
 A text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`
 (OWASP, "CSV Injection"), so a spreadsheet shows it instead of running it as a formula. Store
-data is neutralised in SQL (`stores.streams.csv_query`) so it stays on the COPY fast path;
-rows built in Python (the media store's file list) go through `neutralise` here. The manifest
-states the rule (`FORMULA_RULE`).
+data is neutralised on COPY's bytes (`stores._formulas`; a MySQL store in its SQL), so it stays
+on the COPY fast path; rows built in Python (the media store's file list) go through
+`neutralise` here. The manifest states the rule (`FORMULA_RULE`). Text cells of store data are
+always quoted, so a NULL is an empty cell and the empty string is `""`.
 """
 
 from __future__ import annotations

@@ -13,11 +13,12 @@ from graphql.validation import (
     NoSchemaIntrospectionCustomRule,
     ValidationContext,
     ValidationRule,
+    ValuesOfCorrectTypeRule,
+    specified_rules,
 )
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
-    ParserCache,
     ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_rule
@@ -31,23 +32,41 @@ from domain.errors import STORE_FAILURES as UNAVAILABLE
 from domain.principals import Customer
 from schema import export_types, exports, portability, requests, support
 from schema.context import Context
+from schema.documents import DOCUMENT_CACHE, MAX_TOKENS, SharedParserCache
 from schema.errors import PublicError
+from schema.planner import Planner
 from schema.policy_types import DataCategory
 from schema.records import record_types
-from schema.request_errors import GENERIC, ShapeErrors, coded
+from schema.request_errors import GENERIC, ArgumentValuesRule, ShapeErrors, coded
 from schema.subject import subject_type
 
 log = logging.getLogger("dsar.graphql")
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
-MAX_TOKENS = 1000
-# Distinct operations whose parsed and validated documents are kept (least recently used goes).
-DOCUMENT_CACHE = 256
 __all__ = ["GENERIC", "build_schema"]
 
 
 class DsarSchema(strawberry.Schema):
+    planner: Planner
+
+    async def run(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        context: Context,
+        operation_name: str | None,
+    ) -> Any:
+        """Planned where the operation only reads the caller's records (schema.planner), by
+        the executor otherwise: the same answer either way."""
+        result = await self.planner.run(query, variables, context, operation_name)
+        if result is not None:
+            context.planned = True
+            return result
+        return await self.execute(
+            query, variable_values=variables, context_value=context, operation_name=operation_name
+        )
+
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         result = await super().execute(*args, **kwargs)
         if result.errors:
@@ -138,8 +157,9 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
         type("Mutation", (), mutation_fields),
         description="Ask for copies and transfers of personal data.",
     )
-    # Factories, not instances: an extension holds per-request state. The parser and validation
-    # caches live at module level in Strawberry, so they are shared all the same.
+    # Factories, not instances: an extension holds per-request state. The parse cache is
+    # schema.documents' (shared with the HTTP layer and the planner); the validation cache
+    # lives at module level in Strawberry, so it is shared all the same.
     # The rule classes are made once: ValidationCache keys on them, and the limiters' own
     # extensions would make new classes per request, so the cache would never hit (validation
     # was half of a small query's CPU).
@@ -152,16 +172,22 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
     extensions: list[Any] = [
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE),
+        SharedParserCache,
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE),
         ShapeErrors,
     ]
-    return DsarSchema(
+    schema = DsarSchema(
         query=query,
         mutation=mutation,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=export_types.SCALARS),
     )
+    # The executor's own rules, as its extensions arrange them (ShapeErrors swaps one).
+    planner_rules = [
+        ArgumentValuesRule if rule is ValuesOfCorrectTypeRule else rule for rule in specified_rules
+    ]
+    schema.planner = Planner(schema._schema, types, [*planner_rules, *rules], MAX_TOKENS)
+    return schema
 
 
 def _subject(subject: Any, sid: UUID, *, masked: bool) -> Any:

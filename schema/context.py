@@ -27,6 +27,8 @@ class Context:
     limits_hit: list[str] = field(default_factory=list)
     # Support looks of this request that found no one, for the alert metric.
     support_misses: int = 0
+    # Answered by the planner (schema.planner) rather than the executor, for the metrics.
+    planned: bool = False
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.stores)

@@ -43,7 +43,10 @@ async def export(info: strawberry.Info, id: strawberry.ID) -> Export | None:
     except ValueError:
         return None
     return await outcomes.export(
-        ctx, exports.seen_by(ctx.services.db, ctx.principal, export_id, ctx.request_id)
+        ctx,
+        exports.seen_by(
+            ctx.services.db, ctx.principal, export_id, ctx.request_id, audit_log=ctx.services.audit
+        ),
     )
 
 

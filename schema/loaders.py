@@ -11,18 +11,20 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
-from stores.mapping import Person, Position
+from stores.mapping import Fields, Person, Position
 from stores.registry import Stores
 
 Row = dict[str, Any]
-PageKey = tuple[str, UUID, int, Position | None]
+# Category, subject, (page size, position,) and the fields to read (None: every field).
+SingleKey = tuple[str, UUID, Fields | None]
+PageKey = tuple[str, UUID, int, Position | None, Fields | None]
 
 
 class Loaders:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
         self.person: DataLoader[UUID, Person | None] = DataLoader(self._person)
-        self.single: DataLoader[tuple[str, UUID], Row | None] = DataLoader(self._single)
+        self.single: DataLoader[SingleKey, Row | None] = DataLoader(self._single)
         self.page: DataLoader[PageKey, list[Row]] = DataLoader(self._page)
         self.files: DataLoader[tuple[str, UUID], list[Row]] = DataLoader(self._files)
         self.counts: DataLoader[UUID, dict[str, int]] = DataLoader(self._counts)
@@ -32,18 +34,20 @@ class Loaders:
         # on the analytics system.
         return [await self.stores.person_of(sid, all_keys=False) for sid in keys]
 
-    async def _single(self, keys: Sequence[tuple[str, UUID]]) -> list[Row | None]:
+    async def _single(self, keys: Sequence[SingleKey]) -> list[Row | None]:
         out: list[Row | None] = []
-        for cat, sid in keys:
+        for cat, sid, fields in keys:
             person = await self.person.load(sid)
-            out.append(None if person is None else await self.stores.single(cat, person))
+            out.append(None if person is None else await self.stores.single(cat, person, fields))
         return out
 
     async def _page(self, keys: Sequence[PageKey]) -> list[list[Row]]:
         out = []
-        for cat, sid, limit, after in keys:
+        for cat, sid, limit, after, fields in keys:
             person = await self.person.load(sid)
-            rows = [] if person is None else await self.stores.page(cat, person, limit, after)
+            rows = (
+                [] if person is None else await self.stores.page(cat, person, limit, after, fields)
+            )
             out.append(rows)
         return out
 

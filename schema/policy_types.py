@@ -246,7 +246,11 @@ class RightToKnow:
     )
     rights: list[DataRight] = strawberry.field(description="The rights the policy grants.")
     controller: Controller = strawberry.field(description="Who to contact.")
-    withholding_rule: str = strawberry.field(description="Why some values are never disclosed.")
+    withholding_rule: str = strawberry.field(
+        description="The rule for the values that answers to queries never carry, by the "
+        "subject's jurisdiction: the law that withholds them, or the one that makes those the "
+        "subject gave part of their own copy (`withheld` says it item by item)."
+    )
     non_discrimination: str = strawberry.field(
         description="The policy's non-discrimination promise."
     )
@@ -288,6 +292,7 @@ def right_to_know(
         )
     j = cat.jurisdiction(facts.jurisdiction)
     assert cat.retention_criteria is not None  # required by the loader
+    release = cat.release_rule(facts.jurisdiction)
     return RightToKnow(
         generated_at=now,
         period_from=facts.period_from,
@@ -311,7 +316,7 @@ def right_to_know(
         ],
         rights=[DataRight.of(r, cat.controller.email) for r in cat.rights],
         controller=controller(cat),
-        withholding_rule=cat.withholding.description,
+        withholding_rule=(release or cat.withholding).description,
         non_discrimination=cat.non_discrimination.description,
         authorized_agents=cat.authorized_agents.description,
     )

@@ -89,6 +89,7 @@ async def start_transfer(
             format=format.value,
             full=full,
             request_id=ctx.request_id,
+            audit_log=ctx.services.audit,
         ),
     )
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import strawberry
 
-from catalogue import Catalogue, Category
+from catalogue import Catalogue, Category, Field
 from domain.masking import mask
 
 PY_TYPES: dict[str, Any] = {
@@ -46,36 +46,46 @@ class RecordTypes:
     connection: Any = None
 
     def build(self, row: dict[str, Any], masked: bool) -> Any:
-        values: dict[str, Any] = {}
-        for f in self.category.fields:
-            if f.withheld:
-                values[f.name + "_held"] = bool(row.get(f.name + "_held"))
-            else:
-                value = row.get(f.name)
-                values[f.name] = mask(f.mask, value) if masked else value
-        return self.record(**values)
+        return self.record(**{attribute(f): value(f, row, masked) for f in self.category.fields})
 
 
-def _record_type(cat: Category, rule: str) -> Any:
+def attribute(f: Field) -> str:
+    """The record's attribute for a field: a withheld one is only `<name>_held`."""
+    return f.name + "_held" if f.withheld else f.name
+
+
+def value(f: Field, row: dict[str, Any], masked: bool) -> Any:
+    """A field's value in a record, as the executor and the planner (schema.plan) give it."""
+    if f.withheld:
+        return bool(row.get(f.name + "_held"))
+    found = row.get(f.name)
+    return mask(f.mask, found) if masked else found
+
+
+def download_path(file_name: Any) -> str:
+    return f"/recordings/{file_name}"
+
+
+def _record_type(cat: Category, rules: str) -> Any:
     annotations: dict[str, Any] = {}
     namespace: dict[str, Any] = {}
     for f in cat.fields:
         if f.withheld:
             annotations[f.name + "_held"] = bool
             namespace[f.name + "_held"] = strawberry.field(
-                description=f"Whether this is held: {f.description} The value is never "
-                f"disclosed ({rule})."
+                description=f"Whether this is held: {f.description} Answers to queries "
+                f"never carry the value; `withheld` gives the rule for this subject ({rules})."
             )
         else:
             annotations[f.name] = PY_TYPES[f.type] | None
             namespace[f.name] = strawberry.field(description=f.description)
     if cat.key == "recordings":
 
-        def download_path(self: Any) -> str:
-            return f"/recordings/{self.file_name}"
+        def download(self: Any) -> str:
+            return download_path(self.file_name)
 
         namespace["download_path"] = strawberry.field(
-            resolver=download_path,
+            resolver=download,
             description="Where the subject downloads the file (bearer token required).",
         )
     namespace["__annotations__"] = annotations
@@ -115,7 +125,10 @@ def _connection_types(cat: Category, record: Any) -> tuple[Any, Any]:
 def record_types(catalogue: Catalogue) -> dict[str, RecordTypes]:
     out = {}
     for cat in catalogue.categories:
-        record = _record_type(cat, catalogue.withholding.title)
+        rules = " or ".join(
+            [catalogue.withholding.title, *(r.title for r in catalogue.release_rules)]
+        )
+        record = _record_type(cat, rules)
         if cat.paged:
             edge, connection = _connection_types(cat, record)
             out[cat.key] = RecordTypes(cat, record, edge, connection)

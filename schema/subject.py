@@ -10,12 +10,13 @@ from uuid import UUID
 import strawberry
 
 from catalogue import Catalogue, Category
-from domain import disclosures
+from domain import disclosures, jurisdiction
 from schema import cursors
 from schema.context import Context
 from schema.errors import InvalidArgument
 from schema.policy_types import RightToKnow, right_to_know
 from schema.records import PageInfo, RecordTypes
+from stores.mapping import Fields, Position, Row
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -27,18 +28,49 @@ def camel(key: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-@strawberry.type(description="A value that is held about the subject but never disclosed.")
+@strawberry.type(
+    description="A value that is held about the subject and that answers to queries never "
+    "carry, with the rule that governs it for this subject."
+)
 class WithheldItem:
     category: str = strawberry.field(description="Category key.")
     field: str = strawberry.field(description="Field name.")
     kind: str | None = strawberry.field(description="For government IDs: which kind.")
-    rule: str = strawberry.field(description="The rule that withholds it.")
+    rule: str = strawberry.field(
+        description="The rule that governs it for this subject, by their jurisdiction: the "
+        "law that withholds it, or the one that makes it part of their own copy."
+    )
+    released: bool = strawberry.field(
+        description="Part of the subject's own downloaded copy when they ask for it with a "
+        "strong, recent sign-in (never of an answer to a query)."
+    )
+    reason: str = strawberry.field(description="Why, in the words of the rule or exception.")
+
+
+def page_window(
+    secret: bytes, category: str, first: int | None, after: str | None
+) -> tuple[int, Position | None]:
+    """A connection's page size and start, from its `first` and `after` arguments."""
+    size = DEFAULT_PAGE if first is None else first
+    if size < 1:
+        raise InvalidArgument("`first` must be at least 1.")
+    position = cursors.decode(secret, category, after) if after is not None else None
+    return min(size, MAX_PAGE), position
+
+
+async def read_list(
+    ctx: Context, category: str, sid: UUID, fields: Fields | None = None
+) -> list[Row]:
+    """A short list's records, whole (up to LIST_LIMIT): files are listed, tables paged."""
+    if ctx.loaders.stores.store_of(category).kind == "files":
+        return await ctx.loaders.files.load((category, sid))
+    return await ctx.loaders.page.load((category, sid, LIST_LIMIT, None, fields))
 
 
 def _single(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     async def resolve(self: Any, info: strawberry.Info) -> Any:
         ctx: Context = info.context
-        row = await ctx.loaders.single.load((cat.key, self.sid))
+        row = await ctx.loaders.single.load((cat.key, self.sid, None))
         return None if row is None else types.build(row, self.masked)
 
     resolve.__annotations__["return"] = types.record | None
@@ -47,11 +79,7 @@ def _single(cat: Category, types: RecordTypes) -> Callable[..., Any]:
 
 def _list(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     async def resolve(self: Any, info: strawberry.Info) -> Any:
-        ctx: Context = info.context
-        if ctx.loaders.stores.store_of(cat.key).kind == "files":
-            rows = await ctx.loaders.files.load((cat.key, self.sid))
-        else:
-            rows = await ctx.loaders.page.load((cat.key, self.sid, LIST_LIMIT, None))
+        rows = await read_list(info.context, cat.key, self.sid)
         return [types.build(r, self.masked) for r in rows]
 
     resolve.__annotations__["return"] = list[types.record]  # type: ignore[name-defined]  # generated
@@ -67,12 +95,8 @@ def _connection(cat: Category, types: RecordTypes) -> Callable[..., Any]:
     ) -> Any:
         ctx: Context = info.context
         secret = ctx.services.rules.secret_key
-        size = DEFAULT_PAGE if first is None else first
-        if size < 1:
-            raise InvalidArgument("`first` must be at least 1.")
-        size = min(size, MAX_PAGE)
-        position = cursors.decode(secret, cat.key, after) if after is not None else None
-        rows = await ctx.loaders.page.load((cat.key, self.sid, size + 1, position))
+        size, position = page_window(secret, cat.key, first, after)
+        rows = await ctx.loaders.page.load((cat.key, self.sid, size + 1, position, None))
         edges = [
             types.edge(
                 node=types.build(r, self.masked),
@@ -111,6 +135,10 @@ def subject_type(
     """`extra`: fields other domain modules add (e.g. `accessLog`), each resolving over `self.sid`
     and honouring `self.masked`."""
     rule = catalogue.withholding.title
+    released = "".join(
+        f", or part of their own copy asked for with a strong, recent sign-in ({r.title})"
+        for r in catalogue.release_rules
+    )
 
     async def right_to_know_resolver(self: Any, info: strawberry.Info) -> RightToKnow:
         ctx: Context = info.context
@@ -124,21 +152,30 @@ def subject_type(
 
     async def withheld_resolver(self: Any, info: strawberry.Info) -> list[WithheldItem]:
         ctx: Context = info.context
+        settled = await jurisdiction.settle(ctx.services.stores, catalogue, self.sid)
         items = []
         for cat in catalogue.categories:
             if not cat.withheld_fields:
                 continue
             if is_list(cat):
-                rows = await ctx.loaders.page.load((cat.key, self.sid, LIST_LIMIT, None))
+                rows = await ctx.loaders.page.load((cat.key, self.sid, LIST_LIMIT, None, None))
             else:
-                row = await ctx.loaders.single.load((cat.key, self.sid))
+                row = await ctx.loaders.single.load((cat.key, self.sid, None))
                 rows = [] if row is None else [row]
             for row in rows:
                 for f in cat.withheld_fields:
                     if row.get(f.name + "_held"):
                         kind = row.get("kind") if cat.sensitive else None
+                        held = disclosures.held_rule(catalogue, settled.key, cat.key, f.name)
                         items.append(
-                            WithheldItem(category=cat.key, field=f.name, kind=kind, rule=rule)
+                            WithheldItem(
+                                category=cat.key,
+                                field=f.name,
+                                kind=kind,
+                                rule=held.rule,
+                                released=held.released,
+                                reason=held.reason,
+                            )
                         )
         return items
 
@@ -155,7 +192,9 @@ def subject_type(
         ),
         "withheld": strawberry.field(
             resolver=withheld_resolver,
-            description=f"Values held about this subject but never disclosed ({rule}).",
+            description="Values held about this subject that answers to queries never carry, "
+            f"each with the rule that governs it for this subject's jurisdiction: never "
+            f"disclosed ({rule}){released}.",
         ),
     }
     namespace.update(extra or {})

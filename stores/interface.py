@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from catalogue import Category
 from stores.config import KeyConfig, SearchConfig
-from stores.mapping import Person, Position, Row
+from stores.mapping import Fields, Person, Position, Row
 
 if TYPE_CHECKING:
     from stores.streams import Held
@@ -41,6 +41,9 @@ class Snapshot(Protocol):
 
 
 class TableStore(Protocol):
+    """`single` and `page` read a category's records; with `fields`, only those catalogue
+    fields' columns (what a planned GraphQL operation asks for), else every field."""
+
     name: str
     kind: str
     statements: int
@@ -50,9 +53,16 @@ class TableStore(Protocol):
     async def resolve(self, key: KeyConfig, person: Person) -> tuple[list[str], int]: ...
     async def anchor_value(self, key: KeyConfig, value: str) -> str | None: ...
     async def search(self, search: SearchConfig, email: str, limit: int) -> list[str]: ...
-    async def single(self, key: str, person: Person) -> Row | None: ...
+    async def single(
+        self, key: str, person: Person, fields: Fields | None = None
+    ) -> Row | None: ...
     async def page(
-        self, key: str, person: Person, limit: int, after: Position | None
+        self,
+        key: str,
+        person: Person,
+        limit: int,
+        after: Position | None,
+        fields: Fields | None = None,
     ) -> list[Row]: ...
     async def counts(self, person: Person) -> dict[str, int]: ...
     async def value(

@@ -20,6 +20,7 @@ M = TypeVar("M")
 
 Row = dict[str, Any]
 Position = tuple[str, ...]  # the `order` columns of a record, as text
+Fields = frozenset[str]  # the catalogue fields a read asks for (None where it asks for all)
 Types = Mapping[str, Mapping[str, str]]  # table -> column -> SQL type, as a store reads them
 
 

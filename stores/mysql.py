@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,16 @@ from asyncmy.connection import Connection
 
 from catalogue import Catalogue, Category, Field
 from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
-from stores.mapping import Person, Position, Row, Types, base_type, map_categories, tables_of
+from stores.mapping import (
+    Fields,
+    Person,
+    Position,
+    Row,
+    Types,
+    base_type,
+    map_categories,
+    tables_of,
+)
 from stores.mysql_pool import (
     ACQUIRE_TIMEOUT,
     PING_BUDGET,
@@ -139,8 +149,8 @@ class MappedCategory:
         self.keys = tuple(key for _, key in mapped.match)
         self.order = tuple(f"t.{quote(c)}" for c in mapped.order)
         self.order_by = " ORDER BY " + ", ".join(self.order) if self.order else ""
-        self.select = ", ".join(field_sql(f, mapped.column(f.name)) for f in category.fields)
-        self.converters = [(i, c) for i, f in enumerate(category.fields) if (c := _converter(f))]
+        self.all = self.selection(None)
+        self.select = self.all.select
         time = category.time_field
         self.time_column = mapped.column(time) if time else None
 
@@ -165,6 +175,25 @@ class MappedCategory:
             args.extend(after[: i + 1])
             ors.append("(" + " AND ".join(ands) + ")")
         return " AND (" + " OR ".join(ors) + ")"
+
+    def selection(self, fields: Fields | None) -> Selection:
+        """The select list of `fields` alone (catalogue names, in the catalogue's order), or of
+        every field (None, or no field of this category)."""
+        chosen = [f for f in self.category.fields if fields and f.name in fields]
+        if not chosen:
+            chosen = list(self.category.fields)
+        select = ", ".join(field_sql(f, self.mapped.column(f.name)) for f in chosen)
+        converters = [(i, c) for i, f in enumerate(chosen) if (c := _converter(f))]
+        return Selection(select, converters, len(chosen))
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Some fields of a category as a select list, and how their values become Python's."""
+
+    select: str
+    converters: list[tuple[int, Callable[[Any], Any]]]
+    width: int
 
     def row(self, names: Sequence[str], values: Sequence[Any]) -> Row:
         out = dict(zip(names, values, strict=True))
@@ -291,20 +320,29 @@ class MySQLStore:
         )
         return [r["a"] for r in await self.fetch(sql, (email.strip(), limit))]
 
-    async def single(self, key: str, person: Person) -> Row | None:
+    async def single(self, key: str, person: Person, fields: Fields | None = None) -> Row | None:
         cat = self.categories[key]
+        chosen = cat.all if fields is None else cat.selection(fields)
         args: list[Any] = []
         body = cat.body(person, args)
         if body is None:
             return None
         rows = await self.fetch(
-            f"SELECT {cat.select}{body}{cat.order_by} LIMIT 1", args
+            f"SELECT {chosen.select}{body}{cat.order_by} LIMIT 1", args
         )  # checked identifiers only
-        return cat.row(list(rows[0]), list(rows[0].values())) if rows else None
+        return chosen.row(list(rows[0]), list(rows[0].values())) if rows else None
 
-    async def page(self, key: str, person: Person, limit: int, after: Position | None) -> list[Row]:
+    async def page(
+        self,
+        key: str,
+        person: Person,
+        limit: int,
+        after: Position | None,
+        fields: Fields | None = None,
+    ) -> list[Row]:
         """Up to `limit` records after `after`, in `order`; each row's `_pos` is its position."""
         cat = self.categories[key]
+        chosen = cat.all if fields is None else cat.selection(fields)
         args: list[Any] = []
         body = cat.body(person, args)
         if body is None:
@@ -313,12 +351,12 @@ class MySQLStore:
             body += cat.after_sql(after, args)
         args.append(limit)
         pos = "".join(f", CAST({c} AS CHAR) AS `_pos{i}`" for i, c in enumerate(cat.order))
-        sql = f"SELECT {cat.select}{pos}{body}{cat.order_by} LIMIT %s"
+        sql = f"SELECT {chosen.select}{pos}{body}{cat.order_by} LIMIT %s"
         out = []
-        width = len(cat.category.fields)
+        width = chosen.width
         for r in await self.fetch(sql, args):
             names, values = list(r), list(r.values())
-            row = cat.row(names[:width], values[:width])
+            row = chosen.row(names[:width], values[:width])
             row["_pos"] = tuple(values[width:])
             out.append(row)
         return out

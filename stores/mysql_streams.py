@@ -31,7 +31,7 @@ from stores.mapping import Person
 from stores.mysql import MappedCategory, MySQLStore, timestamp_text
 from stores.mysql_pool import COMMAND_GRACE
 from stores.pool import SNAPSHOT_ACQUIRE_TIMEOUT
-from stores.streams import FORMULA_STARTS, Held, columns
+from stores.streams import FORMULA_STARTS, Held, columns, text_columns
 from stores.tracing import ended as ended_span
 from stores.tracing import stream_span
 
@@ -83,39 +83,50 @@ def json_cell(f: Field, col: str) -> str:
     return f"CAST({col} AS CHAR)"
 
 
-def _pg_csv(cell: str, single: bool) -> str:
-    """One cell by PostgreSQL's rules (CopyAttributeOutCSV): the slow, exact path."""
+def _pg_csv(cell: str, single: bool, forced: bool) -> str:
+    """One cell by PostgreSQL's rules (CopyAttributeOutCSV): the slow, exact path. `forced`:
+    a text column, which `stores.streams.csv_options` quotes whenever it is not NULL."""
     if cell == NULL_MARK:
         return ""
-    if cell == EMPTY_MARK or (single and cell == "\\."):
-        return '""' if cell == EMPTY_MARK else '"\\."'
+    if forced or cell == EMPTY_MARK or (single and cell == "\\."):
+        return '"' + ("" if cell == EMPTY_MARK else cell.replace('"', '""')) + '"'
     if "," in cell or '"' in cell or "\n" in cell or "\r" in cell:
         return '"' + cell.replace('"', '""') + '"'
     return cell
 
 
-def csv_renderer(width: int) -> Callable[[Rows], bytes]:
+def csv_renderer(width: int, forced: Sequence[int] = ()) -> Callable[[Rows], bytes]:
+    """Rows of `width` cells as PostgreSQL's CSV; the cells at `forced` always quoted."""
     commas = width - 1
+    quotes = 2 * len(forced)
+    # One row: its cells joined by commas, the forced ones between quotes (their marks too).
+    template = ",".join('"%s"' if i in forced else "%s" for i in range(width))
+    flags = [i in forced for i in range(width)]
 
     def render(rows: Rows) -> bytes:
-        text = "\n".join(map(",".join, rows))
+        text = "\n".join(map(template.__mod__, rows))
         n = len(rows)
         if (
             width > 1
             and text.count(",") == n * commas
             and text.count("\n") == n - 1
-            and '"' not in text
+            and text.count('"') == n * quotes
             and "\r" not in text
         ):
             # No value holds a delimiter, quote or line break: only the marks need work.
             # Every cell starts after a comma or a line break; the leading one is added.
             text = "\n" + text + "\n"
             if "\t" in text:
+                # A value never starts with a tab (it would start a formula): only marks do.
+                text = text.replace('"\t\t"', '""').replace('"\t"', "")
                 text = text.replace(",\t\t", ',""').replace("\n\t\t", '\n""')
                 text = text.replace(",\t", ",").replace("\n\t", "\n")
             return text[1:].encode()
         single = width == 1
-        lines = [",".join([_pg_csv(c, single) for c in row]) for row in rows]
+        lines = [
+            ",".join([_pg_csv(c, single, f) for c, f in zip(row, flags, strict=True)])
+            for row in rows
+        ]
         return ("\n".join(lines) + "\n").encode()
 
     return render
@@ -236,8 +247,11 @@ class Snapshot:
         """RFC 4180 CSV with a header row, UTF-8, rows ended by LF, as PostgreSQL writes it."""
         cat = self._mapped(key)
         cells = [csv_cell(f, cat.column(f.name)) for f in cat.category.fields]
-        stream = self._stream(cat, person, cells, csv_renderer(len(cells)))
-        stream.head = (",".join(columns(cat.category)) + "\n").encode()
+        names = columns(cat.category)
+        text = set(text_columns(cat.category))
+        forced = [i for i, name in enumerate(names) if name in text]
+        stream = self._stream(cat, person, cells, csv_renderer(len(cells), forced))
+        stream.head = (",".join(names) + "\n").encode()
         return stream
 
     def json_lines(self, key: str, person: Person, limit: int | None = None) -> RowStream:

@@ -17,7 +17,7 @@ import asyncpg
 
 from catalogue import Catalogue, Category, Field
 from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
-from stores.mapping import Person, Position, Row, Types, map_categories, tables_of
+from stores.mapping import Fields, Person, Position, Row, Types, map_categories, tables_of
 from stores.pool import SNAPSHOTS, create_pool, ping
 
 # The SQL type each catalogue field type is converted to.
@@ -112,16 +112,35 @@ class MappedCategory:
     def column(self, field: str) -> str:
         return f"t.{quote(self.mapped.column(field))}"
 
-    def records_sql(self, person: Person, args: list[Any], since: Any = None) -> str:
+    def select_of(self, fields: Fields | None) -> str:
+        """The select list of `fields` alone (catalogue names, in the catalogue's order), or of
+        every field (None, or no field of this category)."""
+        if not fields:
+            return self.select
+        chosen = [f for f in self.category.fields if f.name in fields]
+        if not chosen:
+            return self.select
+        return ", ".join(field_sql(f, self.mapped.column(f.name)) for f in chosen)
+
+    def records_sql(
+        self, person: Person, args: list[Any], since: Any = None, fields: Fields | None = None
+    ) -> str:
         """The person's records, mapped and in order: the body of every read and export."""
         where = self.where.sql(person, args)
         if since is not None and self.time_column is not None:
             args.append(since)
             where += f" AND t.{quote(self.time_column)} > ${len(args)}"
         order = f" ORDER BY {self.order_by}" if self.order_by else ""
-        return f"SELECT {self.select} FROM {self.table} t WHERE {where}{order}"  # noqa: S608  # identifiers from the checked stores file; values are parameters
+        return f"SELECT {self.select_of(fields)} FROM {self.table} t WHERE {where}{order}"  # noqa: S608  # identifiers from the checked stores file; values are parameters
 
-    def page_sql(self, person: Person, args: list[Any], limit: int, after: Position | None) -> str:
+    def page_sql(
+        self,
+        person: Person,
+        args: list[Any],
+        limit: int,
+        after: Position | None,
+        fields: Fields | None = None,
+    ) -> str:
         """A page in `order`, read value by value of the first `match` key and merged.
 
         With `col = any(<several values>)` PostgreSQL cannot take the order from the
@@ -149,8 +168,9 @@ class MappedCategory:
         hidden = "".join(f", t.{quote(c)} AS __o{i}" for i, c in enumerate(self.mapped.order))
         order = f" ORDER BY {self.order_by}" if self.order_by else ""
         merged = ", ".join(f"r.__o{i}" for i in range(len(self.mapped.order)))
+        select = self.select_of(fields)
         inner = (
-            f"SELECT {self.select}{pos}{hidden} FROM {self.table} t WHERE {where}{order} "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"SELECT {select}{pos}{hidden} FROM {self.table} t WHERE {where}{order} "  # noqa: S608  # identifiers from the checked stores file; values are parameters
             f"LIMIT ${len(args)}"
         )
         return (
@@ -252,27 +272,39 @@ class PostgresStore:
         self.statements += 1
         return [r["a"] for r in await self.pool.fetch(sql, email.strip(), limit)]
 
-    async def single(self, key: str, person: Person) -> Row | None:
+    async def single(self, key: str, person: Person, fields: Fields | None = None) -> Row | None:
         cat = self.categories[key]
         if not person.has_all(cat.keys):
             return None
         args: list[Any] = []
-        sql = cat.records_sql(person, args) + " LIMIT 1"
+        sql = cat.records_sql(person, args, fields=fields) + " LIMIT 1"
         self.statements += 1
         row = await self.pool.fetchrow(sql, *args)
         return None if row is None else dict(row)
 
-    async def page(self, key: str, person: Person, limit: int, after: Position | None) -> list[Row]:
+    async def page(
+        self,
+        key: str,
+        person: Person,
+        limit: int,
+        after: Position | None,
+        fields: Fields | None = None,
+    ) -> list[Row]:
         """Up to `limit` records after `after`, in `order`; each row's `_pos` is its position."""
         cat = self.categories[key]
         if not person.has_all(cat.keys):
             return []
         args: list[Any] = []
-        sql = cat.page_sql(person, args, limit, after)
+        sql = cat.page_sql(person, args, limit, after, fields)
         self.statements += 1
+        records = await self.pool.fetch(sql, *args)
+        if not records:
+            return []
+        # The hidden `__o` order columns come last (page_sql): zip stops before them.
+        names = [k for k in records[0].keys() if not k.startswith("__o")]
         rows = []
-        for r in await self.pool.fetch(sql, *args):
-            row = {k: v for k, v in r.items() if not k.startswith("__o")}
+        for r in records:
+            row = dict(zip(names, r, strict=False))
             row["_pos"] = tuple(row.get("_pos") or ())
             rows.append(row)
         return rows

@@ -20,7 +20,7 @@ from catalogue import Catalogue
 from stores.config import KeyConfig, SearchConfig, StoreConfig, StoresConfig, StoresError
 from stores.files import FilesStore, Listing
 from stores.interface import Snapshot, TableStore
-from stores.mapping import Person, Position, Row
+from stores.mapping import Fields, Person, Position, Row
 from stores.pool import SNAPSHOTS, create_pool
 from stores.postgres import PostgresStore
 from stores.streams import snapshot as postgres_snapshot
@@ -141,15 +141,23 @@ class Stores:
 
     # Reads, as GraphQL, the account page and the right-to-know statement use them.
 
-    async def single(self, category: str, person: Person) -> Row | None:
+    async def single(
+        self, category: str, person: Person, fields: Fields | None = None
+    ) -> Row | None:
+        """The person's record of a category (the first in order); `fields`: only these."""
         await self.ensure(person, self._keys_of(category))
-        return await self.table(category).single(category, person)
+        return await self.table(category).single(category, person, fields)
 
     async def page(
-        self, category: str, person: Person, limit: int, after: Position | None
+        self,
+        category: str,
+        person: Person,
+        limit: int,
+        after: Position | None,
+        fields: Fields | None = None,
     ) -> list[Row]:
         await self.ensure(person, self._keys_of(category))
-        return await self.table(category).page(category, person, limit, after)
+        return await self.table(category).page(category, person, limit, after, fields)
 
     async def listing(self, category: str, person: Person) -> Listing:
         await self.ensure(person, self._keys_of(category))

@@ -3,7 +3,8 @@
 Everything of one store is read inside one read-only REPEATABLE READ transaction (a
 `Snapshot`), so a bundle shows each store as it was at one instant. Records leave the database
 through COPY of the category's mapped SELECT, in its `order`, as bytes that are never held whole
-in memory: CSV is produced by PostgreSQL itself, JSON as one `row_to_json` object per line.
+in memory: CSV is produced by PostgreSQL itself (formulas neutralised on its bytes,
+`stores._formulas`), JSON as one `row_to_json` object per line.
 Withheld fields are selected only as `<name>_held` booleans (`stores.postgres.field_sql`), so
 their values never leave the database.
 """
@@ -19,41 +20,35 @@ from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from asyncpg.protocol import NO_TIMEOUT
 
 from catalogue import Category
+from stores._formulas import FORMULA_STARTS as FORMULA_STARTS  # the rule's one home
+from stores._formulas import Neutraliser
 from stores.mapping import Person
 from stores.pool import SNAPSHOT_ACQUIRE_TIMEOUT
 from stores.postgres import MappedCategory, PostgresStore, quote
 from stores.tracing import ended as ended_span
 from stores.tracing import stream_span
 
-# OWASP "CSV injection": a spreadsheet runs a cell that starts with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# At most this many COPY chunks wait for the reader: memory stays bounded, COPY waits.
-_QUEUED_CHUNKS = 8
+# The reader takes what COPY has sent in pieces of at least _BATCH bytes (or the last): each
+# piece costs the ZIP thread one hop to the event loop, and COPY sends about 8 kB at a time.
+_BATCH = 256 * 1024
+# At most this many bytes wait for the reader: memory stays bounded, COPY waits.
+_BUFFERED = 1024 * 1024
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 
-# Compared as code points: ascii() of the first character is about twice as cheap per cell
-# as comparing left(text, 1) with six strings, and this CASE is the CSV path's main cost.
-_STARTS_SQL = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
+def _held(category: Category, name: str) -> bool:
+    return name.endswith("_held") and name not in {f.name for f in category.fields}
 
 
 def _csv_column(category: Category, name: str) -> str:
     col = f"r.{quote(name)}"
-    if name.endswith("_held") and name not in {f.name for f in category.fields}:
-        return f"{col}::text AS {quote(name)}"
-    kind = category.field(name).type
-    if kind in ("string", "text"):
-        # Formula injection is neutralised here, in SQL, so CSV stays on the COPY fast path.
-        return (
-            f"CASE WHEN ascii({col}) IN ({_STARTS_SQL}) THEN '''' || {col} "
-            f"ELSE {col} END AS {quote(name)}"
-        )
     # Timestamps keep PostgreSQL's own text, ISO 8601 under DateStyle ISO (set by `snapshot`)
     # such as 2025-01-01 00:00:07+00: to_json()'s "T" form would cost a third more per row.
-    if kind == "boolean":
+    if _held(category, name) or category.field(name).type == "boolean":
         return f"{col}::text AS {quote(name)}"
     return f"{col} AS {quote(name)}"
 
@@ -63,10 +58,29 @@ def columns(category: Category) -> tuple[str, ...]:
     return tuple(f.name + "_held" if f.withheld else f.name for f in category.fields)
 
 
+def text_columns(category: Category) -> tuple[str, ...]:
+    """The columns whose cells are text (string, text): those formula neutralisation treats."""
+    return tuple(
+        c
+        for c in columns(category)
+        if not _held(category, c) and category.field(c).type in ("string", "text")
+    )
+
+
 def csv_query(category: Category, records: str) -> str:
-    """The records as CSV cells: text formula-neutralised, booleans as true/false."""
+    """The records as CSV cells: booleans as true/false. Formulas are neutralised on the bytes
+    (`stores._formulas`), which needs the COPY options of `csv_options`."""
     cells = ", ".join(_csv_column(category, c) for c in columns(category))
     return f"SELECT {cells} FROM ({records}) AS r"  # noqa: S608  # checked identifiers only
+
+
+def csv_options(category: Category) -> dict[str, Any]:
+    """COPY options of `csv_query`: RFC 4180 with a header row, text cells always quoted (a
+    NULL stays an empty unquoted cell, the empty string is `""`, as without FORCE_QUOTE)."""
+    options: dict[str, Any] = {"format": "csv", "header": True, "encoding": "UTF8"}
+    if text := text_columns(category):
+        options["force_quote"] = text
+    return options
 
 
 def json_query(records: str) -> str:
@@ -87,9 +101,14 @@ class Held:
 class CopyStream:
     """`COPY (query) TO STDOUT` as an async iterator of bytes; `records` once it is exhausted.
 
-    COPY pushes into a callback; a bounded queue turns that into a pull, so a slow reader
+    COPY pushes into a callback; a bounded buffer turns that into a pull, so a slow reader
     pauses the COPY instead of buffering it. An error of the COPY (a dropped connection, a
     timeout) is raised by the iterator after the bytes that came before it.
+
+    `deadline` (seconds) bounds the whole COPY, waits for the reader included, with one
+    `asyncio.timeout`. asyncpg's own `timeout` would instead arm a timer and a `wait_for` per
+    chunk of about 8 kB (asyncio's `Timeout` was 15 % of the server's samples in a CSV export's
+    profile), and its default is the pool's 30 s `command_timeout`: `NO_TIMEOUT` turns both off.
     """
 
     def __init__(
@@ -99,11 +118,15 @@ class CopyStream:
         args: Sequence[Any],
         options: dict[str, Any],
         traced: tuple[str, str] = ("", ""),
+        deadline: float | None = None,
+        neutralise: bool = False,
     ) -> None:
         self._conn = conn
         self._query = query
         self._args = tuple(args)
         self._options = options
+        self._deadline = deadline
+        self._neutralise = neutralise  # CSV of `csv_query` with `csv_options`
         self._task: asyncio.Task[str] | None = None
         self._traced = traced  # (store, category) of its span
         self.records: int | None = None
@@ -112,35 +135,57 @@ class CopyStream:
         return self._run()
 
     async def _run(self) -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue(_QUEUED_CHUNKS)
+        parts: list[bytes] = []
+        size = 0
+        ended = False
+        ready = asyncio.Event()  # a batch is there, or the COPY ended
+        room = asyncio.Event()  # fewer than _BUFFERED bytes wait
+        room.set()
 
         async def sink(data: bytes) -> None:
-            await queue.put(data)
+            nonlocal size
+            parts.append(data)
+            size += len(data)
+            if size >= _BATCH:
+                ready.set()
+            if size >= _BUFFERED:
+                room.clear()
+                await room.wait()
 
         async def copy() -> str:
+            nonlocal ended
             try:
-                return await self._conn.copy_from_query(
-                    self._query, *self._args, output=sink, **self._options
-                )
+                async with asyncio.timeout(self._deadline):
+                    return await self._conn.copy_from_query(
+                        self._query,
+                        *self._args,
+                        output=sink,
+                        # asyncpg's sentinel (what its own close_statement passes); the stubs
+                        # know only float | None, and None means the pool's command_timeout.
+                        timeout=NO_TIMEOUT,  # type: ignore[arg-type]
+                        **self._options,
+                    )
             finally:
                 # Wakes the reader whether COPY ended or failed; cancelled if nobody reads.
-                await queue.put(None)
+                ended = True
+                ready.set()
 
         task = self._task = asyncio.create_task(copy())
+        cells = Neutraliser() if self._neutralise else None
         span = stream_span("postgresql", *self._traced)
         error: BaseException | None = None
         try:
-            ended = False
-            while not ended and (chunk := await queue.get()) is not None:
-                # Take whatever else is queued already: fewer, larger chunks downstream.
-                parts = [chunk]
-                while not queue.empty():
-                    more = queue.get_nowait()
-                    if more is None:
-                        ended = True
-                        break
-                    parts.append(more)
-                yield b"".join(parts) if len(parts) > 1 else chunk
+            while True:
+                await ready.wait()
+                if not parts:
+                    break  # ended, and everything before the end was read
+                data = b"".join(parts) if len(parts) > 1 else parts[0]
+                parts.clear()
+                size = 0
+                if not ended:
+                    ready.clear()
+                room.set()
+                yield data if cells is None else cells(data)
             status = await task  # raises what the COPY raised
             self.records = int(status.rsplit(" ", 1)[-1])
         except BaseException as exc:
@@ -185,12 +230,12 @@ class Snapshot:
         return cat if variant is None else MappedCategory(variant, cat.mapped, self.store.types)
 
     def csv(self, key: str, person: Person) -> CopyStream:
-        """RFC 4180 CSV with a header row, UTF-8, CRLF-free (PostgreSQL ends rows with LF)."""
+        """RFC 4180 CSV with a header row, UTF-8, CRLF-free (PostgreSQL ends rows with LF);
+        every non-null text cell quoted, formula-neutralised."""
         cat = self._mapped(key)
         args: list[Any] = []
         query = csv_query(cat.category, self._records(cat, person, args))
-        options = {"format": "csv", "header": True, "encoding": "UTF8"}
-        return self._copy(key, query, args, options)
+        return self._copy(key, query, args, csv_options(cat.category), neutralise=True)
 
     def json_lines(self, key: str, person: Person, limit: int | None = None) -> CopyStream:
         """One JSON object per line, in record order; at most `limit` records when given.
@@ -201,9 +246,17 @@ class Snapshot:
         """
         cat = self._mapped(key)
         args: list[Any] = []
-        records = self._records(cat, person, args)
-        if limit is not None:
-            records = f"SELECT * FROM ({records}) AS l LIMIT {int(limit)}"  # noqa: S608  # an int
+        if limit is not None and self.since is None and person.has_all(cat.keys):
+            # The first records as a page (`page_sql`): an index walk per key value that stops
+            # at `limit`, where LIMIT on `records_sql` sorted every record of the person first
+            # (the bundle's web pages of a million events: half a second of PostgreSQL's CPU).
+            page = cat.page_sql(person, args, int(limit), None)
+            cells = ", ".join(f"p.{quote(c)}" for c in columns(cat.category))
+            records = f"SELECT {cells} FROM ({page}) AS p"  # noqa: S608  # checked identifiers only
+        else:
+            records = self._records(cat, person, args)
+            if limit is not None:
+                records = f"SELECT * FROM ({records}) AS l LIMIT {int(limit)}"  # noqa: S608  # an int
         query = json_query(records)
         options = {"format": "csv", "quote": "\x01", "delimiter": "\x02", "encoding": "UTF8"}
         return self._copy(key, query, args, options)
@@ -213,10 +266,16 @@ class Snapshot:
         # A person without a value of a key the category matches on has none of its records.
         return sql if person.has_all(cat.keys) else sql + " LIMIT 0"
 
-    def _copy(self, key: str, query: str, args: list[Any], options: dict[str, Any]) -> CopyStream:
-        if self.copy_timeout is not None:
-            options = {**options, "timeout": self.copy_timeout}
-        stream = CopyStream(self.conn, query, args, options, (self.store.name, key))
+    def _copy(
+        self,
+        key: str,
+        query: str,
+        args: list[Any],
+        options: dict[str, Any],
+        neutralise: bool = False,
+    ) -> CopyStream:
+        traced = (self.store.name, key)
+        stream = CopyStream(self.conn, query, args, options, traced, self.copy_timeout, neutralise)
         self._streams.append(stream)
         return stream
 

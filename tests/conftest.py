@@ -102,6 +102,16 @@ async def owner_db(deployment: Deployment) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
+@pytest.fixture
+async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
+    """One connection to the service database as its owner, for a test of its own: where the
+    test needs a connection's own state (a transaction, a renamed function) rather than the
+    shared `owner_db` pool."""
+    conn = await asyncpg.connect(deployment.migration_dsn)
+    yield conn
+    await conn.close()
+
+
 @pytest.fixture(scope="session")
 async def stores(deployment: Deployment, catalogue: Catalogue) -> AsyncIterator[Stores]:
     s = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)

@@ -15,7 +15,6 @@ import pytest
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
 from domain.partners import add_partner
-from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id
 from tests._factories import insert_marked
@@ -47,13 +46,6 @@ async def gql(
     return await client.post(
         "/graphql", json={"query": query, "variables": variables}, headers=_auth(token)
     )
-
-
-@pytest.fixture
-async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.migration_dsn)
-    yield conn
-    await conn.close()
 
 
 @asynccontextmanager

@@ -27,6 +27,7 @@ from domain.audit import (
     Action,
     AuditUnavailable,
     Db,
+    GroupCommit,
     Outcome,
     access_log,
     actor_of,
@@ -79,7 +80,7 @@ async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Pool]:
 
 
 async def read(
-    pool: Db,
+    pool: Db | GroupCommit,
     subject: UUID | None = None,
     action: Action = Action.SUBJECT_READ,
     categories: tuple[str, ...] = ("profile",),

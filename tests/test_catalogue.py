@@ -2,7 +2,8 @@
 
 "Nothing invented" checks each title of the catalogue against the policy text; "nothing
 forgotten" parses the policy's lists and charts and checks each entry has a home in the
-catalogue. Both read the policy beside the checkout and skip, saying why, when it is absent.
+catalogue. Both read the policy beside the checkout, or the copy kept with the catalogue
+(tests/_policy.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from catalogue import CATEGORY_KEYS, Catalogue, CatalogueError, Category, load_catalogue
+from tests._policy import KEPT_POLICY, POLICY, SHARED_POLICY
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-POLICY = SHARED / "policy/privacy-policy.txt"
 CONTRACT = SHARED / "CONTRACT.md"
 PACKAGED = Path(__file__).resolve().parents[1] / "catalogue/policy.toml"
 
@@ -63,8 +64,6 @@ def catalogue() -> Catalogue:
 
 @pytest.fixture(scope="module")
 def policy() -> list[str]:
-    if not POLICY.is_file():
-        pytest.skip(f"the privacy policy is not beside the checkout ({POLICY})")
     return [line.strip() for line in POLICY.read_text(encoding="utf-8").splitlines()]
 
 
@@ -336,3 +335,14 @@ def test_missing_category(tmp_path: Path) -> None:
 
 def test_unreadable_file(tmp_path: Path) -> None:
     assert_one_line_error(tmp_path / "absent.toml", "cannot be read")
+
+
+def test_the_policy_kept_with_the_catalogue_is_the_policy() -> None:
+    """The copy in catalogue/policy/ is what the tests read on a clone without ../shared; where
+    the policy is beside the checkout, the two must be the same text."""
+    assert KEPT_POLICY.is_file()
+    if not SHARED_POLICY.is_file():
+        pytest.skip(f"no policy beside the checkout to compare with ({SHARED_POLICY})")
+    assert KEPT_POLICY.read_bytes() == SHARED_POLICY.read_bytes(), (
+        f"the policy changed: copy {SHARED_POLICY} to {KEPT_POLICY} and check the catalogue"
+    )

@@ -27,7 +27,6 @@ from api.settings import Settings
 from catalogue import Catalogue
 from domain.leases import KEY
 from domain.principals import Principal
-from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id
 from tests._factories import insert_marked
@@ -71,13 +70,6 @@ async def request_export(
     body = r.json()
     assert "errors" not in body, body
     return r, body["data"]["requestExport"]
-
-
-@pytest.fixture
-async def db(deployment: Deployment) -> Any:
-    conn = await asyncpg.connect(deployment.migration_dsn)
-    yield conn
-    await conn.close()
 
 
 @pytest.fixture

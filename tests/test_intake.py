@@ -4,6 +4,7 @@ degree, and authorized agents waiting for the person's own confirmation."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import re
@@ -16,7 +17,7 @@ import pytest
 
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
-from domain import deadlines
+from domain import deadlines, intake
 from stores.registry import Stores
 from stores.seed import build_subject, insert_subject
 from tests._gql import data as gql
@@ -38,6 +39,7 @@ def client(mail_client: httpx.AsyncClient) -> httpx.AsyncClient:
 async def person(stores: Stores, catalogue: Catalogue) -> tuple[str, str]:
     handle = f"pub-{uuid4().hex[:10]}"
     data = build_subject(handle, full=True, sensitive=False)
+    data.rows["profile"][0].update(city="Oakland", region="CA", country="US")  # CCPA
     data.logins.append((TEST_ISSUER, handle))
     await insert_subject(stores, catalogue, data)
     return handle, str(data.rows["profile"][0]["email"])
@@ -114,7 +116,9 @@ async def test_following_the_link_verifies_to_a_reasonable_degree_once(
     )
     # A copy needs a reasonably high degree: still waiting for it.
     assert row["status"] == "verifying"
-    # The due date follows the declared jurisdiction (CCPA: 45 days).
+    # The due date follows the declared jurisdiction, which the records agree with (CCPA:
+    # 45 days).
+    assert row["jurisdiction"] == "CCPA"
     assert row["due_at"] == deadlines.dates(RULES, "CCPA", row["received_at"], "UTC").due_at
     # The person sees it among their requests, with its steps.
     mine = (await gql(client, issuer.mint("customer", handle), MINE))["me"]["requests"]
@@ -127,6 +131,48 @@ async def test_following_the_link_verifies_to_a_reasonable_degree_once(
     again = await client.post("/requests/verify", data={"token": token})
     assert again.status_code == 410
     assert (await client.get(f"/requests/verify?token={token}")).status_code == 410
+
+
+@pytest.mark.parametrize(
+    ("residence", "declared", "settled", "source"),
+    [
+        # The records say Berlin, the form says California: UNKNOWN, the earlier deadline.
+        ({"city": "Berlin", "region": "BE", "country": "DE"}, "CCPA", "UNKNOWN", "conflict"),
+        # The records say nothing of where the person lives: the declaration decides.
+        ({"city": None, "region": None, "country": None}, "GDPR", "GDPR", "declared"),
+    ],
+)
+async def test_a_declared_jurisdiction_meets_the_records_when_the_address_is_confirmed(
+    client: httpx.AsyncClient,
+    stores: Stores,
+    catalogue: Catalogue,
+    inbox: tuple[Inbox, int],
+    owner_db: Any,
+    residence: dict[str, Any],
+    declared: str,
+    settled: str,
+    source: str,
+) -> None:
+    handle = f"pub-{uuid4().hex[:10]}"
+    data = build_subject(handle, full=True, sensitive=False)
+    data.rows["profile"][0].update(residence)
+    await insert_subject(stores, catalogue, data)
+    address = str(data.rows["profile"][0]["email"])
+    await submit(client, email=address, kind="ACCESS", jurisdiction=declared)
+    token = token_in((await eventually(lambda: inbox[0].to(address)))[0])
+    before = await request_of(owner_db, token)
+    assert before["jurisdiction"] == declared  # nobody is known yet: the form alone
+    assert (await client.post("/requests/verify", data={"token": token})).status_code == 200
+    row = await request_of(owner_db, token)
+    assert row["jurisdiction"] == settled
+    assert row["due_at"] == deadlines.dates(RULES, settled, row["received_at"], "UTC").due_at
+    assert row["due_at"] <= before["due_at"]  # never later than what the form alone gave
+    subject = await owner_db.fetchrow(
+        "SELECT jurisdiction, jurisdiction_source, declared_jurisdiction FROM subjects "
+        "WHERE id = $1",
+        data.id,
+    )
+    assert tuple(subject.values()) == (settled, source, declared)
 
 
 async def test_an_unknown_address_confirmed_is_answered_with_nothing_held(
@@ -160,6 +206,36 @@ async def test_an_expired_or_made_up_link_is_gone_alike(
     made_up = await client.post("/requests/verify", data={"token": "x" * 43})
     assert expired.status_code == made_up.status_code == 410
     assert expired.text == made_up.text
+
+
+async def test_one_address_gets_at_most_its_days_emails_whoever_types_it(
+    client: httpx.AsyncClient, inbox: tuple[Inbox, int], owner_db: Any
+) -> None:
+    """Anyone may type anyone's address: past MAILS_PER_ADDRESS e-mails a day the form answers
+    the same and sends nothing, records no request, and keeps only a keyed hash of the address."""
+    victim = f"victim-{uuid4().hex[:8]}@example.net"
+    before = await owner_db.fetchval("SELECT count(*) FROM requests")
+    answers = [await submit(client, email=victim, kind="ACCESS") for _ in range(5)]
+    recorded = await owner_db.fetchval("SELECT count(*) FROM requests") - before
+    assert recorded == intake.MAILS_PER_ADDRESS
+    assert len({r.text for r in answers}) == 1
+    assert answers[0].json()["data"]["submitRequest"]["__typename"] == "SubmittedRequest"
+    assert await eventually(lambda: len(inbox[0].to(victim)) >= intake.MAILS_PER_ADDRESS)
+    # Naming the victim as an agent is one more e-mail to them: refused alike.
+    other = f"someone-{uuid4().hex[:8]}@example.net"
+    as_agent = await submit(
+        client, email=other, kind="ACCESS", agent={"name": "Not Them", "email": victim}
+    )
+    assert as_agent.text == answers[0].text
+    await asyncio.sleep(0.5)  # what would have been sent has had time to arrive
+    assert len(inbox[0].to(victim)) == intake.MAILS_PER_ADDRESS
+    assert inbox[0].to(other) == []  # nothing of a refused agent request went anywhere
+    stored = await owner_db.fetch("SELECT address_hash FROM intake_mail")
+    assert all(victim.encode() not in r["address_hash"] for r in stored)
+    # A day later the address may be written to again.
+    await owner_db.execute("UPDATE intake_mail SET sent_at = sent_at - interval '25 hours'")
+    await submit(client, email=victim, kind="ACCESS")
+    assert await eventually(lambda: len(inbox[0].to(victim)) > intake.MAILS_PER_ADDRESS)
 
 
 async def test_an_agents_request_waits_for_the_persons_confirmation(

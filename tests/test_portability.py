@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,13 +76,6 @@ async def gql(client: httpx.AsyncClient, token: str, query: str, **variables: An
     body = r.json()
     assert "errors" not in body, body
     return body["data"]
-
-
-@pytest.fixture
-async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.migration_dsn)
-    yield conn
-    await conn.close()
 
 
 @pytest.fixture

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import asyncpg
 import httpx
-import pytest
 
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
 from domain.partners import add_partner, disable_partner
-from stores.deployment import Deployment
 from tests._tokens import TEST_ISSUER
 
 PARTNERS = "{ portabilityPartners { clientId name contact categories } }"
-
-
-@pytest.fixture
-async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.migration_dsn)
-    yield conn
-    await conn.close()
 
 
 async def ask(client: httpx.AsyncClient, token: str) -> httpx.Response:

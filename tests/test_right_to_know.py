@@ -3,7 +3,6 @@ jurisdiction, their recorded choices, the transfers they authorised), over the 1
 before the request."""
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
@@ -18,8 +17,7 @@ from domain.principals import Partner
 from exporters.facts import CategoryFacts, Disclosure
 from stores.registry import Stores
 from stores.seed import subject_id
-
-POLICY = Path(__file__).resolve().parents[2] / "shared/policy/privacy-policy.txt"
+from tests._policy import POLICY
 
 RTK = """{ me { rightToKnow {
   generatedAt periodFrom choices retentionCriteria
@@ -33,7 +31,7 @@ RTK = """{ me { rightToKnow {
                sharedWith { key } legalBases { key } retention { key } } }
   transfers safeguards { title } rights { key gdpr how } withholdingRule
   controller { name email emailIsDemo representatives }
-} withheld { category field kind rule } } }"""
+} withheld { category field kind rule released reason } } }"""
 
 
 async def rtk(client: httpx.AsyncClient, issuer: DevIssuer, who: str) -> dict:  # type: ignore[type-arg]
@@ -86,7 +84,7 @@ async def test_categories_not_held_are_left_out(
 
 
 async def test_withheld_items_are_named_never_shown(
-    client: httpx.AsyncClient, issuer: DevIssuer
+    client: httpx.AsyncClient, issuer: DevIssuer, catalogue: Catalogue
 ) -> None:
     carol = await rtk(client, issuer, "carol")
     items = {(w["category"], w["field"], w["kind"]) for w in carol["withheld"]}
@@ -94,8 +92,33 @@ async def test_withheld_items_are_named_never_shown(
     assert ("payment", "account_number", None) in items
     assert ("identifiers", "security_answer_hash", None) in items
     assert all("7024(d)" in w["rule"] for w in carol["withheld"])
+    assert not any(w["released"] for w in carol["withheld"])
+    assert {w["reason"] for w in carol["withheld"]} == {catalogue.withholding.description}
+    assert carol["rightToKnow"]["withholdingRule"] == catalogue.withholding.description
     bob = await rtk(client, issuer, "bob")
     assert not any(w["category"] == "sensitive" for w in bob["withheld"])
+
+
+async def test_withheld_items_of_a_gdpr_person_name_her_own_copy(
+    client: httpx.AsyncClient, issuer: DevIssuer, catalogue: Catalogue
+) -> None:
+    """alice lives in Berlin: the values she gave are part of her own copy (GDPR Art. 15(3)),
+    so nothing may tell her they are never disclosed under the CCPA's rule; the hashes stay
+    withheld with their exception."""
+    alice = await rtk(client, issuer, "alice")
+    assert alice["rightToKnow"]["jurisdiction"]["key"] == "GDPR"
+    rule = catalogue.release_rule("GDPR")
+    assert rule is not None
+    items = {(w["category"], w["field"]): w for w in alice["withheld"]}
+    assert items, "alice holds withheld values in the demo"
+    for (category, field), w in items.items():
+        assert w["rule"] == rule.title and "7024" not in w["rule"]
+        why = rule.exception(category, field)
+        assert w["released"] is (why is None)
+        assert w["reason"] == (rule.description if why is None else why)
+    assert any(w["released"] for w in items.values())
+    assert not items[("identifiers", "password_hash")]["released"]
+    assert alice["rightToKnow"]["withholdingRule"] == rule.description
 
 
 def norm(text: str) -> str:
@@ -134,7 +157,7 @@ async def test_bob_allows_advertising_so_his_statement_says_shared(
 async def test_every_statement_of_the_policy_reaches_the_person(
     client: httpx.AsyncClient, issuer: DevIssuer, catalogue: Catalogue
 ) -> None:
-    policy = norm(POLICY.read_text(encoding="utf-8")) if POLICY.is_file() else None
+    policy = norm(POLICY.read_text(encoding="utf-8"))
     alice = (await rtk(client, issuer, "alice"))["rightToKnow"]
     assert alice["jurisdiction"] == {"key": "GDPR", "source": "stores"}
     said = {s["key"]: s for s in alice["statements"]}
@@ -145,8 +168,7 @@ async def test_every_statement_of_the_policy_reaches_the_person(
     assert "binding arbitration" in said["dpf_arbitration"]["description"]
     assert "minors under 18" in said["minors"]["description"]
     assert "7027(l)" in said["sensitive_purposes"]["description"]
-    if policy is not None:
-        assert norm(alice["retentionCriteria"]).split(". ")[0] in policy
+    assert norm(alice["retentionCriteria"]).split(". ")[0] in policy
     # alice lives in Berlin: the EU-U.S. DPF covers her data, no other safeguard does.
     covering = [s["key"] for s in alice["transferSafeguards"] if s["coversYours"]]
     assert covering == ["eu_us_dpf"]

@@ -152,6 +152,36 @@ async def test_a_transaction_bound_to_one_person_sees_only_theirs(
     assert await service.fetchval("SELECT count(*) FROM exports") == 0
 
 
+async def test_the_one_statement_lookups_read_only_what_their_binding_would(
+    service: asyncpg.Connection, two: tuple[UUID, UUID]
+) -> None:
+    """dsar_subject_for_login and dsar_anchor_of (0020_bound_lookups.sql) bind inside the
+    statement: each reads one row as its binding allows, and leaves whatever binding the
+    caller's transaction had exactly as it was, and none outside a transaction."""
+    a, b = two
+    assert await service.fetchval("SELECT dsar_subject_for_login('rls', $1)", str(a)) == a
+    assert await service.fetchval("SELECT dsar_subject_for_login('rls', 'nobody')") is None
+    assert await service.fetchval("SELECT dsar_anchor_of($1)", b) == f"rls-{b}"
+    assert await service.fetchval("SELECT dsar_anchor_of($1)", uuid4()) is None
+    settings = (
+        "SELECT current_setting('dsar.subject', true), current_setting('dsar.scope', true), "
+        "current_setting('dsar.session', true)"
+    )
+    # Nothing is left behind for the next statement on the connection.
+    assert await service.fetchval("SELECT count(*) FROM identity_links") == 0
+    assert tuple(await service.fetchrow(settings)) in {("", "", ""), (None, None, None)}
+    async with scoped(service, subject=a, session=b"\x01") as conn:
+        bound = tuple(await conn.fetchrow(settings))
+        assert await conn.fetchval("SELECT dsar_subject_for_login('rls', $1)", str(b)) == b
+        assert await conn.fetchval("SELECT dsar_anchor_of($1)", b) == f"rls-{b}"
+        assert tuple(await conn.fetchrow(settings)) == bound
+        seen = {r[0] for r in await conn.fetch("SELECT subject_id FROM identity_links")}
+        assert seen == {a}  # still bound to a, and to nothing wider
+    async with scoped(service, scope=Scope.STAFF) as conn:
+        await conn.fetchval("SELECT dsar_anchor_of($1)", a)
+        assert await conn.fetchval("SELECT current_setting('dsar.scope', true)") == "staff"
+
+
 async def test_a_scope_opens_only_the_tables_that_name_it(
     service: asyncpg.Connection, two: tuple[UUID, UUID]
 ) -> None:

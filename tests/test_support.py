@@ -199,13 +199,6 @@ async def rows_where(db: asyncpg.Connection, where: str, *args: Any) -> list[Row
 
 
 @pytest.fixture
-async def db(deployment: Deployment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployment.migration_dsn)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
 async def person(stores: Stores, catalogue: Catalogue) -> Person:
     return await new_person(stores, catalogue)
 

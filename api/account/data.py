@@ -87,6 +87,8 @@ class WithheldItem:
     what: str
     category: str
     rule: str
+    released: bool  # part of the person's own copy asked for with a strong, recent sign-in
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,16 @@ class Overview:
     withheld: list[WithheldItem]
     right_to_know: Mapping[str, Any]
     counts: Mapping[str, int]
+
+    @property
+    def released(self) -> list[WithheldItem]:
+        """Not shown on the page, but part of the person's own copy (GDPR Art. 15(3))."""
+        return [w for w in self.withheld if w.released]
+
+    @property
+    def kept(self) -> list[WithheldItem]:
+        """Never shown nor sent, not even to the person: the rule or its exception says why."""
+        return [w for w in self.withheld if not w.released]
 
 
 def columns(cat: Category) -> tuple[Column, ...]:
@@ -129,7 +141,7 @@ def overview_document(catalogue: Catalogue) -> str:
     body = " ".join(_selection(c) for c in cats)
     return (
         f"query AccountOverview({_variables(cats)}) {{ me {{ {body} {_RIGHT_TO_KNOW} "
-        "withheld { category field kind rule } } }"
+        "withheld { category field kind rule released reason } } }"
     )
 
 
@@ -200,7 +212,13 @@ def _withheld(catalogue: Catalogue, items: list[Mapping[str, Any]]) -> list[With
         kind = item.get("kind")
         what = cat.field("kind").label(str(kind)) if kind else None
         out.append(
-            WithheldItem(what or cat.field(item["field"]).description, cat.title, item["rule"])
+            WithheldItem(
+                what or cat.field(item["field"]).description,
+                cat.title,
+                item["rule"],
+                item["released"],
+                item["reason"],
+            )
         )
     return out
 

@@ -13,7 +13,7 @@ from api.account.data import Column, category_document, cell, overview_document,
 from api.account.web import TIMES_COOKIE, ZONE_COOKIE, zone, zone_of
 from catalogue import Catalogue, Field
 from schema import build_schema
-from schema.build import MAX_TOKENS
+from schema.documents import MAX_TOKENS
 
 
 def tokens(document: str) -> int:

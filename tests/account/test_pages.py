@@ -15,7 +15,7 @@ from catalogue import Catalogue
 from domain.audit import Action, record
 from domain.partners import add_partner
 from domain.principals import Customer, Partner, SupportAgent
-from stores.seed import build_subject
+from stores.seed import SubjectData, build_subject
 
 from .conftest import Person, sign_in
 
@@ -54,6 +54,16 @@ async def test_every_held_category_in_the_policys_words(
     assert catalogue.controller.address in text
 
 
+def assert_no_withheld_value(person: SubjectData, html: str) -> None:
+    """No withheld value of the person's, with or without its dashes, is anywhere in the page."""
+    secrets = [r["value"] for r in person.rows["sensitive"]]
+    secrets += [person.rows["payment"][0][k] for k in ("account_number", "routing_number")]
+    secrets += [person.rows["identifiers"][0][k] for k in ("password_hash", "security_answer_hash")]
+    for secret in secrets:
+        for form in {secret, secret.replace("-", "")}:
+            assert form not in html
+
+
 async def test_withheld_values_are_held_not_shown(
     account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, catalogue: Catalogue
 ) -> None:
@@ -63,16 +73,32 @@ async def test_withheld_values_are_held_not_shown(
     text = text_of(html)
     assert "Social Security number" in text and "held, not shown" in text
     assert catalogue.withholding.title in text
-    secrets = [r["value"] for r in carol.rows["sensitive"]]
-    secrets += [carol.rows["payment"][0][k] for k in ("account_number", "routing_number")]
-    secrets += [carol.rows["identifiers"][0][k] for k in ("password_hash", "security_answer_hash")]
-    for secret in secrets:
-        for form in {secret, secret.replace("-", "")}:
-            assert form not in html
+    assert_no_withheld_value(carol, html)
     payment = (await browser.get("/account/data/payment")).text
     assert (
         "Held, not shown" in payment and carol.rows["payment"][0]["account_number"] not in payment
     )
+
+
+async def test_a_gdpr_persons_withheld_values_are_in_her_own_copy(
+    account_app: Starlette, browser: httpx.AsyncClient, issuer: DevIssuer, catalogue: Catalogue
+) -> None:
+    """alice lives in Berlin: the page must not tell her the law forbids giving her the values
+    she gave us (it does not: GDPR Art. 15(3) makes them part of her own copy); the hashes stay
+    withheld, each with its exception's reason. The values are still never on the page."""
+    alice = build_subject("alice", full=True, sensitive=True)
+    await sign_in(account_app, browser, issuer, "alice")
+    html = (await browser.get("/account")).text
+    text = text_of(html)
+    rule = catalogue.release_rule("GDPR")
+    assert rule is not None
+    assert "part of your copy when you download it yourself" in text
+    assert rule.title in text and " ".join(rule.description.split()) in text
+    assert "the law forbids disclosing it" not in text
+    assert catalogue.withholding.title not in text
+    why = rule.exception("identifiers", "password_hash")
+    assert why is not None and why in text
+    assert_no_withheld_value(alice, html)
 
 
 async def test_large_categories_are_paged_both_ways(

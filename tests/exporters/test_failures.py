@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -16,6 +17,7 @@ from stores.deployment import Deployment
 from stores.files import FilesStore
 from stores.registry import Stores
 from stores.seed import subject_id
+from stores.streams import CopyStream, snapshot
 from tests.exporters.conftest import bundle_of, collect, make_bundle, new_subject
 
 EVENTS = 200_000
@@ -151,3 +153,52 @@ async def test_a_cancelled_bundle_gives_its_connections_back(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert in_use(own_stores) == 0
+
+
+async def test_a_stalled_copy_ends_at_its_deadline_and_gives_its_connection_back(
+    own_stores: Stores, catalogue: Catalogue, deployment: Deployment
+) -> None:
+    """The deadline bounds the whole COPY (asyncpg's per-chunk timeout is off): a store that
+    stops answering ends the stream with TimeoutError, as asyncpg's own timeout did."""
+    heavy = await new_subject(own_stores, catalogue, events=100)
+    store = own_stores.postgres("web_analytics")
+    person = await own_stores.person_of(heavy.id)
+    assert person is not None
+    locker = await asyncpg.connect(deployment.stores.store_of("web_analytics").dsn)
+    try:
+        async with snapshot(store, statement_timeout=60) as snap:
+            snap.copy_timeout = 0.5
+            async with locker.transaction():
+                await locker.execute("LOCK TABLE page_events IN ACCESS EXCLUSIVE MODE")
+                started = time.monotonic()
+                with pytest.raises(TimeoutError):
+                    await collect(aiter(snap.csv("web_analytics", person)))
+                took = time.monotonic() - started
+    finally:
+        await locker.close()
+    assert 0.5 <= took < 3, took
+    assert in_use(own_stores) == 0
+    assert await copy_backend(own_stores, "page_events") is None
+
+
+async def test_a_copy_stalled_mid_stream_ends_at_its_deadline(own_stores: Stores) -> None:
+    """Bytes flow, then the store stalls: the bytes before come out, then TimeoutError at the
+    deadline; the COPY is cancelled and its connection stays usable."""
+    pool = own_stores.postgres("web_analytics").pool
+    query = (
+        "SELECT g, repeat('x', 100), CASE WHEN g = 2000 THEN pg_sleep(30) END "
+        "FROM generate_series(1, 2001) g"
+    )
+    received: list[bytes] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SET statement_timeout = 0")
+        stream = CopyStream(conn, query, [], {"format": "csv"}, deadline=1.0)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async for chunk in stream:
+                received.append(chunk)
+        took = time.monotonic() - started
+        assert b"".join(received).count(b"\n") >= 1000
+        assert 1.0 <= took < 4, took
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.execute("RESET statement_timeout")

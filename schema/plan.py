@@ -1,0 +1,347 @@
+"""A plan of the record-reading part of a query: `me` and its categories' records, compiled
+once per document, operation and `@skip`/`@include` values.
+
+The fields are collected by graphql-core's own `collect_fields` (fragments, aliases, merging,
+directives and their order, exactly as the executor does), and every leaf is coerced by its own
+GraphQL type, so an answer is the executor's byte for byte. Any field the plan does not know
+raises `Unplannable`: the whole operation then goes to the executor (`schema.planner`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    GraphQLBoolean,
+    GraphQLField,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLString,
+    OperationDefinitionNode,
+    Undefined,
+)
+from graphql.execution.collect_fields import (
+    FieldDetailsList,
+    FragmentDetails,
+    GroupedFieldSet,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import VariableValues
+
+from catalogue import Category, Field
+from schema.records import RecordTypes, attribute, download_path, value
+from schema.subject import is_list
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # GraphQL's Int
+BACKREF = "strawberry-definition"  # graphql-core field -> Strawberry field (its python name)
+
+Row = dict[str, Any]
+# A record's fields in response order, each (response key, column, passthrough, complete): the
+# row's value of `column` as it is where its class is in `passthrough` (a str for a String:
+# graphql-core's own coercion would return it unchanged), else `complete(value)`; where
+# `column` is None, `complete(row)` (a constant, a withheld field, a computed one).
+RecordPlan = tuple[tuple[str, str | None, frozenset[type], Callable[[Any], Any]], ...]
+
+
+Sub = Callable[[GraphQLObjectType, FieldDetailsList], GroupedFieldSet]
+
+
+class Unplannable(Exception):
+    """The selection holds something only the executor answers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """What a connection field asks for, each part in response order."""
+
+    fields: tuple[tuple[str, str], ...]  # (response key, "edges" | "pageInfo" | "__typename")
+    typename: str
+    edge: tuple[tuple[str, str], ...]  # (response key, "node" | "cursor" | "__typename")
+    edge_typename: str
+    node: RecordPlan
+    page_info: tuple[tuple[str, str], ...]  # (response key, field name or the type's name)
+    cursors: bool  # a cursor is asked for (as an edge's or as `endCursor`)
+    reads: frozenset[str]  # the catalogue fields its nodes read
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryField:
+    category: Category
+    kind: str  # "single" | "list" | "connection"
+    record: RecordPlan  # single and list
+    connection: Connection | None = None
+    field: GraphQLField | None = None  # a connection's, for its arguments
+    node: FieldNode | None = None
+    # The catalogue fields read: those of every selection of this category in the operation,
+    # so that each category is still one read (one DataLoader key) however often it is asked.
+    fields: frozenset[str] = frozenset()
+
+
+# A subject's fields in response order: (key, "__typename", name), (key, "id", coerce) or
+# (key, "category", CategoryField).
+SubjectPlan = tuple[tuple[str, str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    # Root fields in response order: (key, a subject's plan) for `me`, (key, name) for
+    # `__typename`.
+    roots: tuple[tuple[str, SubjectPlan | str], ...]
+
+
+class Compiler:
+    """Knows which GraphQL types are the catalogue's records; compiles operations to plans."""
+
+    def __init__(self, schema: GraphQLSchema, types: dict[str, RecordTypes]) -> None:
+        self.schema = schema
+        self.records: dict[str, RecordTypes] = {}
+        self.connections: dict[str, RecordTypes] = {}
+        for t in types.values():
+            self.records[_name(t.record)] = t
+            if t.connection is not None:
+                self.connections[_name(t.connection)] = t
+
+    def compile(
+        self,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDetails],
+        variables: VariableValues,
+    ) -> Plan:
+        query = self.schema.query_type
+        assert query is not None
+        collected = collect_fields(self.schema, fragments, variables, query, operation)
+        _plain(collected)
+
+        def sub(parent: GraphQLObjectType, details: FieldDetailsList) -> GroupedFieldSet:
+            found = collect_subfields(self.schema, fragments, variables, operation, parent, details)
+            _plain(found)
+            return found.grouped_field_set
+
+        roots: list[tuple[str, SubjectPlan | str]] = []
+        for key, details in collected.grouped_field_set.items():
+            name = details[0].node.name.value
+            if name == "__typename":
+                roots.append((key, query.name))
+            elif name == "me":
+                subject = _object(query.fields[name].type)
+                roots.append((key, self._subject(sub, subject, sub(subject, details))))
+            else:
+                raise Unplannable(name)
+        return Plan(_one_read_per_category(roots))
+
+    def _subject(
+        self, sub: Sub, subject: GraphQLObjectType, fields: GroupedFieldSet
+    ) -> SubjectPlan:
+        out: list[tuple[str, str, Any]] = []
+        for key, details in fields.items():
+            name = details[0].node.name.value
+            if name == "__typename":
+                out.append((key, name, subject.name))
+                continue
+            if name == "id":
+                out.append((key, name, _leaf(subject.fields[name])))
+                continue
+            field = subject.fields.get(name)
+            if field is None:
+                raise Unplannable(name)
+            inner = _object(field.type)
+            if inner.name in self.connections:
+                types = self.connections[inner.name]
+                connection = self._connection(sub, types, inner, sub(inner, details))
+                entry = CategoryField(
+                    types.category,
+                    "connection",
+                    (),
+                    connection,
+                    field,
+                    details[0].node,
+                    connection.reads,
+                )
+            elif inner.name in self.records:
+                types = self.records[inner.name]
+                kind = "list" if is_list(types.category) else "single"
+                record, reads = self._record(types, inner, sub(inner, details))
+                entry = CategoryField(types.category, kind, record, fields=reads)
+            else:
+                raise Unplannable(name)
+            out.append((key, "category", entry))
+        return tuple(out)
+
+    def _connection(
+        self, sub: Sub, types: RecordTypes, connection: GraphQLObjectType, fields: GroupedFieldSet
+    ) -> Connection:
+        parts: list[tuple[str, str]] = []
+        edge_parts: list[tuple[str, str]] = []
+        page_parts: list[tuple[str, str]] = []
+        node: RecordPlan = ()
+        reads: frozenset[str] = frozenset()
+        edge_type = _object(connection.fields["edges"].type)
+        page_type = _object(connection.fields["pageInfo"].type)
+        for key, details in fields.items():
+            name = details[0].node.name.value
+            parts.append((key, name))
+            if name == "edges":
+                for ekey, edetails in sub(edge_type, details).items():
+                    ename = edetails[0].node.name.value
+                    if ename not in ("node", "cursor", "__typename"):
+                        raise Unplannable(ename)
+                    edge_parts.append((ekey, ename))
+                    if ename == "node":
+                        record = _object(edge_type.fields["node"].type)
+                        node, reads = self._record(types, record, sub(record, edetails))
+            elif name == "pageInfo":
+                for pkey, pdetails in sub(page_type, details).items():
+                    pname = pdetails[0].node.name.value
+                    if pname not in ("hasNextPage", "endCursor", "__typename"):
+                        raise Unplannable(pname)
+                    page_parts.append((pkey, page_type.name if pname == "__typename" else pname))
+            elif name != "__typename":
+                raise Unplannable(name)
+        return Connection(
+            tuple(parts),
+            connection.name,
+            tuple(edge_parts),
+            edge_type.name,
+            node,
+            tuple(page_parts),
+            any(n == "cursor" for _, n in edge_parts)
+            or any(n == "endCursor" for _, n in page_parts),
+            reads,
+        )
+
+    def _record(
+        self, types: RecordTypes, record: GraphQLObjectType, fields: GroupedFieldSet
+    ) -> tuple[RecordPlan, frozenset[str]]:
+        """The record's plan, and the catalogue fields it reads."""
+        by_attribute = {attribute(f): f for f in types.category.fields}
+        reads: set[str] = set()
+        out: list[tuple[str, str | None, frozenset[type], Callable[[Any], Any]]] = []
+        for key, details in fields.items():
+            name = details[0].node.name.value
+            if name == "__typename":
+                out.append((key, None, frozenset(), _constant(record.name)))
+                continue
+            gfield = record.fields[name]
+            python = getattr(gfield.extensions.get(BACKREF), "python_name", None)
+            complete = _leaf(gfield)
+            f = by_attribute.get(python) if isinstance(python, str) else None
+            if f is not None and not f.withheld:
+                # Unmasked (only `me` is planned), a field's value is its column's.
+                out.append((key, f.name, _passthrough(gfield), complete))
+            elif f is not None:
+                out.append((key, None, frozenset(), _reader(f, complete)))
+            elif python == "download_path" and "file_name" in by_attribute:
+                f = by_attribute["file_name"]
+                out.append((key, None, frozenset(), _download(f, complete)))
+            else:
+                raise Unplannable(name)
+            reads.add(f.name)
+        return tuple(out), frozenset(reads)
+
+
+def _one_read_per_category(
+    roots: list[tuple[str, SubjectPlan | str]],
+) -> tuple[tuple[str, SubjectPlan | str], ...]:
+    wanted: dict[str, set[str]] = {}
+    for _, subject in roots:
+        for _, kind, entry in () if isinstance(subject, str) else subject:
+            if kind == "category":
+                wanted.setdefault(entry.category.key, set()).update(entry.fields)
+    return tuple(
+        (
+            key,
+            subject
+            if isinstance(subject, str)
+            else tuple(
+                (k, kind, replace(e, fields=frozenset(wanted[e.category.key])))
+                if kind == "category"
+                else (k, kind, e)
+                for k, kind, e in subject
+            ),
+        )
+        for key, subject in roots
+    )
+
+
+def _plain(collected: Any) -> None:
+    """No @defer, no fragment variables: only what the ordinary executor runs the same way."""
+    if collected.new_defer_usages or collected.forbidden_directive_instances:
+        raise Unplannable("@defer")
+    for details in collected.grouped_field_set.values():
+        if any(d.fragment_variable_values is not None or d.defer_usage for d in details):
+            raise Unplannable("fragment variables")
+
+
+def _name(cls: Any) -> str:
+    return str(cls.__strawberry_definition__.name)
+
+
+def _object(t: Any) -> GraphQLObjectType:
+    """The object type under non-null and list wrappers."""
+    while hasattr(t, "of_type"):
+        t = t.of_type
+    if not isinstance(t, GraphQLObjectType):
+        raise Unplannable(str(t))
+    return t
+
+
+def _leaf(field: GraphQLField) -> Callable[[Any], Any]:
+    """The executor's `complete_value` for a scalar: null stays null where the type allows it,
+    otherwise the type's own output coercion (an Int out of range raises, as it does there)."""
+    t = field.type
+    nullable = not isinstance(t, GraphQLNonNull)
+    scalar = t.of_type if isinstance(t, GraphQLNonNull) else t
+    if not isinstance(scalar, GraphQLScalarType):
+        raise Unplannable(str(t))
+    coerce = scalar.coerce_output_value
+    whole = scalar is GraphQLInt
+
+    def complete(v: Any) -> Any:
+        if v is None:
+            if nullable:
+                return None
+            raise Unplannable("null")
+        if whole and v.__class__ is int and INT_MIN <= v <= INT_MAX:
+            return v  # what serialize_int returns for it
+        out = coerce(v)
+        if out is None or out is Undefined:
+            raise Unplannable("null")
+        return out
+
+    return complete
+
+
+def _passthrough(field: GraphQLField) -> frozenset[type]:
+    """The classes of values a leaf's coercion returns unchanged: str for graphql-core's
+    String and ID, bool for its Boolean (`serialize_string` & co. return them as they are),
+    and None where the field is nullable."""
+    t = field.type
+    scalar = t.of_type if isinstance(t, GraphQLNonNull) else t
+    kept: set[type] = set()
+    if scalar is GraphQLString or scalar is GraphQLID:
+        kept.add(str)
+    elif scalar is GraphQLBoolean:
+        kept.add(bool)
+    if not isinstance(t, GraphQLNonNull):
+        kept.add(type(None))
+    return frozenset(kept)
+
+
+def _constant(c: str) -> Callable[[Row], Any]:
+    return lambda _row: c
+
+
+def _reader(f: Field, complete: Callable[[Any], Any]) -> Callable[[Row], Any]:
+    return lambda row: complete(value(f, row, False))
+
+
+def _download(f: Field, complete: Callable[[Any], Any]) -> Callable[[Row], Any]:
+    return lambda row: complete(download_path(value(f, row, False)))

@@ -1,0 +1,336 @@
+"""Planned execution of a person's own records (PostGraphile's idea, issue 19): a query whose
+root fields are `me` (and `__typename`), asking only for categories and their scalar fields, is
+answered from a plan compiled once per document, with the same loaders, the same reads and
+the same leaf coercion as the resolvers, and no resolver call per field.
+
+Everything else, and anything that goes wrong on the way (a bad cursor, a value a type
+refuses), is left to the ordinary executor, so every error is the executor's own; reads are
+idempotent, so running an operation again there is safe. A store that fails is the exception:
+the executor would answer 503 for the whole request, and so does the plan, at once, rather
+than wait on a failing store twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    get_argument_values,
+    visit,
+)
+from graphql.execution.collect_fields import FragmentDetails
+from graphql.execution.values import VariableValues, get_variable_values
+from graphql.language import Visitor
+from graphql.validation import ASTValidationRule
+from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionResult
+
+from domain.errors import STORE_FAILURES
+from domain.principals import Customer
+from schema import cursors
+from schema.context import Context
+from schema.documents import parsed
+from schema.loaders import Loaders
+from schema.plan import CategoryField, Compiler, Connection, Plan, RecordPlan, SubjectPlan
+from schema.records import RecordTypes
+from schema.request_errors import GENERIC
+from schema.subject import page_window, read_list
+from stores.mapping import Position
+
+log = logging.getLogger("dsar.graphql")
+
+# Documents kept (least recently used goes); plans per document are few (one per operation
+# and per combination of the boolean variables its @skip/@include read).
+DOCUMENTS = 256
+PLANS_PER_DOCUMENT = 8
+
+
+@dataclass(slots=True)
+class _Document:
+    """One query text, operation chosen: parsed, validated; None fields where it cannot plan."""
+
+    operation: OperationDefinitionNode | None
+    fragments: dict[str, FragmentDetails]
+    directive_variables: tuple[str, ...]
+    plans: OrderedDict[tuple[Any, ...], Plan | None] = field(default_factory=OrderedDict)
+
+
+class StoreFailed(Exception):
+    """A store's read failed under the field at `path`."""
+
+    def __init__(self, path: Sequence[str | int]) -> None:
+        super().__init__()
+        self.path = list(path)
+
+
+class Planner:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        types: dict[str, RecordTypes],
+        rules: Collection[type[ASTValidationRule]],
+        max_tokens: int,
+    ) -> None:
+        self.schema = schema
+        self.compiler = Compiler(schema, types)
+        self.rules = tuple(rules)
+        self.max_tokens = max_tokens
+        self.documents: OrderedDict[tuple[str, str | None], _Document] = OrderedDict()
+
+    async def run(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        context: Context,
+        operation_name: str | None,
+    ) -> ExecutionResult | None:
+        """The operation's result, or None where the executor must answer."""
+        principal = context.principal
+        if not isinstance(principal, Customer) or principal.subject_id is None:
+            return None
+        document = self._document(query, operation_name)
+        if document.operation is None:
+            return None
+        coerced = get_variable_values(
+            self.schema, document.operation.variable_definitions or (), variables or {}
+        )
+        if isinstance(coerced, list):
+            return None  # the executor words the variables' errors
+        plan = self._plan(document, coerced)
+        if plan is None:
+            return None
+        try:
+            data = await _Run(context, coerced, principal.subject_id).data(plan)
+        except StoreFailed as failed:
+            # A store failed: answered as the executor answers it (DsarSchema.process_errors:
+            # the whole request is a 503), without asking a failing store a second time.
+            log.error(
+                "resolver failed",
+                extra={"error": type(failed.__cause__).__name__, "event": str(failed.path)},
+            )
+            context.unavailable = True
+            error = GraphQLError(
+                GENERIC,
+                path=failed.path,
+                extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": context.request_id},
+            )
+            return ExecutionResult(data=None, errors=[error])
+        except Exception:  # anything else: the executor answers, with its own errors
+            # Its loaders may hold the failed reads: the executor starts afresh.
+            context.loaders = Loaders(context.services.stores)
+            return None
+        return ExecutionResult(data=data, errors=None)
+
+    def _document(self, query: str, operation_name: str | None) -> _Document:
+        key = (query, operation_name)
+        found = self.documents.get(key)
+        if found is not None:
+            self.documents.move_to_end(key)
+            return found
+        found = self._prepare(query, operation_name)
+        self.documents[key] = found
+        if len(self.documents) > DOCUMENTS:
+            self.documents.popitem(last=False)
+        return found
+
+    def _prepare(self, query: str, operation_name: str | None) -> _Document:
+        nothing = _Document(None, {}, ())
+        try:
+            document = parsed(query, self.max_tokens)
+        except GraphQLError:
+            return nothing
+        if validate_document(self.schema, document, self.rules):
+            return nothing
+        operation = _operation(document, operation_name)
+        if operation is None or operation.operation is not OperationType.QUERY:
+            return nothing
+        fragments = {
+            d.name.value: FragmentDetails(d)
+            for d in document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        }
+        if any(
+            d.variable_definitions
+            for d in document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        ):
+            return nothing
+        return _Document(operation, fragments, _directive_variables(document))
+
+    def _plan(self, document: _Document, variables: VariableValues) -> Plan | None:
+        assert document.operation is not None
+        key = tuple(variables.coerced.get(n) for n in document.directive_variables)
+        if key in document.plans:
+            return document.plans[key]
+        try:
+            plan: Plan | None = self.compiler.compile(
+                document.operation, document.fragments, variables
+            )
+        except Exception:  # whatever the compiler does not know is the executor's
+            plan = None
+        document.plans[key] = plan
+        if len(document.plans) > PLANS_PER_DOCUMENT:
+            document.plans.popitem(last=False)
+        return plan
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        return operations[0] if len(operations) == 1 else None
+    named = [o for o in operations if o.name is not None and o.name.value == name]
+    return named[0] if len(named) == 1 else None
+
+
+def _directive_variables(document: DocumentNode) -> tuple[str, ...]:
+    """The variables that @skip/@include read: a plan holds for one set of their values."""
+    names: set[str] = set()
+
+    class Directives(Visitor):
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+            names.update(
+                a.value.name.value
+                for a in node.arguments or ()
+                if isinstance(a.value, VariableNode)
+            )
+
+    visit(document, Directives())
+    return tuple(sorted(names))
+
+
+class _Run:
+    """One execution of a plan for one subject."""
+
+    def __init__(self, context: Context, variables: VariableValues, sid: Any) -> None:
+        self.context = context
+        self.variables = variables
+        self.sid = sid
+        self.secret = context.services.rules.secret_key
+
+    async def data(self, plan: Plan) -> dict[str, Any]:
+        entries = {
+            id(entry): ([root, key], entry)
+            for root, subject in plan.roots
+            if not isinstance(subject, str)
+            for key, kind, entry in subject
+            if kind == "category"
+        }
+        # Arguments first (a bad one raises before any read starts), then every read together,
+        # so the loaders batch them as the executor's would.
+        windows = {i: self._window(e) for i, (_, e) in entries.items() if e.kind == "connection"}
+        reads = {i: self._read(e, windows.get(i)) for i, (_, e) in entries.items()}
+        results = await asyncio.gather(*reads.values(), return_exceptions=True)
+        for i, result in zip(reads, results, strict=True):
+            if isinstance(result, STORE_FAILURES):
+                raise StoreFailed(list(entries[i][0])) from result
+            if isinstance(result, BaseException):
+                raise result
+        rows = dict(zip(reads, results, strict=True))
+        out: dict[str, Any] = {}
+        for key, subject in plan.roots:
+            out[key] = (
+                subject if isinstance(subject, str) else self._subject(subject, rows, windows)
+            )
+        return out
+
+    def _window(self, entry: CategoryField) -> tuple[int, Position | None]:
+        assert entry.field is not None and entry.node is not None
+        args = get_argument_values(entry.field, entry.node, self.variables)
+        return page_window(self.secret, entry.category.key, args.get("first"), args.get("after"))
+
+    def _read(
+        self, entry: CategoryField, window: tuple[int, Position | None] | None
+    ) -> Awaitable[Any]:
+        loaders, key = self.context.loaders, entry.category.key
+        if entry.kind == "single":
+            return loaders.single.load((key, self.sid, entry.fields))
+        if entry.kind == "list":
+            return read_list(self.context, key, self.sid, entry.fields)
+        assert window is not None
+        size, position = window
+        return loaders.page.load((key, self.sid, size + 1, position, entry.fields))
+
+    def _subject(
+        self,
+        plan: SubjectPlan,
+        rows: dict[int, Any],
+        windows: dict[int, tuple[int, Position | None]],
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, kind, entry in plan:
+            if kind == "__typename":
+                out[key] = entry
+            elif kind == "id":
+                out[key] = entry(str(self.sid))
+            else:
+                found = rows[id(entry)]
+                if entry.kind == "single":
+                    out[key] = None if found is None else _record(entry.record, found)
+                elif entry.kind == "list":
+                    out[key] = [_record(entry.record, r) for r in found]
+                else:
+                    assert entry.connection is not None
+                    size = windows[id(entry)][0]
+                    out[key] = self._connection(entry.connection, entry.category.key, found, size)
+        return out
+
+    def _connection(
+        self, plan: Connection, category: str, rows: list[Any], size: int
+    ) -> dict[str, Any]:
+        page = rows[:size]
+        marks = (
+            [cursors.encode(self.secret, category, r["_pos"]) for r in page] if plan.cursors else []
+        )
+        out: dict[str, Any] = {}
+        for key, name in plan.fields:
+            if name == "__typename":
+                out[key] = plan.typename
+            elif name == "edges":
+                out[key] = [_edge(plan, r, marks[i] if marks else None) for i, r in enumerate(page)]
+            else:
+                info: dict[str, Any] = {}
+                for pkey, pname in plan.page_info:
+                    if pname == "hasNextPage":
+                        info[pkey] = len(rows) > size
+                    elif pname == "endCursor":
+                        info[pkey] = marks[-1] if marks else None
+                    else:
+                        info[pkey] = pname  # __typename: the plan holds the type's name
+                out[key] = info
+        return out
+
+
+def _record(plan: RecordPlan, row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, column, passthrough, complete in plan:
+        if column is None:
+            out[key] = complete(row)
+        else:
+            v = row.get(column)
+            out[key] = v if v.__class__ in passthrough else complete(v)
+    return out
+
+
+def _edge(plan: Connection, row: dict[str, Any], cursor: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, name in plan.edge:
+        if name == "node":
+            out[key] = _record(plan.node, row)
+        elif name == "cursor":
+            out[key] = cursor
+        else:
+            out[key] = plan.edge_typename
+    return out

@@ -1,0 +1,30 @@
+"""The bundle's first records (its web pages) are the data file's first records."""
+
+from __future__ import annotations
+
+from catalogue import Catalogue
+from stores.registry import Stores
+from stores.seed import subject_id
+from stores.streams import snapshot
+from tests.exporters.conftest import collect, new_subject
+
+
+async def test_the_first_records_are_those_of_the_whole_read(
+    stores: Stores, catalogue: Catalogue
+) -> None:
+    """`json_lines(limit=n)` reads a page (an index walk per key value, merged) instead of
+    sorting every record: the same records, in the same order, as the first n of the whole
+    read; bob's events come from two cookie ids (his own and the family computer's)."""
+    many = await new_subject(stores, catalogue, events=700)
+    for sid in (subject_id("bob"), many.id):
+        person = await stores.person_of(sid)
+        assert person is not None
+        store = stores.postgres("web_analytics")
+        for key in store.categories:
+            async with snapshot(store) as snap:
+                whole = (await collect(aiter(snap.json_lines(key, person)))).splitlines()
+                for n in (1, 3, 500, len(whole) + 1):
+                    first = await collect(aiter(snap.json_lines(key, person, limit=n)))
+                    assert first.splitlines() == whole[:n], (key, n)
+    bob = await stores.person_of(subject_id("bob"))
+    assert bob is not None and len(bob.of("anonymous_id")) >= 2
