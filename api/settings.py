@@ -7,7 +7,7 @@ import binascii
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -197,30 +197,28 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: float, ok: Callable[[float], bool], what: str
+) -> float:
+    """A decimal setting: `default` when unset; refused with `what` it must be unless `ok`."""
     raw = env.get(name)
     if raw is None:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds") from None
-    if not 0 < value < 3600:
-        raise SettingsError(f"{name} must be above 0 and below 3600 seconds")
+        raise SettingsError(f"{name} must be {what}") from None
+    if not ok(value):
+        raise SettingsError(f"{name} must be {what}")
     return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    return _number(env, name, default, lambda v: 0 < v < 3600, "above 0 and below 3600 seconds")
 
 
 def _share(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number above 0 and at most 1") from None
-    if not 0 < value <= 1:
-        raise SettingsError(f"{name} must be a number above 0 and at most 1")
-    return value
+    return _number(env, name, default, lambda v: 0 < v <= 1, "a number above 0 and at most 1")
 
 
 def _acr_values(env: Mapping[str, str]) -> tuple[str, ...]:

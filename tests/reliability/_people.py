@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import secrets
+import time
+import zipfile
 from typing import Any
 from uuid import uuid4
 
@@ -83,3 +86,25 @@ async def request_export(client: httpx.AsyncClient, token: str) -> dict[str, Any
     export: dict[str, Any] = (await gql(client, token, REQUEST))["requestExport"]
     assert export["__typename"] == "Export", export
     return export
+
+
+async def download(client: httpx.AsyncClient, url: str, token: str) -> tuple[str, float]:
+    """How a download ended (`whole`, `refused before headers`, `200 but truncated`, `cut
+    off (...)`, `status N`) and how long it took."""
+    started = time.monotonic()
+    try:
+        r = await client.get(url, headers=auth(token))
+    except httpx.TransportError as exc:  # the server cut the response off mid-way
+        return f"cut off ({type(exc).__name__})", time.monotonic() - started
+    took = time.monotonic() - started
+    if r.status_code == 503:
+        assert int(r.headers["Retry-After"]) >= 1
+        return "refused before headers", took
+    if r.status_code != 200:
+        return f"status {r.status_code}", took
+    try:
+        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+            assert z.testzip() is None and "manifest.json" in z.namelist()
+    except (zipfile.BadZipFile, AssertionError):
+        return "200 but truncated", took
+    return "whole", took

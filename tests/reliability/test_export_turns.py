@@ -7,9 +7,6 @@ ends truncated because a store's pool (10 connections, 2 s to get one) ran dry m
 from __future__ import annotations
 
 import asyncio
-import io
-import time
-import zipfile
 from collections import Counter
 
 import httpx
@@ -17,7 +14,7 @@ import httpx
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
 from stores.registry import Stores
-from tests.reliability._people import auth, people, request_export
+from tests.reliability._people import download, people, request_export
 from tests.reliability.conftest import ServerFactory
 from tests.reliability.faultproxy import FaultProxy
 
@@ -26,26 +23,6 @@ PEOPLE = 30
 # holds a store's connection long enough for 30 of them to outlast a pool of 10.
 SLOW = 0.1
 WAIT = 8
-
-
-async def download(client: httpx.AsyncClient, url: str, token: str) -> tuple[str, float]:
-    started = time.monotonic()
-    try:
-        r = await client.get(url, headers=auth(token))
-    except httpx.TransportError as exc:  # the server cut the response off mid-way
-        return f"cut off ({type(exc).__name__})", time.monotonic() - started
-    took = time.monotonic() - started
-    if r.status_code == 503:
-        assert int(r.headers["Retry-After"]) >= 1
-        return "refused before headers", took
-    if r.status_code != 200:
-        return f"status {r.status_code}", took
-    try:
-        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
-            assert z.testzip() is None and "manifest.json" in z.namelist()
-    except (zipfile.BadZipFile, AssertionError):
-        return "200 but truncated", took
-    return "whole", took
 
 
 async def test_thirty_concurrent_exports_complete_or_are_refused_before_headers(
