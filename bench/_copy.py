@@ -21,11 +21,10 @@ from stores.files import FilesStore
 from stores.mapping import Person
 from stores.postgres import PostgresStore
 from stores.registry import Stores
-from stores.streams import csv_options, csv_query, json_query
+from stores.streams import SNAPSHOT_SETTINGS, csv_options, csv_query, json_query
 
-_SESSION = (
-    "SET LOCAL statement_timeout = 0; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'"
-)
+# The bundle's own snapshot settings (stores/streams.py), with no statement timeout.
+_SESSION = f"SET LOCAL statement_timeout = 0; {SNAPSHOT_SETTINGS}"
 # The COPY options of the plain SELECT as CSV, and of `Snapshot.json_lines`.
 _CSV = {"format": "csv", "header": True, "encoding": "UTF8"}
 _JSON = {"format": "csv", "quote": "\x01", "delimiter": "\x02", "encoding": "UTF8"}

@@ -31,6 +31,7 @@ from exporters.bundle import build_bundle
 from stores.deployment import migrate
 from stores.registry import Stores
 from stores.seed import HEAVY, seed, subject_id
+from stores.streams import SNAPSHOT_SETTINGS
 
 SMALL = "bench-100k"
 SMALL_EVENTS = 100_000
@@ -69,10 +70,7 @@ async def bare_copy(stores: Stores, q: Query, sink: Sink) -> None:
     async with stores.postgres(q.category).pool.acquire() as conn:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             # The same session settings the bundle's snapshot uses (UTC, no 30 s timeout).
-            await conn.execute(
-                "SET LOCAL statement_timeout = 0; SET LOCAL TimeZone = 'UTC'; "
-                "SET LOCAL DateStyle = 'ISO, YMD'"
-            )
+            await conn.execute(f"SET LOCAL statement_timeout = 0; {SNAPSHOT_SETTINGS}")
             await conn.copy_from_query(q.sql, *q.args, output=sink, timeout=600, **q.options)
 
 

@@ -28,3 +28,17 @@ async def test_the_first_records_are_those_of_the_whole_read(
                     assert first.splitlines() == whole[:n], (key, n)
     bob = await stores.person_of(subject_id("bob"))
     assert bob is not None and len(bob.of("anonymous_id")) >= 2
+
+
+async def test_an_exports_snapshot_reads_in_one_backend_in_utc(stores: Stores) -> None:
+    """No parallel workers under an export (stores/streams.py SNAPSHOT_SETTINGS): a person with
+    a large share of a table is read by a sequential scan and a sort, which with workers took
+    three backends per export from everyone's small queries. The settings end with it."""
+    store = stores.postgres("web_analytics")
+    async with snapshot(store) as snap:
+        conn = snap.conn
+        assert await conn.fetchval("SHOW max_parallel_workers_per_gather") == "0"
+        assert await conn.fetchval("SHOW TimeZone") == "UTC"
+        assert await conn.fetchval("SHOW transaction_isolation") == "repeatable read"
+    async with store.snapshots.acquire() as conn:
+        assert await conn.fetchval("SHOW max_parallel_workers_per_gather") != "0"
