@@ -157,10 +157,6 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.budget is not None and _small_query(scope):
-            with self.budget.small_request():
-                await self._http(scope, receive, send)
-            return
         await self._http(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -170,7 +166,21 @@ class EdgeMiddleware:
         state: dict[str, Any] = {"status": 500, "started": False, "page": _is_page(scope)}
         scope.setdefault("state", {})["request_id"] = rid
 
+        # A small query counts for the export budget from the moment its body is whole (a
+        # body trickled in is no query yet) until its last byte is handed to the connection
+        # (a client that does not read its answer holds no export up).
+        small = self.budget if self.budget is not None and _small_query(scope) else None
+        marked = False
+
+        def unmark() -> None:
+            nonlocal marked
+            if marked and small is not None:
+                marked = False
+                small.end_small()
+
         async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                unmark()
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
                 state["started"] = True
@@ -182,7 +192,10 @@ class EdgeMiddleware:
         limit = slots if _small_query(scope) else slots - self.reserved
 
         async def admit() -> None:
-            nonlocal counted
+            nonlocal counted, marked
+            if small is not None and not marked:
+                marked = True
+                small.begin_small()
             if counted or scope.get("path") in PROBES:
                 return
             try:
@@ -258,6 +271,7 @@ class EdgeMiddleware:
                 send_wrapper, state, 500, {"error": "internal_error", "request_id": rid}, []
             )
         finally:
+            unmark()
             if counted:
                 self.admission.release()
             elapsed = time.perf_counter() - started

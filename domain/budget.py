@@ -50,18 +50,25 @@ class ExportBudget:
         # Loop time before which no export slice starts while small requests are in flight.
         self._resume_at = 0.0
 
-    @contextlib.contextmanager
-    def small_request(self) -> Iterator[None]:
-        """Marks a small request from its arrival to its answer."""
+    def begin_small(self) -> None:
+        """A small request is waiting for its turn or being answered."""
         self.small += 1
         self._quiet.clear()
+
+    def end_small(self) -> None:
+        self.small -= 1
+        if self.small == 0:
+            self._quiet.set()
+            self._resume_at = 0.0  # a pause owed to small requests ends with them
+
+    @contextlib.contextmanager
+    def small_request(self) -> Iterator[None]:
+        """Marks a small request for as long as the block runs."""
+        self.begin_small()
         try:
             yield
         finally:
-            self.small -= 1
-            if self.small == 0:
-                self._quiet.set()
-                self._resume_at = 0.0  # a pause owed to small requests ends with them
+            self.end_small()
 
     def stream(self) -> Pacer:
         return Pacer(self)
@@ -83,16 +90,31 @@ class Pacer:
     def __init__(self, budget: ExportBudget) -> None:
         self.budget = budget
         self.holding = False
-        self.resumed = 0.0  # loop time the current slice began
+        self.resumed = 0.0  # loop time the current slice began (0: resting)
+        self.worked = 0.0  # the slice's own work before it rested
+
+    def rest(self) -> None:
+        """The stream now waits on its reader (a client's network), which is not its own work:
+        its place among the active streams goes back at once, so that clients that stop
+        reading hold no other export up, and the wait is not counted into the slice that the
+        next pace point makes the exports pay for."""
+        if self.holding:
+            self.holding = False
+            self.budget._free.release()
+        if self.resumed:
+            self.worked += asyncio.get_running_loop().time() - self.resumed
+            self.resumed = 0.0
 
     async def pace(self) -> None:
         budget = self.budget
         loop = asyncio.get_running_loop()
+        ran = self.worked + (loop.time() - self.resumed if self.resumed else 0.0)
+        self.worked = 0.0
         if self.holding:
             self.holding = False
             budget._free.release()
         if budget.small and budget.share < 1:
-            await budget._give_way(loop.time() - self.resumed if self.resumed else 0.0)
+            await budget._give_way(ran)
         else:
             await asyncio.sleep(0)  # whatever else is ready on the loop runs first
         await budget._free.acquire()

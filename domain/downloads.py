@@ -436,8 +436,10 @@ class Download:
                 async for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
+                    pacer.rest()  # the client's network is not the export's work
                     yield chunk
                     self.sent = size  # handed to the connection
+                    await pacer.pace()
             done = (sum(counts.values()), size, digest.hexdigest(), generated_at)
         except Exception as exc:
             reason = STORE_FAILED

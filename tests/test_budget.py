@@ -92,6 +92,39 @@ async def test_at_most_active_streams_work_at_once_and_take_turns_in_order() -> 
     assert not any(p.holding for p in (first, second, third))
 
 
+async def test_streams_waiting_on_their_clients_hold_no_other_export_up() -> None:
+    """A download rests while its chunk waits on the client's network (domain/downloads.py):
+    `active` downloads whose clients stop reading leave the permits free, so another export,
+    already streaming or new, passes its pace point at once."""
+    budget = ExportBudget()  # the defaults: ACTIVE permits
+    stalled = [budget.stream() for _ in range(ACTIVE)]
+    for pacer in stalled:
+        await pacer.pace()  # working: it holds a permit
+        pacer.rest()  # its chunk is handed to a client that never reads again
+    other = budget.stream()
+    await asyncio.wait_for(other.pace(), 1.0)
+    assert other.holding
+    for pacer in [*stalled, other]:
+        pacer.close()
+
+
+async def test_a_slow_clients_wait_is_not_counted_as_the_streams_work() -> None:
+    """The pause a slice makes the exports serve while small requests run is its own work
+    (`share` of the time), not the time its chunk waited for a client that reads slowly."""
+    budget = ExportBudget(active=2, share=0.1)
+    slow = budget.stream()
+    await slow.pace()
+    slow.rest()
+    slow.resumed = 0.0
+    slow.worked = 0.001  # a millisecond of its own work, then a long wait on its client
+    await asyncio.sleep(0.3)
+    with budget.small_request():
+        # It owes about 9 ms of pause for its 1 ms of work, not 2.7 s for the 0.3 s wait.
+        await asyncio.wait_for(slow.pace(), 1.0)
+        assert budget.gave_way == 1
+    slow.close()
+
+
 def test_the_settings_have_defaults_and_refuse_what_cannot_be_used(tmp_path: Path) -> None:
     base = {"DSAR_HOME": str(tmp_path), "DSAR_SECRET_KEY": "k" * 40}
     settings = Settings.from_env(base)

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from api.admission import Admission
 from api.metrics import Metrics
 from api.middleware import EdgeMiddleware
+from domain.budget import ExportBudget
 
 
 async def test_places_are_kept_for_authenticated_queries() -> None:
@@ -71,3 +72,55 @@ async def test_the_edges_own_refusals_are_a_page_where_people_browse() -> None:
     assert "The request body is larger than allowed." in page.text and "{" not in page.text
     assert page.headers["content-security-policy"] == "default-src 'none'; style-src 'self'"
     assert api.json()["error"] == "request_too_large"
+
+
+async def test_a_small_query_counts_for_exports_from_its_whole_body_to_its_last_byte() -> None:
+    """Exports give way to small queries (domain/budget.py): a body trickled in is no query
+    yet, and an answer handed whole to the connection is no longer one, so neither a client
+    that trickles nor one that does not read holds every export of the process up."""
+    budget = ExportBudget()
+    seen: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body", False):
+            pass
+        seen.append(budget.small)  # being answered: counted
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{", "more_body": True})
+        seen.append(budget.small)
+        await send({"type": "http.response.body", "body": b"}"})
+        seen.append(budget.small)  # the last byte is the connection's now
+
+    edge = EdgeMiddleware(app, metrics=Metrics(), max_body=1024, budget=budget)
+    trickle = asyncio.Event()
+    parts = [
+        {"type": "http.request", "body": b'{"query":', "more_body": True},
+        {"type": "http.request", "body": b' "{ me { id } }"}', "more_body": False},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        if len(parts) == 1:
+            await trickle.wait()
+        return parts.pop(0)
+
+    async def send(message: Any) -> None:
+        return None
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/graphql",
+        "headers": [
+            (b"authorization", b"Bearer x"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"26"),
+        ],
+    }
+    task = asyncio.create_task(edge(scope, receive, send))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert budget.small == 0  # half a body: not counted
+    trickle.set()
+    await task
+    assert seen == [1, 1, 0]
+    assert budget.small == 0
