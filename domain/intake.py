@@ -34,9 +34,15 @@ from stores.scope import Conn, Scope, scoped
 log = logging.getLogger("dsar.intake")
 
 LINK_TTL = timedelta(hours=24)
-# E-mails the form sends to one address within a day (person's or agent's): the form answers
-# the same past it, and sends nothing more (stores/migrations/service/0017_intake_mail.sql).
+# E-mails the form sends to one mailbox within a day (stores/migrations/service/
+# 0017_intake_mail.sql): a person's confirmation links, and an authorized agent's receipts,
+# counted apart so that naming someone as an agent never uses up their own requests.
 MAILS_PER_ADDRESS = 3
+RECEIPTS_PER_AGENT = 20
+LIMIT_REACHED = (
+    f"This address has had {MAILS_PER_ADDRESS} e-mails from this form today: use the link in "
+    "one of them, or ask again tomorrow."
+)
 NAME_MAX = 200
 KINDS = ("access", "portability")
 
@@ -103,14 +109,17 @@ async def submit(
     secret = secrets.token_urlsafe(32)
     channel = Channel.AGENT if agent else Channel.PUBLIC_FORM
     new = NewRequest(channel, None, None, request_id, time_zone or "UTC", jurisdiction=declared)
-    mailed = [_keyed(services, address), *([_keyed(services, agent.email)] if agent else [])]
     async with scoped(services.db, scope=Scope.INTAKE) as conn:
-        if not await _may_mail(conn, mailed):
+        # Said whoever the address is (or is not): the limit is per mailbox, not per person.
+        if not await _may_mail(conn, _keyed(services, "person", address), MAILS_PER_ADDRESS):
             log.warning(
-                "intake: an address had its e-mails for the day; nothing sent",
+                "intake: a mailbox had its e-mails for the day; nothing taken",
                 extra={"request_id": request_id, "event": "intake.mail_limit"},
             )
-            return
+            raise InvalidSubmission(LIMIT_REACHED)
+        receipt = agent is not None and await _may_mail(
+            conn, _keyed(services, "agent", agent.email), RECEIPTS_PER_AGENT
+        )
         req = await requests.open_request(
             conn, services.rules.requests, new, subject_id=None, kind=kind, status=Status.VERIFYING
         )
@@ -135,30 +144,40 @@ async def submit(
         await services.mailer.send(composer.verify(req, address, link, LINK_TTL))
     else:
         await services.mailer.send(composer.agent_confirm(req, address, agent.name, link, LINK_TTL))
-        await services.mailer.send(composer.agent_receipt(req, agent.email))
+        if receipt:  # past its day's receipts an agent's request still goes to the person
+            await services.mailer.send(composer.agent_receipt(req, agent.email))
 
 
-def _keyed(services: Services, address: str) -> bytes:
-    return hmac.new(services.rules.secret_key, address.encode(), hashlib.sha256).digest()
+def mailbox(address: str) -> str:
+    """The mailbox an address reaches, as far as the address itself tells: a `+tag` and a
+    quoted local part reach the same one, Gmail ignores dots, a domain is one in Unicode and in
+    punycode. Only for counting e-mails: messages go to the address as it was written."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    local = local.strip('"').split("+", 1)[0]
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
+    if domain in ("gmail.com", "googlemail.com"):
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
 
 
-async def _may_mail(conn: Conn, addresses: list[bytes]) -> bool:
-    """Whether each address has had fewer than MAILS_PER_ADDRESS e-mails from the form in the
-    last day; if so they are counted, in the caller's transaction (so a request that is not
-    recorded is not counted either). Concurrent submissions for one address queue on a lock."""
-    for h in sorted(set(addresses)):
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", h.hex())
+def _keyed(services: Services, role: str, address: str) -> bytes:
+    text = f"{role}:{mailbox(address)}"
+    return hmac.new(services.rules.secret_key, text.encode(), hashlib.sha256).digest()
+
+
+async def _may_mail(conn: Conn, key: bytes, limit: int) -> bool:
+    """Whether the mailbox of `key` has had fewer than `limit` e-mails of its kind from the
+    form in the last day; if so this one is counted, in the caller's transaction (so a request
+    that is not recorded is not counted either). Submissions for one mailbox take turns."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key.hex())
     await conn.execute("DELETE FROM intake_mail WHERE sent_at < now() - interval '1 day'")
-    counts = await conn.fetch(
-        "SELECT count(*) AS n FROM intake_mail WHERE address_hash = any($1::bytea[]) "
-        "GROUP BY address_hash",
-        addresses,
-    )
-    if any(r["n"] >= MAILS_PER_ADDRESS for r in counts):
+    n = await conn.fetchval("SELECT count(*) FROM intake_mail WHERE address_hash = $1", key)
+    if n >= limit:
         return False
-    await conn.executemany(
-        "INSERT INTO intake_mail (address_hash) VALUES ($1)", [(h,) for h in addresses]
-    )
+    await conn.execute("INSERT INTO intake_mail (address_hash) VALUES ($1)", key)
     return True
 
 
@@ -255,10 +274,9 @@ async def confirm(services: Services, secret: str, request_id: str = "-") -> Con
                 purpose={"request": str(done.id)},
             )
     held: tuple[Category, ...] = ()
-    if sid is not None and declared is not None:
-        # Kept on the person for later settlements: a declaration only ever fills what the
-        # records leave open, or makes the person UNKNOWN where they disagree.
-        await jurisdiction.settle(services.stores, services.catalogue, sid, declared=declared)
+    # The declaration is the request's alone: it was written by whoever filled in the form (a
+    # stranger, an agent), so it never becomes the person's own for later settlements, where
+    # it could decide what their copies release (domain.jurisdiction).
     if sid is not None:
         counts = (await services.stores.counts([sid])).get(sid, {})
         held = tuple(c for c in services.catalogue.categories if counts.get(c.key))
