@@ -110,6 +110,7 @@ async def submit(
     channel = Channel.AGENT if agent else Channel.PUBLIC_FORM
     new = NewRequest(channel, None, None, request_id, time_zone or "UTC", jurisdiction=declared)
     async with scoped(services.db, scope=Scope.INTAKE) as conn:
+        await conn.execute("DELETE FROM intake_mail WHERE sent_at < now() - interval '1 day'")
         # Said whoever the address is (or is not): the limit is per mailbox, not per person.
         if not await _may_mail(conn, _keyed(services, "person", address), MAILS_PER_ADDRESS):
             log.warning(
@@ -170,10 +171,10 @@ def _keyed(services: Services, role: str, address: str) -> bytes:
 
 async def _may_mail(conn: Conn, key: bytes, limit: int) -> bool:
     """Whether the mailbox of `key` has had fewer than `limit` e-mails of its kind from the
-    form in the last day; if so this one is counted, in the caller's transaction (so a request
-    that is not recorded is not counted either). Submissions for one mailbox take turns."""
+    form in the last day (`submit` deletes older rows first); if so this one is counted, in
+    the caller's transaction (so a request that is not recorded is not counted either).
+    Submissions for one mailbox take turns."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key.hex())
-    await conn.execute("DELETE FROM intake_mail WHERE sent_at < now() - interval '1 day'")
     n = await conn.fetchval("SELECT count(*) FROM intake_mail WHERE address_hash = $1", key)
     if n >= limit:
         return False

@@ -186,7 +186,7 @@ def build_schema(catalogue: Catalogue, *, dev: bool = False) -> strawberry.Schem
     planner_rules = [
         ArgumentValuesRule if rule is ValuesOfCorrectTypeRule else rule for rule in specified_rules
     ]
-    schema.planner = Planner(schema._schema, types, [*planner_rules, *rules], MAX_TOKENS)
+    schema.planner = Planner(schema._schema, types, [*planner_rules, *rules])
     return schema
 
 

@@ -42,7 +42,7 @@ from domain.errors import STORE_FAILURES
 from domain.principals import Customer
 from schema import cursors
 from schema.context import Context
-from schema.documents import parsed
+from schema.documents import parsed_or_none
 from schema.loaders import Loaders
 from schema.plan import CategoryField, Compiler, Connection, Plan, RecordPlan, SubjectPlan
 from schema.records import RecordTypes
@@ -82,12 +82,10 @@ class Planner:
         schema: GraphQLSchema,
         types: dict[str, RecordTypes],
         rules: Collection[type[ASTValidationRule]],
-        max_tokens: int,
     ) -> None:
         self.schema = schema
         self.compiler = Compiler(schema, types)
         self.rules = tuple(rules)
-        self.max_tokens = max_tokens
         self.documents: OrderedDict[tuple[str, str | None], _Document] = OrderedDict()
 
     async def run(
@@ -148,9 +146,9 @@ class Planner:
 
     def _prepare(self, query: str, operation_name: str | None) -> _Document:
         nothing = _Document(None, {}, ())
-        try:
-            document = parsed(query, self.max_tokens)
-        except GraphQLError:
+        # The shared cache, with the executor's token limit (schema.documents).
+        document = parsed_or_none(query)
+        if document is None:
             return nothing
         if validate_document(self.schema, document, self.rules):
             return nothing
