@@ -44,7 +44,7 @@ from schema import cursors
 from schema.context import Context
 from schema.documents import parsed_or_none
 from schema.loaders import Loaders
-from schema.plan import CategoryField, Compiler, Connection, Plan, RecordPlan, SubjectPlan
+from schema.plan import CategoryField, Compiler, Connection, Plan, SubjectPlan
 from schema.records import RecordTypes
 from schema.request_errors import GENERIC
 from schema.subject import page_window, read_list
@@ -276,9 +276,9 @@ class _Run:
             else:
                 found = rows[id(entry)]
                 if entry.kind == "single":
-                    out[key] = None if found is None else _record(entry.record, found)
+                    out[key] = None if found is None else entry.record(found)
                 elif entry.kind == "list":
-                    out[key] = [_record(entry.record, r) for r in found]
+                    out[key] = [entry.record(r) for r in found]
                 else:
                     assert entry.connection is not None
                     size = windows[id(entry)][0]
@@ -297,7 +297,12 @@ class _Run:
             if name == "__typename":
                 out[key] = plan.typename
             elif name == "edges":
-                out[key] = [_edge(plan, r, marks[i] if marks else None) for i, r in enumerate(page)]
+                edge = plan.edge
+                out[key] = (
+                    [edge(r, m) for r, m in zip(page, marks, strict=True)]
+                    if marks
+                    else [edge(r, None) for r in page]
+                )
             else:
                 info: dict[str, Any] = {}
                 for pkey, pname in plan.page_info:
@@ -309,26 +314,3 @@ class _Run:
                         info[pkey] = pname  # __typename: the plan holds the type's name
                 out[key] = info
         return out
-
-
-def _record(plan: RecordPlan, row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, column, passthrough, complete in plan:
-        if column is None:
-            out[key] = complete(row)
-        else:
-            v = row.get(column)
-            out[key] = v if v.__class__ in passthrough else complete(v)
-    return out
-
-
-def _edge(plan: Connection, row: dict[str, Any], cursor: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, name in plan.edge:
-        if name == "node":
-            out[key] = _record(plan.node, row)
-        elif name == "cursor":
-            out[key] = cursor
-        else:
-            out[key] = plan.edge_typename
-    return out
