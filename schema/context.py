@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from uuid import UUID
 
+from domain.jurisdiction import Settled
 from domain.principals import Principal
 from domain.services import Services
 from schema.loaders import Loaders
@@ -29,6 +32,10 @@ class Context:
     support_misses: int = 0
     # Answered by the planner (schema.planner) rather than the executor, for the metrics.
     planned: bool = False
+    # A person's jurisdiction as this request settled it (schema.subject.settled): once per
+    # request, however many fields need it.
+    settled: dict[UUID, Settled] = field(default_factory=dict)
+    settling: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.stores)
