@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from domain.jurisdiction import Settled
-from domain.principals import Principal
+from domain.principals import Customer, Principal
 from domain.services import Services
 from schema.loaders import Loaders
 
@@ -38,4 +38,11 @@ class Context:
     settling: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.stores)
+        self.loaders = fresh_loaders(self.services, self.principal)
+
+
+def fresh_loaders(services: Services, principal: Principal | None) -> Loaders:
+    """New loaders for one request, knowing the caller's anchor where it came with the login."""
+    if isinstance(principal, Customer) and principal.subject_id and principal.anchor:
+        return Loaders(services.stores, {principal.subject_id: principal.anchor})
+    return Loaders(services.stores)
