@@ -249,8 +249,14 @@ class MappedCategory:
             f"SELECT {select}{pos}{hidden} FROM {self.table} t WHERE {where}{order} "  # noqa: S608  # identifiers from the checked stores file; values are parameters
             f"LIMIT ${len(args)}"
         )
+        # The hidden `__o` order columns stay inside the statement: sent, they were two more
+        # values per row to decode (a timestamp and an id), only to be thrown away.
+        names = ", ".join(
+            f"r.{quote(f.name + '_held' if f.withheld else f.name)}" for f in self.fields_of(fields)
+        )
         return (
-            f"SELECT r.* FROM unnest(${values}::text[]) AS k(v), LATERAL ({inner}) r"  # noqa: S608  # built from checked identifiers only
+            f"SELECT {names}{', r._pos' if pos else ''} FROM unnest(${values}::text[]) AS k(v), "  # noqa: S608  # built from checked identifiers only
+            f"LATERAL ({inner}) r"
             + (f" ORDER BY {merged}" if merged else "")
             + f" LIMIT ${len(args)}"
         )
@@ -376,11 +382,10 @@ class PostgresStore:
         records = await self.pool.fetch(sql, *args)
         if not records:
             return []
-        # The hidden `__o` order columns come last (page_sql): zip stops before them.
-        names = [k for k in records[0].keys() if not k.startswith("__o")]
+        names = list(records[0].keys())
         rows = []
         for r in records:
-            row = dict(zip(names, r, strict=False))
+            row = dict(zip(names, r, strict=True))
             row["_pos"] = tuple(row.get("_pos") or ())
             rows.append(row)
         return rows

@@ -113,8 +113,13 @@ class Stores:
             await self.ensure(person, [k.name for k in self.config.keys])
         return person
 
-    async def person_of(self, subject_id: UUID, *, all_keys: bool = True) -> Person | None:
-        anchor = await self.subjects.anchor_of(subject_id)
+    async def person_of(
+        self, subject_id: UUID, *, all_keys: bool = True, anchor: str | None = None
+    ) -> Person | None:
+        """`anchor`: the subject's anchor value where it was read already in this request
+        (`login`), else it is read here."""
+        if anchor is None:
+            anchor = await self.subjects.anchor_of(subject_id)
         return None if anchor is None else await self.person(anchor, all_keys=all_keys)
 
     async def ensure(self, person: Person, wanted: Iterable[str]) -> None:
@@ -201,6 +206,10 @@ class Stores:
 
     async def subject_for_login(self, issuer: str, sub: str) -> UUID | None:
         return await self.subjects.for_login(issuer, sub)
+
+    async def login(self, issuer: str, sub: str) -> tuple[UUID | None, str | None]:
+        """The login's subject and that subject's anchor value (as `person()` takes it)."""
+        return await self.subjects.login(issuer, sub)
 
     async def subject_by_handle(self, handle: str) -> UUID | None:
         return await self.subjects.by_handle(handle)
