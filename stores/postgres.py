@@ -169,9 +169,9 @@ class MappedCategory:
         under the same ORDER BY: PostgreSQL merges the branches (Merge Append), each an index
         walk in order, and sends the first row at once.
 
-        `col = any(<values>) ORDER BY <order>` is a sequential scan and a sort for a person
-        with a large share of a table (1.1 s and 100 MB of temporary files before the first
-        of a million rows, and a sort cannot be paced by its reader); `unnest(...)` with
+        `col = any(<values>) ORDER BY <order>` is a scan and a sort for a person with a large
+        share of a table (1.2 s and 106 MB of temporary files before the first of a million
+        rows, and a sort cannot be paced by its reader); `unnest(...)` with
         LATERAL, as `page_sql` reads, leaves a sort above the nested loop. The merge takes
         index walks only where they cost less than the scan and sort: the export's snapshot
         prices random reads as on a cached or solid-state database (`stores.streams`

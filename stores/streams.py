@@ -315,14 +315,14 @@ class Snapshot:
 
 # An export's transaction: timestamps as UTC ISO 8601 text, no parallel workers, and random
 # reads priced as on a cached or solid-state database. Under the default price (4, a spinning
-# disk's) a person who holds a large share of a table gets a sequential scan and a sort, even
-# read one key value at a time (`MappedCategory.records_sql`): over a second and 100 MB of
-# temporary files before the first row, work its reader cannot pace; at 1.1 the planner walks
-# the (key, order) index of each value and merges the walks, first row in under a millisecond
-# (a million events: 0.9 s in all, 37k buffers, no temporary files, against 1.3 s, 84k
-# buffers and 100 MB). With parallel workers, each export took three backends' CPU and four
-# exports took both cores of the benchmark's machine from everyone's small queries. SET LOCAL:
-# the pool's own queries keep the server's defaults.
+# disk's) a person who holds a large share of a table gets a scan and a sort, even read one key
+# value at a time (`MappedCategory.records_sql`): over a second and 100 MB of temporary files
+# before the first row, work its reader cannot pace. At 1.1 the planner walks the (key, order)
+# index of each value and merges the walks: for a million of a person's events among four
+# million, the first row after 0.07 ms instead of 1.2 s, 0.85 s in all instead of 1.5 s, no
+# temporary files instead of 106 MB. With parallel workers, each export took three backends'
+# CPU and four exports took both cores of the benchmark's machine from everyone's small
+# queries. SET LOCAL: the pools' own queries keep the server's defaults.
 SNAPSHOT_SETTINGS = (
     "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; "
     "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL random_page_cost = 1.1"
