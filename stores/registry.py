@@ -135,10 +135,20 @@ class Stores:
                 if not person.has_all(tuple(k for _, k in key.match)):
                     person.values[key.name] = ()
                     continue
-                found, left_out = await self._key_store(key).resolve(key, person)
-                person.values[key.name] = tuple(found)
-                if left_out:
-                    person.shared[key.name] = left_out
+                # Keys read from the same rows come along in the same statement, needed now
+                # or not: another category of this request will likely want them.
+                together = [key] + [
+                    k
+                    for k in self.config.keys[1:]
+                    if k is not key
+                    and k.name not in person.values
+                    and (k.store, k.table, k.match) == (key.store, key.table, key.match)
+                ]
+                results = await self._key_store(key).resolve_all(together, person)
+                for k, (found, left_out) in zip(together, results, strict=True):
+                    person.values[k.name] = tuple(found)
+                    if left_out:
+                        person.shared[k.name] = left_out
 
     def _keys_of(self, category: str) -> list[str]:
         mapped = self.config.categories[category]
