@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from uuid import UUID
 
 from starlette.requests import Request
 
@@ -18,7 +19,7 @@ from api.settings import DEV_ISSUER, Settings
 from api.token_cache import TokenCache
 from api.tokens import InvalidToken, TokenValidator
 from domain.partners import registered_issuer
-from domain.principals import Principal
+from domain.principals import Customer, Principal
 from domain.replay import first_use
 from domain.services import Services
 
@@ -89,12 +90,21 @@ class Security:
                 first_use=lambda scope, value, ttl: first_use(services.db, scope, value, ttl),
             )
 
+        anchors: dict[UUID, str] = {}
+
+        async def subject_for_login(issuer: str, sub: str) -> UUID | None:
+            # The subject and its anchor in one statement: the request's person is found from
+            # the anchor without asking the service database again (schema/context.py).
+            sid, anchor = await services.stores.login(issuer, sub)
+            if sid is not None and anchor is not None:
+                anchors[sid] = anchor
+            return sid
+
         principal = await authenticate(
-            headers[0] if headers else None,
-            self.validator,
-            services.stores.subject_for_login,
-            proof,
+            headers[0] if headers else None, self.validator, subject_for_login, proof
         )
+        if isinstance(principal, Customer) and principal.subject_id in anchors:
+            principal = replace(principal, anchor=anchors[principal.subject_id])
         await self.roles.check(
             principal, lambda client_id: registered_issuer(services.db, client_id)
         )

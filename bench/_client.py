@@ -29,6 +29,7 @@ mutation Export($format: ExportFormat!) {
 # The ZIP's end-of-central-directory record: a bundle that has it was finished.
 _EOCD = b"PK\x05\x06"
 _TAIL = 22 + 65535  # the record sits within the last 64 KiB (its comment) plus its own size
+_ATTEMPTS = 10  # of `requestExport`, while it is shed with 503
 
 
 class ExportRefused(Exception):
@@ -46,13 +47,21 @@ class Download:
 
 
 async def request_export(base_url: str, token: str, fmt: str) -> str:
-    """A new ACCESS export of the token's subject; returns its download URL."""
+    """A new ACCESS export of the token's subject; returns its download URL.
+
+    A request shed at the in-flight limit (503 and Retry-After, as under scenario 7's load) is
+    sent again after the wait it names, as a client told "try again in a moment" does.
+    """
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        r = await client.post(
-            "/graphql",
-            json={"query": REQUEST_EXPORT, "variables": {"format": fmt.upper()}},
-            headers={"authorization": f"Bearer {token}"},
-        )
+        for _ in range(_ATTEMPTS):
+            r = await client.post(
+                "/graphql",
+                json={"query": REQUEST_EXPORT, "variables": {"format": fmt.upper()}},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            if r.status_code != 503:
+                break
+            await asyncio.sleep(float(r.headers.get("retry-after", "1")))
     body = r.json()
     result = (body.get("data") or {}).get("requestExport") or {}
     if result.get("__typename") != "Export":

@@ -2,12 +2,13 @@
 drops the bytes.
 
 The SQL is the export's own: `MappedCategory.records_sql` (the category's mapped columns, cast
-and aliased, from the company's table, `match` columns `= any(...)` of the person's key values,
-in its `order`), wrapped by `csv_query` (CSV cells) or `json_query` (`row_to_json`), with the
-person's key values as parameters. It runs in the benchmark's own process, with the session
-settings and COPY options the bundle's snapshot uses (UTC, ISO dates, no 30 s statement
-timeout, one read-only REPEATABLE READ transaction), so the only difference left is what dsar
-does on top: resolving the person, the ZIP, HTTP.
+and aliased, from the company's table, on rows of the person's key values, in its `order`: one
+index walk per key value, merged), wrapped by `csv_query` (CSV cells) or `json_query`
+(`row_to_json`), with the person's key values as parameters. It runs in the benchmark's own
+process, with the session settings and COPY options the bundle's snapshot uses (UTC, ISO dates,
+its price of random reads, no 30 s statement timeout, one read-only REPEATABLE READ
+transaction), so the only difference left is what dsar does on top: resolving the person, the
+ZIP, HTTP.
 """
 
 from __future__ import annotations

@@ -315,13 +315,14 @@ def explain(key: str, r: dict[str, Any]) -> list[str]:
                 f"time-outs): {failed_x or 0:.0f} % and {failed_c or 0:.0f} %. The bare COPYs, "
                 "run from the benchmark's own process with nothing of dsar's, take the small "
                 f"queries' p99 to {p['copies'] / p['idle']:.0f}x idle by themselves: each reads "
-                "a person who holds a quarter of `page_events`, which PostgreSQL answers with a "
-                "sequential scan and an external sort before the first row, four at once, on "
-                "the two cores the small queries' statements need. dsar's exports already run "
-                "without parallel workers and give way to small queries between chunks "
-                "(domain/budget.py), but a sort cannot be paced: reading the person's records "
-                "in index order (a merge of one index walk per key value, as a page already "
-                "does) would let the COPY stream and stop with its reader."
+                "a person who holds a quarter of `page_events` as fast as PostgreSQL sends it, "
+                "four at once, on the two cores the small queries' statements need. Both sides "
+                "read the person's records in index order, a merge of one index walk per key "
+                "value (`MappedCategory.records_sql`), no sort: a COPY streams from its first "
+                "row and stops with its reader. dsar's exports run without parallel workers and "
+                "give way to small queries between chunks (domain/budget.py); the bare COPYs "
+                "give way to nothing. The machine's other work moves this figure most (see the "
+                "load average above)."
             )
     return out
 

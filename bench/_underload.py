@@ -70,7 +70,11 @@ async def run(ctx: Ctx) -> None:
     async def under_load(work: Any) -> tuple[float, Load]:
         w = paced()
         await w.start()
-        wall = await work()
+        try:
+            wall = await work()
+        except BaseException:
+            await w.stop()  # no load left running after a failed round
+            raise
         return wall, await w.stop()
 
     await exports()  # warm-up, not recorded

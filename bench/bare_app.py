@@ -7,8 +7,8 @@ It finds the person the way dsar does, with hand-written SQL for the demo compan
 login's subject and user id in the service database, then the user's e-mail address and billing
 customer id (`users`) and their cookie ids (`identifies`, leaving out a cookie id other users
 signed in from too) concurrently. Each category is then read by the same mapped SELECT dsar runs
-(`MappedCategory.page_sql` or `records_sql`: `match` columns `= any(...)` of the person's key
-values), all concurrently. It checks the token's ES256 signature, issuer, audience and expiry,
+(`MappedCategory.page_sql` or `records_sql`, the person's key values as parameters), all
+concurrently. It checks the token's ES256 signature, issuer, audience and expiry,
 as any real API must; it skips everything else dsar does (scopes, GraphQL parsing, validation
 and execution, limits, logs).
 

@@ -16,7 +16,7 @@ Only the cookie recipients' data counts as "shared" (the policy's share table); 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -191,15 +191,19 @@ async def person_facts(
     subject_id: UUID,
     at: datetime,
     held: Iterable[str] | None = None,
+    settled: Awaitable[jurisdiction.Settled] | None = None,
 ) -> PersonFacts:
     """The facts of one person as of `at` (the request): their jurisdiction, settled and
-    recorded now, and per category what reached whom in the 12 months before. `held`: the
+    recorded now (or by `settled`, the settlement this request makes once for all its fields),
+    and per category what reached whom in the 12 months before. `held`: the
     categories the person has records in (the statement leaves the others out); None: all,
     for a bundle, which says them only of the categories it finds records in. Reads only the
     stores of the residence and the choices, so a store that fails later fails the bundle
     itself, mid-stream, as any store does."""
     start = year_before(at)
-    settled = await jurisdiction.settle(stores, catalogue, subject_id)
+    found = await (
+        jurisdiction.settle(stores, catalogue, subject_id) if settled is None else settled
+    )
     row = None
     if catalogue.choices is not None:
         person = await stores.person_of(subject_id, all_keys=False)
@@ -209,9 +213,9 @@ async def person_facts(
     transfers = await partner_transfers(db, subject_id, start, at)
     keys = set(catalogue.keys if held is None else held)
     return PersonFacts(
-        jurisdiction=settled.key,
-        jurisdiction_source=settled.source,
-        country=settled.country,
+        jurisdiction=found.key,
+        jurisdiction_source=found.source,
+        country=found.country,
         period_from=start,
         period_to=at,
         choices=choices.words,

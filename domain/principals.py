@@ -39,6 +39,10 @@ class Customer:
     scopes: frozenset[str] = frozenset()
     authentication: Authentication = field(default_factory=Authentication)
     token_id: str = ""
+    # The subject's anchor value, read with the login in the same statement where the API
+    # authenticated the request (api/security.py): its person is found without asking again.
+    # Never shown (repr) nor compared.
+    anchor: str | None = field(default=None, repr=False, compare=False)
 
     kind = "customer"
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from uuid import UUID
 
-from domain.principals import Principal
+from domain.jurisdiction import Settled
+from domain.principals import Customer, Principal
 from domain.services import Services
 from schema.loaders import Loaders
 
@@ -29,6 +32,17 @@ class Context:
     support_misses: int = 0
     # Answered by the planner (schema.planner) rather than the executor, for the metrics.
     planned: bool = False
+    # A person's jurisdiction as this request settled it (schema.subject.settled): once per
+    # request, however many fields need it.
+    settled: dict[UUID, Settled] = field(default_factory=dict)
+    settling: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.stores)
+        self.loaders = fresh_loaders(self.services, self.principal)
+
+
+def fresh_loaders(services: Services, principal: Principal | None) -> Loaders:
+    """New loaders for one request, knowing the caller's anchor where it came with the login."""
+    if isinstance(principal, Customer) and principal.subject_id and principal.anchor:
+        return Loaders(services.stores, {principal.subject_id: principal.anchor})
+    return Loaders(services.stores)

@@ -1,11 +1,15 @@
 """Per-request DataLoaders, one per kind of read: a request makes a bounded number of statements
 whatever its shape: one per key to find the person (once), then one per category and page
 asked for, one per store for counts; never one per record or per key value.
+
+A plan (schema/planner.py) knows all its reads at once: it hands each kind's keys to the same
+batch functions (`singles`, `pages`, `file_lists`) without the DataLoaders' futures and tasks,
+so its reads are grouped and sent exactly as the executor's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -21,27 +25,33 @@ PageKey = tuple[str, UUID, int, Position | None, Fields | None]
 
 
 class Loaders:
-    def __init__(self, stores: Stores) -> None:
+    def __init__(self, stores: Stores, anchors: Mapping[UUID, str] | None = None) -> None:
+        """`anchors`: subjects' anchor values this request read already (the caller's own,
+        with its login)."""
         self.stores = stores
+        self.anchors = anchors or {}
         self.person: DataLoader[UUID, Person | None] = DataLoader(self._person)
-        self.single: DataLoader[SingleKey, Row | None] = DataLoader(self._single)
-        self.page: DataLoader[PageKey, list[Row]] = DataLoader(self._page)
-        self.files: DataLoader[tuple[str, UUID], list[Row]] = DataLoader(self._files)
+        self.single: DataLoader[SingleKey, Row | None] = DataLoader(self.singles)
+        self.page: DataLoader[PageKey, list[Row]] = DataLoader(self.pages)
+        self.files: DataLoader[tuple[str, UUID], list[Row]] = DataLoader(self.file_lists)
         self.counts: DataLoader[UUID, dict[str, int]] = DataLoader(self._counts)
 
     async def _person(self, keys: Sequence[UUID]) -> list[Person | None]:
         # Keys are found as the categories asked for need them: a profile query never waits
         # on the analytics system.
-        return [await self.stores.person_of(sid, all_keys=False) for sid in keys]
+        return [
+            await self.stores.person_of(sid, all_keys=False, anchor=self.anchors.get(sid))
+            for sid in keys
+        ]
 
-    async def _single(self, keys: Sequence[SingleKey]) -> list[Row | None]:
+    async def singles(self, keys: Sequence[SingleKey]) -> list[Row | None]:
         out: list[Row | None] = []
         for cat, sid, fields in keys:
             person = await self.person.load(sid)
             out.append(None if person is None else await self.stores.single(cat, person, fields))
         return out
 
-    async def _page(self, keys: Sequence[PageKey]) -> list[list[Row]]:
+    async def pages(self, keys: Sequence[PageKey]) -> list[list[Row]]:
         out = []
         for cat, sid, limit, after, fields in keys:
             person = await self.person.load(sid)
@@ -51,7 +61,7 @@ class Loaders:
             out.append(rows)
         return out
 
-    async def _files(self, keys: Sequence[tuple[str, UUID]]) -> list[list[Row]]:
+    async def file_lists(self, keys: Sequence[tuple[str, UUID]]) -> list[list[Row]]:
         out: list[list[Row]] = []
         for cat, sid in keys:
             person = await self.person.load(sid)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,13 +41,12 @@ from strawberry.types import ExecutionResult
 from domain.errors import STORE_FAILURES
 from domain.principals import Customer
 from schema import cursors
-from schema.context import Context
+from schema.context import Context, fresh_loaders
 from schema.documents import parsed_or_none
-from schema.loaders import Loaders
-from schema.plan import CategoryField, Compiler, Connection, Plan, RecordPlan, SubjectPlan
+from schema.plan import CategoryField, Compiler, Connection, Plan, SubjectPlan
 from schema.records import RecordTypes
 from schema.request_errors import GENERIC
-from schema.subject import page_window, read_list
+from schema.subject import LIST_LIMIT, page_window
 from stores.mapping import Position
 
 log = logging.getLogger("dsar.graphql")
@@ -128,7 +127,7 @@ class Planner:
             return ExecutionResult(data=None, errors=[error])
         except Exception:  # anything else: the executor answers, with its own errors
             # Its loaders may hold the failed reads: the executor starts afresh.
-            context.loaders = Loaders(context.services.stores)
+            context.loaders = fresh_loaders(context.services, context.principal)
             return None
         return ExecutionResult(data=data, errors=None)
 
@@ -227,10 +226,10 @@ class _Run:
             if kind == "category"
         }
         # Arguments first (a bad one raises before any read starts), then every read together,
-        # so the loaders batch them as the executor's would.
+        # grouped as the executor's loaders group them.
         windows = {i: self._window(e) for i, (_, e) in entries.items() if e.kind == "connection"}
         reads = {i: self._read(e, windows.get(i)) for i, (_, e) in entries.items()}
-        results = await asyncio.gather(*reads.values(), return_exceptions=True)
+        results = await self._batches(reads)
         for i, result in zip(reads, results, strict=True):
             if isinstance(result, STORE_FAILURES):
                 raise StoreFailed(list(entries[i][0])) from result
@@ -251,15 +250,38 @@ class _Run:
 
     def _read(
         self, entry: CategoryField, window: tuple[int, Position | None] | None
-    ) -> Awaitable[Any]:
-        loaders, key = self.context.loaders, entry.category.key
+    ) -> tuple[str, Any]:
+        """The loader this read goes to (as in the resolvers: schema/subject.py), and its key."""
+        key, sid = entry.category.key, self.sid
         if entry.kind == "single":
-            return loaders.single.load((key, self.sid, entry.fields))
+            return "singles", (key, sid, entry.fields)
         if entry.kind == "list":
-            return read_list(self.context, key, self.sid, entry.fields)
+            if self.context.loaders.stores.store_of(key).kind == "files":
+                return "file_lists", (key, sid)
+            return "pages", (key, sid, LIST_LIMIT, None, entry.fields)
         assert window is not None
         size, position = window
-        return loaders.page.load((key, self.sid, size + 1, position, entry.fields))
+        return "pages", (key, sid, size + 1, position, entry.fields)
+
+    async def _batches(self, reads: dict[int, tuple[str, Any]]) -> list[Any]:
+        """Each read's result, or the exception of its batch. As with the DataLoaders, a key
+        asked for twice is read once, and a batch fails whole."""
+        loaders = self.context.loaders
+        batches: dict[str, Callable[[list[Any]], Awaitable[Sequence[Any]]]] = {
+            "singles": loaders.singles,
+            "pages": loaders.pages,
+            "file_lists": loaders.file_lists,
+        }
+        kinds: dict[str, dict[Any, Any]] = {}
+        for kind, key in reads.values():
+            kinds.setdefault(kind, {})[key] = None
+        done = await asyncio.gather(
+            *(batches[kind](list(keys)) for kind, keys in kinds.items()), return_exceptions=True
+        )
+        for keys, found in zip(kinds.values(), done, strict=True):
+            for n, key in enumerate(keys):
+                keys[key] = found if isinstance(found, BaseException) else found[n]
+        return [kinds[kind][key] for kind, key in reads.values()]
 
     def _subject(
         self,
@@ -276,9 +298,9 @@ class _Run:
             else:
                 found = rows[id(entry)]
                 if entry.kind == "single":
-                    out[key] = None if found is None else _record(entry.record, found)
+                    out[key] = None if found is None else entry.record(found)
                 elif entry.kind == "list":
-                    out[key] = [_record(entry.record, r) for r in found]
+                    out[key] = [entry.record(r) for r in found]
                 else:
                     assert entry.connection is not None
                     size = windows[id(entry)][0]
@@ -297,7 +319,12 @@ class _Run:
             if name == "__typename":
                 out[key] = plan.typename
             elif name == "edges":
-                out[key] = [_edge(plan, r, marks[i] if marks else None) for i, r in enumerate(page)]
+                edge = plan.edge
+                out[key] = (
+                    [edge(r, m) for r, m in zip(page, marks, strict=True)]
+                    if marks
+                    else [edge(r, None) for r in page]
+                )
             else:
                 info: dict[str, Any] = {}
                 for pkey, pname in plan.page_info:
@@ -309,26 +336,3 @@ class _Run:
                         info[pkey] = pname  # __typename: the plan holds the type's name
                 out[key] = info
         return out
-
-
-def _record(plan: RecordPlan, row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, column, passthrough, complete in plan:
-        if column is None:
-            out[key] = complete(row)
-        else:
-            v = row.get(column)
-            out[key] = v if v.__class__ in passthrough else complete(v)
-    return out
-
-
-def _edge(plan: Connection, row: dict[str, Any], cursor: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, name in plan.edge:
-        if name == "node":
-            out[key] = _record(plan.node, row)
-        elif name == "cursor":
-            out[key] = cursor
-        else:
-            out[key] = plan.edge_typename
-    return out

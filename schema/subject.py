@@ -23,6 +23,17 @@ MAX_PAGE = 100
 LIST_LIMIT = 1000  # short lists (payment, sensitive) are returned whole up to this bound
 
 
+async def settled(ctx: Context, catalogue: Catalogue, sid: UUID) -> jurisdiction.Settled:
+    """The person's jurisdiction, settled and recorded once per request: the account overview
+    asks `withheld` and `rightToKnow` together, and both follow the same settlement."""
+    async with ctx.settling:
+        found = ctx.settled.get(sid)
+        if found is None:
+            found = await jurisdiction.settle(ctx.services.stores, catalogue, sid)
+            ctx.settled[sid] = found
+        return found
+
+
 def camel(key: str) -> str:
     head, *rest = key.split("_")
     return head + "".join(p.title() for p in rest)
@@ -146,13 +157,19 @@ def subject_type(
         now = datetime.now(UTC)
         held = [key for key, n in counts.items() if n]
         facts = await disclosures.person_facts(
-            ctx.services.stores, ctx.services.db, catalogue, self.sid, now, held
+            ctx.services.stores,
+            ctx.services.db,
+            catalogue,
+            self.sid,
+            now,
+            held,
+            settled(ctx, catalogue, self.sid),
         )
         return right_to_know(catalogue, counts, now, facts)
 
     async def withheld_resolver(self: Any, info: strawberry.Info) -> list[WithheldItem]:
         ctx: Context = info.context
-        settled = await jurisdiction.settle(ctx.services.stores, catalogue, self.sid)
+        found = await settled(ctx, catalogue, self.sid)
         items = []
         for cat in catalogue.categories:
             if not cat.withheld_fields:
@@ -166,7 +183,7 @@ def subject_type(
                 for f in cat.withheld_fields:
                     if row.get(f.name + "_held"):
                         kind = row.get("kind") if cat.sensitive else None
-                        held = disclosures.held_rule(catalogue, settled.key, cat.key, f.name)
+                        held = disclosures.held_rule(catalogue, found.key, cat.key, f.name)
                         items.append(
                             WithheldItem(
                                 category=cat.key,

@@ -279,6 +279,11 @@ class MySQLStore:
             out[table] = {r["c"]: str(r["t"]).lower() for r in rows}
         return out
 
+    async def resolve_all(
+        self, keys: Sequence[KeyConfig], person: Person
+    ) -> list[tuple[list[str], int]]:
+        return [await self.resolve(key, person) for key in keys]
+
     async def resolve(self, key: KeyConfig, person: Person) -> tuple[list[str], int]:
         """The values of `key` for a person whose earlier keys are known, and how many values
         were left out because other people's rows carry them too."""

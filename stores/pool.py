@@ -65,6 +65,23 @@ class BoundedPool(asyncpg.Pool):
     def acquire(self, *, timeout: float | None = None) -> asyncpg.pool.PoolAcquireContext:
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
+    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109  # asyncpg's signature, overridden
+        # A live connection free now is taken without the bound on the wait: that bound (an
+        # asyncio timeout, its timer scheduled and cancelled on every statement) only matters
+        # when there is a wait, and here there is none: the queue hands over a live connection
+        # first (asyncpg's holder queue), without connecting, so nothing is awaited. Its
+        # release keeps the bound (the holder's timeout, as asyncpg records it).
+        if timeout is None or not _live_one_free(self):
+            return await super()._acquire(timeout)  # type: ignore[misc]  # asyncpg's own
+        proxy = await super()._acquire(None)  # type: ignore[misc]  # asyncpg's own
+        proxy._holder._timeout = timeout
+        return proxy
+
+
+def _live_one_free(pool: asyncpg.Pool) -> bool:
+    holders = pool._queue._queue  # type: ignore[attr-defined]  # asyncpg's own holder queue
+    return any(h.is_connected() for h in reversed(holders))
+
 
 async def ping(pool: asyncpg.Pool, budget: float = PING_BUDGET) -> bool:
     """True when the database answers within `budget` seconds, all waits included.

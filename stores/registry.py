@@ -113,8 +113,13 @@ class Stores:
             await self.ensure(person, [k.name for k in self.config.keys])
         return person
 
-    async def person_of(self, subject_id: UUID, *, all_keys: bool = True) -> Person | None:
-        anchor = await self.subjects.anchor_of(subject_id)
+    async def person_of(
+        self, subject_id: UUID, *, all_keys: bool = True, anchor: str | None = None
+    ) -> Person | None:
+        """`anchor`: the subject's anchor value where it was read already in this request
+        (`login`), else it is read here."""
+        if anchor is None:
+            anchor = await self.subjects.anchor_of(subject_id)
         return None if anchor is None else await self.person(anchor, all_keys=all_keys)
 
     async def ensure(self, person: Person, wanted: Iterable[str]) -> None:
@@ -130,10 +135,20 @@ class Stores:
                 if not person.has_all(tuple(k for _, k in key.match)):
                     person.values[key.name] = ()
                     continue
-                found, left_out = await self._key_store(key).resolve(key, person)
-                person.values[key.name] = tuple(found)
-                if left_out:
-                    person.shared[key.name] = left_out
+                # Keys read from the same rows come along in the same statement, needed now
+                # or not: another category of this request will likely want them.
+                together = [key] + [
+                    k
+                    for k in self.config.keys[1:]
+                    if k is not key
+                    and k.name not in person.values
+                    and (k.store, k.table, k.match) == (key.store, key.table, key.match)
+                ]
+                results = await self._key_store(key).resolve_all(together, person)
+                for k, (found, left_out) in zip(together, results, strict=True):
+                    person.values[k.name] = tuple(found)
+                    if left_out:
+                        person.shared[k.name] = left_out
 
     def _keys_of(self, category: str) -> list[str]:
         mapped = self.config.categories[category]
@@ -201,6 +216,10 @@ class Stores:
 
     async def subject_for_login(self, issuer: str, sub: str) -> UUID | None:
         return await self.subjects.for_login(issuer, sub)
+
+    async def login(self, issuer: str, sub: str) -> tuple[UUID | None, str | None]:
+        """The login's subject and that subject's anchor value (as `person()` takes it)."""
+        return await self.subjects.login(issuer, sub)
 
     async def subject_by_handle(self, handle: str) -> UUID | None:
         return await self.subjects.by_handle(handle)

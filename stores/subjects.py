@@ -37,6 +37,19 @@ class Subjects:
         row = await self.pool.fetchval("SELECT dsar_subject_for_login($1, $2)", issuer, sub)
         return row if isinstance(row, UUID) else None
 
+    async def login(self, issuer: str, sub: str) -> tuple[UUID | None, str | None]:
+        """The login's subject and its anchor value, in one round trip (both functions bind
+        their own scope inside the statement, as `for_login` does)."""
+        row = await self.pool.fetchrow(
+            "SELECT s, CASE WHEN s IS NOT NULL THEN dsar_anchor_of(s) END "
+            "FROM dsar_subject_for_login($1, $2) AS s",
+            issuer,
+            sub,
+        )
+        if row is None or not isinstance(row[0], UUID):
+            return None, None
+        return row[0], row[1] if isinstance(row[1], str) else None
+
     async def anchor_of(self, subject_id: UUID) -> str | None:
         # Bound to the subject inside the one statement, as for_login (0020_bound_lookups.sql).
         row = await self.pool.fetchval("SELECT dsar_anchor_of($1)", subject_id)

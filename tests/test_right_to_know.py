@@ -240,3 +240,36 @@ async def test_partner_transfers_come_from_the_audit_log(
 
 def _business_partners(facts: CategoryFacts) -> Disclosure:
     return next(d for d in facts.disclosures if d.recipient.key == "business_partners")
+
+
+async def test_one_request_settles_the_jurisdiction_once(
+    client: httpx.AsyncClient, issuer: DevIssuer, db: asyncpg.Connection
+) -> None:
+    # The account overview asks `rightToKnow` and `withheld` together: both follow one
+    # settlement, recorded once (a trigger counts the service's writes of it).
+    await db.execute(
+        """CREATE TABLE settlements_seen (id uuid);
+        CREATE FUNCTION settlements_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO settlements_seen VALUES (NEW.id); RETURN NEW; END $$;
+        CREATE TRIGGER settlements_seen AFTER UPDATE OF jurisdiction_at ON subjects
+        FOR EACH ROW EXECUTE FUNCTION settlements_seen();
+        GRANT INSERT ON settlements_seen TO PUBLIC;"""
+    )
+    try:
+        carol = await rtk(client, issuer, "carol")
+        assert carol["withheld"] and carol["rightToKnow"]["jurisdiction"]["key"]
+        both = await db.fetchval("SELECT count(*) FROM settlements_seen")
+        await db.execute("DELETE FROM settlements_seen")
+        alone = await client.post(
+            "/graphql",
+            json={"query": "{ me { withheld { rule } } }"},
+            headers={"Authorization": f"Bearer {issuer.mint('customer', 'carol')}"},
+        )
+        assert alone.status_code == 200, alone.text
+        assert await db.fetchval("SELECT count(*) FROM settlements_seen") == 1
+        assert both == 1
+    finally:
+        await db.execute(
+            "DROP TRIGGER settlements_seen ON subjects; DROP FUNCTION settlements_seen(); "
+            "DROP TABLE settlements_seen"
+        )

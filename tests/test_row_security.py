@@ -19,8 +19,10 @@ import pytest
 from api.settings import Settings
 from stores.deployment import Deployment, locate, migrate
 from stores.migrate import MigrationError, apply, migrations_for
+from stores.pool import create_pool
 from stores.roles import EMBEDDED_OWNER, EMBEDDED_SERVICE, role_report
 from stores.scope import Scope, bind, scoped
+from stores.subjects import Subjects
 from tests._cli import run_cli
 
 # Every per-person table of the service database, and the scopes that open it across people.
@@ -180,6 +182,29 @@ async def test_the_one_statement_lookups_read_only_what_their_binding_would(
     async with scoped(service, scope=Scope.STAFF) as conn:
         await conn.fetchval("SELECT dsar_anchor_of($1)", a)
         assert await conn.fetchval("SELECT current_setting('dsar.scope', true)") == "staff"
+
+
+async def test_a_login_and_its_anchor_are_read_in_one_statement_as_the_service_role(
+    settings: Settings, two: tuple[UUID, UUID]
+) -> None:
+    """`Subjects.login` (the API's authentication): the login's subject and its anchor value
+    from the two bound lookups in one statement, nothing for a login linked to no one, and no
+    binding left on the pooled connection."""
+    a, _ = two
+    assert settings.database_url is not None
+    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        subjects = Subjects(pool)
+        assert await subjects.login("rls", str(a)) == (a, f"rls-{a}")
+        assert await subjects.login("rls", "nobody") == (None, None)
+        assert await subjects.login("another issuer", str(a)) == (None, None)
+        settings_now = await pool.fetchrow(
+            "SELECT current_setting('dsar.subject', true), current_setting('dsar.scope', true)"
+        )
+        assert tuple(settings_now) in {("", ""), (None, None)}
+        assert await pool.fetchval("SELECT count(*) FROM identity_links") == 0
+    finally:
+        await pool.close()
 
 
 async def test_a_scope_opens_only_the_tables_that_name_it(

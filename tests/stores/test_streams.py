@@ -31,14 +31,20 @@ async def test_the_first_records_are_those_of_the_whole_read(
 
 
 async def test_an_exports_snapshot_reads_in_one_backend_in_utc(stores: Stores) -> None:
-    """No parallel workers under an export (stores/streams.py SNAPSHOT_SETTINGS): a person with
-    a large share of a table is read by a sequential scan and a sort, which with workers took
-    three backends per export from everyone's small queries. The settings end with it."""
+    """No parallel workers under an export (stores/streams.py SNAPSHOT_SETTINGS), which took
+    three backends per export from everyone's small queries, and random reads priced so that a
+    person's records are merged index walks, not a scan and a sort. The settings end with the
+    export's transaction: the pools' own queries are planned as before."""
     store = stores.postgres("web_analytics")
+    async with store.pool.acquire() as conn:
+        default_cost = await conn.fetchval("SHOW random_page_cost")
+    assert default_cost != "1.1"
     async with snapshot(store) as snap:
         conn = snap.conn
         assert await conn.fetchval("SHOW max_parallel_workers_per_gather") == "0"
+        assert await conn.fetchval("SHOW random_page_cost") == "1.1"
         assert await conn.fetchval("SHOW TimeZone") == "UTC"
         assert await conn.fetchval("SHOW transaction_isolation") == "repeatable read"
     async with store.snapshots.acquire() as conn:
         assert await conn.fetchval("SHOW max_parallel_workers_per_gather") != "0"
+        assert await conn.fetchval("SHOW random_page_cost") == default_cost
