@@ -141,13 +141,10 @@ class CopyStream:
         ready = asyncio.Event()  # a batch is there, or the COPY ended
         room = asyncio.Event()  # fewer than _BUFFERED bytes wait
         room.set()
-        # Neutralised as the bytes arrive, not as they are read: the reader (the ZIP thread)
-        # then finds them ready, and the work overlaps that thread's deflate.
-        cells = Neutraliser() if self._neutralise else None
 
         async def sink(data: bytes) -> None:
             nonlocal size
-            parts.append(data if cells is None else cells(data))
+            parts.append(data)
             size += len(data)
             if size >= _BATCH:
                 ready.set()
@@ -174,6 +171,7 @@ class CopyStream:
                 ready.set()
 
         task = self._task = asyncio.create_task(copy())
+        cells = Neutraliser() if self._neutralise else None
         span = stream_span("postgresql", *self._traced)
         error: BaseException | None = None
         try:
@@ -187,7 +185,7 @@ class CopyStream:
                 if not ended:
                     ready.clear()
                 room.set()
-                yield data
+                yield data if cells is None else cells(data)
             status = await task  # raises what the COPY raised
             self.records = int(status.rsplit(" ", 1)[-1])
         except BaseException as exc:
