@@ -54,6 +54,7 @@ class _Bridge:
         self.closing = False
         self.pending: Future[Any] | None = None
         self.opened: list[AsyncIterator[Any]] = []
+        self.running: set[asyncio.Task[Any]] = set()  # pulls under way on the loop
 
     def pull(self, source: AsyncIterable[T]) -> Iterator[T]:
         """Runs on the zip thread: each item is awaited on the loop."""
@@ -64,12 +65,21 @@ class _Bridge:
             with self.lock:
                 if self.closing:
                     raise _Closed
-                fut = asyncio.run_coroutine_threadsafe(_next(it), self.loop)
+                fut = asyncio.run_coroutine_threadsafe(self._next(it), self.loop)
                 self.pending = fut
             item = fut.result()
             if item is _DONE:
                 return
             yield item
+
+    async def _next(self, it: AsyncIterator[T]) -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        self.running.add(task)
+        try:
+            return await anext(it, _DONE)
+        finally:
+            self.running.discard(task)
 
     def stop(self) -> None:
         """On the loop: no new pulls; a pull in flight is cancelled."""
@@ -80,6 +90,9 @@ class _Bridge:
             pending.cancel()
 
     async def close_sources(self) -> None:
+        # A pull cancelled by `stop` may still be unwinding its source: let it end first.
+        if self.running:
+            await asyncio.wait(self.running)
         for it in reversed(self.opened):
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
@@ -89,10 +102,6 @@ class _Bridge:
 
 
 _DONE: Any = object()
-
-
-async def _next(it: AsyncIterator[T]) -> T:
-    return await anext(it, _DONE)
 
 
 async def zip_stream(

@@ -16,6 +16,7 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Iterable,
+    Iterator,
     Mapping,
     Sequence,
 )
@@ -42,7 +43,18 @@ from exporters.manifest import (
     StoreSearch,
     build_manifest,
 )
-from exporters.pages import CAPACITY, Pace, Paged, json_rows, listed, no_pace, pages
+from exporters.pages import (
+    CAPACITY,
+    PACE_ROWS,
+    Pace,
+    Paged,
+    Pager,
+    json_rows,
+    lines_of,
+    listed,
+    no_pace,
+    pages,
+)
 from exporters.service import service_files
 from stores.files import FilesStore
 from stores.mapping import Person
@@ -50,6 +62,13 @@ from stores.registry import Store, Stores, TableStore, snapshot
 from stores.streams import Held
 
 Members = AsyncGenerator[Member, None]
+Page = tuple[str, bytes]  # (path, html)
+# The web pages' records of a category (at most CAPACITY + 1) are read before its data file and
+# held, up to this many bytes of JSON: 20,001 web-analytics events are 4.2 MB.
+AHEAD_BYTES = 16 << 20
+# Records rendered into pages after each chunk of the data file (a pace slice of its own is
+# PACE_ROWS): a million-row file has 450 chunks of 256 kB, so its 20,000 are done in the first 100.
+RENDER_ROWS = 4 * PACE_ROWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,12 +231,16 @@ class _Build:
 
     async def _pages(self, c: Category, rows: AsyncIterable[Mapping[str, Any]]) -> Members:
         paged = self.paged[c.key] = Paged()
+        async for m in self._members_of(c, pages(c, rows, paged, self.pace)):
+            yield m
+
+    async def _members_of(self, c: Category, made: AsyncIterable[Page]) -> Members:
         result = self.results[c.key]
-        async for path, html in pages(c, rows, paged, self.pace):
+        async for path, html in made:
             tally = _Tally(_once(html))
             yield member(path, self.header.generated_at, tally)
             result.pages.append(tally.entry(path, "text/html; charset=utf-8"))
-        result.pages_truncated = paged.truncated
+        result.pages_truncated = self.paged[c.key].truncated
 
     def _data_path(self, c: Category) -> str:
         return f"data/{c.key}.{self.exporter.extension}"
@@ -237,8 +260,16 @@ class _Build:
             )
             for c in cats:
                 self.held += await snap.held(c.key, self.person)
+                # The web pages' records first: their HTML is then made between the data
+                # file's chunks, while PostgreSQL produces the next ones, not after its end.
+                lines = snap.json_lines(c.key, self.person, limit=CAPACITY + 1)
+                ahead = await _held_whole(lines, AHEAD_BYTES)
                 encoded = self.exporter.table(snap, c.key, self.person)
-                tally = _Tally(encoded, self.pace)
+                paged = self.paged[c.key] = Paged()
+                pager = Pager(c, paged)
+                made: list[Page] = []
+                rows = lines_of(ahead or b"")
+                tally = _Tally(_alongside(encoded, _rendering(pager, rows, made)), self.pace)
                 path = self._data_path(c)
                 yield member(path, self.header.generated_at, tally)
                 # stream-zip reads a member to its end before asking for the next one.
@@ -246,11 +277,38 @@ class _Build:
                 result = self.results[c.key]
                 result.records = encoded.records
                 result.files.append(tally.entry(path, self.exporter.media_type))
-                if encoded.records:
-                    # The same snapshot again, as web pages (a bounded number of records).
+                if not encoded.records:
+                    continue
+                if ahead:
+                    async for m in self._made(c, pager, rows, made):
+                        yield m
+                else:
+                    # Too large to hold (long records): the same snapshot again, streamed.
                     lines = snap.json_lines(c.key, self.person, limit=CAPACITY + 1)
                     async for m in self._pages(c, json_rows(lines)):
                         yield m
+
+    async def _made(
+        self, c: Category, pager: Pager, rest: Iterator[Mapping[str, Any]], made: list[Page]
+    ) -> Members:
+        """The pages made alongside the data file, then those of the records left."""
+
+        async def pages_made() -> AsyncIterator[Page]:
+            for done in made:
+                yield done
+            made.clear()
+            seen = 0
+            for row in rest:
+                seen += 1
+                if seen % PACE_ROWS == 0:
+                    await self.pace()
+                if (page := pager.add(row)) is not None:
+                    yield page
+            if (page := pager.end()) is not None:
+                yield page
+
+        async for m in self._members_of(c, pages_made()):
+            yield m
 
     async def _files(self, store: FilesStore, cats: list[Category]) -> Members:
         searched_at = datetime.now(UTC)
@@ -289,6 +347,43 @@ class _Build:
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:
     yield body
+
+
+async def _held_whole(chunks: AsyncIterable[bytes], limit: int) -> bytes | None:
+    """All of `chunks` joined, or None past `limit` bytes (read to the end all the same: a COPY
+    left half read would spoil the snapshot's transaction)."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size <= limit:
+            parts.append(chunk)
+        else:
+            parts.clear()
+    return None if size > limit else b"".join(parts)
+
+
+def _rendering(pager: Pager, rows: Iterator[Mapping[str, Any]], made: list[Page]) -> Iterator[None]:
+    """Renders `RENDER_ROWS` records of `rows` a step into `made`'s pages."""
+    while True:
+        for _, row in zip(range(RENDER_ROWS), rows, strict=False):
+            if (page := pager.add(row)) is not None:
+                made.append(page)
+        yield
+
+
+async def _alongside(chunks: AsyncIterable[bytes], work: Iterator[None]) -> AsyncIterator[bytes]:
+    """The chunks, with a step of `work` after each: done on the event loop while the ZIP thread
+    deflates the chunk and the store produces the next."""
+    source = aiter(chunks)
+    try:
+        async for chunk in source:
+            yield chunk
+            next(work, None)
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def build_bundle(

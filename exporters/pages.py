@@ -3,14 +3,25 @@
 `index.html` shows the first records of every category and links to its pages; each page links
 back to it and to its neighbours, so a copy is readable in a browser after unzipping, as the
 large consumer services' copies are. Pages are rendered from the same snapshot as the data
-files, in record order, a page at a time: at most `PAGE_ROWS` records are held at once. A
-category longer than `MAX_PAGES` pages keeps the rest in its data file alone, and says so.
+files, in record order, by a `Pager`: at most `PAGE_ROWS` rendered records wait for their page.
+A bundle reads a category's page records before its data file and renders them between the
+data file's chunks (exporters/bundle.py), so it holds those records' JSON (bounded) and the
+finished pages until the data file ends. A category longer than `MAX_PAGES` pages keeps the
+rest in its data file alone, and says so.
 Every value is escaped; withheld items read "Held, not shown".
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -135,6 +146,56 @@ class Paged:
     truncated: bool = False
 
 
+class Pager:
+    """Renders one category's records into its pages, a record at a time: `add` returns a page
+    once it is full, `end` the last one. At most `PAGE_ROWS` rendered records are held."""
+
+    def __init__(self, category: Category, paged: Paged) -> None:
+        self.category = category
+        self.paged = paged
+        self._cols = columns_of(category)
+        self._media = category.key == "recordings"
+        self._n = 0
+        self._first = 1
+        self._buffer: list[str] = []
+
+    def add(self, row: Mapping[str, Any]) -> tuple[str, bytes] | None:
+        paged = self.paged
+        if paged.truncated:
+            return None  # past the last page: the data file holds it
+        if len(paged.preview) < PREVIEW_ROWS:
+            paged.preview.append(dict(row))
+        page = None
+        if len(self._buffer) == PAGE_ROWS:
+            more = self._n + 1 < MAX_PAGES
+            page = self._page(more)
+            if not more:
+                paged.truncated = True
+                return page
+        self._buffer.append(row_html(self._cols, row, self._media))
+        return page
+
+    def end(self) -> tuple[str, bytes] | None:
+        return self._page(more=False) if self._buffer else None
+
+    def _page(self, more: bool) -> tuple[str, bytes]:
+        self._n += 1
+        path = page_path(self.category, self._n)
+        html = render_page(self.category, self._n, self._buffer, self._first, more=more)
+        self.paged.pages.append(path)
+        self.paged.shown += len(self._buffer)
+        self._first += len(self._buffer)
+        self._buffer = []
+        return path, html
+
+
+def lines_of(data: bytes) -> Iterator[dict[str, Any]]:
+    """Records from JSON lines (one object a line) held whole."""
+    for line in data.split(b"\n"):
+        if line.strip():
+            yield orjson.loads(line)
+
+
 async def json_rows(lines: AsyncIterable[bytes]) -> AsyncIterator[dict[str, Any]]:
     """Records from JSON lines (one object a line), across chunk boundaries."""
     rest = b""
@@ -159,37 +220,16 @@ async def pages(
 
     Each record is rendered as it arrives, with a pace point every `PACE_ROWS` records, so
     that a page is never one long block of the event loop."""
-    cols = columns_of(category)
-    media = category.key == "recordings"
-    n, first, seen = 0, 1, 0
-    buffer: list[str] = []
+    pager = Pager(category, paged)
+    seen = 0
     async for row in rows:
         seen += 1
         if seen % PACE_ROWS == 0:
             await pace()
-        if paged.truncated:
-            continue  # past the last page: the data file holds it
-        if len(paged.preview) < PREVIEW_ROWS:
-            paged.preview.append(dict(row))
-        if len(buffer) == PAGE_ROWS:
-            n += 1
-            more = n < MAX_PAGES
-            path = page_path(category, n)
-            paged.pages.append(path)
-            yield path, render_page(category, n, buffer, first, more=more)
-            first += len(buffer)
-            paged.shown += len(buffer)
-            buffer = []
-            if not more:
-                paged.truncated = True
-                continue
-        buffer.append(row_html(cols, row, media))
-    if buffer:
-        n += 1
-        path = page_path(category, n)
-        paged.pages.append(path)
-        paged.shown += len(buffer)
-        yield path, render_page(category, n, buffer, first, more=False)
+        if (page := pager.add(row)) is not None:
+            yield page
+    if (page := pager.end()) is not None:
+        yield page
 
 
 async def listed(rows: Sequence[Mapping[str, Any]]) -> AsyncIterator[Mapping[str, Any]]:

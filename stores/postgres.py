@@ -175,7 +175,8 @@ class MappedCategory:
         LATERAL, as `page_sql` reads, leaves a sort above the nested loop. The merge takes
         index walks only where they cost less than the scan and sort: the export's snapshot
         prices random reads as on a cached or solid-state database (`stores.streams`
-        SNAPSHOT_SETTINGS); under the default price the planner scans and sorts each branch.
+        SNAPSHOT_SETTINGS); under the default price the two are close for a person with a
+        large share of a table, and the planner may scan and sort each branch.
 
         Each branch keeps `Where`'s guard: `col = v::kind AND col::text = v`, so a cast that
         folds values never reaches another person's rows. The guard also means a row belongs

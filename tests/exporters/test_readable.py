@@ -10,10 +10,12 @@ from html import escape
 
 import httpx
 import orjson
+import pytest
 
 from api.devissuer import DevIssuer
 from catalogue import Catalogue
 from domain.own_records import DESCRIPTIONS, own_records
+from exporters import bundle
 from exporters.pages import PAGE_ROWS, PREVIEW_ROWS
 from stores.registry import Stores
 from stores.seed import subject_id
@@ -60,6 +62,22 @@ async def test_a_large_category_is_paged(stores: Stores, catalogue: Catalogue) -
         for line in b.files["data/web_analytics.csv"].decode("utf-8-sig").splitlines()[1:]
     ]
     assert first_rows == csv_ids[:PAGE_ROWS]
+
+
+async def test_pages_held_ahead_and_pages_read_after_the_data_file_are_the_same(
+    stores: Stores, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page records too long to hold are read again after the data file: the same pages."""
+    many = await new_subject(stores, catalogue, events=PAGE_ROWS + 3)
+    ahead = await make_bundle(stores, catalogue, many.id, "csv")
+    monkeypatch.setattr(bundle, "AHEAD_BYTES", 0)
+    after = await make_bundle(stores, catalogue, many.id, "csv")
+    pages = [p for c in ahead.manifest["categories"].values() for p in c["pages"]]
+    assert "pages/web_analytics-2.html" in pages
+    assert [p for c in after.manifest["categories"].values() for p in c["pages"]] == pages
+    for path in pages:
+        assert after.files[path] == ahead.files[path], path
+    assert after.files["index.html"].count(b"<tr>") == ahead.files["index.html"].count(b"<tr>")
 
 
 async def test_the_service_folder_holds_what_dsar_itself_keeps(
