@@ -400,11 +400,11 @@ class PostgresStore:
         if not records:
             return []
         names = list(records[0].keys())
-        rows = []
-        for r in records:
-            row = dict(zip(names, r, strict=True))
+        # Every record has these columns (one statement): zip without `strict`, whose check
+        # per row cost as much as the rest of building it.
+        rows = [dict(zip(names, r)) for r in records]  # noqa: B905  # same length, see above
+        for row in rows:
             row["_pos"] = tuple(row.get("_pos") or ())
-            rows.append(row)
         return rows
 
     async def value(self, key: str, field: str, person: Person, record: str | None) -> str | None:
