@@ -43,6 +43,7 @@ def decode(secret: bytes, category: str, cursor: str) -> Position:
         raise InvalidCursor from None
     if key != category or not isinstance(values, list):
         raise InvalidCursor
-    if not values or not all(isinstance(v, str) for v in values):
+    # A record's order column may be NULL (a record without a time): JSON's null.
+    if not values or not all(v is None or isinstance(v, str) for v in values):
         raise InvalidCursor
     return tuple(values)

@@ -186,11 +186,17 @@ class Compiler:
         page_type = _object(connection.fields["pageInfo"].type)
         for key, details in fields.items():
             name = details[0].node.name.value
+            if name in ("edges", "pageInfo") and any(n == name for _, n in parts):
+                # Two aliases of one part, each with a selection of its own: one plan per
+                # connection holds one selection per part, so the executor answers these.
+                raise Unplannable(name)
             parts.append((key, name))
             if name == "edges":
                 for ekey, edetails in sub(edge_type, details).items():
                     ename = edetails[0].node.name.value
                     if ename not in ("node", "cursor", "__typename"):
+                        raise Unplannable(ename)
+                    if ename == "node" and any(n == "node" for _, n in edge_parts):
                         raise Unplannable(ename)
                     edge_parts.append((ekey, ename))
                     if ename == "node":

@@ -74,6 +74,8 @@ def _after(ctx: Context, after: str | None) -> tuple[datetime, UUID] | None:
     if len(position) != 2:
         raise InvalidCursor
     at, rid = position
+    if at is None or rid is None:
+        raise InvalidCursor
     try:
         return datetime.fromisoformat(at), UUID(rid)
     except ValueError:

@@ -19,7 +19,7 @@ from stores.config import CategoryConfig, StoresConfig, StoresError
 M = TypeVar("M")
 
 Row = dict[str, Any]
-Position = tuple[str, ...]  # the `order` columns of a record, as text
+Position = tuple[str | None, ...]  # the `order` columns of a record, as text (None: NULL)
 Fields = frozenset[str]  # the catalogue fields a read asks for (None where it asks for all)
 Types = Mapping[str, Mapping[str, str]]  # table -> column -> SQL type, as a store reads them
 

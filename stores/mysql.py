@@ -168,11 +168,24 @@ class MappedCategory:
         return f" FROM {self.table} t WHERE {where}"
 
     def after_sql(self, after: Position, args: list[Any]) -> str:
-        """Keyset `(a, b) > (x, y)` spelt out, so that the index on the order columns is used."""
+        """Keyset `(a, b) > (x, y)` spelt out, so that the index on the order columns is used.
+
+        MySQL puts NULLs first: past a NULL of the position come the values that are not
+        NULL, past a value no NULL comes (a record without a time is not lost to paging)."""
         ors = []
         for i, col in enumerate(self.order):
-            ands = [f"{c} = %s" for c in self.order[:i]] + [f"{col} > %s"]
-            args.extend(after[: i + 1])
+            ands = []
+            for c, v in zip(self.order[:i], after[:i], strict=True):
+                if v is None:
+                    ands.append(f"{c} IS NULL")
+                else:
+                    ands.append(f"{c} = %s")
+                    args.append(v)
+            if after[i] is None:
+                ands.append(f"{col} IS NOT NULL")
+            else:
+                ands.append(f"{col} > %s")
+                args.append(after[i])
             ors.append("(" + " AND ".join(ands) + ")")
         return " AND (" + " OR ".join(ors) + ")"
 

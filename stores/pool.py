@@ -114,10 +114,15 @@ async def create_pool(
     read_only: bool = False,
 ) -> asyncpg.Pool:
     """`read_only`: every transaction of the pool is read only (the company's stores: dsar
-    reads them and never writes, whatever a bug or a stores file might ask)."""
+    reads them and never writes, whatever a bug or a stores file might ask), in UTC."""
     settings = server_settings(dsn)
     if read_only:
         settings["default_transaction_read_only"] = "on"
+        # A company's times read as exports read them (stores.streams SNAPSHOT_SETTINGS): a
+        # `timestamp without time zone` is the same instant in a page as in the bundle,
+        # whatever TimeZone the database (or its URL) has.
+        settings["TimeZone"] = "UTC"
+        settings["DateStyle"] = "ISO, YMD"
     pool = BoundedPool(
         dsn,
         min_size=min_size,

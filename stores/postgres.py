@@ -10,7 +10,7 @@ only whether a value is held, so the value itself never leaves the database.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -49,14 +49,27 @@ def field_sql(f: Field, column: str, alias: str = "t") -> str:
     return f"{col}::{CASTS[f.type]} AS {quote(f.name)}"
 
 
-_INTEGER = re.compile(r"[-+]?[0-9]{1,19}")
+_INTEGER = re.compile(r"[-+]?[0-9]{1,40}")  # leading zeros allowed; the range is checked apart
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
+
+
+def _whole(bits: int) -> Callable[[str], bool]:
+    """A value of a signed integer column of `bits` bits: its digits, and within its range
+    (`9999999999999999999` has the shape of a bigint but not its size)."""
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def fits(value: str) -> bool:
+        return _INTEGER.fullmatch(value) is not None and low <= int(value) <= high
+
+    return fits
+
+
 # Values a column of these types cannot hold are dropped before the cast: one odd value (a
 # legacy id in a uuid column) must not fail the whole read, nor put itself in an error.
-_FITS = {
-    "smallint": _INTEGER.fullmatch,
-    "integer": _INTEGER.fullmatch,
-    "bigint": _INTEGER.fullmatch,
+_FITS: dict[str, Callable[[str], object]] = {
+    "smallint": _whole(16),
+    "integer": _whole(32),
+    "bigint": _whole(64),
     "uuid": _UUID.fullmatch,
 }
 
@@ -73,13 +86,20 @@ def fitting(kind: str, values: Sequence[str]) -> list[str]:
 MERGED_VALUES = 32
 
 
+def exact(col: str) -> str:
+    """`col` as text compared byte for byte: `::text` keeps a column's collation, and a
+    nondeterministic one (an ICU collation ignoring case, common on e-mail columns) would make
+    the guard below as forgiving as the comparison it guards."""
+    return f'({col}::text COLLATE "C")'
+
+
 class Where:
     """`match` as SQL: each column equal to any of the person's values of its key.
 
     Values arrive as text and are cast to the column's own type, so its index is used; the
     column's own text must then equal one of them too, so a cast that folds values together
-    (varchar(n) truncating, numeric rounding, citext ignoring case) never lets one person's
-    value reach another's rows.
+    (varchar(n) truncating, numeric rounding, citext or a case-blind collation ignoring case)
+    never lets one person's value reach another's rows.
     """
 
     def __init__(self, types: Types, table: str, match: Match, alias: str = "t") -> None:
@@ -93,7 +113,9 @@ class Where:
             kind = self.table_types[column]
             args.append(fitting(kind, person.of(key)))
             col, n = f"{self.alias}.{quote(column)}", len(args)
-            parts.append(f"{col} = any(${n}::text[]::{kind}[]) AND {col}::text = any(${n}::text[])")
+            parts.append(
+                f"{col} = any(${n}::text[]::{kind}[]) AND {exact(col)} = any(${n}::text[])"
+            )
         return " AND ".join(parts)
 
 
@@ -201,7 +223,7 @@ class MappedCategory:
             n = len(args)
             branches.append(
                 f"(SELECT {select}{hidden} FROM {self.table} t "  # noqa: S608  # identifiers from the checked stores file; values are parameters
-                f"WHERE {col} = ${n}::text::{kind} AND {col}::text = ${n}::text{extra} "
+                f"WHERE {col} = ${n}::text::{kind} AND {exact(col)} = ${n}::text{extra} "
                 f"ORDER BY {self.order_by})"
             )
         names = ", ".join(
@@ -230,25 +252,30 @@ class MappedCategory:
         args.append(fitting(kind, person.of(key)))
         values = len(args)
         col = f"t.{quote(column)}"
-        where = f"{col} = k.v::{kind} AND {col}::text = k.v"
+        where = f"{col} = k.v::{kind} AND {exact(col)} = k.v"
         if rest:
             where += " AND " + Where(self.types, self.mapped.table, rest).sql(person, args)
         positions = ", ".join(f"t.{quote(c)}::text" for c in self.mapped.order)
+        branches: list[list[str]] = [[]]
         if after is not None:
-            casts = []
+            params: list[str | None] = []
             for value, kind in zip(after, self.order_types, strict=True):
-                args.append(value)
-                casts.append(f"${len(args)}::text::{kind}")
-            where += f" AND ({self.order_by}) > ({', '.join(casts)})"
+                if value is None:
+                    params.append(None)
+                else:
+                    args.append(value)
+                    params.append(f"${len(args)}::text::{kind}")
+            branches = after_position([f"t.{quote(c)}" for c in self.mapped.order], params)
         args.append(limit)
         pos = f", ARRAY[{positions}] AS _pos" if positions else ""
         hidden = "".join(f", t.{quote(c)} AS __o{i}" for i, c in enumerate(self.mapped.order))
         order = f" ORDER BY {self.order_by}" if self.order_by else ""
         merged = ", ".join(f"r.__o{i}" for i in range(len(self.mapped.order)))
         select = self.select_of(fields)
-        inner = (
-            f"SELECT {select}{pos}{hidden} FROM {self.table} t WHERE {where}{order} "  # noqa: S608  # identifiers from the checked stores file; values are parameters
-            f"LIMIT ${len(args)}"
+        inner = " UNION ALL ".join(
+            f"(SELECT {select}{pos}{hidden} FROM {self.table} t "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"WHERE {' AND '.join([where, *conditions])}{order} LIMIT ${len(args)})"
+            for conditions in branches
         )
         # The hidden `__o` order columns stay inside the statement: sent, they were two more
         # values per row to decode (a timestamp and an id), only to be thrown away.
@@ -261,6 +288,31 @@ class MappedCategory:
             + (f" ORDER BY {merged}" if merged else "")
             + f" LIMIT ${len(args)}"
         )
+
+
+def after_position(columns: list[str], values: list[str | None]) -> list[list[str]]:
+    """The records after a position, as branches (each a list of conditions, ANDed) that
+    together hold every record after it once, each an index walk in order.
+
+    PostgreSQL's order puts NULLs last, and a row comparison with a NULL is never true: with
+    `(time, id) > (t, i)` alone, records without a time (a nullable column, or a view's) are
+    never reached by paging though the export holds them. So: up to the first NULL of the
+    position, the row comparison; past each of its non-NULL values, the records with a NULL
+    there; and at a NULL of the position, the records with a NULL there too, after the rest.
+    """
+    k = next((i for i, v in enumerate(values) if v is None), len(values))
+    known = [v for v in values[:k] if v is not None]  # all of them, up to the first NULL
+    same = [f"{c} = {v}" for c, v in zip(columns[:k], known, strict=True)]
+    branches = []
+    if k:
+        branches.append([f"({', '.join(columns[:k])}) > ({', '.join(known)})"])
+    branches += [[*same[:i], f"{columns[i]} IS NULL"] for i in range(k)]
+    if k < len(values):
+        at_null = [*same, f"{columns[k]} IS NULL"]
+        branches += [
+            [*at_null, *rest] for rest in after_position(columns[k + 1 :], values[k + 1 :])
+        ]
+    return branches
 
 
 class PostgresStore:
@@ -420,7 +472,7 @@ class PostgresStore:
         value_sql = f"host({col}::inet)" if f.type == "inet" else f"{col}::text"
         if record is not None:
             args.append(record)
-            where += f" AND {cat.column('id')}::text = ${len(args)}"
+            where += f" AND {exact(cat.column('id'))} = ${len(args)}"
         order = f" ORDER BY {cat.order_by}" if cat.order_by else ""
         sql = f"SELECT {value_sql} FROM {cat.table} t WHERE {where}{order} LIMIT 1"  # noqa: S608  # identifiers from the checked stores file; values are parameters
         self.statements += 1

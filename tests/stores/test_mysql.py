@@ -381,6 +381,46 @@ async def test_paging_with_keyset_positions(env: Env) -> None:
     assert single is not None and single["functional_cookies"] is True
 
 
+async def test_paging_reaches_records_without_a_time(env: Env) -> None:
+    # A nullable time column: MySQL puts NULLs first, PostgreSQL last; paging in either must
+    # reach every record the export holds, through cursors that carry the NULL.
+    person = await _person(env.my, "1")
+    nulls = "UPDATE page_views SET viewed_at = NULL WHERE id % 3 = 0"
+    pg = await asyncpg.connect(_with_db(_pg_url(), _database(env.mysql_url)))
+    saved = await pg.fetch("SELECT id, viewed_at FROM page_views")
+    await _mysql_execute(env.mysql_url, [nulls], {})
+    await pg.execute(nulls)
+    try:
+        for store in (env.my, env.pg):
+            everything = await store.page("web_analytics", person, 1000, None)
+            assert any(r["occurred_at"] is None for r in everything)
+            seen: list[int] = []
+            after = None
+            while page := await store.page("web_analytics", person, 2, after):
+                seen += [r["id"] for r in page]
+                after = page[-1]["_pos"]
+            assert seen == [r["id"] for r in everything], store.kind
+    finally:
+        await _mysql_execute(
+            env.mysql_url,
+            [
+                f"UPDATE page_views SET viewed_at = '{_naive(r['viewed_at'])}' WHERE id = {r['id']}"  # noqa: S608  # test rows
+                for r in saved
+                if r["id"] % 3 == 0
+            ],
+            {},
+        )
+        await pg.executemany(
+            "UPDATE page_views SET viewed_at = $2 WHERE id = $1",
+            [(r["id"], r["viewed_at"]) for r in saved],
+        )
+        await pg.close()
+
+
+def _database(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
 async def test_counts_in_one_statement(env: Env) -> None:
     person = await _person(env.my, "1")
     before = env.my.statements

@@ -1,16 +1,12 @@
-"""Review finding: `fitting` (stores/postgres.py) promises that a value a key column cannot hold
-is dropped before the cast, so that "one odd value ... must not fail the whole read". Its
-integer check is only `[-+]?[0-9]{1,19}` for smallint, integer and bigint alike: a value of the
-right shape but out of the column's range (a 10-digit id against an `integer` column, a 19-digit
-one against `bigint`) reaches the cast, and the whole read fails with NumericValueOutOfRange:
-the person's page (GraphQL, account page), their counts and their export, not just that value.
+"""A key value that a key column cannot hold is dropped before the cast (`fitting`,
+stores/postgres.py), so that one odd value never fails the whole read: a value of integer
+shape but out of the column's range (a 10-digit id against an `integer` column, a 19-digit one
+against `bigint`) failed the person's page, counts and export with NumericValueOutOfRange.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
 
 from stores.mapping import Person
 from stores.registry import Stores
@@ -18,11 +14,6 @@ from stores.seed import subject_id
 from stores.streams import snapshot
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: stores/postgres.py fitting() lets out-of-range integers through to the "
-    "cast, which fails the whole read",
-)
 async def test_a_key_value_out_of_the_columns_range_is_dropped_not_fatal(stores: Stores) -> None:
     alice = await stores.person_of(subject_id("alice"))
     assert alice is not None

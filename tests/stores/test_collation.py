@@ -1,9 +1,9 @@
-"""Review finding: the guard against cast folding (`Where`, `_merged_sql`, `page_sql` in
-stores/postgres.py: `col = v::kind AND col::text = v`) does not hold for a column with a
-nondeterministic collation (PostgreSQL 12+, e.g. ICU `und-u-ks-level2`, a common choice for
-e-mail columns). `col::text` keeps the column's collation, so the "exact" text comparison is
-as case-insensitive as the first one: one person's key value reaches another person's rows
-whose value differs only in case, in GraphQL pages and in the export alike.
+"""The guard against cast folding (`Where`, `_merged_sql`, `page_sql` in stores/postgres.py:
+`col = v::kind AND exact(col) = v`) holds for a column with a nondeterministic collation
+(PostgreSQL 12+, e.g. ICU `und-u-ks-level2`, a common choice for e-mail columns): `col::text`
+keeps the column's collation, so the text comparison is made under "C", byte for byte.
+Without it one person's key value reached another person's rows whose value differs only in
+case, in GraphQL pages and in the export alike.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import dataclasses
 from typing import Any
 
 import asyncpg
-import pytest
 
 from catalogue import Catalogue
 from stores.postgres import MappedCategory, introspect
@@ -21,11 +20,6 @@ from stores.seed import subject_id
 from stores.streams import snapshot
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: stores/postgres.py's `col::text = v` guard inherits a nondeterministic "
-    "collation, so values equal but for case reach another person's rows",
-)
 async def test_a_case_insensitive_collation_does_not_fold_two_people_into_one(
     stores: Stores, catalogue: Catalogue
 ) -> None:
@@ -33,25 +27,25 @@ async def test_a_case_insensitive_collation_does_not_fold_two_people_into_one(
     owner = await asyncpg.connect(stores.config.store(app.name).dsn)
     try:
         await owner.execute(
-            "CREATE COLLATION IF NOT EXISTS review_ci "
+            "CREATE COLLATION IF NOT EXISTS case_blind "
             "(provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
         )
         await owner.execute(
-            "CREATE TABLE review_ci_messages (id bigint PRIMARY KEY, "
-            "contact_email text COLLATE review_ci NOT NULL, channel text, subject text, "
+            "CREATE TABLE ci_messages (id bigint PRIMARY KEY, "
+            "contact_email text COLLATE case_blind NOT NULL, channel text, subject text, "
             "body text, received_at timestamptz NOT NULL)"
         )
         await owner.executemany(
-            "INSERT INTO review_ci_messages VALUES ($1, $2, 'email', 'hello', $3, now())",
+            "INSERT INTO ci_messages VALUES ($1, $2, 'email', 'hello', $3, now())",
             [
                 (1, "alice@example.com", "alice's own message"),
                 # Another person's message: an address that differs from alice's only in case.
                 (2, "ALICE@Example.com", "MALLORY-PRIVATE-MESSAGE"),
             ],
         )
-        types = await introspect(app.pool, {"review_ci_messages"})
+        types = await introspect(app.pool, {"ci_messages"})
         mapped = dataclasses.replace(
-            stores.config.categories["provided"], store=app.name, table="review_ci_messages"
+            stores.config.categories["provided"], store=app.name, table="ci_messages"
         )
         cat = MappedCategory(catalogue.category("provided"), mapped, types)
         alice = await stores.person_of(subject_id("alice"))
@@ -74,5 +68,5 @@ async def test_a_case_insensitive_collation_does_not_fold_two_people_into_one(
         assert any("alice's own message" in s for s in seen)
         assert not [s for s in seen if "MALLORY" in s]
     finally:
-        await owner.execute("DROP TABLE IF EXISTS review_ci_messages")
+        await owner.execute("DROP TABLE IF EXISTS ci_messages")
         await owner.close()

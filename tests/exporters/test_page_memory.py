@@ -1,14 +1,8 @@
-"""Review finding on 4419b22 (CSV bundle speed-ups, reverted by 7bac16e), kept as a guard: a
-bundle's memory stays bounded by what it may hold ("page records held up to 16 MB of JSON").
-
-Before that commit a bundle held at most one page (500 records) of the web pages at a time: a
-bundle of 20,001 long events peaked at about 6 MiB of Python heap. With it, `_Build._table`
-(exporters/bundle.py) holds the pages' JSON lines whole (`_held_whole`, up to AHEAD_BYTES),
-then `lines_of` (exporters/pages.py) splits them into a second full copy (`data.split(b"\\n")`)
-and every rendered page waits in `made` until the data file ends: just under the 16 MB
-threshold the peak was about 34 MiB per export, twice the stated bound, and the HTML held is
-bounded by nothing but the JSON's size. Exports run six at a time (stores.pool.SNAPSHOTS).
-Main (before 4419b22 and since its revert) peaks at about 6 MiB here.
+"""A bundle's memory stays bounded by what it may hold: one page (500 records) of the web
+pages at a time. A bundle of 20,001 long events peaks at about 6 MiB of Python heap; a version
+that read the pages' records ahead of the data file (holding their JSON whole, a split copy of
+it, and every rendered page until the data file ended) peaked at about 34 MiB per export, and
+exports run six at a time (stores.pool.SNAPSHOTS).
 """
 
 from __future__ import annotations
@@ -44,7 +38,7 @@ async def _peak(stores: Stores, catalogue: Catalogue, sid: UUID, fmt: str) -> in
 async def test_a_bundle_holds_no_more_than_its_stated_page_budget(
     stores: Stores, catalogue: Catalogue, fmt: str
 ) -> None:
-    one = build_subject("review-mem", full=True, sensitive=True, events=1).rows["web_analytics"]
+    one = build_subject("page-memory", full=True, sensitive=True, events=1).rows["web_analytics"]
     start = one[0]["occurred_at"]
     # 20,001 events (the pages' capacity + 1) whose JSON lines stay just under AHEAD_BYTES.
     events = [

@@ -1,11 +1,10 @@
-"""Review finding: records whose `order` time is NULL are lost to keyset paging.
+"""Records whose `order` time is NULL are reached by keyset paging.
 
-`page_sql` (stores/postgres.py) pages with `(ts, id) > (after_ts, after_id)`; PostgreSQL sorts
-NULLs last, and a row comparison with a NULL is NULL, not true. So once a page ends on the last
-record with a time, every record without one is never shown: GraphQL's connection (and the
-account page) reports `hasNextPage: false` with those records still unread, while the export
-(`records_sql`) holds them. Nothing refuses a nullable `order` column (`dsar stores check`
-checks presence, types and a unique index only), and a company's time columns are often nullable.
+PostgreSQL sorts NULLs last, and a row comparison with a NULL is NULL, not true: paging with
+`(ts, id) > (after_ts, after_id)` alone never showed a record without a time once a page ended
+on the last record with one (the connection said `hasNextPage: false`), while the export holds
+them. `page_sql` now reads past a position in branches (`after_position`); a company's time
+columns are often nullable, and a view's columns always are.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from schema import cursors
 from stores.mapping import Position
 from stores.postgres import MappedCategory, introspect
 from stores.registry import Stores
@@ -23,25 +23,20 @@ from stores.seed import subject_id
 from stores.streams import snapshot
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: stores/postgres.py page_sql's row comparison never passes a NULL order "
-    "value, so records without a time are never paged to",
-)
 async def test_paging_reaches_every_record_the_export_holds(stores: Stores) -> None:
     analytics = stores.postgres("web_analytics")
     owner = await asyncpg.connect(stores.config.store(analytics.name).dsn)
     try:
         # The company's events, some without a time (a nullable column, as many are).
         await owner.execute(
-            "CREATE OR REPLACE VIEW review_null_ts AS SELECT anonymous_id, "
+            "CREATE OR REPLACE VIEW null_time_events AS SELECT anonymous_id, "
             "CASE WHEN id % 3 = 0 THEN NULL ELSE ts END AS ts, id, session_id, url, event_type, "
             "element, referrer, duration_ms FROM page_events"
         )
-        types = await introspect(analytics.pool, {"review_null_ts"})
+        types = await introspect(analytics.pool, {"null_time_events"})
         base = analytics.categories["web_analytics"]
         cat = MappedCategory(
-            base.category, dataclasses.replace(base.mapped, table="review_null_ts"), types
+            base.category, dataclasses.replace(base.mapped, table="null_time_events"), types
         )
         alice = await stores.person_of(subject_id("alice"))
         assert alice is not None
@@ -64,5 +59,17 @@ async def test_paging_reaches_every_record_the_export_holds(stores: Stores) -> N
             after = tuple(rows[1]["_pos"])
         assert sorted(paged) == sorted(exported)
     finally:
-        await owner.execute("DROP VIEW IF EXISTS review_null_ts")
+        await owner.execute("DROP VIEW IF EXISTS null_time_events")
         await owner.close()
+
+
+def test_a_position_with_a_null_survives_its_cursor() -> None:
+    # A page that ends on a record without a time hands out a cursor carrying the NULL.
+    secret = b"k" * 32
+    position: Position = (None, "42")
+    assert (
+        cursors.decode(secret, "web_analytics", cursors.encode(secret, "web_analytics", position))
+        == position
+    )
+    with pytest.raises(cursors.InvalidCursor):
+        cursors.decode(secret, "other", cursors.encode(secret, "web_analytics", position))

@@ -1,11 +1,10 @@
-"""Review finding: a `timestamp` field read from a column without a time zone (COMPATIBLE allows
-`timestamp without time zone` and `date`) is the same instant in every channel.
+"""A `timestamp` field read from a column without a time zone (`timestamp without time zone`
+and `date` are allowed) is the same instant in every channel.
 
 The export's snapshot reads it under `SET LOCAL TimeZone = 'UTC'` (stores/streams.py
-SNAPSHOT_SETTINGS), but the pool that answers GraphQL, the account page and counts keeps the
-database's own TimeZone (stores/pool.py sets none): on a database whose TimeZone is not UTC
-(initdb takes the host's zone) the same record is disclosed at two different instants, hours
-apart, depending on where the person asks.
+SNAPSHOT_SETTINGS), and the store pools that answer GraphQL, the account page and counts read
+in UTC too (stores/pool.py): on a database whose TimeZone is not UTC (initdb takes the host's
+zone) the same record was disclosed at two different instants, hours apart.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from datetime import datetime
 
 import asyncpg
 import orjson
-import pytest
 
 from catalogue import Catalogue
 from stores.postgres import PostgresStore
@@ -23,14 +21,9 @@ from stores.registry import Stores
 from stores.seed import subject_id
 from stores.streams import snapshot
 
-VIEW = "review_naive_events"
+VIEW = "naive_events"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: GraphQL reads a naive timestamp column in the database's TimeZone, the "
-    "export in UTC (stores/pool.py sets no TimeZone; stores/streams.py SNAPSHOT_SETTINGS does)",
-)
 async def test_a_naive_timestamp_is_the_same_instant_in_graphql_and_in_the_export(
     stores: Stores, catalogue: Catalogue
 ) -> None:
@@ -40,7 +33,7 @@ async def test_a_naive_timestamp_is_the_same_instant_in_graphql_and_in_the_expor
     try:
         # The company's events with their time as a plain `timestamp` (wall clock in UTC).
         await owner.execute(
-            "CREATE OR REPLACE VIEW review_naive_events AS SELECT anonymous_id, "
+            "CREATE OR REPLACE VIEW naive_events AS SELECT anonymous_id, "
             "(ts AT TIME ZONE 'UTC') AS ts, id, session_id, url, event_type, element, referrer, "
             "duration_ms FROM page_events"
         )
@@ -70,5 +63,5 @@ async def test_a_naive_timestamp_is_the_same_instant_in_graphql_and_in_the_expor
         finally:
             await store.close()
     finally:
-        await owner.execute("DROP VIEW IF EXISTS review_naive_events")
+        await owner.execute("DROP VIEW IF EXISTS naive_events")
         await owner.close()
