@@ -35,6 +35,12 @@ class Loaders:
         self.page: DataLoader[PageKey, list[Row]] = DataLoader(self.pages)
         self.files: DataLoader[tuple[str, UUID], list[Row]] = DataLoader(self.file_lists)
         self.counts: DataLoader[UUID, dict[str, int]] = DataLoader(self._counts)
+        # Each batch function's DataLoader, by the batch function's name.
+        self.loader_of: dict[str, DataLoader[Any, Any]] = {
+            "singles": self.single,
+            "pages": self.page,
+            "file_lists": self.files,
+        }
 
     async def _person(self, keys: Sequence[UUID]) -> list[Person | None]:
         # Keys are found as the categories asked for need them: a profile query never waits

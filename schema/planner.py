@@ -46,7 +46,7 @@ from schema.documents import parsed_or_none
 from schema.plan import CategoryField, Compiler, Connection, Plan, SubjectPlan
 from schema.records import RecordTypes
 from schema.request_errors import GENERIC
-from schema.subject import LIST_LIMIT, page_window
+from schema.subject import list_read, page_window
 from stores.mapping import Position
 
 log = logging.getLogger("dsar.graphql")
@@ -256,9 +256,7 @@ class _Run:
         if entry.kind == "single":
             return "singles", (key, sid, entry.fields)
         if entry.kind == "list":
-            if self.context.loaders.stores.store_of(key).kind == "files":
-                return "file_lists", (key, sid)
-            return "pages", (key, sid, LIST_LIMIT, None, entry.fields)
+            return list_read(self.context, key, sid, entry.fields)
         assert window is not None
         size, position = window
         return "pages", (key, sid, size + 1, position, entry.fields)

@@ -69,13 +69,20 @@ def page_window(
     return min(size, MAX_PAGE), position
 
 
+def list_read(ctx: Context, category: str, sid: UUID, fields: Fields | None) -> tuple[str, Any]:
+    """Where a short list's records are read whole (up to LIST_LIMIT): files are listed, tables
+    paged. The loaders' batch function (`Loaders.loader_of`) and its key."""
+    if ctx.loaders.stores.store_of(category).kind == "files":
+        return "file_lists", (category, sid)
+    return "pages", (category, sid, LIST_LIMIT, None, fields)
+
+
 async def read_list(
     ctx: Context, category: str, sid: UUID, fields: Fields | None = None
 ) -> list[Row]:
-    """A short list's records, whole (up to LIST_LIMIT): files are listed, tables paged."""
-    if ctx.loaders.stores.store_of(category).kind == "files":
-        return await ctx.loaders.files.load((category, sid))
-    return await ctx.loaders.page.load((category, sid, LIST_LIMIT, None, fields))
+    kind, key = list_read(ctx, category, sid, fields)
+    rows: list[Row] = await ctx.loaders.loader_of[kind].load(key)
+    return rows
 
 
 def _single(cat: Category, types: RecordTypes) -> Callable[..., Any]:

@@ -136,6 +136,9 @@ class MappedCategory:
         self.select = ", ".join(field_sql(f, mapped.column(f.name)) for f in category.fields)
         time = category.time_field
         self.time_column = mapped.column(time) if time else None
+        # The order columns carried inside a merged statement (`__o0`, …) and its merge order.
+        self.hidden = "".join(f", t.{quote(c)} AS __o{i}" for i, c in enumerate(mapped.order))
+        self.merged = ", ".join(f"r.__o{i}" for i in range(len(mapped.order)))
 
     def column(self, field: str) -> str:
         return f"t.{quote(self.mapped.column(field))}"
@@ -145,6 +148,12 @@ class MappedCategory:
         field (None, or no field of this category)."""
         chosen = [f for f in self.category.fields if f.name in fields] if fields else []
         return chosen or list(self.category.fields)
+
+    def names_of(self, fields: Fields | None) -> str:
+        """The output columns of `select_of(fields)`, as a merged statement selects them."""
+        return ", ".join(
+            f"r.{quote(f.name + '_held' if f.withheld else f.name)}" for f in self.fields_of(fields)
+        )
 
     def select_of(self, fields: Fields | None) -> str:
         """The select list of `fields_of(fields)`."""
@@ -215,22 +224,20 @@ class MappedCategory:
         if since is not None and self.time_column is not None:
             args.append(since)
             extra += f" AND t.{quote(self.time_column)} > ${len(args)}"
-        hidden = "".join(f", t.{quote(c)} AS __o{i}" for i, c in enumerate(self.mapped.order))
         select = self.select_of(fields)
         branches = []
         for value in values:
             args.append(value)
             n = len(args)
             branches.append(
-                f"(SELECT {select}{hidden} FROM {self.table} t "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+                f"(SELECT {select}{self.hidden} FROM {self.table} t "  # noqa: S608  # identifiers from the checked stores file; values are parameters
                 f"WHERE {col} = ${n}::text::{kind} AND {exact(col)} = ${n}::text{extra} "
                 f"ORDER BY {self.order_by})"
             )
-        names = ", ".join(
-            f"r.{quote(f.name + '_held' if f.withheld else f.name)}" for f in self.fields_of(fields)
+        return (
+            f"SELECT {self.names_of(fields)} FROM ({' UNION ALL '.join(branches)}) AS r "  # noqa: S608  # built from checked identifiers only
+            f"ORDER BY {self.merged}"
         )
-        merged = ", ".join(f"r.__o{i}" for i in range(len(self.mapped.order)))
-        return f"SELECT {names} FROM ({' UNION ALL '.join(branches)}) AS r ORDER BY {merged}"  # noqa: S608  # built from checked identifiers only
 
     def page_sql(
         self,
@@ -268,24 +275,19 @@ class MappedCategory:
             branches = after_position([f"t.{quote(c)}" for c in self.mapped.order], params)
         args.append(limit)
         pos = f", ARRAY[{positions}] AS _pos" if positions else ""
-        hidden = "".join(f", t.{quote(c)} AS __o{i}" for i, c in enumerate(self.mapped.order))
         order = f" ORDER BY {self.order_by}" if self.order_by else ""
-        merged = ", ".join(f"r.__o{i}" for i in range(len(self.mapped.order)))
         select = self.select_of(fields)
         inner = " UNION ALL ".join(
-            f"(SELECT {select}{pos}{hidden} FROM {self.table} t "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"(SELECT {select}{pos}{self.hidden} FROM {self.table} t "  # noqa: S608  # identifiers from the checked stores file; values are parameters
             f"WHERE {' AND '.join([where, *conditions])}{order} LIMIT ${len(args)})"
             for conditions in branches
         )
         # The hidden `__o` order columns stay inside the statement: sent, they were two more
         # values per row to decode (a timestamp and an id), only to be thrown away.
-        names = ", ".join(
-            f"r.{quote(f.name + '_held' if f.withheld else f.name)}" for f in self.fields_of(fields)
-        )
         return (
-            f"SELECT {names}{', r._pos' if pos else ''} FROM unnest(${values}::text[]) AS k(v), "  # noqa: S608  # built from checked identifiers only
-            f"LATERAL ({inner}) r"
-            + (f" ORDER BY {merged}" if merged else "")
+            f"SELECT {self.names_of(fields)}{', r._pos' if pos else ''} "  # noqa: S608  # built from checked identifiers only
+            f"FROM unnest(${values}::text[]) AS k(v), LATERAL ({inner}) r"
+            + (f" ORDER BY {self.merged}" if self.merged else "")
             + f" LIMIT ${len(args)}"
         )
 
