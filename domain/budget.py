@@ -89,7 +89,9 @@ class Pacer:
 
     def __init__(self, budget: ExportBudget) -> None:
         self.budget = budget
-        self.holding = False
+        # Places held among the active streams: a bundle may pace from two tasks at once (its
+        # data file and the web pages read beside it, exporters/bundle.py), each holding one.
+        self.held = 0
         self.resumed = 0.0  # loop time the current slice began (0: resting)
         self.worked = 0.0  # the slice's own work before it rested
 
@@ -98,9 +100,7 @@ class Pacer:
         its place among the active streams goes back at once, so that clients that stop
         reading hold no other export up, and the wait is not counted into the slice that the
         next pace point makes the exports pay for."""
-        if self.holding:
-            self.holding = False
-            self.budget._free.release()
+        self._give_back()
         if self.resumed:
             self.worked += asyncio.get_running_loop().time() - self.resumed
             self.resumed = 0.0
@@ -110,18 +110,21 @@ class Pacer:
         loop = asyncio.get_running_loop()
         ran = self.worked + (loop.time() - self.resumed if self.resumed else 0.0)
         self.worked = 0.0
-        if self.holding:
-            self.holding = False
+        if self.held:
+            self.held -= 1
             budget._free.release()
         if budget.small and budget.share < 1:
             await budget._give_way(ran)
         else:
             await asyncio.sleep(0)  # whatever else is ready on the loop runs first
         await budget._free.acquire()
-        self.holding = True
+        self.held += 1
         self.resumed = loop.time()
 
     def close(self) -> None:
-        if self.holding:
-            self.holding = False
+        self._give_back()
+
+    def _give_back(self) -> None:
+        while self.held:
+            self.held -= 1
             self.budget._free.release()

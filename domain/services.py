@@ -17,8 +17,8 @@ from domain.turns import Turns
 from stores.pool import ping
 from stores.registry import Stores
 
-# Exports streaming at once per process (each PostgreSQL store keeps as many connections for
-# them, apart from its queries' pool: stores/pool.py); and how long an export waits for its
+# Exports streaming at once per process (each PostgreSQL store keeps twice as many connections
+# for them, apart from its queries' pool: stores/pool.py); and how long an export waits for its
 # turn before it is refused (503).
 EXPORT_TURNS = 6
 EXPORT_WAIT = 30.0

@@ -9,7 +9,9 @@ ZIP is never finished: with no central directory, no reader can take it for a wh
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -22,10 +24,12 @@ from collections.abc import (
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 import orjson
+from isal import isal_zlib
 
 from catalogue import Catalogue, Category
 from exporters._registry import Exporter, exporter
@@ -212,18 +216,22 @@ class _Build:
 
     async def _pages(self, c: Category, rows: AsyncIterable[Mapping[str, Any]]) -> Members:
         paged = self.paged[c.key] = Paged()
+        async for m in self._written(c, pages(c, rows, paged, self.pace)):
+            yield m
+
+    async def _written(self, c: Category, rendered: AsyncIterable[tuple[str, bytes]]) -> Members:
         result = self.results[c.key]
-        async for path, html in pages(c, rows, paged, self.pace):
+        async for path, html in rendered:
             tally = _Tally(_once(html))
             yield member(path, self.header.generated_at, tally)
             result.pages.append(tally.entry(path, "text/html; charset=utf-8"))
-        result.pages_truncated = paged.truncated
+        result.pages_truncated = self.paged[c.key].truncated
 
     def _data_path(self, c: Category) -> str:
         return f"data/{c.key}.{self.exporter.extension}"
 
     async def _table(self, store: TableStore, cats: list[Category]) -> Members:
-        async with snapshot(store) as snap:
+        async with snapshot(store) as snap, snap.beside() as other:
             snap.since = self.header.since
             snap.released = {c.key: c for c in cats if any(f.released for f in c.fields)}
             self.searched.append(
@@ -237,20 +245,35 @@ class _Build:
             )
             for c in cats:
                 self.held += await snap.held(c.key, self.person)
-                encoded = self.exporter.table(snap, c.key, self.person)
-                tally = _Tally(encoded, self.pace)
-                path = self._data_path(c)
-                yield member(path, self.header.generated_at, tally)
-                # stream-zip reads a member to its end before asking for the next one.
-                assert encoded.records is not None
-                result = self.results[c.key]
-                result.records = encoded.records
-                result.files.append(tally.entry(path, self.exporter.media_type))
-                if encoded.records:
-                    # The same snapshot again, as web pages (a bounded number of records).
-                    lines = snap.json_lines(c.key, self.person, limit=CAPACITY + 1)
-                    async for m in self._pages(c, json_rows(lines)):
-                        yield m
+                # The web pages: the same snapshot again (a bounded number of records), read
+                # and rendered beside the data file when a second connection shares it.
+                ahead = None
+                if other is not None:
+                    lines = other.json_lines(c.key, self.person, limit=CAPACITY + 1)
+                    ahead = _Ahead(c, json_rows(lines), self.pace)
+                try:
+                    encoded = self.exporter.table(snap, c.key, self.person)
+                    tally = _Tally(encoded, self.pace)
+                    path = self._data_path(c)
+                    yield member(path, self.header.generated_at, tally)
+                    # stream-zip reads a member to its end before asking for the next one.
+                    assert encoded.records is not None
+                    result = self.results[c.key]
+                    result.records = encoded.records
+                    result.files.append(tally.entry(path, self.exporter.media_type))
+                    if not encoded.records:
+                        continue
+                    if ahead is not None:
+                        self.paged[c.key] = ahead.paged
+                        async for m in self._written(c, ahead.pages()):
+                            yield m
+                    else:
+                        lines = snap.json_lines(c.key, self.person, limit=CAPACITY + 1)
+                        async for m in self._pages(c, json_rows(lines)):
+                            yield m
+                finally:
+                    if ahead is not None:
+                        await ahead.stop()
 
     async def _files(self, store: FilesStore, cats: list[Category]) -> Members:
         searched_at = datetime.now(UTC)
@@ -289,6 +312,73 @@ class _Build:
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:
     yield body
+
+
+# Rendered web pages that wait, deflated, for their category's data file to be written: at most
+# this many bytes (a million web-analytics events: 40 pages, 3.6 MB of HTML, 0.3 MB deflated).
+AHEAD_BYTES = 2 * 1024 * 1024
+
+
+class _Ahead:
+    """A category's web pages, read on the snapshot beside the export's (`Snapshot.beside`) and
+    rendered while its data file streams, then written after it.
+
+    PostgreSQL reads the page records on one backend while the COPY runs on the other, and
+    the rendering fills the event loop's gaps between the data file's chunks, instead of
+    both waiting until the file is done (on a million events, 0.15 s of a 1.5 s bundle). The
+    pages wait deflated, at most `AHEAD_BYTES`; past that the rendering waits for them to be
+    written. The bundle's members, their order and bytes are the same either way."""
+
+    def __init__(self, category: Category, rows: AsyncIterable[Mapping[str, Any]], pace: Pace):
+        self.paged = Paged()
+        self._ready: deque[tuple[str, bytes]] = deque()
+        self._held = 0
+        self._changed = asyncio.Condition()
+        self._ended = False
+        self._task = asyncio.create_task(self._render(category, rows, pace))
+
+    async def _render(
+        self, category: Category, rows: AsyncIterable[Mapping[str, Any]], pace: Pace
+    ) -> None:
+        try:
+            async for path, html in pages(category, rows, self.paged, pace):
+                blob = isal_zlib.compress(html, 1)
+                size = len(blob)
+                async with self._changed:
+                    # One page at least may wait, however large.
+                    await self._changed.wait_for(partial(self._room, size))
+                    self._ready.append((path, blob))
+                    self._held += len(blob)
+                    self._changed.notify_all()
+        finally:
+            async with self._changed:
+                self._ended = True
+                self._changed.notify_all()
+
+    def _room(self, size: int) -> bool:
+        return not self._held or self._held + size <= AHEAD_BYTES
+
+    async def pages(self) -> AsyncIterator[tuple[str, bytes]]:
+        """(path, html) of each page, in order; raises what reading them raised."""
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(lambda: bool(self._ready) or self._ended)
+                if not self._ready:
+                    break
+                path, blob = self._ready.popleft()
+                self._held -= len(blob)
+                self._changed.notify_all()
+            yield path, isal_zlib.decompress(blob)
+        await self._task
+
+    async def stop(self) -> None:
+        """Ends the reading if it still runs (the bundle stopped early); idempotent."""
+        task = self._task
+        if not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: `pages` raised it already, or the bundle failed first
 
 
 async def build_bundle(

@@ -76,6 +76,48 @@ def row_html(
     return "<tr>" + "".join(cells) + "</tr>"
 
 
+# Joins one record's cells before they are escaped together (`rows_html`): PostgreSQL text can
+# hold every character but NUL, so a record whose values hold it is rendered cell by cell.
+_SEP = "\x00"
+_BETWEEN = "</td><td>"
+
+
+def _plain(value: Any) -> str:
+    """A cell's text before escaping (`_cell` without the `_held` columns)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def rows_html(
+    cols: Sequence[tuple[str, str]], media: bool = False
+) -> Callable[[Mapping[str, Any]], str]:
+    """`row_html` for records of these columns, made once per category.
+
+    A record's cells are joined with NUL and escaped in one call, then the NULs become cell
+    boundaries: the same text as `row_html`, in about a third of its time (a page of web
+    analytics is 500 records of 8 cells). Held columns, media links, no columns at all and a
+    value holding NUL take `row_html`."""
+    names = [name for name, _ in cols]
+    held = [name.endswith("_held") for name in names]
+    if media or any(held) or not names:
+        return lambda r: row_html(cols, r, media)
+    separators = len(names) - 1
+
+    def render(r: Mapping[str, Any]) -> str:
+        values = [r.get(name) for name in names]
+        text = _SEP.join([v if v.__class__ is str else _plain(v) for v in values])
+        if text.count(_SEP) != separators:
+            return row_html(cols, r, media)
+        return "<tr><td>" + escape(text, quote=True).replace(_SEP, _BETWEEN) + "</td></tr>"
+
+    return render
+
+
 def _table(category: Category, body: Sequence[str]) -> str:
     head = "".join(f'<th scope="col">{_e(title)}</th>' for _, title in columns_of(category))
     return (
@@ -159,8 +201,7 @@ async def pages(
 
     Each record is rendered as it arrives, with a pace point every `PACE_ROWS` records, so
     that a page is never one long block of the event loop."""
-    cols = columns_of(category)
-    media = category.key == "recordings"
+    render = rows_html(columns_of(category), category.key == "recordings")
     n, first, seen = 0, 1, 0
     buffer: list[str] = []
     async for row in rows:
@@ -183,7 +224,7 @@ async def pages(
             if not more:
                 paged.truncated = True
                 continue
-        buffer.append(row_html(cols, row, media))
+        buffer.append(render(row))
     if buffer:
         n += 1
         path = page_path(category, n)

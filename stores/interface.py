@@ -8,6 +8,7 @@ Files stores (`stores.files`) list and read files instead.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -38,6 +39,9 @@ class Snapshot(Protocol):
     def csv(self, key: str, person: Person) -> RecordStream: ...
     def json_lines(self, key: str, person: Person, limit: int | None = None) -> RecordStream: ...
     async def held(self, key: str, person: Person) -> list[Held]: ...
+    def beside(self) -> AbstractAsyncContextManager[Snapshot | None]:
+        """The same instant on a second connection, or None (read here, one after another)."""
+        ...
 
 
 class TableStore(Protocol):

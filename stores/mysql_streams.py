@@ -254,6 +254,12 @@ class Snapshot:
         stream.head = (",".join(names) + "\n").encode()
         return stream
 
+    @asynccontextmanager
+    async def beside(self) -> AsyncIterator[Snapshot | None]:
+        """None: a MySQL transaction's consistent snapshot cannot be shared with another
+        connection, so an export reads its pages here after each data file."""
+        yield None
+
     def json_lines(self, key: str, person: Person, limit: int | None = None) -> RowStream:
         """One JSON object per line, in record order, as `row_to_json` writes it."""
         cat = self._mapped(key)

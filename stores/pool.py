@@ -27,7 +27,9 @@ SNAPSHOT_ACQUIRE_TIMEOUT = 15.0
 # Connections of a PostgreSQL store kept for exports' snapshots, in a pool of their own beside
 # the one that serves queries: an export holds its connection for as long as it streams (the
 # longer when it gives way to small requests, domain/budget.py), and a query must never wait
-# for one of those. Made as exports need them; sized by the exports' turns (domain/turns.py).
+# for one of those. Made as exports need them; two for each of the exports' turns
+# (domain/turns.py): the snapshot, and the one beside it that reads the bundle's web pages while
+# its data file streams (stores/streams.py, `Snapshot.beside`).
 SNAPSHOTS = 6
 PING_BUDGET = 1.0
 CONNECT_TIMEOUT = 5.0

@@ -344,7 +344,9 @@ class PostgresStore:
         pool = await create_pool(dsn, read_only=True)
         exports = None
         try:
-            exports = await create_pool(dsn, min_size=0, max_size=snapshots, read_only=True)
+            # Two a turn: an export's snapshot, and the one beside it that reads its web
+            # pages while its data file streams (`stores.streams.Snapshot.beside`).
+            exports = await create_pool(dsn, min_size=0, max_size=2 * snapshots, read_only=True)
             types = await introspect(pool, tables_of(name, config))
             store = cls(name, pool, types, exports)
             store.map(config, catalogue)

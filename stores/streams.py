@@ -12,6 +12,7 @@ their values never leave the database.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -38,6 +39,12 @@ _BATCH = 256 * 1024
 _BUFFERED = 1024 * 1024
 
 Connection = asyncpg.Connection | PoolConnectionProxy
+# `Snapshot.beside` takes a second connection only if one is free about at once: the pool keeps
+# one for each export's turn (stores.pool.SNAPSHOTS), so it is, unless exports share a pool
+# with something else; an export never waits for its pages' connection.
+BESIDE_ACQUIRE_TIMEOUT = 0.05
+# What pg_export_snapshot() returns, such as 00000003-0000001B-1: hex words and dashes.
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)+")
 
 
 def _held(category: Category, name: str) -> bool:
@@ -283,6 +290,57 @@ class Snapshot:
         """Stops any COPY still running, so the connection is free for the rollback."""
         for stream in self._streams:
             await stream.close()
+
+    @asynccontextmanager
+    async def beside(self) -> AsyncIterator[Snapshot | None]:
+        """The same instant on a second connection, when one is free at once: an export reads
+        a category's web pages there while its data file streams here (exporters/bundle.py).
+
+        This transaction exports its snapshot (`pg_export_snapshot`) and the second one
+        imports it, so both read exactly the same data. None when no connection is free or
+        the server cannot share its snapshot: the caller reads here, one thing after another.
+        Call it between two COPYs of this snapshot, never during one.
+        """
+        pool = self.store.snapshots
+        try:
+            conn = await pool.acquire(timeout=BESIDE_ACQUIRE_TIMEOUT)
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            yield None
+            return
+        try:
+            other = await self._share(conn)
+            if other is None:
+                yield None
+                return
+            try:
+                yield other
+            finally:
+                await other.close()
+        finally:
+            # Read only: rolling back ends it as well as a commit would.
+            if not conn.is_closed():
+                with suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    await conn.execute("ROLLBACK")
+            await pool.release(conn)
+
+    async def _share(self, conn: Connection) -> Snapshot | None:
+        try:
+            ident = await self.conn.fetchval("SELECT pg_export_snapshot()")
+            if not isinstance(ident, str) or not _SNAPSHOT_ID.fullmatch(ident):
+                return None
+            ms = int((self.copy_timeout or 0) * 1000)
+            await conn.execute(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                f"SET TRANSACTION SNAPSHOT '{ident}'; "
+                f"SET LOCAL statement_timeout = {ms}; {SNAPSHOT_SETTINGS}"
+            )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            return None
+        other = Snapshot(self.store, conn, self.taken_at)
+        other.copy_timeout = self.copy_timeout
+        other.since = self.since
+        other.released = self.released
+        return other
 
     async def held(self, key: str, person: Person) -> list[Held]:
         """Which withheld items this person has, counted without reading a single value."""
