@@ -89,18 +89,19 @@ class Pacer:
 
     def __init__(self, budget: ExportBudget) -> None:
         self.budget = budget
-        # Places held among the active streams: a bundle may pace from two tasks at once (its
-        # data file and the web pages read beside it, exporters/bundle.py), each holding one.
-        self.held = 0
+        self.holding = False
         self.resumed = 0.0  # loop time the current slice began (0: resting)
         self.worked = 0.0  # the slice's own work before it rested
+        self.beside_at = 0.0  # loop time the work beside it last went on from a pace point
 
     def rest(self) -> None:
         """The stream now waits on its reader (a client's network), which is not its own work:
         its place among the active streams goes back at once, so that clients that stop
         reading hold no other export up, and the wait is not counted into the slice that the
         next pace point makes the exports pay for."""
-        self._give_back()
+        if self.holding:
+            self.holding = False
+            self.budget._free.release()
         if self.resumed:
             self.worked += asyncio.get_running_loop().time() - self.resumed
             self.resumed = 0.0
@@ -110,21 +111,35 @@ class Pacer:
         loop = asyncio.get_running_loop()
         ran = self.worked + (loop.time() - self.resumed if self.resumed else 0.0)
         self.worked = 0.0
-        if self.held:
-            self.held -= 1
+        if self.holding:
+            self.holding = False
             budget._free.release()
         if budget.small and budget.share < 1:
             await budget._give_way(ran)
         else:
             await asyncio.sleep(0)  # whatever else is ready on the loop runs first
         await budget._free.acquire()
-        self.held += 1
+        self.holding = True
         self.resumed = loop.time()
 
-    def close(self) -> None:
-        self._give_back()
+    async def beside(self) -> None:
+        """A pace point of work done beside the stream's own, in a task of its own (the web
+        pages a bundle reads and renders while its data file streams, exporters/bundle.py): it
+        gives way to small requests as `pace` does, but takes no place among the active
+        streams. It works only while its stream does, on that stream's place; a place of its
+        own, held while it waits for its stream to write its pages, and its stream waiting for
+        a place, left every place taken by exports waiting on each other for good."""
+        budget = self.budget
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        ran = now - self.beside_at if self.beside_at else 0.0
+        if budget.small and budget.share < 1:
+            await budget._give_way(ran)
+        else:
+            await asyncio.sleep(0)
+        self.beside_at = loop.time()
 
-    def _give_back(self) -> None:
-        while self.held:
-            self.held -= 1
+    def close(self) -> None:
+        if self.holding:
+            self.holding = False
             self.budget._free.release()

@@ -417,6 +417,7 @@ class Download:
             service=self.service,
             service_descriptions=DESCRIPTIONS,
             pace=pacer.pace,
+            pace_beside=pacer.beside,
         )
         if self.encrypt_to is not None:
             chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")

@@ -165,6 +165,7 @@ class _Build:
     results: dict[str, CategoryResult] = field(default_factory=dict)
     held: list[Held] = field(default_factory=list)
     pace: Pace = no_pace
+    pace_beside: Pace = no_pace
     searched: list[StoreSearch] = field(default_factory=list)
     not_included: list[NotIncluded] = field(default_factory=list)
 
@@ -250,7 +251,7 @@ class _Build:
                 ahead = None
                 if other is not None:
                     lines = other.json_lines(c.key, self.person, limit=CAPACITY + 1)
-                    ahead = _Ahead(c, json_rows(lines), self.pace)
+                    ahead = _Ahead(c, json_rows(lines), self.pace_beside)
                 try:
                     encoded = self.exporter.table(snap, c.key, self.person)
                     tally = _Tally(encoded, self.pace)
@@ -399,6 +400,7 @@ async def build_bundle(
     service: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     service_descriptions: Mapping[str, str] | None = None,
     pace: Pace = no_pace,
+    pace_beside: Pace = no_pace,
 ) -> AsyncGenerator[bytes, None]:
     """The bundle as a ZIP, chunk by chunk; raises (leaving the ZIP unfinished) if a store fails.
 
@@ -412,7 +414,9 @@ async def build_bundle(
     the copy as values, and the manifest marks each. `service`: the records dsar itself holds
     about the person (own copy only), written under `service/`. `pace` is awaited between
     slices of the work (a data file's chunk, a few dozen records of a page): where the bundle
-    may give way to other work (domain/budget.py).
+    may give way to other work (domain/budget.py); `pace_beside` is the same for the work done
+    beside it in a task of its own (web pages read while a data file streams), which must never
+    wait for what `pace` waits for while the bundle waits on it.
     """
     exp = exporter(format)
     included, left_out = plan(catalogue, purpose, categories)
@@ -434,6 +438,7 @@ async def build_bundle(
         raise BundleError("no such subject in the company's systems")
     build = _Build(stores, catalogue, person, exp, header, included, left_out, facts, release)
     build.pace = pace
+    build.pace_beside = pace_beside
     build.service = dict(service or {})
     build.service_descriptions = dict(service_descriptions or {})
     for key, count in person.shared.items():

@@ -89,7 +89,7 @@ async def test_at_most_active_streams_work_at_once_and_take_turns_in_order() -> 
     third.close()
     await _until(again.done)
     first.close()
-    assert not any(p.held for p in (first, second, third))
+    assert not any(p.holding for p in (first, second, third))
 
 
 async def test_streams_waiting_on_their_clients_hold_no_other_export_up() -> None:
@@ -103,7 +103,7 @@ async def test_streams_waiting_on_their_clients_hold_no_other_export_up() -> Non
         pacer.rest()  # its chunk is handed to a client that never reads again
     other = budget.stream()
     await asyncio.wait_for(other.pace(), 1.0)
-    assert other.held == 1
+    assert other.holding
     for pacer in [*stalled, other]:
         pacer.close()
 
@@ -146,21 +146,21 @@ def test_the_settings_have_defaults_and_refuse_what_cannot_be_used(tmp_path: Pat
         ExportBudget(active=0)
 
 
-async def test_a_stream_pacing_from_two_tasks_gives_every_place_back() -> None:
-    """A bundle paces from two tasks at once (its data file, and the web pages read beside it:
-    exporters/bundle.py): each may hold a place; none is lost when the stream ends. With one
-    flag for both, two paces that waited together left a place taken for good."""
-    budget = ExportBudget(active=2, share=1)
-    other = budget.stream()
-    await other.pace()  # another export holds one of the two places
+async def test_work_beside_a_stream_gives_way_but_takes_no_place() -> None:
+    """The web pages a bundle renders beside its data file (exporters/bundle.py) pace with
+    `beside`: with every place taken it goes on, and with small requests in flight it waits
+    for them as a stream does."""
+    budget = ExportBudget(active=1, share=0.5)
     pacer = budget.stream()
-    await pacer.pace()  # both places taken
-    waiting = asyncio.create_task(pacer.pace())  # gives its place back, takes it again
-    beside = asyncio.create_task(pacer.pace())  # its second task: waits for a place
-    other.close()
-    await asyncio.wait_for(asyncio.gather(waiting, beside), 1.0)
-    assert pacer.held == 2
+    await pacer.pace()  # the stream's one place: none left
+    await asyncio.wait_for(pacer.beside(), 1.0)
+    assert budget._free._value == 0 and pacer.holding  # took none, gave none back
+    with budget.small_request():
+        await asyncio.sleep(0.05)  # a slice of work of 50 ms beside the stream...
+        waiting = asyncio.create_task(pacer.beside())
+        await _turns()
+        assert not waiting.done()  # ...then it gives way while the small request runs
+    await asyncio.wait_for(waiting, 1.0)  # and goes on when it ends
+    assert budget.gave_way == 1
     pacer.close()
-    assert budget._free._value == 2  # both places free again
-    for _ in range(2):  # and both can be taken again
-        await asyncio.wait_for(budget.stream().pace(), 1.0)
+    assert budget._free._value == 1

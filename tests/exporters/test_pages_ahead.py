@@ -4,6 +4,7 @@ a bundle whose pages outgrow what may wait (`AHEAD_BYTES`) still holds them all.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,9 +12,11 @@ import pytest
 
 import exporters.bundle as bundle_module
 from catalogue import Catalogue
+from domain.budget import ExportBudget
 from stores.registry import Stores
+from stores.seed import SubjectData
 from stores.streams import Snapshot
-from tests.exporters.conftest import make_bundle, new_subject
+from tests.exporters.conftest import Bundle, bundle_of, collect, make_bundle, new_subject
 
 
 @asynccontextmanager
@@ -78,3 +81,49 @@ async def test_pages_past_what_may_wait_are_all_written(
     for name, body in whole.files.items():
         if name.startswith("pages/"):
             assert tight.files[name] == body
+
+
+async def test_exports_pacing_together_all_end_while_their_pages_wait(
+    stores: Stores, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four bundles on one budget of two places, small requests in flight all along, each
+    bundle's pages waiting to be written (room for one page): every bundle ends. When the
+    pages' task paced like the data file (taking a place and holding it while it waited for
+    its data file to be written), two such tasks held both places while their data files
+    waited for one, and all four exports stood still for good."""
+    monkeypatch.setattr(bundle_module, "AHEAD_BYTES", 1)
+    budget = ExportBudget(active=2, share=0.5)
+    people = [await new_subject(stores, catalogue, events=1_200) for _ in range(4)]
+    stop = asyncio.Event()
+
+    async def small_requests() -> None:
+        while not stop.is_set():
+            with budget.small_request():
+                await asyncio.sleep(0.002)
+            await asyncio.sleep(0)
+
+    async def export(person: SubjectData) -> Bundle:
+        pacer = budget.stream()
+        try:
+            chunks = bundle_of(
+                stores,
+                catalogue,
+                person.id,
+                "json",
+                pace=pacer.pace,
+                pace_beside=pacer.beside,
+            )
+            return Bundle(await collect(chunks))
+        finally:
+            pacer.close()
+
+    load = asyncio.create_task(small_requests())
+    try:
+        bundles = await asyncio.wait_for(asyncio.gather(*map(export, people)), 30)
+    finally:
+        stop.set()
+        await load
+    for b in bundles:
+        assert b.manifest["categories"]["web_analytics"]["records"] == 1_200
+        assert len(b.manifest["categories"]["web_analytics"]["pages"]) == 3
+    assert budget._free._value == 2  # every place given back
