@@ -21,7 +21,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -232,9 +232,12 @@ class _Build:
         return f"data/{c.key}.{self.exporter.extension}"
 
     async def _table(self, store: TableStore, cats: list[Category]) -> Members:
-        async with snapshot(store) as snap, snap.beside() as other:
+        async with AsyncExitStack() as stack:
+            snap = await stack.enter_async_context(snapshot(store))
             snap.since = self.header.since
             snap.released = {c.key: c for c in cats if any(f.released for f in c.fields)}
+            # After since and released: the snapshot beside reads the same variants.
+            other = await stack.enter_async_context(snap.beside())
             self.searched.append(
                 StoreSearch(
                     store.name,
@@ -263,6 +266,11 @@ class _Build:
                     result.records = encoded.records
                     result.files.append(tally.entry(path, self.exporter.media_type))
                     if not encoded.records:
+                        if ahead is not None:
+                            # Read to its end (none, on the same snapshot): a COPY cancelled
+                            # here would abort the transaction beside for the next categories.
+                            async for _ in ahead.pages():
+                                pass
                         continue
                     if ahead is not None:
                         self.paged[c.key] = ahead.paged

@@ -39,10 +39,11 @@ _BATCH = 256 * 1024
 _BUFFERED = 1024 * 1024
 
 Connection = asyncpg.Connection | PoolConnectionProxy
-# `Snapshot.beside` takes a second connection only if one is free about at once: the pool keeps
-# one for each export's turn (stores.pool.SNAPSHOTS), so it is, unless exports share a pool
-# with something else; an export never waits for its pages' connection.
-BESIDE_ACQUIRE_TIMEOUT = 0.05
+# How long `Snapshot.beside` waits for its second connection. The pool keeps two for each
+# export's turn (stores.pool.SNAPSHOTS), so one is free, or is made: connecting to a distant
+# database takes longer than an instant (at 50 ms, none was ever made through 30 ms of latency
+# a packet). Past this, the pages are read after each data file instead.
+BESIDE_ACQUIRE_TIMEOUT = 1.0
 # What pg_export_snapshot() returns, such as 00000003-0000001B-1: hex words and dashes.
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)+")
 
@@ -224,6 +225,9 @@ class Snapshot:
         self.conn = conn
         self.taken_at = taken_at
         self.copy_timeout: float | None = None
+        # Whether this transaction may export its snapshot (`beside`): asking without the right
+        # would abort it.
+        self.shareable = False
         # A delta: only records whose time field is after this (categories with one).
         self.since: datetime | None = None
         # A copy's own variants of categories whose withheld items its rule releases.
@@ -301,6 +305,9 @@ class Snapshot:
         the server cannot share its snapshot: the caller reads here, one thing after another.
         Call it between two COPYs of this snapshot, never during one.
         """
+        if not self.shareable:
+            yield None
+            return
         pool = self.store.snapshots
         try:
             conn = await pool.acquire(timeout=BESIDE_ACQUIRE_TIMEOUT)
@@ -317,11 +324,15 @@ class Snapshot:
             finally:
                 await other.close()
         finally:
-            # Read only: rolling back ends it as well as a commit would.
-            if not conn.is_closed():
+            try:
+                # Read only: rolling back ends it as well as a commit would.
                 with suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                    await conn.execute("ROLLBACK")
-            await pool.release(conn)
+                    if not conn.is_closed():
+                        await conn.execute("ROLLBACK")
+            finally:
+                # Even when the rollback is cancelled (a second cancel): asyncpg's release is
+                # shielded and ends a transaction still open.
+                await pool.release(conn)
 
     async def _share(self, conn: Connection) -> Snapshot | None:
         try:
@@ -332,7 +343,7 @@ class Snapshot:
             await conn.execute(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
                 f"SET TRANSACTION SNAPSHOT '{ident}'; "
-                f"SET LOCAL statement_timeout = {ms}; {SNAPSHOT_SETTINGS}"
+                f"{_bounds(ms)}; {SNAPSHOT_SETTINGS}"
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             return None
@@ -389,6 +400,16 @@ SNAPSHOT_SETTINGS = (
 )
 
 
+def _bounds(ms: int) -> str:
+    """An export transaction's time bounds: each statement, and each wait between statements.
+    A snapshot sits idle while the one beside it is read or its pages are written, and the one
+    beside while a data file streams: a server that ends idle transactions sooner (a replica's
+    or a managed database's `idle_in_transaction_session_timeout`) would end the export."""
+    return (
+        f"SET LOCAL statement_timeout = {ms}; SET LOCAL idle_in_transaction_session_timeout = {ms}"
+    )
+
+
 @asynccontextmanager
 async def snapshot(
     store: PostgresStore, *, statement_timeout: float = 600.0
@@ -403,11 +424,16 @@ async def snapshot(
         await tx.start()
         try:
             ms = int(statement_timeout * 1000)
-            await conn.execute(f"SET LOCAL statement_timeout = {ms}; {SNAPSHOT_SETTINGS}")
+            await conn.execute(f"{_bounds(ms)}; {SNAPSHOT_SETTINGS}")
             # The first query takes the snapshot; now() is the time it was taken.
-            taken_at = await conn.fetchval("SELECT now()")
+            first = await conn.fetchrow(
+                "SELECT now(), has_function_privilege('pg_catalog.pg_export_snapshot()', 'EXECUTE')"
+            )
+            assert first is not None  # one row, always
+            taken_at, shareable = first
             snap = Snapshot(store, conn, taken_at)
             snap.copy_timeout = statement_timeout
+            snap.shareable = bool(shareable)
             try:
                 yield snap
             finally:

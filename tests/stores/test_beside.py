@@ -8,9 +8,15 @@ after the export began is in neither, though a transaction of its own would see 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import asyncpg
 import orjson
+import pytest
 
+from catalogue import Catalogue
+from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id
 from stores.streams import Snapshot, snapshot
@@ -69,3 +75,59 @@ async def test_no_free_connection_means_no_snapshot_beside(stores: Stores) -> No
         async with snap.beside() as other:
             assert other is not None  # one came free
     assert pool.get_idle_size() == pool.get_size()  # both went back
+
+
+@pytest.fixture
+async def own_stores(deployment: Deployment, catalogue: Catalogue) -> AsyncIterator[Stores]:
+    s = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
+    yield s
+    # close() would wait forever for a connection that is never given back.
+    for store in s.by_name.values():
+        for pool in (getattr(store, "snapshots", None), getattr(store, "pool", None)):
+            if isinstance(pool, asyncpg.Pool):
+                pool.terminate()
+            elif pool is not None:
+                pool.close()
+                await pool.wait_closed()
+    await s.subjects.pool.close()
+
+
+def _lent(pool: asyncpg.Pool) -> int:
+    return pool.get_size() - pool.get_idle_size()
+
+
+async def _given_back_after_two_cancels(stores: Stores, beside: bool) -> tuple[int, int]:
+    store = stores.postgres("web_analytics")
+    pool = store.snapshots
+    inside = asyncio.Event()
+
+    async def export() -> None:
+        async with snapshot(store) as snap:
+            if beside:
+                async with snap.beside() as other:
+                    assert other is not None
+                    inside.set()
+                    await asyncio.sleep(3600)
+            else:
+                inside.set()
+                await asyncio.sleep(3600)
+
+    task = asyncio.create_task(export())
+    await inside.wait()
+    lent = _lent(pool)
+    task.cancel()  # the client went away
+    for _ in range(3):  # its cleanup now awaits the server (beside's ROLLBACK)
+        await asyncio.sleep(0)
+    task.cancel()  # cancelled again while it cleans up
+    await asyncio.wait([task])
+    await asyncio.sleep(0.5)
+    return lent, lent - _lent(pool)
+
+
+async def test_the_snapshot_beside_gives_its_connection_back_when_cancelled_twice(
+    own_stores: Stores,
+) -> None:
+    """The client went away, then a timeout or the server's shutdown cancels the request again
+    while it cleans up: the second cancel lands in beside()'s ROLLBACK, and its release must
+    still run (on 157e71a the connection was lost to the pool for good)."""
+    assert await _given_back_after_two_cancels(own_stores, beside=True) == (2, 2)
