@@ -324,7 +324,7 @@ async def _once(body: bytes) -> AsyncIterator[bytes]:
 
 
 # Rendered web pages that wait, deflated, for their category's data file to be written: at most
-# this many bytes (a million web-analytics events: 40 pages, 3.6 MB of HTML, 0.3 MB deflated).
+# this many bytes (a million web-analytics events: 40 pages, 3.6 MB of HTML, 0.5 MB deflated).
 AHEAD_BYTES = 2 * 1024 * 1024
 
 
