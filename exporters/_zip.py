@@ -41,6 +41,11 @@ def member(name: str, modified_at: datetime, chunks: AsyncIterable[bytes]) -> Me
     return (name, modified_at, FILE_MODE, ZIP_64, chunks)
 
 
+# Clean-ups of ZIPs whose reader left, running on their own (asyncio keeps only weak references
+# to tasks).
+_CLEANING: set[asyncio.Future[None]] = set()
+
+
 class _Closed(Exception):
     """Raised on the zip thread when the reader has gone away."""
 
@@ -122,13 +127,23 @@ async def zip_stream(
             yield chunk
     finally:
         bridge.stop()
-        if step is not None and not step.done():
-            # Left mid-chunk (the reader was cancelled): wait until the zip thread has seen
-            # the stop, so that nothing runs there while the sources are being closed.
-            waiting = asyncio.wrap_future(step)
-            await asyncio.wait([waiting])
-            if not waiting.cancelled():
-                waiting.exception()
-        zipped.close()
-        await bridge.close_sources()
-        executor.shutdown(wait=False)
+
+        async def clean_up() -> None:
+            if step is not None and not step.done():
+                # Left mid-chunk (the reader was cancelled): wait until the zip thread has seen
+                # the stop, so that nothing runs there while the sources are being closed.
+                waiting = asyncio.wrap_future(step)
+                await asyncio.wait([waiting])
+                if not waiting.cancelled():
+                    waiting.exception()
+            zipped.close()
+            await bridge.close_sources()
+            executor.shutdown(wait=False)
+
+        # In a task of its own, which a second cancel of the reader (a timeout, a shutdown)
+        # does not reach: the reader leaves at once, and the sources, with the connections they
+        # hold, are closed all the same instead of when the garbage collector finds them.
+        cleaning = asyncio.ensure_future(clean_up())
+        _CLEANING.add(cleaning)
+        cleaning.add_done_callback(_CLEANING.discard)
+        await asyncio.shield(cleaning)

@@ -203,3 +203,56 @@ async def test_a_copy_stalled_mid_stream_ends_at_its_deadline(own_stores: Stores
         assert 1.0 <= took < 4, took
         assert await conn.fetchval("SELECT 1") == 1
         await conn.execute("RESET statement_timeout")
+
+
+async def _idle_in_transaction(stores: Stores) -> int:
+    count: int = await stores.postgres("web_analytics").pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND state LIKE 'idle in transaction%'"
+    )
+    return count
+
+
+async def _close_within(stores: Stores, seconds: float) -> None:
+    """Closes the stores, or, with connections never given back, ends their pools."""
+    try:
+        await asyncio.wait_for(stores.close(), seconds)
+    except TimeoutError:
+        for store in stores.by_name.values():
+            for pool in {id(p): p for p in (store.pool, store.snapshots)}.values():  # type: ignore[union-attr]
+                if isinstance(pool, asyncpg.Pool):
+                    pool.terminate()
+
+
+async def test_a_bundle_cancelled_twice_gives_its_connections_back(
+    deployment: Deployment, catalogue: Catalogue
+) -> None:
+    """The reader is cancelled, then cancelled again while the ZIP cleans up (a timeout, a
+    shutdown): its sources are closed all the same, at once. The second cancel used to escape
+    before the bundle's generators were closed, leaving the snapshot and the connection beside
+    it lent, one idle in transaction, until the garbage collector found them."""
+    own = await Stores.open(deployment.stores, catalogue, deployment.service_dsn)
+    try:
+        heavy = await new_subject(own, catalogue, events=EVENTS)
+        streaming = asyncio.Event()
+
+        async def read() -> None:
+            got = 0
+            async for chunk in bundle_of(own, catalogue, heavy.id, "csv"):
+                got += len(chunk)
+                if got > 1_000_000:
+                    streaming.set()
+
+        task = asyncio.create_task(read())
+        await streaming.wait()
+        task.cancel()
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.wait([task])
+        for _ in range(50):  # no gc.collect(): what a server sees
+            if in_use(own) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert (in_use(own), await _idle_in_transaction(own)) == (0, 0)
+    finally:
+        await _close_within(own, 10)
