@@ -50,13 +50,18 @@ def _e(value: Any) -> str:
 def _cell(name: str, value: Any) -> str:
     if name.endswith("_held"):
         return "Held, not shown" if value in (True, "true") else "Not held"
+    return escape(_plain(value), quote=True)
+
+
+def _plain(value: Any) -> str:
+    """A cell's text before escaping (a column other than `_held`)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, dict | list):
-        return _e(orjson.dumps(value).decode())
-    return _e(value)
+        return orjson.dumps(value).decode()
+    return str(value)
 
 
 def columns_of(category: Category) -> list[tuple[str, str]]:
@@ -80,17 +85,6 @@ def row_html(
 # hold every character but NUL, so a record whose values hold it is rendered cell by cell.
 _SEP = "\x00"
 _BETWEEN = "</td><td>"
-
-
-def _plain(value: Any) -> str:
-    """A cell's text before escaping (`_cell` without the `_held` columns)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
-    return str(value)
 
 
 def rows_html(
