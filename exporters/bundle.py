@@ -51,7 +51,7 @@ from exporters.service import service_files
 from stores.files import FilesStore
 from stores.mapping import Person
 from stores.registry import Store, Stores, TableStore, snapshot
-from stores.streams import Held
+from stores.streams import Held, stop_task
 
 Members = AsyncGenerator[Member, None]
 
@@ -358,7 +358,7 @@ class _Ahead:
                     # One page at least may wait, however large.
                     await self._changed.wait_for(partial(self._room, size))
                     self._ready.append((path, blob))
-                    self._held += len(blob)
+                    self._held += size
                     self._changed.notify_all()
         finally:
             async with self._changed:
@@ -383,12 +383,7 @@ class _Ahead:
 
     async def stop(self) -> None:
         """Ends the reading if it still runs (the bundle stopped early); idempotent."""
-        task = self._task
-        if not task.done():
-            task.cancel()
-            await asyncio.wait([task])
-        if not task.cancelled():
-            task.exception()  # retrieved: `pages` raised it already, or the bundle failed first
+        await stop_task(self._task)
 
 
 async def build_bundle(

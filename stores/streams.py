@@ -106,6 +106,16 @@ class Held:
     about: tuple[tuple[str, str], ...] = ()
 
 
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancels `task` if it still runs and waits until it has ended; its exception, if any, is
+    retrieved (its reader has seen it already, or left early)."""
+    if not task.done():
+        task.cancel()
+        await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
+
+
 class CopyStream:
     """`COPY (query) TO STDOUT` as an async iterator of bytes; `records` once it is exhausted.
 
@@ -205,14 +215,8 @@ class CopyStream:
 
     async def close(self) -> None:
         """Stops the COPY if it still runs (the reader left early); idempotent."""
-        task = self._task
-        if task is None:
-            return
-        if not task.done():
-            task.cancel()
-            await asyncio.wait([task])
-        if not task.cancelled():
-            task.exception()  # retrieved: the reader has seen it already, or left early
+        if self._task is not None:
+            await stop_task(self._task)
 
 
 class Snapshot:
@@ -297,8 +301,9 @@ class Snapshot:
 
     @asynccontextmanager
     async def beside(self) -> AsyncIterator[Snapshot | None]:
-        """The same instant on a second connection, when one is free at once: an export reads
-        a category's web pages there while its data file streams here (exporters/bundle.py).
+        """The same instant on a second connection, when one comes within
+        `BESIDE_ACQUIRE_TIMEOUT`: an export reads a category's web pages there while its data
+        file streams here (exporters/bundle.py).
 
         This transaction exports its snapshot (`pg_export_snapshot`) and the second one
         imports it, so both read exactly the same data. None when no connection is free or
