@@ -15,13 +15,15 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
-from stores.mapping import Fields, Person, Position
+from stores.mapping import Fields, Person, Position, Shape
 from stores.registry import Stores
 
 Row = dict[str, Any]
 # Category, subject, (page size, position,) and the fields to read (None: every field).
 SingleKey = tuple[str, UUID, Fields | None]
 PageKey = tuple[str, UUID, int, Position | None, Fields | None]
+# A page written as JSON: its size, not the one more record a page reads to know if more follow.
+JsonPageKey = tuple[str, UUID, int, Position | None, Fields | None, Shape]
 
 
 class Loaders:
@@ -65,6 +67,19 @@ class Loaders:
                 [] if person is None else await self.stores.page(cat, person, limit, after, fields)
             )
             out.append(rows)
+        return out
+
+    async def json_pages(self, keys: Sequence[JsonPageKey]) -> list[tuple[str, bool]]:
+        """Pages the database writes as JSON (`Stores.page_json`): their edges' text, and
+        whether more records follow."""
+        out = []
+        for cat, sid, size, after, fields, shape in keys:
+            person = await self.person.load(sid)
+            out.append(
+                ("", False)
+                if person is None
+                else await self.stores.page_json(cat, person, size, after, fields, shape)
+            )
         return out
 
     async def file_lists(self, keys: Sequence[tuple[str, UUID]]) -> list[list[Row]]:

@@ -41,6 +41,7 @@ from catalogue import Category, Field
 from schema._builders import Build, Fields, edge_builder, record_builder
 from schema.records import RecordTypes, attribute, download_path, value
 from schema.subject import is_list
+from stores.mapping import Shape, Value
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # GraphQL's Int
 BACKREF = "strawberry-definition"  # graphql-core field -> Strawberry field (its python name)
@@ -69,6 +70,9 @@ class Connection:
     page_info: tuple[tuple[str, str], ...]  # (response key, field name or the type's name)
     cursors: bool  # a cursor is asked for (as an edge's or as `endCursor`)
     reads: frozenset[str]  # the catalogue fields its nodes read
+    # An edge as the database can write it (`Stores.page_json`), where no part needs Python:
+    # no cursor, and every leaf a column whose JSON is its type's.
+    shape: Shape | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +171,7 @@ class Compiler:
             elif inner.name in self.records:
                 types = self.records[inner.name]
                 kind = "list" if is_list(types.category) else "single"
-                record, reads = self._record(types, inner, sub(inner, details))
+                record, reads, _ = self._record(types, inner, sub(inner, details))
                 entry = CategoryField(types.category, kind, record, fields=reads)
             else:
                 raise Unplannable(name)
@@ -181,6 +185,7 @@ class Compiler:
         edge_parts: list[tuple[str, str]] = []
         page_parts: list[tuple[str, str]] = []
         node: RecordPlan = _NOTHING
+        node_shape: Shape | None = None
         reads: frozenset[str] = frozenset()
         edge_type = _object(connection.fields["edges"].type)
         page_type = _object(connection.fields["pageInfo"].type)
@@ -201,7 +206,7 @@ class Compiler:
                     edge_parts.append((ekey, ename))
                     if ename == "node":
                         record = _object(edge_type.fields["node"].type)
-                        node, reads = self._record(types, record, sub(record, edetails))
+                        node, reads, node_shape = self._record(types, record, sub(record, edetails))
             elif name == "pageInfo":
                 for pkey, pdetails in sub(page_type, details).items():
                     pname = pdetails[0].node.name.value
@@ -210,27 +215,40 @@ class Compiler:
                     page_parts.append((pkey, page_type.name if pname == "__typename" else pname))
             elif name != "__typename":
                 raise Unplannable(name)
+        cursors = any(n == "cursor" for _, n in edge_parts) or any(
+            n == "endCursor" for _, n in page_parts
+        )
+        shape: Shape | None = None
+        if not cursors and (node_shape is not None or all(n != "node" for _, n in edge_parts)):
+            shape = tuple(
+                (key, edge_type.name if name == "__typename" else node_shape or ())
+                for key, name in edge_parts
+            )
         return Connection(
             tuple(parts),
             connection.name,
             edge_builder(tuple(edge_parts), node, edge_type.name),
             tuple(page_parts),
-            any(n == "cursor" for _, n in edge_parts)
-            or any(n == "endCursor" for _, n in page_parts),
+            cursors,
             reads,
+            shape,
         )
 
     def _record(
         self, types: RecordTypes, record: GraphQLObjectType, fields: GroupedFieldSet
-    ) -> tuple[RecordPlan, frozenset[str]]:
-        """The record's plan, and the catalogue fields it reads."""
+    ) -> tuple[RecordPlan, frozenset[str], Shape | None]:
+        """The record's plan, the catalogue fields it reads, and its JSON shape where the
+        database can write it (None where it cannot)."""
         by_attribute = {attribute(f): f for f in types.category.fields}
         reads: set[str] = set()
         out: list[tuple[str, str | None, frozenset[type], Callable[[Any], Any]]] = []
+        shape: list[tuple[str, Value | str]] | None = []
         for key, details in fields.items():
             name = details[0].node.name.value
             if name == "__typename":
                 out.append((key, None, frozenset(), _constant(record.name)))
+                if shape is not None:
+                    shape.append((key, record.name))
                 continue
             gfield = record.fields[name]
             python = getattr(gfield.extensions.get(BACKREF), "python_name", None)
@@ -239,6 +257,11 @@ class Compiler:
             if f is not None and not f.withheld:
                 # Unmasked (only `me` is planned), a field's value is its column's.
                 out.append((key, f.name, _passthrough(gfield), complete))
+                written = _json_value(f, gfield)
+                if shape is not None and written is not None:
+                    shape.append((key, written))
+                else:
+                    shape = None
             elif f is not None:
                 out.append((key, None, frozenset(), _reader(f, complete)))
             elif python == "download_path" and "file_name" in by_attribute:
@@ -246,9 +269,36 @@ class Compiler:
                 out.append((key, None, frozenset(), _download(f, complete)))
             else:
                 raise Unplannable(name)
+            if f.withheld or python == "download_path":
+                shape = None  # written in Python (schema.records.value)
             reads.add(f.name)
         leaves: Fields = tuple(out)
-        return record_builder(leaves), frozenset(reads)
+        return record_builder(leaves), frozenset(reads), None if shape is None else tuple(shape)
+
+
+# Each catalogue type's GraphQL scalar whose coercion the database's JSON of the type
+# matches (stores/postgres.py `_JSON`); "DateTime": any scalar whose coercion is isoformat().
+_SCALARS: dict[str, Any] = {
+    "string": GraphQLString,
+    "text": GraphQLString,
+    "inet": GraphQLString,
+    "integer": GraphQLInt,
+    "boolean": GraphQLBoolean,
+    "uuid": GraphQLID,
+    "timestamp": "DateTime",
+}
+
+
+def _json_value(f: Field, gfield: GraphQLField) -> Value | None:
+    """The field as the database writes it, where that is the executor's answer."""
+    t = gfield.type
+    scalar = t.of_type if isinstance(t, GraphQLNonNull) else t
+    expected = _SCALARS.get(f.type)
+    if not isinstance(scalar, GraphQLScalarType) or expected is None:
+        return None
+    if scalar is not expected and not (expected == "DateTime" and _isoformat(scalar)):
+        return None
+    return Value(f.name, isinstance(t, GraphQLNonNull))
 
 
 def _one_read_per_category(

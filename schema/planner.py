@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from graphql import (
     DirectiveNode,
     DocumentNode,
@@ -228,7 +229,11 @@ class _Run:
         # Arguments first (a bad one raises before any read starts), then every read together,
         # grouped as the executor's loaders group them.
         windows = {i: self._window(e) for i, (_, e) in entries.items() if e.kind == "connection"}
-        reads = {i: self._read(e, windows.get(i)) for i, (_, e) in entries.items()}
+        asked = Counter(e.category.key for _, e in entries.values())
+        reads = {
+            i: self._read(e, windows.get(i), asked[e.category.key] == 1)
+            for i, (_, e) in entries.items()
+        }
         results = await self._batches(reads)
         for i, result in zip(reads, results, strict=True):
             if isinstance(result, STORE_FAILURES):
@@ -249,16 +254,21 @@ class _Run:
         return page_window(self.secret, entry.category.key, args.get("first"), args.get("after"))
 
     def _read(
-        self, entry: CategoryField, window: tuple[int, Position | None] | None
+        self, entry: CategoryField, window: tuple[int, Position | None] | None, once: bool
     ) -> tuple[str, Any]:
-        """The loader this read goes to (as in the resolvers: schema/subject.py), and its key."""
+        """The loader this read goes to (as in the resolvers: schema/subject.py), and its key.
+        `once`: the only read of its category in the operation (one that is asked for twice is
+        read once, as rows, as the executor reads it)."""
         key, sid = entry.category.key, self.sid
         if entry.kind == "single":
             return "singles", (key, sid, entry.fields)
         if entry.kind == "list":
             return list_read(self.context, key, sid, entry.fields)
-        assert window is not None
+        assert window is not None and entry.connection is not None
         size, position = window
+        shape = entry.connection.shape
+        if once and shape is not None and self.context.services.stores.writes_json(key):
+            return "json_pages", (key, sid, size, position, entry.fields, shape)
         return "pages", (key, sid, size + 1, position, entry.fields)
 
     async def _batches(self, reads: dict[int, tuple[str, Any]]) -> list[Any]:
@@ -268,6 +278,7 @@ class _Run:
         batches: dict[str, Callable[[list[Any]], Awaitable[Sequence[Any]]]] = {
             "singles": loaders.singles,
             "pages": loaders.pages,
+            "json_pages": loaders.json_pages,
             "file_lists": loaders.file_lists,
         }
         kinds: dict[str, dict[Any, Any]] = {}
@@ -299,6 +310,9 @@ class _Run:
                     out[key] = None if found is None else entry.record(found)
                 elif entry.kind == "list":
                     out[key] = [entry.record(r) for r in found]
+                elif isinstance(found, tuple):
+                    assert entry.connection is not None
+                    out[key] = _written(entry.connection, *found)
                 else:
                     assert entry.connection is not None
                     size = windows[id(entry)][0]
@@ -334,3 +348,19 @@ class _Run:
                         info[pkey] = pname  # __typename: the plan holds the type's name
                 out[key] = info
         return out
+
+
+def _written(plan: Connection, edges: str, more: bool) -> dict[str, Any]:
+    """A connection whose edges the database wrote (`Stores.page_json`): they go into the
+    response as they are (an orjson Fragment), the rest as `_Run._connection` answers it."""
+    out: dict[str, Any] = {}
+    for key, name in plan.fields:
+        if name == "__typename":
+            out[key] = plan.typename
+        elif name == "edges":
+            out[key] = orjson.Fragment(f"[{edges}]")
+        else:
+            out[key] = {
+                pkey: more if pname == "hasNextPage" else pname for pkey, pname in plan.page_info
+            }
+    return out

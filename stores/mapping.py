@@ -47,6 +47,20 @@ class Person:
         return all(self.values.get(k) for k in keys)
 
 
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A field's value in a JSON shape: the catalogue field `name`; `required`: a record whose
+    value is null cannot be written in this shape."""
+
+    name: str
+    required: bool = False
+
+
+# A JSON object written by the database (`PostgresStore.page_json`): its members in order, each
+# (key, value), the value a field's (`Value`), a string constant (`str`) or an object inside.
+Shape = tuple[tuple[str, "Value | str | Shape"], ...]
+
+
 # Which stored types each catalogue field type can be read from (conversion happens in SQL).
 # Names are normalised: PostgreSQL's format_type() and MySQL's DATA_TYPE, lower case, with
 # any length or precision removed.

@@ -17,7 +17,16 @@ import asyncpg
 
 from catalogue import Catalogue, Category, Field
 from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
-from stores.mapping import Fields, Person, Position, Row, Types, map_categories, tables_of
+from stores.mapping import (
+    Fields,
+    Person,
+    Position,
+    Row,
+    Shape,
+    Types,
+    map_categories,
+    tables_of,
+)
 from stores.pool import SNAPSHOTS, create_pool, ping
 
 # The SQL type each catalogue field type is converted to.
@@ -47,6 +56,75 @@ def field_sql(f: Field, column: str, alias: str = "t") -> str:
     if f.type == "inet":
         return f"host({col}::inet) AS {quote(f.name)}"
     return f"{col}::{CASTS[f.type]} AS {quote(f.name)}"
+
+
+class NotInShape(Exception):
+    """A record of this page cannot be written in the JSON shape asked for."""
+
+
+_INT32 = "NOT BETWEEN -2147483648 AND 2147483647"  # GraphQL's Int
+_UTC = "({col} AT TIME ZONE 'UTC')"
+# Each catalogue type's value (a column as `field_sql` reads it) as JSON text, exactly as
+# orjson writes the Python value asyncpg decodes it to (the planner's tests compare the two),
+# and when a value cannot be written so. Times: `isoformat()` of a UTC datetime, microseconds
+# only where there are any; years outside 1 to 9999 have no Python datetime.
+_JSON: dict[str, tuple[str, str | None]] = {
+    "string": ("to_json({col})::text", None),
+    "text": ("to_json({col})::text", None),
+    "inet": ("to_json({col})::text", None),
+    "integer": ("{col}::text", "{col} " + _INT32),
+    "boolean": ("{col}::text", None),
+    "uuid": ("'\"' || {col}::text || '\"'", None),
+    "timestamp": (
+        f"'\"' || to_char({_UTC}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+        f"extract(microseconds FROM {_UTC})::bigint % 1000000 = 0 THEN '' "
+        f"ELSE to_char({_UTC}, '.US') END || '+00:00\"'",
+        f"NOT isfinite({{col}}) OR {_UTC} < '0001-01-01' OR {_UTC} >= '10000-01-01'",
+    ),
+}
+_GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+
+
+def _literal(json_text: str) -> str:
+    """A JSON fragment made of GraphQL names as an SQL string literal (no quote or backslash
+    can be in it, so `standard_conforming_strings` does not matter)."""
+    assert "'" not in json_text and "\\" not in json_text, json_text
+    return f"'{json_text}'"
+
+
+def json_shape(shape: Shape, category: Category) -> tuple[str, str]:
+    """SQL writing a row of `page_sql` (alias `p`) as the JSON object `shape`, and SQL true
+    where a row cannot be written so."""
+    refused: list[str] = []
+
+    def obj(members: Shape) -> str:
+        parts = []
+        for n, (key, value) in enumerate(members):
+            if _GRAPHQL_NAME.fullmatch(key) is None:
+                raise ValueError(f"not a GraphQL name: {key!r}")
+            head = _literal(("{" if n == 0 else ",") + f'"{key}":')
+            if isinstance(value, str):
+                if _GRAPHQL_NAME.fullmatch(value) is None:
+                    raise ValueError(f"not a GraphQL name: {value!r}")
+                parts.append(_literal(f'{head[1:-1]}"{value}"'))
+                continue
+            if isinstance(value, tuple):
+                parts += [head, obj(value)]
+                continue
+            f = category.field(value.name)
+            if f.withheld:
+                raise ValueError(f"withheld: {value.name}")
+            col = f"p.{quote(f.name)}"
+            text, bad = _JSON[f.type]
+            if bad is not None:
+                refused.append(bad.format(col=col))
+            if value.required:
+                refused.append(f"{col} IS NULL")
+            parts += [head, f"coalesce({text.format(col=col)}, 'null')"]
+        return "(" + " || ".join([*parts, "'}'"]) + ")"
+
+    written = obj(shape)
+    return written, " OR ".join(f"({r})" for r in refused) or "false"
 
 
 _INTEGER = re.compile(r"[-+]?[0-9]{1,40}")  # leading zeros allowed; the range is checked apart
@@ -246,8 +324,11 @@ class MappedCategory:
         limit: int,
         after: Position | None,
         fields: Fields | None = None,
+        *,
+        ordered: bool = False,
     ) -> str:
         """A page in `order`, read value by value of the first `match` key and merged.
+        `ordered`: each row's `__o` order columns instead of its `_pos` (for `page_json`).
 
         With `col = any(<several values>)` PostgreSQL cannot take the order from the
         (col, time, id) index: it reads and sorts all of the person's records for each page
@@ -274,7 +355,7 @@ class MappedCategory:
                     params.append(f"${len(args)}::text::{kind}")
             branches = after_position([f"t.{quote(c)}" for c in self.mapped.order], params)
         args.append(limit)
-        pos = f", ARRAY[{positions}] AS _pos" if positions else ""
+        pos = f", ARRAY[{positions}] AS _pos" if positions and not ordered else ""
         order = f" ORDER BY {self.order_by}" if self.order_by else ""
         select = self.select_of(fields)
         inner = " UNION ALL ".join(
@@ -284,8 +365,9 @@ class MappedCategory:
         )
         # The hidden `__o` order columns stay inside the statement: sent, they were two more
         # values per row to decode (a timestamp and an id), only to be thrown away.
+        shown = ", r._pos" if pos else (f", {self.merged}" if ordered and self.merged else "")
         return (
-            f"SELECT {self.names_of(fields)}{', r._pos' if pos else ''} "  # noqa: S608  # built from checked identifiers only
+            f"SELECT {self.names_of(fields)}{shown} "  # noqa: S608  # built from checked identifiers only
             f"FROM unnest(${values}::text[]) AS k(v), LATERAL ({inner}) r"
             + (f" ORDER BY {self.merged}" if self.merged else "")
             + f" LIMIT ${len(args)}"
@@ -462,6 +544,41 @@ class PostgresStore:
         for row in rows:
             row["_pos"] = tuple(row.get("_pos") or ())
         return rows
+
+    async def page_json(
+        self,
+        key: str,
+        person: Person,
+        size: int,
+        after: Position | None,
+        fields: Fields | None,
+        shape: Shape,
+    ) -> tuple[str, bool]:
+        """Up to `size` records after `after`, as `page` reads them, each written by PostgreSQL
+        as the JSON object `shape` describes, joined with commas (a JSON array's inside), and
+        whether more records follow. Raises `NotInShape` where a record cannot be written so
+        (a null where a value is required, an integer past 32 bits, a time out of range): the
+        caller reads the page as rows instead."""
+        cat = self.categories[key]
+        if not person.has_all(cat.keys):
+            return "", False
+        args: list[Any] = []
+        page = cat.page_sql(person, args, size + 1, after, fields, ordered=True)
+        written, refused = json_shape(shape, cat.category)
+        args.append(size)
+        hidden = ", ".join(f"p.__o{i}" for i in range(len(cat.mapped.order)))
+        order = f" ORDER BY {hidden}" if hidden else ""
+        sql = (
+            f"SELECT array_to_string((array_agg({written}{order}))[1:${len(args)}], ','), "  # noqa: S608  # built from checked identifiers and GraphQL names only
+            f"count(*)::int, coalesce(bool_or({refused}), false) FROM ({page}) p"
+        )
+        self.statements += 1
+        found = await self.pool.fetchrow(sql, *args)
+        assert found is not None  # an aggregate: one row
+        text, count, bad = found
+        if bad:
+            raise NotInShape(key)
+        return text or "", count > size
 
     async def value(self, key: str, field: str, person: Person, record: str | None) -> str | None:
         """One field of one record as text; `record` is the record's `id` field, where the

@@ -20,7 +20,7 @@ from catalogue import Catalogue
 from stores.config import KeyConfig, SearchConfig, StoreConfig, StoresConfig, StoresError
 from stores.files import FilesStore, Listing
 from stores.interface import Snapshot, TableStore
-from stores.mapping import Fields, Person, Position, Row
+from stores.mapping import Fields, Person, Position, Row, Shape
 from stores.pool import SNAPSHOTS, create_pool
 from stores.postgres import PostgresStore
 from stores.streams import snapshot as postgres_snapshot
@@ -173,6 +173,23 @@ class Stores:
     ) -> list[Row]:
         await self.ensure(person, self._keys_of(category))
         return await self.table(category).page(category, person, limit, after, fields)
+
+    def writes_json(self, category: str) -> bool:
+        """Whether `page_json` reads this category (its store writes JSON: PostgreSQL)."""
+        return isinstance(self.store_of(category), PostgresStore)
+
+    async def page_json(
+        self,
+        category: str,
+        person: Person,
+        size: int,
+        after: Position | None,
+        fields: Fields | None,
+        shape: Shape,
+    ) -> tuple[str, bool]:
+        """A page as `PostgresStore.page_json` writes it (where `writes_json`)."""
+        await self.ensure(person, self._keys_of(category))
+        return await self.postgres(category).page_json(category, person, size, after, fields, shape)
 
     async def listing(self, category: str, person: Person) -> Listing:
         await self.ensure(person, self._keys_of(category))

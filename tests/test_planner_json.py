@@ -1,0 +1,147 @@
+"""Pages the database writes as JSON (`PostgresStore.page_json`), the planner's way of answering
+a connection without a cursor: whatever PostgreSQL writes must be what the executor answers,
+byte for byte, for any text, time and number a company's table holds; where it cannot be (an
+integer past GraphQL's 32 bits, a time without a Python datetime), the executor answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+from starlette.applications import Starlette
+
+from stores.postgres import PostgresStore
+from stores.registry import Stores
+from stores.seed import subject_id
+from tests._planner import both
+
+NODE = "__typename id occurredAt sessionId pageUrl action element referrer durationMs"
+EVENTS = (
+    "{ me { webAnalytics(first: 100) { __typename edges { __typename node { "
+    + NODE
+    + " } } pageInfo { hasNextPage __typename } } } }"
+)
+# Every character below 0x80, quotes and backslashes among them, and some far above it.
+TEXT = "".join(chr(i) for i in range(1, 0x80)) + "é€😀\u2028\u2029\ufeff\U0010ffff"
+TIMES = [
+    "0999-01-02 03:04:05.000001+00",  # a year before 1000 (isoformat pads it)
+    "1969-12-31 23:59:59.123456+00",
+    "1970-01-01 00:00:00+00",  # no microseconds: none written
+    "2024-02-29 12:00:00.5+02",  # another zone: written in UTC
+    "2024-02-29 23:59:59.999999-11",
+]
+
+
+class Spy:
+    """Counts the pages the store writes as JSON; the reads themselves run as they are."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.calls = 0
+        self.inner = store.page_json
+
+    async def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        return await self.inner(*args)
+
+
+@pytest.fixture
+async def events(stores: Stores) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
+    """An owner's connection to alice's events table, and one of her cookie ids; what a test
+    adds there is removed after it."""
+    analytics = stores.postgres("web_analytics")
+    alice = await stores.person_of(subject_id("alice"))
+    assert alice is not None and alice.of("anonymous_id")
+    owner = await asyncpg.connect(stores.config.store(analytics.name).dsn)
+    top = await owner.fetchval("SELECT max(id) FROM page_events")
+    try:
+        yield owner, alice.of("anonymous_id")[0]
+    finally:
+        await owner.execute("DELETE FROM page_events WHERE id > $1", top)
+        await owner.close()
+
+
+async def _answers(app: Starlette, query: str) -> tuple[bool, bytes, bytes, int]:
+    store = app.state.services.stores.postgres("web_analytics")
+    spy = Spy(store)
+    store.page_json = spy
+    try:
+        answers = await both(app, subject_id("alice"), query)
+    finally:
+        del store.page_json
+    return answers.planned, answers.run, answers.executor, spy.calls
+
+
+async def test_any_text_and_time_is_written_as_the_executor_answers(
+    app: Starlette, events: tuple[asyncpg.Connection, str]
+) -> None:
+    owner, cookie = events
+    for n, ts in enumerate(TIMES):
+        await owner.execute(
+            "INSERT INTO page_events (anonymous_id, ts, session_id, url, event_type, element, "
+            "referrer, duration_ms) VALUES ($1, $2::text::timestamptz, $3, $4, $5, $6, NULL, $7)",
+            cookie, ts, TEXT, TEXT[n::2], '"\\', "", [-(2**31), 2**31 - 1, 0, None, 7][n],
+        )  # fmt: skip
+    planned, run, executor, calls = await _answers(app, EVENTS)
+    assert planned and calls == 1
+    assert run == executor
+    edges = orjson.loads(run)["data"]["me"]["webAnalytics"]["edges"]
+    written = [e["node"] for e in edges if e["node"]["sessionId"] == TEXT]
+    assert [w["occurredAt"] for w in written] == [
+        "0999-01-02T03:04:05.000001+00:00",
+        "1969-12-31T23:59:59.123456+00:00",
+        "1970-01-01T00:00:00+00:00",
+        "2024-02-29T10:00:00.500000+00:00",
+        "2024-03-01T10:59:59.999999+00:00",
+    ]
+    assert {w["pageUrl"] for w in written} == {TEXT[n::2] for n in range(len(TIMES))}
+
+
+async def test_a_page_and_what_follows_it(app: Starlette) -> None:
+    # hasNextPage from the one more record read; an alias; a page of one; a page past the end.
+    for first in (1, 2, 100):
+        query = (
+            f"{{ me {{ w: webAnalytics(first: {first}) {{ pageInfo {{ hasNextPage }} "
+            f"e: edges {{ n: node {{ i: id p: pageUrl }} }} }} }} }}"
+        )
+        planned, run, executor, calls = await _answers(app, query)
+        assert planned and calls == 1 and run == executor, query
+    page = orjson.loads(run)["data"]["me"]["w"]
+    assert page["pageInfo"]["hasNextPage"] is False and page["e"]
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("id", 3_000_000_000), ("ts", "-infinity"), ("ts", "0001-01-01 00:00:00+01")],
+)
+async def test_what_json_cannot_write_is_the_executors(
+    app: Starlette, events: tuple[asyncpg.Connection, str], column: str, value: Any
+) -> None:
+    # A record first in order whose value the executor refuses (Int past 32 bits) or that has
+    # no Python datetime (infinity, a UTC year 0): the executor's own answer and errors.
+    owner, cookie = events
+    ts = value if column == "ts" else "1900-01-01 00:00:00+00"
+    ident = value if column == "id" else 3_000_000_001
+    await owner.execute(
+        "INSERT INTO page_events (id, anonymous_id, ts, session_id, url, event_type) "
+        "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3::text::timestamptz, 's', 'u', 'view')",
+        ident, cookie, ts,
+    )  # fmt: skip
+    planned, run, executor, calls = await _answers(app, EVENTS)
+    assert calls == 1  # the database was asked to write it, and said it could not
+    assert not planned and run == executor
+    assert orjson.loads(run)["errors"]
+
+
+async def test_a_cursor_or_a_category_asked_twice_is_read_as_rows(app: Starlette) -> None:
+    for query in (
+        "{ me { webAnalytics(first: 3) { edges { cursor node { id } } } } }",
+        "{ me { webAnalytics(first: 3) { pageInfo { endCursor } edges { node { id } } } } }",
+        "{ me { a: webAnalytics(first: 3) { edges { node { id } } } "
+        "b: webAnalytics(first: 3) { edges { node { pageUrl } } } } }",
+    ):
+        planned, run, executor, calls = await _answers(app, query)
+        assert planned and calls == 0 and run == executor, query
