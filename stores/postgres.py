@@ -326,9 +326,11 @@ class MappedCategory:
         fields: Fields | None = None,
         *,
         ordered: bool = False,
+        first_values: str | None = None,
     ) -> str:
         """A page in `order`, read value by value of the first `match` key and merged.
-        `ordered`: each row's `__o` order columns instead of its `_pos` (for `page_json`).
+        `ordered`: each row's `__o` order columns instead of its `_pos` (for `page_json`);
+        `first_values`: SQL giving that key's values (a text array) in place of the person's.
 
         With `col = any(<several values>)` PostgreSQL cannot take the order from the
         (col, time, id) index: it reads and sorts all of the person's records for each page
@@ -337,8 +339,9 @@ class MappedCategory:
         """
         (column, key), rest = self.mapped.match[0], self.mapped.match[1:]
         kind = self.table_types[column]
-        args.append(fitting(kind, person.of(key)))
-        values = len(args)
+        if first_values is None:
+            args.append(fitting(kind, person.of(key)))
+            first_values = f"${len(args)}::text[]"
         col = f"t.{quote(column)}"
         where = f"{col} = k.v::{kind} AND {exact(col)} = k.v"
         if rest:
@@ -368,10 +371,22 @@ class MappedCategory:
         shown = ", r._pos" if pos else (f", {self.merged}" if ordered and self.merged else "")
         return (
             f"SELECT {self.names_of(fields)}{shown} "  # noqa: S608  # built from checked identifiers only
-            f"FROM unnest(${values}::text[]) AS k(v), LATERAL ({inner}) r"
+            f"FROM unnest({first_values}) AS k(v), LATERAL ({inner}) r"
             + (f" ORDER BY {self.merged}" if self.merged else "")
             + f" LIMIT ${len(args)}"
         )
+
+
+def _found(keys: int, rows: Sequence[tuple[int, str, bool]]) -> list[tuple[list[str], int]]:
+    """Each key's values from `_resolve_sql`'s rows (in order), and how many were left out."""
+    out: list[tuple[list[str], int]] = [([], 0) for _ in range(keys)]
+    for k, v, shared in rows:
+        found, left_out = out[k]
+        if shared:
+            out[k] = (found, left_out + 1)
+        else:
+            found.append(v)
+    return out
 
 
 def after_position(columns: list[str], values: list[str | None]) -> list[list[str]]:
@@ -462,6 +477,14 @@ class PostgresStore:
         """`resolve` of each key, in one statement (keys of one table, found the same way,
         such as a user's e-mail address and billing id: one round trip instead of one each)."""
         args: list[Any] = []
+        sql = self._resolve_sql(keys, person, args)
+        self.statements += 1
+        rows = await self.pool.fetch(f"{sql} ORDER BY k, v", *args)
+        return _found(len(keys), [(r["k"], r["v"], r["shared"]) for r in rows])
+
+    def _resolve_sql(self, keys: Sequence[KeyConfig], person: Person, args: list[Any]) -> str:
+        """Rows (k, v, shared): each value `v` of `keys[k]`, and whether other people's rows
+        carry it too. Needs the person's values of every key the keys match on (in `args`)."""
         branches = []
         for n, key in enumerate(keys):
             mine = Where(self.types, key.table, key.match, "t").sql(person, args)
@@ -473,16 +496,7 @@ class PostgresStore:
                 f"FROM (SELECT DISTINCT t.{col} AS v FROM {table} t WHERE {mine} "
                 f"AND t.{col} IS NOT NULL) m"
             )
-        self.statements += 1
-        rows = await self.pool.fetch(" UNION ALL ".join(branches) + " ORDER BY k, v", *args)
-        out: list[tuple[list[str], int]] = [([], 0) for _ in keys]
-        for r in rows:
-            found, left_out = out[r["k"]]
-            if r["shared"]:
-                out[r["k"]] = (found, left_out + 1)
-            else:
-                found.append(r["v"])
-        return out
+        return " UNION ALL ".join(branches)
 
     async def anchor_value(self, key: KeyConfig, value: str) -> str | None:
         """The anchor value as stored (`01001` names user 1001), or None if none is."""
@@ -553,32 +567,58 @@ class PostgresStore:
         after: Position | None,
         fields: Fields | None,
         shape: Shape,
-    ) -> tuple[str, bool]:
+        resolve: Sequence[KeyConfig] = (),
+    ) -> tuple[str, bool, list[tuple[list[str], int]]]:
         """Up to `size` records after `after`, as `page` reads them, each written by PostgreSQL
         as the JSON object `shape` describes, joined with commas (a JSON array's inside), and
         whether more records follow. Raises `NotInShape` where a record cannot be written so
         (a null where a value is required, an integer past 32 bits, a time out of range): the
-        caller reads the page as rows instead."""
+        caller reads the page as rows instead.
+
+        `resolve`: keys of this store to find in the same statement (`resolves_here`), the
+        first of them the one the category's first `match` column takes; their values come
+        back as `resolve_all` gives them, and only those no other person's rows carry are read.
+        """
         cat = self.categories[key]
-        if not person.has_all(cat.keys):
-            return "", False
         args: list[Any] = []
-        page = cat.page_sql(person, args, size + 1, after, fields, ordered=True)
+        first_values = None
+        if resolve:
+            found = self._resolve_sql(resolve, person, args)
+            first_values = "ARRAY(SELECT f.v FROM found f WHERE f.k = 0 AND NOT f.shared)"
+        elif not person.has_all(cat.keys):
+            return "", False, []
+        page = cat.page_sql(
+            person, args, size + 1, after, fields, ordered=True, first_values=first_values
+        )
         written, refused = json_shape(shape, cat.category)
         args.append(size)
         hidden = ", ".join(f"p.__o{i}" for i in range(len(cat.mapped.order)))
         order = f" ORDER BY {hidden}" if hidden else ""
         sql = (
-            f"SELECT array_to_string((array_agg({written}{order}))[1:${len(args)}], ','), "  # noqa: S608  # built from checked identifiers and GraphQL names only
-            f"count(*)::int, coalesce(bool_or({refused}), false) FROM ({page}) p"
+            f"SELECT array_to_string((array_agg({written}{order}))[1:${len(args)}], ','), "
+            f"count(*)::int, coalesce(bool_or({refused}), false)"
         )
+        if resolve:
+            sql = (
+                f"WITH found AS MATERIALIZED ({found}) {sql}, (SELECT "  # noqa: S608  # built from checked identifiers and GraphQL names only
+                f"array_agg(ARRAY[f.k::text, f.v, f.shared::text] ORDER BY f.k, f.v) FROM found f)"
+            )
         self.statements += 1
-        found = await self.pool.fetchrow(sql, *args)
-        assert found is not None  # an aggregate: one row
-        text, count, bad = found
-        if bad:
+        row = await self.pool.fetchrow(f"{sql} FROM ({page}) p", *args)
+        assert row is not None  # an aggregate: one row
+        if row[2]:
             raise NotInShape(key)
-        return text or "", count > size
+        rows = (row[3] or ()) if resolve else ()
+        keys = _found(len(resolve), [(int(k), v, shared == "true") for k, v, shared in rows])
+        return row[0] or "", row[1] > size, keys
+
+    def resolves_here(self, key: str) -> bool:
+        """Whether `page_json` may find the values of this category's first `match` key in
+        its own statement: the column is text, so every value found fits it (a value of
+        another type may not, and `fitting` leaves those out before the cast)."""
+        column = self.categories[key].mapped.match[0][0]
+        kind = self.categories[key].table_types[column]
+        return kind == "text" or kind.startswith("character varying")
 
     async def value(self, key: str, field: str, person: Person, record: str | None) -> str | None:
         """One field of one record as text; `record` is the record's `id` field, where the

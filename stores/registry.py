@@ -144,11 +144,7 @@ class Stores:
                     and k.name not in person.values
                     and (k.store, k.table, k.match) == (key.store, key.table, key.match)
                 ]
-                results = await self._key_store(key).resolve_all(together, person)
-                for k, (found, left_out) in zip(together, results, strict=True):
-                    person.values[k.name] = tuple(found)
-                    if left_out:
-                        person.shared[k.name] = left_out
+                _keep(person, together, await self._key_store(key).resolve_all(together, person))
 
     def _keys_of(self, category: str) -> list[str]:
         mapped = self.config.categories[category]
@@ -187,9 +183,34 @@ class Stores:
         fields: Fields | None,
         shape: Shape,
     ) -> tuple[str, bool]:
-        """A page as `PostgresStore.page_json` writes it (where `writes_json`)."""
+        """A page as `PostgresStore.page_json` writes it (where `writes_json`). A key the
+        category needs that its own store holds is found in the same statement."""
+        store = self.postgres(category)
+        async with person.lock:
+            resolve = self._found_with(category, person)
+            if resolve:
+                text, more, found = await store.page_json(
+                    category, person, size, after, fields, shape, resolve
+                )
+                _keep(person, resolve, found)
+                return text, more
         await self.ensure(person, self._keys_of(category))
-        return await self.postgres(category).page_json(category, person, size, after, fields, shape)
+        text, more, _ = await store.page_json(category, person, size, after, fields, shape)
+        return text, more
+
+    def _found_with(self, category: str, person: Person) -> list[KeyConfig]:
+        """The keys a page of `category` can find in its own statement: the one its first
+        `match` column takes, when that is all it lacks, the key is in the category's store
+        and every key it is found from is known already."""
+        mapped = self.config.categories[category]
+        missing = [k for k in self._keys_of(category) if k not in person.values]
+        if [k for _, k in mapped.match[:1]] != missing:
+            return []
+        [key] = [k for k in self.config.keys if k.name == missing[0]]
+        store = self.postgres(category)
+        if key.store != mapped.store or not store.resolves_here(category):
+            return []
+        return [key] if person.has_all(tuple(k for _, k in key.match)) else []
 
     async def listing(self, category: str, person: Person) -> Listing:
         await self.ensure(person, self._keys_of(category))
@@ -266,6 +287,14 @@ class Stores:
             return []
         anchors = await self._key_store(search).search(search, email, limit)
         return await self.subjects.ids_for(anchors)
+
+
+def _keep(person: Person, keys: Sequence[KeyConfig], found: list[tuple[list[str], int]]) -> None:
+    """Each key's values found, and how many were left out (shared with other people)."""
+    for k, (values, left_out) in zip(keys, found, strict=True):
+        person.values[k.name] = tuple(values)
+        if left_out:
+            person.shared[k.name] = left_out
 
 
 async def _open(

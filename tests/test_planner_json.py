@@ -15,6 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from stores.postgres import PostgresStore
+from stores.mapping import Value
 from stores.registry import Stores
 from stores.seed import subject_id
 from tests._planner import both
@@ -145,3 +146,29 @@ async def test_a_cursor_or_a_category_asked_twice_is_read_as_rows(app: Starlette
     ):
         planned, run, executor, calls = await _answers(app, query)
         assert planned and calls == 0 and run == executor, query
+
+
+@pytest.mark.parametrize("handle", ["alice", "bob", "carol", "dave"])
+async def test_a_key_of_the_pages_store_is_found_in_the_same_statement(
+    stores: Stores, handle: str
+) -> None:
+    # The cookie ids are found in the page's own statement: the same values (bob's and carol's
+    # shared one left out and counted), the same page, one statement fewer.
+    analytics = stores.postgres("web_analytics")
+    shape = (("node", (("id", Value("id")), ("url", Value("page_url")))),)
+    fused = await stores.person_of(subject_id(handle), all_keys=False)
+    apart = await stores.person_of(subject_id(handle), all_keys=False)
+    assert fused is not None and apart is not None and "anonymous_id" not in fused.values
+    before = analytics.statements
+    one = await stores.page_json("web_analytics", fused, 3, None, None, shape)
+    assert analytics.statements == before + 1
+    await stores.ensure(apart, ["anonymous_id"])
+    two = await analytics.page_json("web_analytics", apart, 3, None, None, shape)
+    assert analytics.statements == before + 3
+    assert (fused.values, fused.shared) == (apart.values, apart.shared)
+    assert one == two[:2]
+    if handle in ("bob", "carol"):
+        assert fused.shared == {"anonymous_id": 1}
+    # Found once: the next page reads with the values it has.
+    await stores.page_json("web_analytics", fused, 3, None, None, shape)
+    assert analytics.statements == before + 4
