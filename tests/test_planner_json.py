@@ -14,8 +14,8 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
-from stores.postgres import PostgresStore
 from stores.mapping import Value
+from stores.postgres import PostgresStore
 from stores.registry import Stores
 from stores.seed import subject_id
 from tests._planner import both
