@@ -219,7 +219,12 @@ class Compiler:
             n == "endCursor" for _, n in page_parts
         )
         shape: Shape | None = None
-        if not cursors and (node_shape is not None or all(n != "node" for _, n in edge_parts)):
+        # Edges asked for (a page of pageInfo alone is the rows' way: nothing to write).
+        if (
+            not cursors
+            and any(n == "edges" for _, n in parts)
+            and (node_shape is not None or all(n != "node" for _, n in edge_parts))
+        ):
             shape = tuple(
                 (key, edge_type.name if name == "__typename" else node_shape or ())
                 for key, name in edge_parts

@@ -89,7 +89,7 @@ def _literal(json_text: str) -> str:
     """A JSON fragment made of GraphQL names as an SQL string literal (no quote or backslash
     can be in it, so `standard_conforming_strings` does not matter)."""
     assert "'" not in json_text and "\\" not in json_text, json_text
-    return f"'{json_text}'"
+    return f"'{json_text}'::text"
 
 
 def json_shape(shape: Shape, category: Category) -> tuple[str, str]:
@@ -98,6 +98,8 @@ def json_shape(shape: Shape, category: Category) -> tuple[str, str]:
     refused: list[str] = []
 
     def obj(members: Shape) -> str:
+        if not members:
+            return "'{}'::text"  # every field skipped (`@skip`): an empty object
         parts = []
         for n, (key, value) in enumerate(members):
             if _GRAPHQL_NAME.fullmatch(key) is None:
@@ -106,7 +108,7 @@ def json_shape(shape: Shape, category: Category) -> tuple[str, str]:
             if isinstance(value, str):
                 if _GRAPHQL_NAME.fullmatch(value) is None:
                     raise ValueError(f"not a GraphQL name: {value!r}")
-                parts.append(_literal(f'{head[1:-1]}"{value}"'))
+                parts.append(_literal(("{" if n == 0 else ",") + f'"{key}":"{value}"'))
                 continue
             if isinstance(value, tuple):
                 parts += [head, obj(value)]
@@ -121,7 +123,7 @@ def json_shape(shape: Shape, category: Category) -> tuple[str, str]:
             if value.required:
                 refused.append(f"{col} IS NULL")
             parts += [head, f"coalesce({text.format(col=col)}, 'null')"]
-        return "(" + " || ".join([*parts, "'}'"]) + ")"
+        return "(" + " || ".join([*parts, "'}'::text"]) + ")"
 
     written = obj(shape)
     return written, " OR ".join(f"({r})" for r in refused) or "false"
@@ -596,7 +598,9 @@ class PostgresStore:
         order = f" ORDER BY {hidden}" if hidden else ""
         sql = (
             f"SELECT array_to_string((array_agg({written}{order}))[1:${len(args)}], ','), "
-            f"count(*)::int, coalesce(bool_or({refused}), false)"
+            # Only the records shown: the one more read to tell whether more follow is not.
+            f"count(*)::int, coalesce(true = ANY((array_agg(({refused}){order}))"
+            f"[1:${len(args)}]), false)"
         )
         if resolve:
             sql = (

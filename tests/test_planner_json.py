@@ -172,3 +172,48 @@ async def test_a_key_of_the_pages_store_is_found_in_the_same_statement(
     # Found once: the next page reads with the values it has.
     await stores.page_json("web_analytics", fused, 3, None, None, shape)
     assert analytics.statements == before + 4
+
+
+async def test_a_node_whose_fields_are_all_skipped_is_an_empty_object(app: Starlette) -> None:
+    for query in (
+        "{ me { webAnalytics(first: 2) { edges { node { id @skip(if: true) } } } } }",
+        "{ me { webAnalytics(first: 2) { edges { node { ... on WebAnalyticsRecord "
+        "{ id @include(if: false) } } } } } }",
+    ):
+        planned, run, executor, calls = await _answers(app, query)
+        assert planned and calls == 1 and run == executor, query
+        assert orjson.loads(run)["data"]["me"]["webAnalytics"]["edges"] == [{"node": {}}] * 2
+
+
+async def test_a_page_without_edges_is_read_as_rows(app: Starlette) -> None:
+    # Nothing to write: pageInfo alone, or the connection's __typename, stays the rows' way.
+    for query in (
+        "{ me { webAnalytics(first: 5) { pageInfo { hasNextPage } } } }",
+        "{ me { webAnalytics(first: 5) { __typename } } }",
+    ):
+        planned, run, executor, calls = await _answers(app, query)
+        assert planned and calls == 0 and run == executor, query
+
+
+async def test_the_record_read_past_the_page_is_not_written(
+    app: Starlette, events: tuple[asyncpg.Connection, str]
+) -> None:
+    # The one more record read to tell whether more follow holds an id GraphQL's Int cannot
+    # carry: it is not shown, so the page is still written.
+    owner, cookie = events
+    alice = await app.state.services.stores.person_of(subject_id("alice"))
+    first_two = await owner.fetch(
+        "SELECT id FROM page_events WHERE anonymous_id = any($1) ORDER BY ts, id LIMIT 2",
+        list(alice.of("anonymous_id")),
+    )
+    assert len(first_two) == 2
+    await owner.execute(
+        "INSERT INTO page_events (id, anonymous_id, ts, session_id, url, event_type) "
+        "OVERRIDING SYSTEM VALUE SELECT 3000000010, $1, ts, 's', 'u', 'view' "
+        "FROM page_events WHERE id = $2",
+        cookie, first_two[1]["id"],
+    )  # fmt: skip
+    query = "{ me { webAnalytics(first: 2) { edges { node { id } } pageInfo { hasNextPage } } } }"
+    planned, run, executor, calls = await _answers(app, query)
+    assert planned and calls == 1 and run == executor
+    assert orjson.loads(run)["data"]["me"]["webAnalytics"]["pageInfo"]["hasNextPage"] is True
