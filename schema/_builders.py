@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 Row = dict[str, Any]
 # A record's fields in response order, each (response key, column, passthrough, complete): the
 # row's value of `column` as it is where its class is in `passthrough` (a str for a String:
@@ -49,6 +51,31 @@ def edge_builder(
         f"def build(row, cursor):\n    return {{{body}}}\n", names
     )
     return edge
+
+
+def edge_writer(
+    parts: tuple[tuple[str, str], ...], typename: str
+) -> Callable[[str, str | None], str]:
+    """`(node's JSON text, cursor) -> the edge's JSON text`, its parts in order: the text
+    orjson writes for `edge_builder`'s dict (a cursor is base64url, nothing in it to escape)."""
+    heads = [
+        ("{" if i == 0 else ",") + orjson.dumps(key).decode() + ":"
+        for i, (key, _) in enumerate(parts)
+    ]
+    names: dict[str, Any] = {"typename": orjson.dumps(typename).decode(), "dumps": orjson.dumps}
+    values = {"node": "node", "cursor": "cursor_json", "__typename": "typename"}
+    shown = []
+    for i, (_, name) in enumerate(parts):
+        names[f"h{i}"] = heads[i]
+        shown.append(f"h{i} + {values[name]}")
+    body = " + ".join(shown) if shown else "'{'"
+    write: Callable[[str, str | None], str] = _compiled(
+        "def build(node, cursor):\n"
+        "    cursor_json = 'null' if cursor is None else dumps(cursor).decode()\n"
+        f"    return {body} + '}}'\n",
+        names,
+    )
+    return write
 
 
 def _compiled(source: str, names: dict[str, Any]) -> Any:

@@ -15,15 +15,16 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
-from stores.mapping import Fields, Person, Position, Shape
+from stores.mapping import Fields, Person, Position, Shape, Written
 from stores.registry import Stores
 
 Row = dict[str, Any]
 # Category, subject, (page size, position,) and the fields to read (None: every field).
 SingleKey = tuple[str, UUID, Fields | None]
 PageKey = tuple[str, UUID, int, Position | None, Fields | None]
-# A page written as JSON: its size, not the one more record a page reads to know if more follow.
-JsonPageKey = tuple[str, UUID, int, Position | None, Fields | None, Shape]
+# A page written as JSON: its size (not the one more record a page reads to know if more
+# follow), its records' shape, and whether their positions are wanted (for cursors).
+JsonPageKey = tuple[str, UUID, int, Position | None, Fields | None, Shape, bool]
 
 
 class Loaders:
@@ -69,16 +70,15 @@ class Loaders:
             out.append(rows)
         return out
 
-    async def json_pages(self, keys: Sequence[JsonPageKey]) -> list[tuple[str, bool]]:
-        """Pages the database writes as JSON (`Stores.page_json`): their edges' text, and
-        whether more records follow."""
+    async def json_pages(self, keys: Sequence[JsonPageKey]) -> list[Written]:
+        """Pages the database writes as JSON (`Stores.page_json`)."""
         out = []
-        for cat, sid, size, after, fields, shape in keys:
+        for cat, sid, size, after, fields, shape, positions in keys:
             person = await self.person.load(sid)
             out.append(
-                ("", False)
+                Written("", [], [], False)
                 if person is None
-                else await self.stores.page_json(cat, person, size, after, fields, shape)
+                else await self.stores.page_json(cat, person, size, after, fields, shape, positions)
             )
         return out
 

@@ -38,7 +38,7 @@ from graphql.execution.collect_fields import (
 from graphql.execution.values import VariableValues
 
 from catalogue import Category, Field
-from schema._builders import Build, Fields, edge_builder, record_builder
+from schema._builders import Build, Fields, edge_builder, edge_writer, record_builder
 from schema.records import RecordTypes, attribute, download_path, value
 from schema.subject import is_list
 from stores.mapping import Shape, Value
@@ -73,6 +73,10 @@ class Connection:
     # An edge as the database can write it (`Stores.page_json`), where no part needs Python:
     # no cursor, and every leaf a column whose JSON is its type's.
     shape: Shape | None = None
+    # Where cursors are asked for: the node as the database can write it, each edge then
+    # written here from its node's text and cursor (`write_edge`).
+    nodes: Shape | None = None
+    write_edge: Callable[[str, str | None], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,16 +223,19 @@ class Compiler:
             n == "endCursor" for _, n in page_parts
         )
         shape: Shape | None = None
-        # Edges asked for (a page of pageInfo alone is the rows' way: nothing to write).
-        if (
-            not cursors
-            and any(n == "edges" for _, n in parts)
-            and (node_shape is not None or all(n != "node" for _, n in edge_parts))
+        nodes: Shape | None = None
+        # Edges asked for (a page of pageInfo alone is the rows' way: nothing to write), and
+        # their nodes written by the database, or not asked for.
+        if any(n == "edges" for _, n in parts) and (
+            node_shape is not None or all(n != "node" for _, n in edge_parts)
         ):
-            shape = tuple(
-                (key, edge_type.name if name == "__typename" else node_shape or ())
-                for key, name in edge_parts
-            )
+            if cursors:
+                nodes = node_shape or ()
+            else:
+                shape = tuple(
+                    (key, edge_type.name if name == "__typename" else node_shape or ())
+                    for key, name in edge_parts
+                )
         return Connection(
             tuple(parts),
             connection.name,
@@ -237,6 +244,8 @@ class Compiler:
             cursors,
             reads,
             shape,
+            nodes,
+            edge_writer(tuple(edge_parts), edge_type.name),
         )
 
     def _record(

@@ -48,7 +48,7 @@ from schema.plan import CategoryField, Compiler, Connection, Plan, SubjectPlan
 from schema.records import RecordTypes
 from schema.request_errors import GENERIC
 from schema.subject import list_read, page_window
-from stores.mapping import Position
+from stores.mapping import Position, Written
 
 log = logging.getLogger("dsar.graphql")
 
@@ -266,9 +266,12 @@ class _Run:
             return list_read(self.context, key, sid, entry.fields)
         assert window is not None and entry.connection is not None
         size, position = window
-        shape = entry.connection.shape
-        if once and shape is not None and self.context.services.stores.writes_json(key):
-            return "json_pages", (key, sid, size, position, entry.fields, shape)
+        plan = entry.connection
+        if once and self.context.services.stores.writes_json(key):
+            if plan.shape is not None:
+                return "json_pages", (key, sid, size, position, entry.fields, plan.shape, False)
+            if plan.nodes is not None:
+                return "json_pages", (key, sid, size, position, entry.fields, plan.nodes, True)
         return "pages", (key, sid, size + 1, position, entry.fields)
 
     async def _batches(self, reads: dict[int, tuple[str, Any]]) -> list[Any]:
@@ -310,9 +313,9 @@ class _Run:
                     out[key] = None if found is None else entry.record(found)
                 elif entry.kind == "list":
                     out[key] = [entry.record(r) for r in found]
-                elif isinstance(found, tuple):
+                elif isinstance(found, Written):
                     assert entry.connection is not None
-                    out[key] = _written(entry.connection, *found)
+                    out[key] = self._written(entry.connection, entry.category.key, found)
                 else:
                     assert entry.connection is not None
                     size = windows[id(entry)][0]
@@ -349,18 +352,31 @@ class _Run:
                 out[key] = info
         return out
 
-
-def _written(plan: Connection, edges: str, more: bool) -> dict[str, Any]:
-    """A connection whose edges the database wrote (`Stores.page_json`): they go into the
-    response as they are (an orjson Fragment), the rest as `_Run._connection` answers it."""
-    out: dict[str, Any] = {}
-    for key, name in plan.fields:
-        if name == "__typename":
-            out[key] = plan.typename
-        elif name == "edges":
-            out[key] = orjson.Fragment(f"[{edges}]")
-        else:
-            out[key] = {
-                pkey: more if pname == "hasNextPage" else pname for pkey, pname in plan.page_info
-            }
-    return out
+    def _written(self, plan: Connection, category: str, page: Written) -> dict[str, Any]:
+        """A connection whose edges (or their nodes) the database wrote (`Stores.page_json`):
+        they go into the response as they are (an orjson Fragment), the rest as `_connection`
+        answers it."""
+        marks = [cursors.encode(self.secret, category, p) for p in page.positions]
+        out: dict[str, Any] = {}
+        for key, name in plan.fields:
+            if name == "__typename":
+                out[key] = plan.typename
+            elif name == "edges":
+                if plan.nodes is None:
+                    out[key] = orjson.Fragment(f"[{page.text}]")
+                else:
+                    assert plan.write_edge is not None
+                    write = plan.write_edge
+                    edges = ",".join(map(write, page.objects, marks))
+                    out[key] = orjson.Fragment(f"[{edges}]")
+            else:
+                info: dict[str, Any] = {}
+                for pkey, pname in plan.page_info:
+                    if pname == "hasNextPage":
+                        info[pkey] = page.more
+                    elif pname == "endCursor":
+                        info[pkey] = marks[-1] if marks else None
+                    else:
+                        info[pkey] = pname  # __typename: the plan holds the type's name
+                out[key] = info
+        return out

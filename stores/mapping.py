@@ -61,6 +61,18 @@ class Value:
 Shape = tuple[tuple[str, "Value | str | Shape"], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A page the database wrote as JSON (`PostgresStore.page_json`): `text`, its objects
+    joined with commas, or `objects`, one text each, with each record's `positions`; and
+    whether more records follow."""
+
+    text: str
+    objects: list[str]
+    positions: list[Position]
+    more: bool
+
+
 # Which stored types each catalogue field type can be read from (conversion happens in SQL).
 # Names are normalised: PostgreSQL's format_type() and MySQL's DATA_TYPE, lower case, with
 # any length or precision removed.

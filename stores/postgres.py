@@ -24,6 +24,7 @@ from stores.mapping import (
     Row,
     Shape,
     Types,
+    Written,
     map_categories,
     tables_of,
 )
@@ -328,10 +329,11 @@ class MappedCategory:
         fields: Fields | None = None,
         *,
         ordered: bool = False,
+        marks: bool = True,
         first_values: str | None = None,
     ) -> str:
         """A page in `order`, read value by value of the first `match` key and merged.
-        `ordered`: each row's `__o` order columns instead of its `_pos` (for `page_json`);
+        `ordered`: each row's `__o` order columns too (for `page_json`); `marks`: its `_pos`;
         `first_values`: SQL giving that key's values (a text array) in place of the person's.
 
         With `col = any(<several values>)` PostgreSQL cannot take the order from the
@@ -360,7 +362,7 @@ class MappedCategory:
                     params.append(f"${len(args)}::text::{kind}")
             branches = after_position([f"t.{quote(c)}" for c in self.mapped.order], params)
         args.append(limit)
-        pos = f", ARRAY[{positions}] AS _pos" if positions and not ordered else ""
+        pos = f", ARRAY[{positions}] AS _pos" if positions and marks else ""
         order = f" ORDER BY {self.order_by}" if self.order_by else ""
         select = self.select_of(fields)
         inner = " UNION ALL ".join(
@@ -370,7 +372,9 @@ class MappedCategory:
         )
         # The hidden `__o` order columns stay inside the statement: sent, they were two more
         # values per row to decode (a timestamp and an id), only to be thrown away.
-        shown = ", r._pos" if pos else (f", {self.merged}" if ordered and self.merged else "")
+        shown = (", r._pos" if pos else "") + (
+            f", {self.merged}" if ordered and self.merged else ""
+        )
         return (
             f"SELECT {self.names_of(fields)}{shown} "  # noqa: S608  # built from checked identifiers only
             f"FROM unnest({first_values}) AS k(v), LATERAL ({inner}) r"
@@ -569,13 +573,16 @@ class PostgresStore:
         after: Position | None,
         fields: Fields | None,
         shape: Shape,
+        *,
+        positions: bool = False,
         resolve: Sequence[KeyConfig] = (),
-    ) -> tuple[str, bool, list[tuple[list[str], int]]]:
+    ) -> tuple[Written, list[tuple[list[str], int]]]:
         """Up to `size` records after `after`, as `page` reads them, each written by PostgreSQL
-        as the JSON object `shape` describes, joined with commas (a JSON array's inside), and
-        whether more records follow. Raises `NotInShape` where a record cannot be written so
-        (a null where a value is required, an integer past 32 bits, a time out of range): the
-        caller reads the page as rows instead.
+        as the JSON object `shape` describes: joined with commas (a JSON array's inside), or
+        with `positions` one text each, with each record's position (for its cursor). Raises
+        `NotInShape` where a record shown cannot be written so (a null where a value is
+        required, an integer past 32 bits, a time out of range): the caller reads the page
+        as rows instead.
 
         `resolve`: keys of this store to find in the same statement (`resolves_here`), the
         first of them the one the category's first `match` column takes; their values come
@@ -588,20 +595,28 @@ class PostgresStore:
             found = self._resolve_sql(resolve, person, args)
             first_values = "ARRAY(SELECT f.v FROM found f WHERE f.k = 0 AND NOT f.shared)"
         elif not person.has_all(cat.keys):
-            return "", False, []
+            return Written("", [], [], False), []
         page = cat.page_sql(
-            person, args, size + 1, after, fields, ordered=True, first_values=first_values
+            person,
+            args,
+            size + 1,
+            after,
+            fields,
+            ordered=True,
+            marks=positions,
+            first_values=first_values,
         )
         written, refused = json_shape(shape, cat.category)
         args.append(size)
         hidden = ", ".join(f"p.__o{i}" for i in range(len(cat.mapped.order)))
         order = f" ORDER BY {hidden}" if hidden else ""
+        # Only the records shown: the one more read to tell whether more follow is not.
+        shown = f"[1:${len(args)}]"
         sql = (
-            f"SELECT array_to_string((array_agg({written}{order}))[1:${len(args)}], ','), "
-            # Only the records shown: the one more read to tell whether more follow is not.
-            f"count(*)::int, coalesce(true = ANY((array_agg(({refused}){order}))"
-            f"[1:${len(args)}]), false)"
-        )
+            f"SELECT (array_agg({written}{order})){shown}, (array_agg(p._pos{order})){shown}"
+            if positions
+            else f"SELECT array_to_string((array_agg({written}{order})){shown}, ','), NULL"
+        ) + f", count(*)::int, coalesce(true = ANY((array_agg(({refused}){order})){shown}), false)"
         if resolve:
             sql = (
                 f"WITH found AS MATERIALIZED ({found}) {sql}, (SELECT "  # noqa: S608  # built from checked identifiers and GraphQL names only
@@ -610,11 +625,15 @@ class PostgresStore:
         self.statements += 1
         row = await self.pool.fetchrow(f"{sql} FROM ({page}) p", *args)
         assert row is not None  # an aggregate: one row
-        if row[2]:
+        text, marks, count, refused_any = row[0], row[1], row[2], row[3]
+        if refused_any:
             raise NotInShape(key)
-        rows = (row[3] or ()) if resolve else ()
+        rows = (row[4] or ()) if resolve else ()
         keys = _found(len(resolve), [(int(k), v, shared == "true") for k, v, shared in rows])
-        return row[0] or "", row[1] > size, keys
+        more = count > size
+        if positions:
+            return Written("", text or [], [tuple(m) for m in marks or ()], more), keys
+        return Written(text or "", [], [], more), keys
 
     def resolves_here(self, key: str) -> bool:
         """Whether `page_json` may find the values of this category's first `match` key in

@@ -20,7 +20,7 @@ from catalogue import Catalogue
 from stores.config import KeyConfig, SearchConfig, StoreConfig, StoresConfig, StoresError
 from stores.files import FilesStore, Listing
 from stores.interface import Snapshot, TableStore
-from stores.mapping import Fields, Person, Position, Row, Shape
+from stores.mapping import Fields, Person, Position, Row, Shape, Written
 from stores.pool import SNAPSHOTS, create_pool
 from stores.postgres import PostgresStore
 from stores.streams import snapshot as postgres_snapshot
@@ -182,21 +182,25 @@ class Stores:
         after: Position | None,
         fields: Fields | None,
         shape: Shape,
-    ) -> tuple[str, bool]:
+        positions: bool = False,
+    ) -> Written:
         """A page as `PostgresStore.page_json` writes it (where `writes_json`). A key the
         category needs that its own store holds is found in the same statement."""
         store = self.postgres(category)
         async with person.lock:
             resolve = self._found_with(category, person)
             if resolve:
-                text, more, found = await store.page_json(
-                    category, person, size, after, fields, shape, resolve
-                )
+                written, found = await store.page_json(
+                    category, person, size, after, fields, shape,
+                    positions=positions, resolve=resolve,
+                )  # fmt: skip
                 _keep(person, resolve, found)
-                return text, more
+                return written
         await self.ensure(person, self._keys_of(category))
-        text, more, _ = await store.page_json(category, person, size, after, fields, shape)
-        return text, more
+        written, _ = await store.page_json(
+            category, person, size, after, fields, shape, positions=positions
+        )
+        return written
 
     def _found_with(self, category: str, person: Person) -> list[KeyConfig]:
         """The keys a page of `category` can find in its own statement: the one its first
