@@ -54,5 +54,7 @@ BELOW_THE_DOMAIN: dict[str, str] = {
     "exporters.jwe.UnusableKey": "a partner key that bundles cannot be encrypted to",
     "stores.config.StoresError": "a stores file that cannot be used (one line naming the section)",
     "stores.migrate.MigrationError": "a migration that cannot be applied",
+    "stores.postgres.NotInShape": "a page the database cannot write as JSON (the planner "
+    "answers it with the executor)",
     "catalogue._reader.CatalogueError": "a catalogue that cannot be used",
 }

@@ -329,54 +329,42 @@ class _Run:
         marks = (
             [cursors.encode(self.secret, category, r["_pos"]) for r in page] if plan.cursors else []
         )
-        out: dict[str, Any] = {}
-        for key, name in plan.fields:
-            if name == "__typename":
-                out[key] = plan.typename
-            elif name == "edges":
-                edge = plan.edge
-                out[key] = (
-                    [edge(r, m) for r, m in zip(page, marks, strict=True)]
-                    if marks
-                    else [edge(r, None) for r in page]
-                )
-            else:
-                info: dict[str, Any] = {}
-                for pkey, pname in plan.page_info:
-                    if pname == "hasNextPage":
-                        info[pkey] = len(rows) > size
-                    elif pname == "endCursor":
-                        info[pkey] = marks[-1] if marks else None
-                    else:
-                        info[pkey] = pname  # __typename: the plan holds the type's name
-                out[key] = info
-        return out
+        edge = plan.edge
+        edges = (
+            [edge(r, m) for r, m in zip(page, marks, strict=True)]
+            if marks
+            else [edge(r, None) for r in page]
+        )
+        return _answer(plan, edges, len(rows) > size, marks)
 
     def _written(self, plan: Connection, category: str, page: Written) -> dict[str, Any]:
         """A connection whose edges (or their nodes) the database wrote (`Stores.page_json`):
-        they go into the response as they are (an orjson Fragment), the rest as `_connection`
-        answers it."""
+        they go into the response as they are (an orjson Fragment)."""
         marks = [cursors.encode(self.secret, category, p) for p in page.positions]
-        out: dict[str, Any] = {}
-        for key, name in plan.fields:
-            if name == "__typename":
-                out[key] = plan.typename
-            elif name == "edges":
-                if plan.nodes is None:
-                    out[key] = orjson.Fragment(f"[{page.text}]")
+        if plan.write_edge is None or plan.nodes is None:
+            edges = page.text
+        else:
+            edges = ",".join(map(plan.write_edge, page.objects, marks))
+        return _answer(plan, orjson.Fragment(f"[{edges}]"), page.more, marks)
+
+
+def _answer(plan: Connection, edges: Any, more: bool, marks: list[str]) -> dict[str, Any]:
+    """A connection's parts in the order asked: `edges` as given, pageInfo from `more` and
+    the cursors of the records shown."""
+    out: dict[str, Any] = {}
+    for key, name in plan.fields:
+        if name == "__typename":
+            out[key] = plan.typename
+        elif name == "edges":
+            out[key] = edges
+        else:
+            info: dict[str, Any] = {}
+            for pkey, pname in plan.page_info:
+                if pname == "hasNextPage":
+                    info[pkey] = more
+                elif pname == "endCursor":
+                    info[pkey] = marks[-1] if marks else None
                 else:
-                    assert plan.write_edge is not None
-                    write = plan.write_edge
-                    edges = ",".join(map(write, page.objects, marks))
-                    out[key] = orjson.Fragment(f"[{edges}]")
-            else:
-                info: dict[str, Any] = {}
-                for pkey, pname in plan.page_info:
-                    if pname == "hasNextPage":
-                        info[pkey] = page.more
-                    elif pname == "endCursor":
-                        info[pkey] = marks[-1] if marks else None
-                    else:
-                        info[pkey] = pname  # __typename: the plan holds the type's name
-                out[key] = info
-        return out
+                    info[pkey] = pname  # __typename: the plan holds the type's name
+            out[key] = info
+    return out

@@ -76,6 +76,14 @@ async def _answers(app: Starlette, query: str) -> tuple[bool, bytes, bytes, int]
     return answers.planned, answers.run, answers.executor, spy.calls
 
 
+async def _written(app: Starlette, query: str) -> bytes:
+    """The answer to `query`, planned, its page written by the database once, and the
+    executor's byte for byte."""
+    planned, run, executor, calls = await _answers(app, query)
+    assert planned and calls == 1 and run == executor, query
+    return run
+
+
 async def test_any_text_and_time_is_written_as_the_executor_answers(
     app: Starlette, events: tuple[asyncpg.Connection, str]
 ) -> None:
@@ -108,8 +116,7 @@ async def test_a_page_and_what_follows_it(app: Starlette) -> None:
             f"{{ me {{ w: webAnalytics(first: {first}) {{ pageInfo {{ hasNextPage }} "
             f"e: edges {{ n: node {{ i: id p: pageUrl }} }} }} }} }}"
         )
-        planned, run, executor, calls = await _answers(app, query)
-        assert planned and calls == 1 and run == executor, query
+        run = await _written(app, query)
     page = orjson.loads(run)["data"]["me"]["w"]
     assert page["pageInfo"]["hasNextPage"] is False and page["e"]
 
@@ -149,8 +156,7 @@ async def test_cursors_are_signed_here_for_the_records_the_database_wrote(
             f"{{ me {{ webAnalytics({args}) {{ __typename edges {{ __typename c: cursor "
             f"node {{ id }} cursor }} pageInfo {{ endCursor hasNextPage }} }} }} }}"
         )
-        planned, run, executor, calls = await _answers(app, query)
-        assert planned and calls == 1 and run == executor, query
+        run = await _written(app, query)
         page = orjson.loads(run)["data"]["me"]["webAnalytics"]
         seen += [e["node"]["id"] for e in page["edges"]]
         assert all(e["c"] == e["cursor"] for e in page["edges"])
@@ -165,8 +171,7 @@ async def test_cursors_are_signed_here_for_the_records_the_database_wrote(
         "{ me { webAnalytics(first: 3) { pageInfo { endCursor } edges { node { id } } } } }",
         "{ me { webAnalytics(first: 3) { edges { cursor } } } }",
     ):
-        planned, run, executor, calls = await _answers(app, query)
-        assert planned and calls == 1 and run == executor, query
+        await _written(app, query)
 
 
 async def test_a_category_asked_twice_is_read_as_rows(app: Starlette) -> None:
@@ -210,8 +215,7 @@ async def test_a_node_whose_fields_are_all_skipped_is_an_empty_object(app: Starl
         "{ me { webAnalytics(first: 2) { edges { node { ... on WebAnalyticsRecord "
         "{ id @include(if: false) } } } } } }",
     ):
-        planned, run, executor, calls = await _answers(app, query)
-        assert planned and calls == 1 and run == executor, query
+        run = await _written(app, query)
         assert orjson.loads(run)["data"]["me"]["webAnalytics"]["edges"] == [{"node": {}}] * 2
 
 
