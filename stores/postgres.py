@@ -77,9 +77,9 @@ _JSON: dict[str, tuple[str, str | None]] = {
     "boolean": ("{col}::text", None),
     "uuid": ("'\"' || {col}::text || '\"'", None),
     "timestamp": (
-        f"'\"' || to_char({_UTC}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
-        f"extract(microseconds FROM {_UTC})::bigint % 1000000 = 0 THEN '' "
-        f"ELSE to_char({_UTC}, '.US') END || '+00:00\"'",
+        # One to_char with microseconds, which isoformat() leaves out where they are all 0.
+        f"'\"' || replace(to_char({_UTC}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') "
+        "|| '+00:00\"'",
         f"NOT isfinite({{col}}) OR {_UTC} < '0001-01-01' OR {_UTC} >= '10000-01-01'",
     ),
 }
