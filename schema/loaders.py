@@ -15,16 +15,14 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
-from stores.mapping import Fields, Person, Position, Shape, Written
+from stores.mapping import Fields, JsonPage, Person, Position, Written
 from stores.registry import Stores
 
 Row = dict[str, Any]
 # Category, subject, (page size, position,) and the fields to read (None: every field).
 SingleKey = tuple[str, UUID, Fields | None]
 PageKey = tuple[str, UUID, int, Position | None, Fields | None]
-# A page written as JSON: its size (not the one more record a page reads to know if more
-# follow), its records' shape, and whether their positions are wanted (for cursors).
-JsonPageKey = tuple[str, UUID, int, Position | None, Fields | None, Shape, bool]
+JsonPageKey = tuple[str, UUID, JsonPage]  # a page written as JSON (`Stores.page_json`)
 
 
 class Loaders:
@@ -73,12 +71,12 @@ class Loaders:
     async def json_pages(self, keys: Sequence[JsonPageKey]) -> list[Written]:
         """Pages the database writes as JSON (`Stores.page_json`)."""
         out = []
-        for cat, sid, size, after, fields, shape, positions in keys:
+        for cat, sid, asked in keys:
             person = await self.person.load(sid)
             out.append(
                 Written("", [], [], False)
                 if person is None
-                else await self.stores.page_json(cat, person, size, after, fields, shape, positions)
+                else await self.stores.page_json(cat, person, asked)
             )
         return out
 

@@ -48,7 +48,7 @@ from schema.plan import CategoryField, Compiler, Connection, Plan, SubjectPlan
 from schema.records import RecordTypes
 from schema.request_errors import GENERIC
 from schema.subject import list_read, page_window
-from stores.mapping import Position, Written
+from stores.mapping import JsonPage, Position, Written
 
 log = logging.getLogger("dsar.graphql")
 
@@ -269,9 +269,10 @@ class _Run:
         plan = entry.connection
         if once and self.context.services.stores.writes_json(key):
             if plan.shape is not None:
-                return "json_pages", (key, sid, size, position, entry.fields, plan.shape, False)
+                return "json_pages", (key, sid, JsonPage(size, position, entry.fields, plan.shape))
             if plan.nodes is not None:
-                return "json_pages", (key, sid, size, position, entry.fields, plan.nodes, True)
+                asked = JsonPage(size, position, entry.fields, plan.nodes, positions=True)
+                return "json_pages", (key, sid, asked)
         return "pages", (key, sid, size + 1, position, entry.fields)
 
     async def _batches(self, reads: dict[int, tuple[str, Any]]) -> list[Any]:

@@ -39,6 +39,11 @@ class Person:
     shared: dict[str, int] = field(default_factory=dict)
     # Held while keys are being found, so concurrent reads find each key once.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, compare=False, repr=False)
+    # Keys a page's own statement is finding, without the lock (`Stores.page_json`): done
+    # when it ended, found or not. A read that needs one waits for it alone.
+    pending: dict[str, asyncio.Future[None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def of(self, key: str) -> tuple[str, ...]:
         return self.values.get(key, ())
@@ -59,6 +64,19 @@ class Value:
 # A JSON object written by the database (`PostgresStore.page_json`): its members in order, each
 # (key, value), the value a field's (`Value`), a string constant (`str`) or an object inside.
 Shape = tuple[tuple[str, "Value | str | Shape"], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JsonPage:
+    """A page for the database to write as JSON (`PostgresStore.page_json`): up to `size`
+    records after `after`, reading `fields` (None: all), each written as `shape`; with
+    `positions`, one text a record and its position (for its cursor)."""
+
+    size: int
+    after: Position | None
+    fields: Fields | None
+    shape: Shape
+    positions: bool = False
 
 
 @dataclass(frozen=True, slots=True)

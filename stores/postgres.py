@@ -19,6 +19,7 @@ from catalogue import Catalogue, Category, Field
 from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
 from stores.mapping import (
     Fields,
+    JsonPage,
     Person,
     Position,
     Row,
@@ -84,6 +85,7 @@ _JSON: dict[str, tuple[str, str | None]] = {
     ),
 }
 _GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+_TEXT = re.compile(r"text|character varying(\([0-9]+\))?")  # format_type()'s, not arrays
 
 
 def _literal(json_text: str) -> str:
@@ -566,23 +568,14 @@ class PostgresStore:
         return rows
 
     async def page_json(
-        self,
-        key: str,
-        person: Person,
-        size: int,
-        after: Position | None,
-        fields: Fields | None,
-        shape: Shape,
-        *,
-        positions: bool = False,
-        resolve: Sequence[KeyConfig] = (),
+        self, key: str, person: Person, asked: JsonPage, resolve: Sequence[KeyConfig] = ()
     ) -> tuple[Written, list[tuple[list[str], int]]]:
-        """Up to `size` records after `after`, as `page` reads them, each written by PostgreSQL
-        as the JSON object `shape` describes: joined with commas (a JSON array's inside), or
-        with `positions` one text each, with each record's position (for its cursor). Raises
-        `NotInShape` where a record shown cannot be written so (a null where a value is
-        required, an integer past 32 bits, a time out of range): the caller reads the page
-        as rows instead.
+        """Up to `asked.size` records after `asked.after`, as `page` reads them, each written
+        by PostgreSQL as the JSON object `asked.shape` describes: joined with commas (a JSON
+        array's inside), or with `asked.positions` one text each, with each record's position
+        (for its cursor). Raises `NotInShape` where a record shown cannot be written so (a
+        null where a value is required, an integer past 32 bits, a time out of range): the
+        caller reads the page as rows instead.
 
         `resolve`: keys of this store to find in the same statement (`resolves_here`), the
         first of them the one the category's first `match` column takes; their values come
@@ -596,26 +589,28 @@ class PostgresStore:
             first_values = "ARRAY(SELECT f.v FROM found f WHERE f.k = 0 AND NOT f.shared)"
         elif not person.has_all(cat.keys):
             return Written("", [], [], False), []
+        size, positions = asked.size, asked.positions
         page = cat.page_sql(
             person,
             args,
             size + 1,
-            after,
-            fields,
+            asked.after,
+            asked.fields,
             ordered=True,
             marks=positions,
             first_values=first_values,
         )
-        written, refused = json_shape(shape, cat.category)
+        written, refused = json_shape(asked.shape, cat.category)
         args.append(size)
         hidden = ", ".join(f"p.__o{i}" for i in range(len(cat.mapped.order)))
         order = f" ORDER BY {hidden}" if hidden else ""
         # Only the records shown: the one more read to tell whether more follow is not.
         shown = f"[1:${len(args)}]"
         sql = (
-            f"SELECT (array_agg({written}{order})){shown}, (array_agg(p._pos{order})){shown}"
+            # Each record as one array, its text then its position: one sort keeps them together.
+            f"SELECT (array_agg(ARRAY[{written}] || p._pos{order})){shown}"
             if positions
-            else f"SELECT array_to_string((array_agg({written}{order})){shown}, ','), NULL"
+            else f"SELECT array_to_string((array_agg({written}{order})){shown}, ',')"
         ) + f", count(*)::int, coalesce(true = ANY((array_agg(({refused}){order})){shown}), false)"
         if resolve:
             sql = (
@@ -625,14 +620,15 @@ class PostgresStore:
         self.statements += 1
         row = await self.pool.fetchrow(f"{sql} FROM ({page}) p", *args)
         assert row is not None  # an aggregate: one row
-        text, marks, count, refused_any = row[0], row[1], row[2], row[3]
+        text, count, refused_any = row[0], row[1], row[2]
         if refused_any:
             raise NotInShape(key)
-        rows = (row[4] or ()) if resolve else ()
+        rows = (row[3] or ()) if resolve else ()
         keys = _found(len(resolve), [(int(k), v, shared == "true") for k, v, shared in rows])
         more = count > size
         if positions:
-            return Written("", text or [], [tuple(m) for m in marks or ()], more), keys
+            records = text or []
+            return Written("", [r[0] for r in records], [tuple(r[1:]) for r in records], more), keys
         return Written(text or "", [], [], more), keys
 
     def resolves_here(self, key: str) -> bool:
@@ -641,7 +637,7 @@ class PostgresStore:
         another type may not, and `fitting` leaves those out before the cast)."""
         column = self.categories[key].mapped.match[0][0]
         kind = self.categories[key].table_types[column]
-        return kind == "text" or kind.startswith("character varying")
+        return _TEXT.fullmatch(kind) is not None
 
     async def value(self, key: str, field: str, person: Person, record: str | None) -> str | None:
         """One field of one record as text; `record` is the record's `id` field, where the

@@ -20,7 +20,7 @@ from catalogue import Catalogue
 from stores.config import KeyConfig, SearchConfig, StoreConfig, StoresConfig, StoresError
 from stores.files import FilesStore, Listing
 from stores.interface import Snapshot, TableStore
-from stores.mapping import Fields, Person, Position, Row, Shape, Written
+from stores.mapping import Fields, JsonPage, Person, Position, Row, Written
 from stores.pool import SNAPSHOTS, create_pool
 from stores.postgres import PostgresStore
 from stores.streams import snapshot as postgres_snapshot
@@ -128,6 +128,12 @@ class Stores:
         for key in reversed(self.config.keys):
             if key.name in needed:
                 needed |= {used for _, used in key.match}
+        if needed <= person.values.keys():
+            return  # nothing to find: no wait on reads finding other keys
+        for name in needed & person.pending.keys():
+            # Being found by a page's statement: wait for that (not for its lock), and not
+            # cancel it if this read is cancelled.
+            await asyncio.wait([person.pending[name]])
         async with person.lock:
             for key in self.config.keys[1:]:
                 if key.name not in needed or key.name in person.values:
@@ -174,32 +180,26 @@ class Stores:
         """Whether `page_json` reads this category (its store writes JSON: PostgreSQL)."""
         return isinstance(self.store_of(category), PostgresStore)
 
-    async def page_json(
-        self,
-        category: str,
-        person: Person,
-        size: int,
-        after: Position | None,
-        fields: Fields | None,
-        shape: Shape,
-        positions: bool = False,
-    ) -> Written:
+    async def page_json(self, category: str, person: Person, asked: JsonPage) -> Written:
         """A page as `PostgresStore.page_json` writes it (where `writes_json`). A key the
         category needs that its own store holds is found in the same statement."""
         store = self.postgres(category)
         async with person.lock:
             resolve = self._found_with(category, person)
             if resolve:
-                written, found = await store.page_json(
-                    category, person, size, after, fields, shape,
-                    positions=positions, resolve=resolve,
-                )  # fmt: skip
-                _keep(person, resolve, found)
-                return written
-        await self.ensure(person, self._keys_of(category))
-        written, _ = await store.page_json(
-            category, person, size, after, fields, shape, positions=positions
-        )
+                # Found by this statement, not under the lock: reads of other keys go on.
+                done = asyncio.get_running_loop().create_future()
+                person.pending[resolve[0].name] = done
+        if not resolve:
+            await self.ensure(person, self._keys_of(category))
+            written, _ = await store.page_json(category, person, asked)
+            return written
+        try:
+            written, found = await store.page_json(category, person, asked, resolve)
+            _keep(person, resolve, found)
+        finally:
+            del person.pending[resolve[0].name]
+            done.set_result(None)
         return written
 
     def _found_with(self, category: str, person: Person) -> list[KeyConfig]:
@@ -208,6 +208,8 @@ class Stores:
         and every key it is found from is known already."""
         mapped = self.config.categories[category]
         missing = [k for k in self._keys_of(category) if k not in person.values]
+        if any(k in person.pending for k in missing):
+            return []
         if [k for _, k in mapped.match[:1]] != missing:
             return []
         [key] = [k for k in self.config.keys if k.name == missing[0]]

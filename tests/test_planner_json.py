@@ -6,6 +6,7 @@ integer past GraphQL's 32 bits, a time without a Python datetime), the executor 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,7 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
-from stores.mapping import Value
+from stores.mapping import JsonPage, Value
 from stores.postgres import PostgresStore
 from stores.registry import Stores
 from stores.seed import subject_id
@@ -195,17 +196,17 @@ async def test_a_key_of_the_pages_store_is_found_in_the_same_statement(
     apart = await stores.person_of(subject_id(handle), all_keys=False)
     assert fused is not None and apart is not None and "anonymous_id" not in fused.values
     before = analytics.statements
-    one = await stores.page_json("web_analytics", fused, 3, None, None, shape)
+    one = await stores.page_json("web_analytics", fused, JsonPage(3, None, None, shape))
     assert analytics.statements == before + 1
     await stores.ensure(apart, ["anonymous_id"])
-    two, found = await analytics.page_json("web_analytics", apart, 3, None, None, shape)
+    two, found = await analytics.page_json("web_analytics", apart, JsonPage(3, None, None, shape))
     assert analytics.statements == before + 3
     assert (fused.values, fused.shared) == (apart.values, apart.shared)
     assert one == two and found == []
     if handle in ("bob", "carol"):
         assert fused.shared == {"anonymous_id": 1}
     # Found once: the next page reads with the values it has.
-    await stores.page_json("web_analytics", fused, 3, None, None, shape)
+    await stores.page_json("web_analytics", fused, JsonPage(3, None, None, shape))
     assert analytics.statements == before + 4
 
 
@@ -251,3 +252,68 @@ async def test_the_record_read_past_the_page_is_not_written(
     planned, run, executor, calls = await _answers(app, query)
     assert planned and calls == 1 and run == executor
     assert orjson.loads(run)["data"]["me"]["webAnalytics"]["pageInfo"]["hasNextPage"] is True
+
+
+async def test_a_page_finding_a_key_holds_up_no_read_of_other_keys(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The events page finds the cookie ids in its own statement, slowed here; the profile
+    # (the anchor only) and payment (the billing id, another key) start at once beside it.
+    stores: Stores = app.state.services.stores
+    started: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+
+    def watch(store: str, slow: float) -> None:
+        pool = stores.by_name[store].pool  # type: ignore[union-attr]  # table stores only
+        for name in ("fetch", "fetchrow"):
+            inner = getattr(pool, name)
+
+            async def timed(*args: Any, _inner: Any = inner, **kwargs: Any) -> Any:
+                started.setdefault(store, loop.time())
+                await asyncio.sleep(slow)
+                return await _inner(*args, **kwargs)
+
+            monkeypatch.setattr(pool, name, timed)
+
+    for store, slow in (("analytics", 0.5), ("app", 0.0), ("billing", 0.0)):
+        watch(store, slow)
+    query = (
+        "{ me { webAnalytics(first: 2) { edges { cursor node { id } } } "
+        "profile { firstName } payment { bankName } } }"
+    )
+    begun = loop.time()
+    planned, run, executor, _ = await _answers(app, query)
+    assert planned and run == executor
+    assert started["analytics"] - begun < 0.1
+    # The anchor is read on the app store first; nothing after it waits for the events page.
+    assert started["app"] - begun < 0.1 and started["billing"] - begun < 0.4, started
+
+
+async def test_a_read_that_needs_the_key_being_found_waits_for_it(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While the events page finds alice's cookie ids (slowed), her devices' page needs them
+    # too: it waits for that statement and reads with what it found, not finding them again.
+    analytics = stores.postgres("web_analytics")
+    inner = analytics.pool.fetchrow
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await inner(*args, **kwargs)
+
+    monkeypatch.setattr(analytics.pool, "fetchrow", slow)
+    shape = (("node", (("id", Value("id")),)),)
+    person = await stores.person_of(subject_id("alice"), all_keys=False)
+    whole = await stores.person_of(subject_id("alice"))
+    assert person is not None and whole is not None
+    before = analytics.statements
+    page = asyncio.create_task(
+        stores.page_json("web_analytics", person, JsonPage(2, None, None, shape))
+    )
+    await asyncio.sleep(0.05)
+    assert "anonymous_id" in person.pending
+    devices = await stores.page("device", person, 5, None)
+    assert page.done() and not person.pending
+    assert analytics.statements == before + 2  # the page, then the devices: no third
+    assert devices == await stores.page("device", whole, 5, None)
+    assert person.values["anonymous_id"] == whole.values["anonymous_id"]
