@@ -231,17 +231,24 @@ def explain(key: str, r: dict[str, Any]) -> list[str]:
     if peer is not None:
         ours, theirs = _median(r, "dsar.cpu_per_request"), _median(r, f"{peer}.cpu_per_request")
         pg = _median(r, "dsar.pg_cpu_per_request")
-        if ours is not None and theirs is not None:
+        their_pg = _median(r, f"{peer}.pg_cpu_per_request")
+        busy = profile["server_cpu_s"] / profile["wall_s"] if profile else None
+        if ours is not None and theirs is not None and busy is not None and busy < 0.85:
+            # The server had CPU to spare: the machine's cores, shared with PostgreSQL, limit.
+            out.append(
+                f"What limits it: the machine's {os.cpu_count()} cores, which the server, "
+                f"PostgreSQL and the load generator share; the dsar server ran at "
+                f"{busy * 100:.0f} % of one core. Per request dsar's server spends {ours:.1f} ms "
+                f"of CPU and PostgreSQL {pg or 0:.1f} ms for it, against {theirs:.1f} ms and "
+                f"{their_pg or 0:.1f} ms on the {peer} side."
+            )
+        elif ours is not None and theirs is not None:
             out.append(
                 f"What limits it: the dsar server's own CPU. It spends {ours:.1f} ms of CPU per "
                 f"request against {theirs:.1f} ms for the {peer} side"
                 + (f", while PostgreSQL spends {pg:.1f} ms for dsar" if pg is not None else "")
                 + "; under load the server process runs at "
-                + (
-                    f"{profile['server_cpu_s'] / profile['wall_s'] * 100:.0f} % of one core"
-                    if profile
-                    else "full speed"
-                )
+                + (f"{busy * 100:.0f} % of one core" if busy is not None else "full speed")
                 + " (one process, one core)."
             )
     if profile and profile.get("parts"):

@@ -582,13 +582,40 @@ class PostgresStore:
         back as `resolve_all` gives them, and only those no other person's rows carry are read.
         """
         cat = self.categories[key]
+        if not resolve and not person.has_all(cat.keys):
+            return Written("", [], [], False), []
         args: list[Any] = []
+        sql = self.page_json_sql(key, person, asked, resolve, args)
+        self.statements += 1
+        row = await self.pool.fetchrow(sql, *args)
+        assert row is not None  # an aggregate: one row
+        text, count, refused_any = row[0], row[1], row[2]
+        if refused_any:
+            raise NotInShape(key)
+        rows = (row[3] or ()) if resolve else ()
+        keys = _found(len(resolve), [(int(k), v, shared == "true") for k, v, shared in rows])
+        more = count > asked.size
+        if asked.positions:
+            records = text or []
+            return Written("", [r[0] for r in records], [tuple(r[1:]) for r in records], more), keys
+        return Written(text or "", [], [], more), keys
+
+    def page_json_sql(
+        self,
+        key: str,
+        person: Person,
+        asked: JsonPage,
+        resolve: Sequence[KeyConfig],
+        args: list[Any],
+    ) -> str:
+        """`page_json`'s statement (its values appended to `args`): one row of the page's
+        text (or records), how many were read, whether a record shown cannot be written,
+        and, with `resolve`, the keys' values found."""
+        cat = self.categories[key]
         first_values = None
         if resolve:
             found = self._resolve_sql(resolve, person, args)
             first_values = "ARRAY(SELECT f.v FROM found f WHERE f.k = 0 AND NOT f.shared)"
-        elif not person.has_all(cat.keys):
-            return Written("", [], [], False), []
         size, positions = asked.size, asked.positions
         page = cat.page_sql(
             person,
@@ -617,19 +644,7 @@ class PostgresStore:
                 f"WITH found AS MATERIALIZED ({found}) {sql}, (SELECT "  # noqa: S608  # built from checked identifiers and GraphQL names only
                 f"array_agg(ARRAY[f.k::text, f.v, f.shared::text] ORDER BY f.k, f.v) FROM found f)"
             )
-        self.statements += 1
-        row = await self.pool.fetchrow(f"{sql} FROM ({page}) p", *args)
-        assert row is not None  # an aggregate: one row
-        text, count, refused_any = row[0], row[1], row[2]
-        if refused_any:
-            raise NotInShape(key)
-        rows = (row[3] or ()) if resolve else ()
-        keys = _found(len(resolve), [(int(k), v, shared == "true") for k, v, shared in rows])
-        more = count > size
-        if positions:
-            records = text or []
-            return Written("", [r[0] for r in records], [tuple(r[1:]) for r in records], more), keys
-        return Written(text or "", [], [], more), keys
+        return f"{sql} FROM ({page}) p"
 
     def resolves_here(self, key: str) -> bool:
         """Whether `page_json` may find the values of this category's first `match` key in
