@@ -130,27 +130,36 @@ class Stores:
                 needed |= {used for _, used in key.match}
         if needed <= person.values.keys():
             return  # nothing to find: no wait on reads finding other keys
-        for name in needed & person.pending.keys():
-            # Being found by a page's statement: wait for that (not for its lock), and not
-            # cancel it if this read is cancelled.
-            await asyncio.wait([person.pending[name]])
-        async with person.lock:
-            for key in self.config.keys[1:]:
-                if key.name not in needed or key.name in person.values:
-                    continue
-                if not person.has_all(tuple(k for _, k in key.match)):
-                    person.values[key.name] = ()
-                    continue
-                # Keys read from the same rows come along in the same statement, needed now
-                # or not: another category of this request will likely want them.
-                together = [key] + [
-                    k
-                    for k in self.config.keys[1:]
-                    if k is not key
-                    and k.name not in person.values
-                    and (k.store, k.table, k.match) == (key.store, key.table, key.match)
-                ]
-                _keep(person, together, await self._key_store(key).resolve_all(together, person))
+        while True:
+            for name in needed & person.pending.keys():
+                # Being found by a page's statement: wait for that (not for its lock), and
+                # not cancel it if this read is cancelled.
+                await asyncio.wait([person.pending[name]])
+            async with person.lock:
+                # A page said it is finding one of them while this read waited for the lock
+                # (it says so under the lock only): wait for it rather than find it twice.
+                if not needed & person.pending.keys():
+                    await self._find(person, needed)
+                    return
+
+    async def _find(self, person: Person, needed: set[str]) -> None:
+        """The keys `needed` that are not known yet, in order (under the person's lock)."""
+        for key in self.config.keys[1:]:
+            if key.name not in needed or key.name in person.values:
+                continue
+            if not person.has_all(tuple(k for _, k in key.match)):
+                person.values[key.name] = ()
+                continue
+            # Keys read from the same rows come along in the same statement, needed now or
+            # not: another category of this request will likely want them.
+            together = [key] + [
+                k
+                for k in self.config.keys[1:]
+                if k is not key
+                and k.name not in person.values
+                and (k.store, k.table, k.match) == (key.store, key.table, key.match)
+            ]
+            _keep(person, together, await self._key_store(key).resolve_all(together, person))
 
     def _keys_of(self, category: str) -> list[str]:
         mapped = self.config.categories[category]

@@ -317,3 +317,28 @@ async def test_a_read_that_needs_the_key_being_found_waits_for_it(
     assert analytics.statements == before + 2  # the page, then the devices: no third
     assert devices == await stores.page("device", whole, 5, None)
     assert person.values["anonymous_id"] == whole.values["anonymous_id"]
+
+
+async def test_a_key_said_pending_while_a_read_waited_for_the_lock_is_not_found_twice(
+    stores: Stores,
+) -> None:
+    # The order a page and a read can meet in: the read waits for the lock, the page takes
+    # it first and says it is finding the cookie ids; the read then waits for the page.
+    analytics = stores.postgres("web_analytics")
+    whole = await stores.person_of(subject_id("alice"))
+    person = await stores.person_of(subject_id("alice"), all_keys=False)
+    assert person is not None and whole is not None
+    before = analytics.statements
+    await person.lock.acquire()
+    read = asyncio.create_task(stores.ensure(person, ["anonymous_id"]))
+    await asyncio.sleep(0.01)  # the read now waits for the lock
+    done = asyncio.get_running_loop().create_future()
+    person.pending["anonymous_id"] = done
+    person.lock.release()
+    await asyncio.sleep(0.01)
+    assert not read.done()  # it waits for the page, not finding the key itself
+    person.values["anonymous_id"] = whole.values["anonymous_id"]
+    del person.pending["anonymous_id"]
+    done.set_result(None)
+    await read
+    assert analytics.statements == before
