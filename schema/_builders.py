@@ -57,7 +57,7 @@ def edge_writer(
     parts: tuple[tuple[str, str], ...], typename: str
 ) -> Callable[[str, str | None], str]:
     """`(node's JSON text, cursor) -> the edge's JSON text`, its parts in order: the text
-    orjson writes for `edge_builder`'s dict (a cursor is base64url, nothing in it to escape)."""
+    orjson writes for `edge_builder`'s dict (keys, type name and cursor written by orjson)."""
     heads = [
         ("{" if i == 0 else ",") + orjson.dumps(key).decode() + ":"
         for i, (key, _) in enumerate(parts)
