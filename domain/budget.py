@@ -99,9 +99,7 @@ class Pacer:
         its place among the active streams goes back at once, so that clients that stop
         reading hold no other export up, and the wait is not counted into the slice that the
         next pace point makes the exports pay for."""
-        if self.holding:
-            self.holding = False
-            self.budget._free.release()
+        self._give_back()
         if self.resumed:
             self.worked += asyncio.get_running_loop().time() - self.resumed
             self.resumed = 0.0
@@ -111,9 +109,7 @@ class Pacer:
         loop = asyncio.get_running_loop()
         ran = self.worked + (loop.time() - self.resumed if self.resumed else 0.0)
         self.worked = 0.0
-        if self.holding:
-            self.holding = False
-            budget._free.release()
+        self._give_back()
         if budget.small and budget.share < 1:
             await budget._give_way(ran)
         else:
@@ -140,6 +136,10 @@ class Pacer:
         self.beside_at = loop.time()
 
     def close(self) -> None:
+        self._give_back()
+
+    def _give_back(self) -> None:
+        """The stream's place among the active streams, if it holds one, goes back."""
         if self.holding:
             self.holding = False
             self.budget._free.release()

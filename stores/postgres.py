@@ -107,11 +107,12 @@ def json_shape(shape: Shape, category: Category) -> tuple[str, str]:
         for n, (key, value) in enumerate(members):
             if _GRAPHQL_NAME.fullmatch(key) is None:
                 raise ValueError(f"not a GraphQL name: {key!r}")
-            head = _literal(("{" if n == 0 else ",") + f'"{key}":')
+            lead = ("{" if n == 0 else ",") + f'"{key}":'
+            head = _literal(lead)
             if isinstance(value, str):
                 if _GRAPHQL_NAME.fullmatch(value) is None:
                     raise ValueError(f"not a GraphQL name: {value!r}")
-                parts.append(_literal(("{" if n == 0 else ",") + f'"{key}":"{value}"'))
+                parts.append(_literal(f'{lead}"{value}"'))
                 continue
             if isinstance(value, tuple):
                 parts += [head, obj(value)]
