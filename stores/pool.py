@@ -11,6 +11,7 @@ server plus `COMMAND_GRACE` on the client (a black-holed network never answers t
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -31,6 +32,14 @@ SNAPSHOT_ACQUIRE_TIMEOUT = 15.0
 # (domain/turns.py): the snapshot, and the one beside it that reads the bundle's web pages while
 # its data file streams (stores/streams.py, `Snapshot.beside`).
 SNAPSHOTS = 6
+# What the kernel may hold of an export's COPY that dsar has not read yet, on a TCP connection.
+# An export that gives way to small requests stops reading its COPY so that its backend stops
+# too (domain/budget.py). Linux grows a socket's receive buffer up to `net.ipv4.tcp_rmem`'s
+# maximum (32 MB on the benchmark's machine, 6 MB by default): in CI a paused data file of 23 MB
+# was written whole into it, the backend's CPU spent while the export was meant to wait. Linux
+# keeps twice the size asked: 2 MB, 15 ms of the COPY's CSV (136 MB/s here), and the COPY keeps
+# its full speed from a database up to 15 ms away (2 MB a round trip).
+EXPORT_RECEIVE_BUFFER = 1024 * 1024
 PING_BUDGET = 1.0
 CONNECT_TIMEOUT = 5.0
 COMMAND_GRACE = 2.0
@@ -46,6 +55,19 @@ async def _init(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
     if tracing_on():  # a span per statement; untraced, asyncpg's faster path stays
         conn.add_query_logger(statement_span)
+
+
+async def _init_export(conn: asyncpg.Connection) -> None:
+    await _init(conn)
+    bound_receive_buffer(conn, EXPORT_RECEIVE_BUFFER)
+
+
+def bound_receive_buffer(conn: asyncpg.Connection, size: int) -> None:
+    """Fixes the connection's receive buffer at `size` bytes, where it is a TCP socket (a Unix
+    socket's sender bounds what waits in it). Linux no longer grows a buffer set so."""
+    sock = conn._transport.get_extra_info("socket")  # type: ignore[attr-defined]  # asyncpg's own transport
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -114,9 +136,11 @@ async def create_pool(
     max_size: int = 10,
     acquire_timeout: float = ACQUIRE_TIMEOUT,
     read_only: bool = False,
+    exports: bool = False,
 ) -> asyncpg.Pool:
     """`read_only`: every transaction of the pool is read only (the company's stores: dsar
-    reads them and never writes, whatever a bug or a stores file might ask), in UTC."""
+    reads them and never writes, whatever a bug or a stores file might ask), in UTC.
+    `exports`: its connections stream exports' COPYs (`EXPORT_RECEIVE_BUFFER`)."""
     settings = server_settings(dsn)
     if read_only:
         settings["default_transaction_read_only"] = "on"
@@ -131,7 +155,7 @@ async def create_pool(
         max_size=max_size,
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
-        init=_init,
+        init=_init_export if exports else _init,
         reset=_keep_session,
         loop=None,
         connection_class=asyncpg.Connection,

@@ -457,7 +457,9 @@ class PostgresStore:
         try:
             # Two a turn: an export's snapshot, and the one beside it that reads its web
             # pages while its data file streams (`stores.streams.Snapshot.beside`).
-            exports = await create_pool(dsn, min_size=0, max_size=2 * snapshots, read_only=True)
+            exports = await create_pool(
+                dsn, min_size=0, max_size=2 * snapshots, read_only=True, exports=True
+            )
             types = await introspect(pool, tables_of(name, config))
             store = cls(name, pool, types, exports)
             store.map(config, catalogue)
