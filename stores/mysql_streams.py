@@ -30,7 +30,7 @@ from catalogue import Category, Field
 from stores.mapping import Person
 from stores.mysql import MappedCategory, MySQLStore, timestamp_text
 from stores.mysql_pool import COMMAND_GRACE
-from stores.pool import SNAPSHOT_ACQUIRE_TIMEOUT
+from stores.pool import SNAPSHOT_ACQUIRE_TIMEOUT, bound_receive_buffer
 from stores.streams import FORMULA_STARTS, Held, columns, text_columns
 from stores.tracing import ended as ended_span
 from stores.tracing import stream_span
@@ -195,6 +195,7 @@ class RowStream:
         parts, size, count = [self.head], len(self.head), 0
         if self._sql is not None:
             self._reading = True
+            transport = self._snap.conn._transport  # type: ignore[attr-defined]  # public in the Cython class, missing from its stub
             async with self._snap.conn.cursor(SSCursor) as cur:
                 await cur.execute(self._sql, self._args)
                 batch = 256
@@ -204,7 +205,15 @@ class RowStream:
                     parts.append(data)
                     size += len(data)
                     if size >= CHUNK:
-                        yield b"".join(parts)
+                        # asyncmy reads all that arrives into its own buffer, however long the
+                        # reader waits: a paused export took in the rest of its result (16 MB
+                        # of 20 in a second, in tests/stores/test_mysql.py). Paused here, the
+                        # rest waits in the socket (2 MB at most), then on the server.
+                        transport.pause_reading()
+                        try:
+                            yield b"".join(parts)
+                        finally:
+                            transport.resume_reading()
                         parts, size = [], 0
                     # Half a chunk per batch, whatever the width of a row: chunks stay
                     # close to CHUNK (a batch costs a few C-level calls, whatever its size).
@@ -337,6 +346,9 @@ async def snapshot(
     )
     async with store.connection(SNAPSHOT_ACQUIRE_TIMEOUT) as conn:
         try:
+            # As a PostgreSQL export's (stores/pool.py): paused, the server's thread stops
+            # within 2 MB. The connection is closed afterwards, as below.
+            bound_receive_buffer(conn._transport)  # type: ignore[attr-defined]  # public in the Cython class, missing from its stub
             # The client's own read bound, public on asyncmy's connection; this one is closed
             # at the end, so the change does not outlive the export.
             conn._read_timeout = statement_timeout + COMMAND_GRACE  # type: ignore[attr-defined]  # public in the Cython class, missing from its stub

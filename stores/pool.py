@@ -59,13 +59,13 @@ async def _init(conn: asyncpg.Connection) -> None:
 
 async def _init_export(conn: asyncpg.Connection) -> None:
     await _init(conn)
-    bound_receive_buffer(conn, EXPORT_RECEIVE_BUFFER)
+    bound_receive_buffer(conn._transport)  # type: ignore[attr-defined]  # asyncpg's own transport
 
 
-def bound_receive_buffer(conn: asyncpg.Connection, size: int) -> None:
-    """Fixes the connection's receive buffer at `size` bytes, where it is a TCP socket (a Unix
-    socket's sender bounds what waits in it). Linux no longer grows a buffer set so."""
-    sock = conn._transport.get_extra_info("socket")  # type: ignore[attr-defined]  # asyncpg's own transport
+def bound_receive_buffer(transport: Any, size: int = EXPORT_RECEIVE_BUFFER) -> None:
+    """Fixes a database connection's receive buffer at `size` bytes, where it is a TCP socket
+    (a Unix socket's sender bounds what waits in it). Linux no longer grows a buffer set so."""
+    sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 

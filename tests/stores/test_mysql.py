@@ -3,10 +3,15 @@ PostgreSQL's for the same rows. Fixtures live here: this module builds its own d
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import fcntl
 import os
 import re
 import secrets
+import socket
+import sys
+import termios
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +29,7 @@ from stores.config import StoresConfig, StoresError, parse_stores
 from stores.mapping import Person
 from stores.mysql import MySQLStore
 from stores.mysql_pool import parse_dsn
+from stores.pool import EXPORT_RECEIVE_BUFFER
 from stores.postgres import PostgresStore
 
 CATEGORIES = ("profile", "identifiers", "device", "web_analytics", "sensitive", "preferences")
@@ -492,6 +498,19 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+async def _paused_within_the_bound(snap: mysql_streams.Snapshot) -> None:
+    """A paused export reads nothing more (asyncmy would take the whole result into memory):
+    the rest waits in the socket, which holds at most 2 MB (`EXPORT_RECEIVE_BUFFER`, as a
+    PostgreSQL export's), and then on the server, whose thread stops writing."""
+    sock = snap.conn._transport.get_extra_info("socket")
+    assert sock.family == socket.AF_INET  # the tests' MariaDB is on 127.0.0.1
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * EXPORT_RECEIVE_BUFFER
+    await asyncio.sleep(1)
+    assert not snap.conn._transport.is_reading()
+    queued = fcntl.ioctl(sock.fileno(), termios.FIONREAD, bytes(4))
+    assert 0 < int.from_bytes(queued, sys.byteorder) <= 2 * EXPORT_RECEIVE_BUFFER
+
+
 async def test_large_export_streams_in_flat_memory(env: Env) -> None:
     n = 200_000
     rows = [
@@ -516,3 +535,12 @@ async def test_large_export_streams_in_flat_memory(env: Env) -> None:
             assert stream.records == n
             assert size > 15_000_000 and chunks > 150
             assert peak - start < 16 * 1024 * 1024, (fmt, peak - start)
+    # A reader that pauses (a slow client, or an export giving way to small requests).
+    async with mysql_streams.snapshot(env.my) as snap:
+        stream = snap.csv("web_analytics", person)
+        chunks = 0
+        async for _ in stream:
+            chunks += 1
+            if chunks == 20:
+                await _paused_within_the_bound(snap)
+        assert stream.records == n
