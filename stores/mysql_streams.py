@@ -195,7 +195,7 @@ class RowStream:
         parts, size, count = [self.head], len(self.head), 0
         if self._sql is not None:
             self._reading = True
-            transport = self._snap.conn._transport  # type: ignore[attr-defined]  # public in the Cython class, missing from its stub
+            transport = self._snap.reading()
             async with self._snap.conn.cursor(SSCursor) as cur:
                 await cur.execute(self._sql, self._args)
                 batch = 256
@@ -245,6 +245,14 @@ class Snapshot:
         # A copy's own variants of categories whose withheld items its rule releases.
         self.released: dict[str, Category] = {}
         self._streams: list[RowStream] = []
+
+    def reading(self) -> Any:
+        """The connection's transport, reading again: a stream left at one of its chunks
+        (`RowStream`, reading paused) would leave the next statement waiting for bytes that
+        nothing reads, where asyncmy first reads what is left of that stream's result."""
+        transport = self.conn._transport  # type: ignore[attr-defined]  # public in the Cython class, missing from its stub
+        transport.resume_reading()
+        return transport
 
     def _mapped(self, key: str) -> MappedCategory:
         """The category as this copy reads it: released items selected as values."""
@@ -313,6 +321,7 @@ class Snapshot:
         groups = [f"CAST({cat.column(k)} AS CHAR)" for k in kinds]
         by = ", ".join(str(i + 1) for i in range(len(kinds)))
         group_by = f" GROUP BY {by} ORDER BY {by}" if kinds else ""
+        self.reading()
         async with self.conn.cursor() as cur:
             await cur.execute(
                 f"SELECT {', '.join(groups + counts)}{body}{group_by}", tuple(args)
