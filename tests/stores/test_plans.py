@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import pytest
 
 from catalogue import Catalogue
 from stores.mapping import JsonPage, Value
@@ -29,10 +28,7 @@ CALLS = 8  # five plans for the values of each call, then the one kept
 EVENTS = 100_000  # on one cookie id, as the benchmark's heavy person: what prices `LIMIT $n`
 
 
-@pytest.mark.parametrize("positions", [False, True])
-async def test_a_page_finding_its_keys_keeps_one_plan(
-    stores: Stores, catalogue: Catalogue, positions: bool
-) -> None:
+async def test_a_page_finding_its_keys_keeps_one_plan(stores: Stores, catalogue: Catalogue) -> None:
     analytics = stores.postgres("web_analytics")
     heavy = await new_subject(stores, catalogue, events=EVENTS)
     dsn = stores.config.store(analytics.name).dsn
@@ -43,19 +39,21 @@ async def test_a_page_finding_its_keys_keeps_one_plan(
         anchor_only = await stores.person_of(heavy.id, all_keys=False)
         assert person is not None and anchor_only is not None
         shape = (("node", (("id", Value("id")), ("url", Value("page_url")))),)
-        asked = JsonPage(10, None, None, shape, positions)
         keys = [k for k in stores.config.keys if k.name == "anonymous_id"]
-        args: list[Any] = []
-        sql = analytics.page_json_sql("web_analytics", anchor_only, asked, keys, args)
-        answers = [await conn.fetchrow(sql, *args) for _ in range(CALLS)]
-        page = answers[0]
-        assert page is not None and all(a == page for a in answers)  # the same at every call
-        assert page[1] == 11  # the page and one more, and the person's cookie ids found
-        assert sorted(v for _, v, _ in page[3]) == sorted(person.of("anonymous_id"))
-        plans = await conn.fetchrow(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
-            sql,
-        )
-        assert plans is not None and tuple(plans) == (CALLS - 5, 5)
+        for positions in (False, True):  # the page's text, or each record with its cursor's
+            asked = JsonPage(10, None, None, shape, positions)
+            args: list[Any] = []
+            sql = analytics.page_json_sql("web_analytics", anchor_only, asked, keys, args)
+            answers = [await conn.fetchrow(sql, *args) for _ in range(CALLS)]
+            page = answers[0]
+            assert page is not None and all(a == page for a in answers)  # the same each call
+            assert page[1] == 11  # the page and one more, and the person's cookie ids found
+            assert sorted(v for _, v, _ in page[3]) == sorted(person.of("anonymous_id"))
+            plans = await conn.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement = $1",
+                sql,
+            )
+            assert plans is not None and tuple(plans) == (CALLS - 5, 5), positions
     finally:
         await conn.close()
