@@ -108,7 +108,11 @@ def create_app(
         catalogue = load_catalogue(settings.catalogue_file)
         deployment = settings.locate()
         stores = await Stores.open(
-            deployment.stores, catalogue, deployment.service_dsn, snapshots=settings.export_streams
+            deployment.stores,
+            catalogue,
+            deployment.service_dsn,
+            snapshots=settings.export_streams,
+            watch_logins=True,
         )
         try:
             db = await create_pool(deployment.service_dsn)

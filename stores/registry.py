@@ -24,7 +24,7 @@ from stores.mapping import Fields, JsonPage, Person, Position, Row, Written
 from stores.pool import SNAPSHOTS, create_pool
 from stores.postgres import PostgresStore
 from stores.streams import snapshot as postgres_snapshot
-from stores.subjects import Subjects
+from stores.subjects import LoginWatch, Subjects
 
 Store = TableStore | FilesStore
 
@@ -49,9 +49,12 @@ class Stores:
         service_dsn: str,
         *,
         snapshots: int = SNAPSHOTS,
+        watch_logins: bool = False,
     ) -> Stores:
         """Opens every store and checks every section against the live systems. `snapshots`:
-        connections each PostgreSQL store keeps for exports, apart from its queries' pool."""
+        connections each PostgreSQL store keeps for exports, apart from its queries' pool.
+        `watch_logins`: logins' subjects are served from memory while a connection of their
+        own listens for changes to them (`LoginWatch`: a server's requests)."""
         config.check_covers(catalogue)
         by_name: dict[str, Store] = {}
         pool = None
@@ -62,9 +65,15 @@ class Stores:
         except BaseException:
             await _close(by_name.values())
             raise
-        return cls(config, by_name, Subjects(pool))
+        watch = None
+        if watch_logins:
+            watch = LoginWatch(service_dsn)
+            watch.start()
+        return cls(config, by_name, Subjects(pool, watch))
 
     async def close(self) -> None:
+        if self.subjects.watch is not None:
+            await self.subjects.watch.close()
         await _close(self.by_name.values())
         await self.subjects.pool.close()
 

@@ -35,6 +35,11 @@ TIMES = [
     "1970-01-01 00:00:00+00",  # no microseconds: none written
     "2024-02-29 12:00:00.5+02",  # another zone: written in UTC
     "2024-02-29 23:59:59.999999-11",
+    "0999-01-02 03:04:05+00",  # a whole second before 1000 (to_json's text, padded too)
+    "0001-01-01 00:00:00+00",  # the first and last seconds a Python datetime has
+    "9999-12-31 23:59:59+00",
+    "1850-01-01 00:00:00+00:01:15",  # an offset in seconds (local mean time): still whole
+    "2024-02-29 12:00:00+05:30",
 ]
 
 
@@ -93,7 +98,7 @@ async def test_any_text_and_time_is_written_as_the_executor_answers(
         await owner.execute(
             "INSERT INTO page_events (anonymous_id, ts, session_id, url, event_type, element, "
             "referrer, duration_ms) VALUES ($1, $2::text::timestamptz, $3, $4, $5, $6, NULL, $7)",
-            cookie, ts, TEXT, TEXT[n::2], '"\\', "", [-(2**31), 2**31 - 1, 0, None, 7][n],
+            cookie, ts, TEXT, TEXT[n::2], '"\\', "", [-(2**31), 2**31 - 1, 0, None, 7][n % 5],
         )  # fmt: skip
     planned, run, executor, calls = await _answers(app, EVENTS)
     assert planned and calls == 1
@@ -101,11 +106,16 @@ async def test_any_text_and_time_is_written_as_the_executor_answers(
     edges = orjson.loads(run)["data"]["me"]["webAnalytics"]["edges"]
     written = [e["node"] for e in edges if e["node"]["sessionId"] == TEXT]
     assert [w["occurredAt"] for w in written] == [
+        "0001-01-01T00:00:00+00:00",
+        "0999-01-02T03:04:05+00:00",
         "0999-01-02T03:04:05.000001+00:00",
+        "1849-12-31T23:58:45+00:00",
         "1969-12-31T23:59:59.123456+00:00",
         "1970-01-01T00:00:00+00:00",
+        "2024-02-29T06:30:00+00:00",
         "2024-02-29T10:00:00.500000+00:00",
         "2024-03-01T10:59:59.999999+00:00",
+        "9999-12-31T23:59:59+00:00",
     ]
     assert {w["pageUrl"] for w in written} == {TEXT[n::2] for n in range(len(TIMES))}
 
