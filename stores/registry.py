@@ -67,7 +67,7 @@ class Stores:
             raise
         watch = None
         if watch_logins:
-            watch = LoginWatch(service_dsn)
+            watch = LoginWatch(service_dsn, pool)
             watch.start()
         return cls(config, by_name, Subjects(pool, watch))
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from stores.pool import CONNECT_TIMEOUT, PING_BUDGET, server_settings
+from stores.pool import CONNECT_TIMEOUT, server_settings
 from stores.scope import Scope, scoped
 
 log = logging.getLogger("dsar.stores")
@@ -27,11 +29,15 @@ log = logging.getLogger("dsar.stores")
 # Where the service database says a login's subject or a subject's anchor changed
 # (0021_login_changes.sql): every process listening forgets what it remembered of logins.
 CHANNEL = "dsar_logins"
+# Where a process checks that it still hears the database: a notice it sends through its pool,
+# a random token for payload, which the listening connection must hear within `PROBE_BUDGET`.
+PROBE_CHANNEL = "dsar_logins_probe"
 LOGINS_KEPT = 10_000
 # How long a login's subject is served from memory at most, even with the database's word that
 # nothing changed: a backstop for changes made with triggers off (a restore, a replica).
 LOGIN_TTL = 60.0
-PING_EVERY = 5.0  # the listening connection's liveness check
+PROBE_EVERY = 5.0
+PROBE_BUDGET = 2.0  # a pool's wait for a free connection included (stores/pool.py)
 RETRY_AFTER = 2.0  # a lost listening connection is opened again after this
 
 Login = tuple[UUID, str | None]  # a login's subject and that subject's anchor value
@@ -44,41 +50,46 @@ class LoginWatch:
 
     Every request with a token names its login; without this, each asked the service database
     (`dsar_subject_for_login`): a round trip and about 0.13 ms of the database's CPU and 0.15 ms
-    of the server's per request (issue 19). Nothing is served from memory unless the connection
-    is listening: when it is lost (the database restarted, the connection cut, or silent past
-    `PING_EVERY` and `PING_BUDGET`) everything is forgotten and every login is asked for again
-    until it listens anew. Every process keeps its own and each hears every change, so a login
-    moved to another subject, or a subject removed, is served so by every process at once (the
-    notice comes with the change's commit). Only logins found are kept; `LOGIN_TTL` bounds the
-    age of any entry.
+    of the server's per request (issue 19). Every process keeps its own and each hears every
+    change with its commit, so a login moved to another subject, or a subject removed, is served
+    so by every process within milliseconds. Nothing is served from memory unless the connection
+    listens and hears: every `PROBE_EVERY` seconds a notice sent through `pool` must reach it
+    within `PROBE_BUDGET` (a connection silently cut, or one that no longer hears what others
+    send, is found so within 7 s); when it is lost everything is forgotten and every login asked
+    for again until it listens anew. Only logins found are kept; `LOGIN_TTL` bounds the age of
+    any entry.
     """
 
     def __init__(
         self,
         dsn: str,
+        pool: asyncpg.Pool | None = None,
         *,
         size: int = LOGINS_KEPT,
         ttl: float = LOGIN_TTL,
-        ping_every: float = PING_EVERY,
+        probe_every: float = PROBE_EVERY,
         retry_after: float = RETRY_AFTER,
     ) -> None:
         self.dsn = dsn
+        self.pool = pool  # the probes' way in; without one, the watch is never started
         self.size = size
         self.ttl = ttl
-        self.ping_every = ping_every
+        self.probe_every = probe_every
         self.retry_after = retry_after
         self.live = False  # listening: only then is anything served from memory
         self.generation = 0  # moves on at every change heard and every loss
         self.hits = 0
-        self.backend: int | None = None  # the listening connection's backend pid
+        self.connection: asyncpg.Connection | None = None  # the listening one
         self._entries: OrderedDict[tuple[str, str], tuple[float, Login]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._probe: tuple[str, asyncio.Event] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def start(self) -> None:
+        assert self.pool is not None, "a watch probes through its pool"
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="dsar login watch")
 
@@ -91,7 +102,7 @@ class LoginWatch:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(BaseException):
                 await self._task
             self._task = None
 
@@ -127,31 +138,53 @@ class LoginWatch:
     def _heard(self, *_: object) -> None:
         self.forget()
 
-    def _lost(self, *_: object) -> None:
+    def _probed(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        if self._probe is not None and payload == self._probe[0]:
+            self._probe[1].set()  # another process's probe is none of this one's business
+
+    def _lost(self) -> None:
         self.live = False
         self._listening.clear()
         self.forget()
 
+    async def _probe_once(self) -> None:
+        """Raises TimeoutError unless a notice sent through the pool is heard in time."""
+        assert self.pool is not None
+        token, heard = secrets.token_hex(16), asyncio.Event()
+        self._probe = (token, heard)
+        try:
+            async with asyncio.timeout(PROBE_BUDGET):
+                await self.pool.execute("SELECT pg_notify($1, $2)", PROBE_CHANNEL, token)
+                await heard.wait()
+        finally:
+            self._probe = None
+
     async def _run(self) -> None:
         while True:
             conn: asyncpg.Connection | None = None
+            ended = asyncio.Event()
             try:
                 conn = await asyncpg.connect(
                     self.dsn, timeout=CONNECT_TIMEOUT, server_settings=server_settings(self.dsn)
                 )
-                conn.add_termination_listener(self._lost)
+                conn.add_termination_listener(lambda _c, e=ended: e.set())  # this one's own event
                 await conn.add_listener(CHANNEL, self._heard)  # LISTEN, answered: listening
-                self.backend = conn.get_server_pid()
+                await conn.add_listener(PROBE_CHANNEL, self._probed)
+                self.connection = conn
                 self.forget()  # nothing kept from before: changes made then were not heard
                 self.live = True
                 self._listening.set()
-                while not conn.is_closed():
-                    await asyncio.sleep(self.ping_every)
-                    await conn.fetchval("SELECT 1", timeout=PING_BUDGET)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                while True:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(ended.wait(), self.probe_every)
+                    if ended.is_set():
+                        raise ConnectionError("the listening connection ended")
+                    await self._probe_once()
+            except Exception as exc:  # whatever ends it, the watch goes on
                 log.warning("login watch lost its connection", extra={"error": type(exc).__name__})
             finally:
                 self._lost()
+                self.connection = None
                 if conn is not None:
                     conn.terminate()
             await asyncio.sleep(self.retry_after)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -18,7 +19,7 @@ from catalogue import Catalogue
 from stores.deployment import Deployment
 from stores.registry import Stores
 from stores.seed import subject_id
-from stores.subjects import LoginWatch
+from stores.subjects import LoginWatch, Subjects
 from tests._factories import linked_person
 from tests._tokens import TEST_ISSUER
 
@@ -106,25 +107,30 @@ async def test_every_process_hears_a_login_moved_or_removed(
         assert await s.subjects.for_login(TEST_ISSUER, handle) is None
 
 
+async def _until(done: Callable[[], bool], within: float) -> bool:
+    for _ in range(int(within / 0.02)):
+        if done():
+            return True
+        await asyncio.sleep(0.02)
+    return done()
+
+
 async def test_nothing_is_served_from_memory_while_the_watch_does_not_listen(
     servers: list[Stores], stores: Stores, catalogue: Catalogue, owner_db: asyncpg.Pool
 ) -> None:
     s = servers[0]
     watch = _watch(s)
-    watch.retry_after = 1.0  # down that long once cut
+    watch.retry_after = 3.0  # down that long once cut
     handle = await linked_person(stores, catalogue, TEST_ISSUER, "deaf", 72)
     mine = subject_id(handle)
     first = (mine, await _anchor(owner_db, mine))
     assert await s.subjects.login(TEST_ISSUER, handle) == first
     assert len(watch) >= 1
     # The listening connection is cut (a restart, a network fault, an administrator).
-    backend = watch.backend
+    assert watch.connection is not None
+    backend = watch.connection.get_server_pid()
     assert await owner_db.fetchval("SELECT pg_terminate_backend($1)", backend)
-    for _ in range(100):
-        if not watch.live:
-            break
-        await asyncio.sleep(0.02)
-    assert not watch.live
+    assert await _until(lambda: not watch.live, 2.0)
     assert len(watch) == 0  # everything it kept is forgotten
     # A change made while nobody listens is read at once: nothing is served from memory.
     bob = subject_id("bob")
@@ -137,13 +143,87 @@ async def test_nothing_is_served_from_memory_while_the_watch_does_not_listen(
     hits = watch.hits
     assert await s.subjects.login(TEST_ISSUER, handle) == (bob, await _anchor(owner_db, bob))
     assert watch.hits == hits
-    assert not watch.live  # (all of that well inside its second down)
+    assert not watch.live  # (all of that well inside its 3 s down)
     # It listens again, on a new connection, and keeps logins again.
     assert await watch.listening(within=10)
-    assert watch.backend != backend
+    assert watch.connection is not None and watch.connection.get_server_pid() != backend
     assert await s.subjects.login(TEST_ISSUER, handle) == (bob, await _anchor(owner_db, bob))
     assert await s.subjects.login(TEST_ISSUER, handle) == (bob, await _anchor(owner_db, bob))
     assert watch.hits == hits + 1
+
+
+async def test_a_connection_that_no_longer_hears_is_given_up(
+    deployment: Deployment, stores: Stores, catalogue: Catalogue
+) -> None:
+    # Open and answering, yet deaf (a pooler that does not pass notices on, a primary left
+    # behind by a failover): its probe is not heard, and nothing is served from memory.
+    watch = LoginWatch(deployment.service_dsn, stores.subjects.pool, probe_every=0.2)
+    watch.start()
+    try:
+        subjects = Subjects(stores.subjects.pool, watch)
+        assert await watch.listening()
+        handle = await linked_person(stores, catalogue, TEST_ISSUER, "probe", 73)
+        await subjects.login(TEST_ISSUER, handle)
+        await asyncio.sleep(0.6)  # probes sent and heard: it stays
+        assert watch.live and len(watch) == 1
+        assert watch.connection is not None
+        deaf = watch.connection
+        await deaf.execute("UNLISTEN *")
+        assert await _until(lambda: not watch.live, 3.0)  # a probe and its 2 s
+        assert len(watch) == 0
+        assert deaf.is_closed()
+        assert await watch.listening(within=10)
+    finally:
+        await watch.close()
+
+
+async def test_a_lookup_that_read_before_a_change_is_not_kept(
+    servers: list[Stores], stores: Stores, catalogue: Catalogue, owner_db: asyncpg.Pool
+) -> None:
+    s = servers[0]
+    watch = _watch(s)
+    handle = await linked_person(stores, catalogue, TEST_ISSUER, "race", 74)
+    mine, bob = subject_id(handle), subject_id("bob")
+    real = s.subjects.pool
+
+    class Late:
+        """The pool, but the login is moved (and the move heard) after its lookup read."""
+
+        async def fetchrow(self, *args: object) -> asyncpg.Record:
+            row = await real.fetchrow(*args)
+            heard = watch.generation
+            await owner_db.execute(
+                "UPDATE identity_links SET subject_id = $1 WHERE issuer = $2 AND sub = $3",
+                bob,
+                TEST_ISSUER,
+                handle,
+            )
+            assert await _until(lambda: watch.generation != heard, 2.0)
+            return row
+
+    s.subjects.pool = Late()  # type: ignore[assignment]
+    try:
+        stale = await s.subjects.login(TEST_ISSUER, handle)
+    finally:
+        s.subjects.pool = real
+    assert stale[0] == mine  # what it read, before the move
+    assert await s.subjects.login(TEST_ISSUER, handle) == (bob, await _anchor(owner_db, bob))
+
+
+async def test_an_anchor_changed_is_heard(
+    servers: list[Stores], stores: Stores, catalogue: Catalogue, owner_db: asyncpg.Pool
+) -> None:
+    s = servers[0]
+    handle = await linked_person(stores, catalogue, TEST_ISSUER, "anchor", 75)
+    mine = subject_id(handle)
+    anchor = await _anchor(owner_db, mine)
+    assert await s.subjects.login(TEST_ISSUER, handle) == (mine, anchor)
+    await owner_db.execute("UPDATE subjects SET anchor = $2 WHERE id = $1", mine, anchor + "0")
+
+    async def read() -> Login:
+        return await s.subjects.login(TEST_ISSUER, handle)
+
+    assert await _becomes(read, (mine, anchor + "0")) == (mine, anchor + "0")
 
 
 def test_a_lookup_that_began_before_a_change_is_not_kept() -> None:
@@ -189,3 +269,25 @@ async def test_a_servers_requests_name_their_login_from_memory(
         answers.append(r.json())
     assert answers[0] == answers[1] == {"data": {"me": {"id": str(subject_id("alice"))}}}
     assert watch.hits == 1  # the second request's login was not asked of the database
+
+
+async def test_whatever_ends_its_connection_the_watch_goes_on(
+    deployment: Deployment, stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, failed = asyncpg.connect, []
+
+    async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+        if not failed:  # the first attempt fails as no OSError or PostgresError does
+            failed.append(True)
+            raise asyncpg.exceptions.ProtocolError("unexpected message")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(asyncpg, "connect", connect)
+    watch = LoginWatch(deployment.service_dsn, stores.subjects.pool, retry_after=0.1)
+    watch.start()
+    try:
+        assert await watch.listening(within=10)
+        assert failed
+    finally:
+        await watch.close()
+    assert watch.connection is None and not watch.live
