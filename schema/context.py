@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -17,8 +18,9 @@ class Context:
     services: Services
     principal: Principal | None
     request_id: str = "-"
-    # Where this API is reached from outside ("https://host"), for absolute download links.
-    base_url: str = ""
+    # Where this API is reached from outside ("https://host"), for absolute download links:
+    # or how to find it, asked only by the few fields that write a link (`base_url`).
+    origin: str | Callable[[], str] = ""
     loaders: Loaders = field(init=False)
     # A resolver may ask for an HTTP status and headers beside its typed result (429 for a
     # limit, with Retry-After); the HTTP layer applies them.
@@ -39,6 +41,10 @@ class Context:
 
     def __post_init__(self) -> None:
         self.loaders = fresh_loaders(self.services, self.principal)
+
+    @property
+    def base_url(self) -> str:
+        return self.origin if isinstance(self.origin, str) else self.origin()
 
 
 def fresh_loaders(services: Services, principal: Principal | None) -> Loaders:

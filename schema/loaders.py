@@ -10,6 +10,7 @@ so its reads are grouped and sent exactly as the executor's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -32,16 +33,30 @@ class Loaders:
         self.stores = stores
         self.anchors = anchors or {}
         self.person: DataLoader[UUID, Person | None] = DataLoader(self._person)
-        self.single: DataLoader[SingleKey, Row | None] = DataLoader(self.singles)
-        self.page: DataLoader[PageKey, list[Row]] = DataLoader(self.pages)
-        self.files: DataLoader[tuple[str, UUID], list[Row]] = DataLoader(self.file_lists)
-        self.counts: DataLoader[UUID, dict[str, int]] = DataLoader(self._counts)
-        # Each batch function's DataLoader, by the batch function's name.
-        self.loader_of: dict[str, DataLoader[Any, Any]] = {
-            "singles": self.single,
-            "pages": self.page,
-            "file_lists": self.files,
-        }
+
+    # The others are made when a field first loads through them (most requests use one or two).
+
+    @cached_property
+    def single(self) -> DataLoader[SingleKey, Row | None]:
+        return DataLoader(self.singles)
+
+    @cached_property
+    def page(self) -> DataLoader[PageKey, list[Row]]:
+        return DataLoader(self.pages)
+
+    @cached_property
+    def files(self) -> DataLoader[tuple[str, UUID], list[Row]]:
+        return DataLoader(self.file_lists)
+
+    @cached_property
+    def counts(self) -> DataLoader[UUID, dict[str, int]]:
+        return DataLoader(self._counts)
+
+    def loader_of(self, kind: str) -> DataLoader[Any, Any]:
+        """The DataLoader of a batch function, by the batch function's name."""
+        loaders = {"singles": "single", "pages": "page", "file_lists": "files"}
+        loader: DataLoader[Any, Any] = getattr(self, loaders[kind])
+        return loader
 
     async def _person(self, keys: Sequence[UUID]) -> list[Person | None]:
         # Keys are found as the categories asked for need them: a profile query never waits

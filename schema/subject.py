@@ -81,7 +81,7 @@ async def read_list(
     ctx: Context, category: str, sid: UUID, fields: Fields | None = None
 ) -> list[Row]:
     kind, key = list_read(ctx, category, sid, fields)
-    rows: list[Row] = await ctx.loaders.loader_of[kind].load(key)
+    rows: list[Row] = await ctx.loaders.loader_of(kind).load(key)
     return rows
 
 
