@@ -83,7 +83,7 @@ class LoginWatch:
         self._entries: OrderedDict[tuple[str, str], tuple[float, Login]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
-        self._probe: tuple[str, asyncio.Event] | None = None
+        self._probes: dict[str, asyncio.Event] = {}  # tokens sent, not heard yet
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -139,25 +139,29 @@ class LoginWatch:
         self.forget()
 
     def _probed(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
-        if self._probe is not None and payload == self._probe[0]:
-            self._probe[1].set()  # another process's probe is none of this one's business
+        heard = self._probes.get(str(payload))
+        if heard is not None:  # another process's probe is none of this one's business
+            heard.set()
 
     def _lost(self) -> None:
         self.live = False
         self._listening.clear()
         self.forget()
 
-    async def _probe_once(self) -> None:
-        """Raises TimeoutError unless a notice sent through the pool is heard in time."""
+    async def caught_up(self) -> None:
+        """Returns once every notice committed before the call has been heard (PostgreSQL
+        delivers a listener's notices in the order of their commits): a notice sent through
+        the pool with a random token comes back. Raises TimeoutError unless it comes back
+        within `PROBE_BUDGET`."""
         assert self.pool is not None
         token, heard = secrets.token_hex(16), asyncio.Event()
-        self._probe = (token, heard)
+        self._probes[token] = heard
         try:
             async with asyncio.timeout(PROBE_BUDGET):
                 await self.pool.execute("SELECT pg_notify($1, $2)", PROBE_CHANNEL, token)
                 await heard.wait()
         finally:
-            self._probe = None
+            del self._probes[token]
 
     async def _run(self) -> None:
         while True:
@@ -179,7 +183,7 @@ class LoginWatch:
                         await asyncio.wait_for(ended.wait(), self.probe_every)
                     if ended.is_set():
                         raise ConnectionError("the listening connection ended")
-                    await self._probe_once()
+                    await self.caught_up()  # or TimeoutError: deaf
             except Exception as exc:  # whatever ends it, the watch goes on
                 log.warning("login watch lost its connection", extra={"error": type(exc).__name__})
             finally:

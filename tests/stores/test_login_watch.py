@@ -66,10 +66,29 @@ async def _anchor(owner_db: asyncpg.Pool, subject: UUID) -> str:
     return anchor
 
 
+async def _until(done: Callable[[], bool], within: float) -> bool:
+    for _ in range(int(within / 0.02)):
+        if done():
+            return True
+        await asyncio.sleep(0.02)
+    return done()
+
+
+async def _linked(
+    stores: Stores, catalogue: Catalogue, prefix: str, octet: int, *watches: LoginWatch
+) -> str:
+    """A new person's login, linked, once every watch has heard of the link (its notices come
+    apart from the statements' answers, and would forget what a lookup kept before them)."""
+    handle = await linked_person(stores, catalogue, TEST_ISSUER, prefix, octet)
+    for w in watches:
+        await w.caught_up()
+    return handle
+
+
 async def test_every_process_hears_a_login_moved_or_removed(
     servers: list[Stores], stores: Stores, catalogue: Catalogue, owner_db: asyncpg.Pool
 ) -> None:
-    handle = await linked_person(stores, catalogue, TEST_ISSUER, "watch", 71)
+    handle = await _linked(stores, catalogue, "watch", 71, *map(_watch, servers))
     mine = subject_id(handle)
     first = (mine, await _anchor(owner_db, mine))
     for s in servers:
@@ -107,21 +126,13 @@ async def test_every_process_hears_a_login_moved_or_removed(
         assert await s.subjects.for_login(TEST_ISSUER, handle) is None
 
 
-async def _until(done: Callable[[], bool], within: float) -> bool:
-    for _ in range(int(within / 0.02)):
-        if done():
-            return True
-        await asyncio.sleep(0.02)
-    return done()
-
-
 async def test_nothing_is_served_from_memory_while_the_watch_does_not_listen(
     servers: list[Stores], stores: Stores, catalogue: Catalogue, owner_db: asyncpg.Pool
 ) -> None:
     s = servers[0]
     watch = _watch(s)
     watch.retry_after = 3.0  # down that long once cut
-    handle = await linked_person(stores, catalogue, TEST_ISSUER, "deaf", 72)
+    handle = await _linked(stores, catalogue, "deaf", 72, watch)
     mine = subject_id(handle)
     first = (mine, await _anchor(owner_db, mine))
     assert await s.subjects.login(TEST_ISSUER, handle) == first
@@ -162,7 +173,7 @@ async def test_a_connection_that_no_longer_hears_is_given_up(
     try:
         subjects = Subjects(stores.subjects.pool, watch)
         assert await watch.listening()
-        handle = await linked_person(stores, catalogue, TEST_ISSUER, "probe", 73)
+        handle = await _linked(stores, catalogue, "probe", 73, watch)
         await subjects.login(TEST_ISSUER, handle)
         await asyncio.sleep(0.6)  # probes sent and heard: it stays
         assert watch.live and len(watch) == 1
@@ -182,15 +193,15 @@ async def test_a_lookup_that_read_before_a_change_is_not_kept(
 ) -> None:
     s = servers[0]
     watch = _watch(s)
-    handle = await linked_person(stores, catalogue, TEST_ISSUER, "race", 74)
+    handle = await _linked(stores, catalogue, "race", 74, watch)
     mine, bob = subject_id(handle), subject_id("bob")
     real = s.subjects.pool
 
     class Late:
         """The pool, but the login is moved (and the move heard) after its lookup read."""
 
-        async def fetchrow(self, *args: object) -> asyncpg.Record:
-            row = await real.fetchrow(*args)
+        async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+            row = await real.fetchrow(query, *args)
             heard = watch.generation
             await owner_db.execute(
                 "UPDATE identity_links SET subject_id = $1 WHERE issuer = $2 AND sub = $3",
@@ -214,7 +225,7 @@ async def test_an_anchor_changed_is_heard(
     servers: list[Stores], stores: Stores, catalogue: Catalogue, owner_db: asyncpg.Pool
 ) -> None:
     s = servers[0]
-    handle = await linked_person(stores, catalogue, TEST_ISSUER, "anchor", 75)
+    handle = await _linked(stores, catalogue, "anchor", 75, _watch(s))
     mine = subject_id(handle)
     anchor = await _anchor(owner_db, mine)
     assert await s.subjects.login(TEST_ISSUER, handle) == (mine, anchor)
@@ -274,7 +285,7 @@ async def test_a_servers_requests_name_their_login_from_memory(
 async def test_whatever_ends_its_connection_the_watch_goes_on(
     deployment: Deployment, stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real, failed = asyncpg.connect, []
+    real, failed = asyncpg.connect, list[bool]()
 
     async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
         if not failed:  # the first attempt fails as no OSError or PostgresError does

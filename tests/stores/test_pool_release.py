@@ -1,0 +1,83 @@
+"""A pooled connection goes back to the queue at once when it comes back as it was lent
+(`BoundedPool.release`), and by asyncpg's own release otherwise: an open transaction rolled
+back, a listener removed, a worn-out connection replaced."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from stores.deployment import Deployment
+from stores.pool import BoundedPool, create_pool
+
+
+@pytest.fixture
+async def pool(deployment: Deployment) -> AsyncIterator[BoundedPool]:
+    p = await create_pool(deployment.service_dsn, min_size=1, max_size=1)
+    assert isinstance(p, BoundedPool)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def slow(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Records each release that takes asyncpg's own way."""
+    calls: list[object] = []
+    inner = asyncpg.Pool.release
+
+    async def counted(self: asyncpg.Pool, connection: Any, **kwargs: Any) -> None:
+        calls.append(connection)
+        await inner(self, connection, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Pool, "release", counted)
+    return calls
+
+
+async def test_a_connection_lent_and_given_back_as_it_was_is_free_at_once(
+    pool: BoundedPool, slow: list[object]
+) -> None:
+    backend = await pool.fetchval("SELECT pg_backend_pid()")
+    for _ in range(3):
+        assert await pool.fetchval("SELECT pg_backend_pid()") == backend  # the same one, reused
+    assert pool.get_idle_size() == 1
+    assert slow == []
+    async with pool.acquire() as conn:
+        proxy = conn
+    with pytest.raises(asyncpg.InterfaceError):
+        await proxy.fetchval("SELECT 1")  # the proxy lent is detached, as asyncpg's release does
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("SELECT 1")
+    assert slow == []  # a transaction ended before the release
+
+
+async def test_anything_else_takes_asyncpgs_own_release(
+    pool: BoundedPool, slow: list[object]
+) -> None:
+    # A transaction left open: rolled back, and the connection is free again.
+    async with pool.acquire() as conn:
+        await conn.execute("BEGIN")
+        await conn.execute("SET LOCAL application_name = 'left open'")
+    assert len(slow) == 1
+    async with pool.acquire() as conn:
+        assert not conn.is_in_transaction()
+        assert await conn.fetchval("SHOW application_name") == "dsar"
+
+    # A listener left on it: removed (asyncpg warns about it).
+    conn = await pool.acquire()
+    await conn.add_listener("dsar_pool_test", lambda *_: None)
+    with pytest.warns(UserWarning):
+        await pool.release(conn)
+    assert len(slow) == 2
+    async with pool.acquire() as conn:
+        assert not conn._con._listeners  # type: ignore[attr-defined]  # asyncpg's own
+
+    # A connection at its last query: closed and replaced.
+    backend = await pool.fetchval("SELECT pg_backend_pid()")
+    async with pool.acquire() as conn:
+        conn._holder._max_queries = 1  # type: ignore[attr-defined]  # as if it had run its 50,000 (`max_queries`)
+    assert len(slow) == 3
+    assert await pool.fetchval("SELECT pg_backend_pid()") != backend
