@@ -11,6 +11,7 @@ server plus `COMMAND_GRACE` on the client (a black-holed network never answers t
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -130,8 +131,13 @@ class BoundedPool(asyncpg.Pool):
         self._check_init()
         con._on_release()
         holder._timeout = None
-        holder._release()  # into the queue of free connections
+        waiting = bool(self._queue._getters)  # asyncio.Queue's own waiters
+        holder._release()  # into the queue of free connections, waking the first who waits
         holder._setup_inactive_callback()
+        if waiting:
+            # Let the one woken take it: a releaser that asks again at once (several
+            # statements a request) would otherwise find it free and go first, again and again.
+            await asyncio.sleep(0)
 
 
 def _live_one_free(pool: asyncpg.Pool) -> bool:

@@ -4,6 +4,7 @@ back, a listener removed, a worn-out connection replaced."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -81,3 +82,25 @@ async def test_anything_else_takes_asyncpgs_own_release(
         conn._holder._max_queries = 1  # type: ignore[attr-defined]  # as if it had run its 50,000 (`max_queries`)
     assert len(slow) == 3
     assert await pool.fetchval("SELECT pg_backend_pid()") != backend
+
+
+async def test_who_waits_for_a_connection_gets_it_before_its_releaser_asks_again(
+    pool: BoundedPool, slow: list[object]
+) -> None:
+    order: list[str] = []
+
+    async def waiter() -> None:
+        async with pool.acquire() as conn:
+            order.append("waiter")
+            await conn.execute("SELECT 1")
+
+    conn = await pool.acquire()  # the pool's one connection
+    waiting = asyncio.create_task(waiter())
+    await asyncio.sleep(0.05)
+    assert not order  # it waits
+    await pool.release(conn)
+    async with pool.acquire():  # asked again at once, as a request's next statement does
+        order.append("releaser")
+    await waiting
+    assert order == ["waiter", "releaser"]
+    assert slow == []
