@@ -68,6 +68,7 @@ class LoginWatch:
         size: int = LOGINS_KEPT,
         ttl: float = LOGIN_TTL,
         probe_every: float = PROBE_EVERY,
+        probe_budget: float = PROBE_BUDGET,
         retry_after: float = RETRY_AFTER,
     ) -> None:
         self.dsn = dsn
@@ -75,6 +76,7 @@ class LoginWatch:
         self.size = size
         self.ttl = ttl
         self.probe_every = probe_every
+        self.probe_budget = probe_budget
         self.retry_after = retry_after
         self.live = False  # listening: only then is anything served from memory
         self.generation = 0  # moves on at every change heard and every loss
@@ -152,12 +154,12 @@ class LoginWatch:
         """Returns once every notice committed before the call has been heard (PostgreSQL
         delivers a listener's notices in the order of their commits): a notice sent through
         the pool with a random token comes back. Raises TimeoutError unless it comes back
-        within `PROBE_BUDGET`."""
+        within `probe_budget` seconds."""
         assert self.pool is not None
         token, heard = secrets.token_hex(16), asyncio.Event()
         self._probes[token] = heard
         try:
-            async with asyncio.timeout(PROBE_BUDGET):
+            async with asyncio.timeout(self.probe_budget):
                 await self.pool.execute("SELECT pg_notify($1, $2)", PROBE_CHANNEL, token)
                 await heard.wait()
         finally:

@@ -131,7 +131,7 @@ async def test_nothing_is_served_from_memory_while_the_watch_does_not_listen(
 ) -> None:
     s = servers[0]
     watch = _watch(s)
-    watch.retry_after = 3.0  # down that long once cut
+    watch.retry_after = 1.5  # down that long once cut
     handle = await _linked(stores, catalogue, "deaf", 72, watch)
     mine = subject_id(handle)
     first = (mine, await _anchor(owner_db, mine))
@@ -154,7 +154,7 @@ async def test_nothing_is_served_from_memory_while_the_watch_does_not_listen(
     hits = watch.hits
     assert await s.subjects.login(TEST_ISSUER, handle) == (bob, await _anchor(owner_db, bob))
     assert watch.hits == hits
-    assert not watch.live  # (all of that well inside its 3 s down)
+    assert not watch.live  # (all of that well inside its 1.5 s down)
     # It listens again, on a new connection, and keeps logins again.
     assert await watch.listening(within=10)
     assert watch.connection is not None and watch.connection.get_server_pid() != backend
@@ -168,7 +168,13 @@ async def test_a_connection_that_no_longer_hears_is_given_up(
 ) -> None:
     # Open and answering, yet deaf (a pooler that does not pass notices on, a primary left
     # behind by a failover): its probe is not heard, and nothing is served from memory.
-    watch = LoginWatch(deployment.service_dsn, stores.subjects.pool, probe_every=0.2)
+    watch = LoginWatch(
+        deployment.service_dsn,
+        stores.subjects.pool,
+        probe_every=0.2,
+        probe_budget=0.5,
+        retry_after=0.1,
+    )
     watch.start()
     try:
         subjects = Subjects(stores.subjects.pool, watch)
@@ -180,7 +186,7 @@ async def test_a_connection_that_no_longer_hears_is_given_up(
         assert watch.connection is not None
         deaf = watch.connection
         await deaf.execute("UNLISTEN *")
-        assert await _until(lambda: not watch.live, 3.0)  # a probe and its 2 s
+        assert await _until(lambda: not watch.live, 2.0)  # a probe and its 0.5 s
         assert len(watch) == 0
         assert deaf.is_closed()
         assert await watch.listening(within=10)
