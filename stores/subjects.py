@@ -102,11 +102,12 @@ class LoginWatch:
         return self.live
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])  # whatever ended it; a cancelled caller still is
+            if not task.cancelled():
+                task.exception()
 
     def get(self, issuer: str, sub: str) -> Login | None:
         if not self.live:
