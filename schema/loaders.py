@@ -25,6 +25,9 @@ SingleKey = tuple[str, UUID, Fields | None]
 PageKey = tuple[str, UUID, int, Position | None, Fields | None]
 JsonPageKey = tuple[str, UUID, JsonPage]  # a page written as JSON (`Stores.page_json`)
 
+# Each batch function's DataLoader (its attribute of `Loaders`), by the batch function's name.
+_LOADERS = {"singles": "single", "pages": "page", "file_lists": "files"}
+
 
 class Loaders:
     def __init__(self, stores: Stores, anchors: Mapping[UUID, str] | None = None) -> None:
@@ -54,8 +57,7 @@ class Loaders:
 
     def loader_of(self, kind: str) -> DataLoader[Any, Any]:
         """The DataLoader of a batch function, by the batch function's name."""
-        loaders = {"singles": "single", "pages": "page", "file_lists": "files"}
-        loader: DataLoader[Any, Any] = getattr(self, loaders[kind])
+        loader: DataLoader[Any, Any] = getattr(self, _LOADERS[kind])
         return loader
 
     async def _person(self, keys: Sequence[UUID]) -> list[Person | None]:

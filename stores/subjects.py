@@ -23,6 +23,7 @@ import asyncpg
 
 from stores.pool import CONNECT_TIMEOUT, server_settings
 from stores.scope import Scope, scoped
+from stores.streams import stop_task
 
 log = logging.getLogger("dsar.stores")
 
@@ -104,10 +105,7 @@ class LoginWatch:
     async def close(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.wait([task])  # whatever ended it; a cancelled caller still is
-            if not task.cancelled():
-                task.exception()
+            await stop_task(task)  # whatever ended it; a cancelled caller still is
 
     def get(self, issuer: str, sub: str) -> Login | None:
         if not self.live:
