@@ -79,6 +79,10 @@ PURPOSES = {
     ),
 }
 NOT_REQUESTED = "Not requested: the export was asked for other categories only."
+UNDATED = (
+    "This copy holds only what is new since the date it gives, and these records carry no "
+    "date, so it cannot tell whether they are new. A full copy holds them."
+)
 SHARED_KEY = (
     "Records found through these identifiers are not included: other people are linked to "
     "the same identifiers (such as a computer several people signed in on), so the records "
@@ -249,6 +253,10 @@ class _Build:
             )
             for c in cats:
                 self.held += await snap.held(c.key, self.person)
+                if undated := await snap.undated(c.key, self.person):
+                    self.not_included.append(
+                        NotIncluded(c.key, "records with no date", undated, UNDATED)
+                    )
                 # The web pages: the same snapshot again (a bounded number of records), read
                 # and rendered beside the data file when a second connection shares it.
                 ahead = None

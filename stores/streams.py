@@ -386,6 +386,21 @@ class Snapshot:
                     out.append(Held(category.key, f.name, row[f.name], about))
         return out
 
+    async def undated(self, key: str, person: Person) -> int:
+        """How many of the person's records a delta (`since`) leaves out because their time
+        is empty: it cannot tell whether they are new. 0 outside a delta."""
+        cat = self.store.categories[key]
+        if self.since is None or cat.time_column is None or not person.has_all(cat.keys):
+            return 0
+        args: list[Any] = []
+        where = cat.where.sql(person, args)
+        n = await self.conn.fetchval(
+            f"SELECT count(*) FROM {cat.table} t "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"WHERE {where} AND t.{quote(cat.time_column)} IS NULL",
+            *args,
+        )
+        return int(n)
+
 
 # An export's transaction: timestamps as UTC ISO 8601 text, no parallel workers, and random reads
 # priced as on a cached or solid-state database. Under the default price (4, a spinning disk's)

@@ -188,3 +188,49 @@ async def test_schema_files_describe_each_data_file(
         for f in c.withheld_fields:
             assert props[f.name + "_held"]["type"] == "boolean"
             assert f.name not in props
+
+
+async def test_a_delta_says_how_many_records_it_could_not_date(
+    stores: Stores, catalogue: Catalogue
+) -> None:
+    """A delta (`since`, every partner transfer after the first) holds the records dated after
+    it. A record whose time is empty may or may not be new: the delta leaves it out and the
+    manifest and index.html say how many, and why; the full copy holds them."""
+    import asyncpg
+
+    from exporters.bundle import UNDATED
+    from stores.seed import EPOCH
+    from tests.exporters.conftest import new_subject
+
+    subject = await new_subject(stores, catalogue, events=30)
+    person = await stores.person_of(subject.id)
+    assert person is not None
+    owner = await asyncpg.connect(stores.config.store("analytics").dsn)
+    try:
+        # The demo's events always carry a time; a company's table may not.
+        await owner.execute("ALTER TABLE page_events ALTER COLUMN ts DROP NOT NULL")
+        await owner.execute(
+            "UPDATE page_events SET ts = NULL WHERE id IN (SELECT id FROM page_events "
+            "WHERE anonymous_id = any($1) ORDER BY id LIMIT 3)",
+            list(person.of("anonymous_id")),
+        )
+        delta = await make_bundle(stores, catalogue, subject.id, "json", since=EPOCH)
+        full = await make_bundle(stores, catalogue, subject.id, "json")
+    finally:
+        await owner.execute("DELETE FROM page_events WHERE ts IS NULL")
+        await owner.execute("ALTER TABLE page_events ALTER COLUMN ts SET NOT NULL")
+        await owner.close()
+    note = {
+        "category": "web_analytics",
+        "what": "records with no date",
+        "count": 3,
+        "reason": UNDATED,
+    }
+    assert delta.manifest["categories"]["web_analytics"]["records"] == 27
+    assert note in delta.manifest["held_not_included"]
+    assert [n for n in delta.manifest["held_not_included"] if n["what"] == note["what"]] == [note]
+    assert (
+        f"3 records with no date in Web Analytics: {UNDATED}" in delta.files["index.html"].decode()
+    )
+    assert full.manifest["categories"]["web_analytics"]["records"] == 30
+    assert not [n for n in full.manifest["held_not_included"] if n["what"] == note["what"]]

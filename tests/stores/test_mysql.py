@@ -403,6 +403,23 @@ async def test_paging_reaches_records_without_a_time(env: Env) -> None:
                 seen += [r["id"] for r in page]
                 after = page[-1]["_pos"]
             assert seen == [r["id"] for r in everything], store.kind
+        # A delta cannot tell whether a record without a time is new: it leaves it out, and
+        # says how many it left out (`undated`, in the bundle's `held_not_included`).
+        undated = sum(r["occurred_at"] is None for r in everything)
+        dated = len(everything) - undated
+        assert undated and dated
+        async with mysql_streams.snapshot(env.my) as mine, streams.snapshot(env.pg) as theirs:
+            assert await mine.undated("web_analytics", person) == 0  # not a delta
+            mine.since = theirs.since = _t("2000-01-01 00:00:00")
+            for snap in (mine, theirs):
+                assert await snap.undated("web_analytics", person) == undated
+                got = await _read(snap.json_lines("web_analytics", person))
+                assert got.count(b"\n") == dated
+                assert b'"occurred_at":null' not in got
+            assert await _read(mine.csv("web_analytics", person)) == await _read(
+                theirs.csv("web_analytics", person)
+            )
+            assert await mine.undated("preferences", person) == 0  # no time field
     finally:
         await _mysql_execute(
             env.mysql_url,
