@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -55,6 +56,8 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.registry.register(_GcCollector())
+
         self.requests_overdue = Gauge(
             "dsar_requests_overdue",
             "Open requests past the date they are due (the extended date, once extended).",
@@ -84,3 +87,24 @@ class _BudgetCollector(Collector):
             "Small requests (POST /graphql with a bearer token) waiting or in flight.",
             value=self.budget.small,
         )
+
+
+class _GcCollector(Collector):
+    """The cyclic collector: how many objects the start left out of its reach
+    (`api.server.freeze_startup`), and its collections by generation (a full one, generation
+    2, stops the event loop for as long as it walks)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "dsar_gc_frozen_objects",
+            "Objects made while starting that the cyclic garbage collector no longer walks.",
+            value=gc.get_freeze_count(),
+        )
+        collections = CounterMetricFamily(
+            "dsar_gc_collections",
+            "Collections of the cyclic garbage collector, by generation.",
+            labels=("generation",),
+        )
+        for generation, stats in enumerate(gc.get_stats()):
+            collections.add_metric((str(generation),), stats["collections"])
+        yield collections

@@ -20,7 +20,6 @@ from pathlib import Path
 from types import FrameType
 
 import asyncpg
-import uvicorn
 
 from api import server
 from api.cli import workers
@@ -75,19 +74,6 @@ def terminate(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-class Server(uvicorn.Server):
-    """uvicorn on a socket we already hold, printing the banner once it answers."""
-
-    def __init__(self, config: uvicorn.Config, banner: str) -> None:
-        super().__init__(config)
-        self.banner = banner
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if not self.should_exit and self.banner:
-            print(self.banner, flush=True)
-
-
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from api.app import contact_problem
     from api.logs import configure
@@ -123,7 +109,7 @@ def _serve(settings: Settings, sock: socket.socket, text: str) -> None:
     from api.app import create_app
 
     config = server.config(create_app(settings), header_timeout=settings.header_timeout, grace=10)
-    Server(config, text).run(sockets=[sock])
+    server.Server(config, text).run(sockets=[sock])
 
 
 async def _prepare(settings: Settings, d: Deployment, no_seed: bool) -> list[str]:

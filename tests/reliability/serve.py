@@ -15,7 +15,6 @@ import socket
 import time
 
 import time_machine
-import uvicorn
 
 from api import server
 from api.app import create_app
@@ -40,7 +39,7 @@ def main() -> None:
     # Not `fd=`: uvicorn takes a socket from a descriptor for a unix socket, and a TCP
     # connection then runs without TCP_NODELAY (40 ms per request from delayed ACKs).
     sock = socket.socket(fileno=int(os.environ["DSAR_TEST_FD"]))
-    uvicorn.Server(config).run(sockets=[sock])
+    server.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":
