@@ -17,7 +17,7 @@ must quote.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
@@ -183,8 +183,11 @@ class RowStream:
         span = stream_span("mysql", self._snap.store.name, self._category)
         error: BaseException | None = None
         try:
-            async for chunk in self._chunks():
-                yield chunk
+            # Closed with this one, then and there: left to the garbage collector, its
+            # finaliser ran later, on a connection the snapshot had closed.
+            async with aclosing(self._chunks()) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         except BaseException as exc:
             error = exc
             raise
@@ -196,7 +199,9 @@ class RowStream:
         if self._sql is not None:
             self._reading = True
             transport = self._snap.reading()
-            async with self._snap.conn.cursor(SSCursor) as cur:
+            cur = self._snap.conn.cursor(SSCursor)
+            finished = False
+            try:
                 await cur.execute(self._sql, self._args)
                 batch = 256
                 while rows := await cur.fetchmany(batch):
@@ -218,6 +223,14 @@ class RowStream:
                     # Half a chunk per batch, whatever the width of a row: chunks stay
                     # close to CHUNK (a batch costs a few C-level calls, whatever its size).
                     batch = max(64, min(8192, CHUNK // 2 * len(rows) // max(len(data), 1)))
+                finished = True
+            finally:
+                # Read to its end: nothing is left to read. Left early (a reader that stopped,
+                # an error): the rows left unread are not drained (a million would take
+                # long); the snapshot closes the connection (`close`), or its next statement
+                # reads past them (`Snapshot.reading`).
+                if finished:
+                    await cur.close()
             self._reading = False
         if size:
             yield b"".join(parts)

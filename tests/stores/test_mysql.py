@@ -566,3 +566,28 @@ async def test_large_export_streams_in_flat_memory(env: Env) -> None:
             async with asyncio.timeout(30):  # 602 s (the read's bound) when nothing read it
                 assert await snap.held("identifiers", one)  # one statement
         await left.aclose()
+
+
+async def test_a_stream_left_early_is_closed_then_and_there(env: Env) -> None:
+    """A reader that stops a stream at its first chunk (a failed or abandoned export): the
+    stream's cursor is closed with it, not later by the garbage collector's finaliser, which
+    ran after the snapshot had closed the connection and left an error for the event loop to
+    report ('an error occurred during closing of asynchronous generator'). The rows left
+    unread are not drained: the snapshot closes the connection."""
+    person = Person("3", {"user_id": ("3",), "anonymous_id": ("bulk",)})
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        for _ in range(3):
+            async with mysql_streams.snapshot(env.my) as snap:
+                stream = aiter(snap.csv("web_analytics", person))
+                assert await anext(stream)
+                async with asyncio.timeout(5):  # not a drain of the rest
+                    await stream.aclose()
+            for _ in range(5):
+                await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(handler)
+    assert not reported, [c.get("message") for c in reported]
