@@ -16,7 +16,7 @@ must quote.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 from itertools import repeat
@@ -194,7 +194,7 @@ class RowStream:
         finally:
             ended_span(span, self.records, error)
 
-    async def _chunks(self) -> AsyncIterator[bytes]:
+    async def _chunks(self) -> AsyncGenerator[bytes, None]:
         parts, size, count = [self.head], len(self.head), 0
         if self._sql is not None:
             self._reading = True
