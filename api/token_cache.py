@@ -13,10 +13,10 @@ token (api/authn.py `check_binding`), the issuer's role, the subject's lookup.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TLRUCache
 from joserfc.jwk import Key
 
 SIZE = 4096
@@ -43,7 +43,11 @@ class TokenCache:
         self.size = size
         self.failure_ttl = failure_ttl
         self.hits = 0
-        self._entries: OrderedDict[bytes, Verified | Refused] = OrderedDict()
+        self._now = 0.0  # the caller's clock, as its last call gave it
+        # Least recently used first out; an entry lasts until its own `until`.
+        self._entries: TLRUCache[bytes, Verified | Refused] = TLRUCache(
+            size, ttu=_until, timer=self._clock
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -53,27 +57,25 @@ class TokenCache:
         return hashlib.sha256(token.encode()).digest()
 
     def get(self, digest: bytes, now: float) -> Verified | Refused | None:
+        self._now = now
         entry = self._entries.get(digest)
-        if entry is None:
-            return None
-        if now >= entry.until:
-            del self._entries[digest]
-            return None
-        self._entries.move_to_end(digest)
-        self.hits += 1
+        if entry is not None:
+            self.hits += 1
         return entry
 
     def verified(self, digest: bytes, entry: Verified) -> None:
-        self._put(digest, entry)
+        self._entries[digest] = entry
 
     def refused(self, digest: bytes, code: str, now: float) -> None:
-        self._put(digest, Refused(code, now + self.failure_ttl))
+        self._now = now
+        self._entries[digest] = Refused(code, now + self.failure_ttl)
 
     def forget(self, digest: bytes) -> None:
         self._entries.pop(digest, None)
 
-    def _put(self, digest: bytes, entry: Verified | Refused) -> None:
-        self._entries[digest] = entry
-        self._entries.move_to_end(digest)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+    def _clock(self) -> float:
+        return self._now
+
+
+def _until(_: bytes, entry: Verified | Refused, now: float) -> float:
+    return entry.until

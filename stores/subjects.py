@@ -13,13 +13,13 @@ import logging
 import secrets
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+from cachetools import TTLCache
 
 from stores.pool import CONNECT_TIMEOUT, server_settings
 from stores.scope import Scope, scoped
@@ -74,8 +74,6 @@ class LoginWatch:
     ) -> None:
         self.dsn = dsn
         self.pool = pool  # the probes' way in; without one, the watch is never started
-        self.size = size
-        self.ttl = ttl
         self.probe_every = probe_every
         self.probe_budget = probe_budget
         self.retry_after = retry_after
@@ -83,7 +81,8 @@ class LoginWatch:
         self.generation = 0  # moves on at every change heard and every loss
         self.hits = 0
         self.connection: asyncpg.Connection | None = None  # the listening one
-        self._entries: OrderedDict[tuple[str, str], tuple[float, Login]] = OrderedDict()
+        # Least recently used first out; none older than `ttl`.
+        self._entries: TTLCache[tuple[str, str], Login] = TTLCache(size, ttl, timer=time.monotonic)
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._probes: dict[str, asyncio.Event] = {}  # tokens sent, not heard yet
@@ -110,27 +109,17 @@ class LoginWatch:
     def get(self, issuer: str, sub: str) -> Login | None:
         if not self.live:
             return None
-        key = (issuer, sub)
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if time.monotonic() >= entry[0]:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        self.hits += 1
-        return entry[1]
+        login = self._entries.get((issuer, sub))
+        if login is not None:
+            self.hits += 1
+        return login
 
     def put(self, issuer: str, sub: str, login: Login, generation: int) -> None:
         """Keeps what a lookup begun at `generation` found, unless a change was heard (or the
         connection lost) since it began: what it read may be what that change replaced."""
         if not self.live or generation != self.generation:
             return
-        key = (issuer, sub)
-        self._entries[key] = (time.monotonic() + self.ttl, login)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        self._entries[(issuer, sub)] = login
 
     def forget(self) -> None:
         self.generation += 1

@@ -195,6 +195,8 @@ async def test_required_claims_missing(name: str) -> None:
         ("acr", 3),
         ("auth_time", "yesterday"),
     ],
+    # Ids without the clock's values: the test processes (make test runs two) collect alike.
+    ids=lambda v: v if isinstance(v, str) and not v.isdigit() else type(v).__name__,
 )
 async def test_claims_of_the_wrong_type(name: str, value: Any) -> None:
     code = await rejected(sign(KEY, {**claims(iat=NOW), name: value}))

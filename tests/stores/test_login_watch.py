@@ -258,11 +258,12 @@ def test_a_lookup_that_began_before_a_change_is_not_kept() -> None:
 
 
 def test_it_keeps_a_bounded_number_for_a_bounded_time() -> None:
-    watch = LoginWatch("postgresql://unused", size=2, ttl=0.0)
+    brief = LoginWatch("postgresql://unused", size=2, ttl=0.0)
+    brief.live = True
+    brief.put("i", "a", (uuid4(), None), brief.generation)
+    assert brief.get("i", "a") is None  # past its time
+    watch = LoginWatch("postgresql://unused", size=2, ttl=60.0)
     watch.live = True
-    watch.put("i", "a", (uuid4(), None), watch.generation)
-    assert watch.get("i", "a") is None  # past its time
-    watch.ttl = 60.0
     for sub in "abc":
         watch.put("i", sub, (uuid4(), None), watch.generation)
     assert len(watch) == 2
