@@ -19,11 +19,13 @@ serve: $(STAMP)
 	DSAR_DEV_ISSUER=1 $(BIN)/dsar serve
 
 # Two processes (pytest-xdist): much of the suite waits on servers, browsers and the clock. A
-# file's tests stay in one process (--dist loadfile); each process has its own databases.
-# TEST_WORKERS=0 runs it in this one process.
+# file's tests stay in one process (--dist loadfile); each process has its own databases. Then
+# tests/reliability alone: its tests bound latencies and time-outs under load of their own.
+# TEST_WORKERS=0 runs the first part in this one process too.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --ignore=tests/reliability
+	$(BIN)/pytest -q tests/reliability
 
 # The long reliability runs (docs/RELIABILITY.md): soak load, long fuzzing, slow faults.
 # DSAR_SOAK_SECONDS (default 60) and DSAR_SOAK_FUZZ_EXAMPLES (default 3000) make them longer.

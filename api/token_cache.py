@@ -63,7 +63,8 @@ class TokenCache:
             self.hits += 1
         return entry
 
-    def verified(self, digest: bytes, entry: Verified) -> None:
+    def verified(self, digest: bytes, entry: Verified, now: float) -> None:
+        self._now = now
         self._entries[digest] = entry
 
     def refused(self, digest: bytes, code: str, now: float) -> None:

@@ -119,7 +119,7 @@ class TokenValidator:
         except InvalidToken as error:
             self._cache.refused(digest, error.code, now)
             raise
-        self._cache.verified(digest, verified)
+        self._cache.verified(digest, verified, now)
         return dict(verified.claims)
 
     def _clock(self) -> float:

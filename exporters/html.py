@@ -194,9 +194,18 @@ def _withheld(m: Mapping[str, Any]) -> str:
     return "".join(out) + _list(items) + text
 
 
+def _one(what: str) -> str:
+    """`what` of a single one: "records with no date" is "record with no date"."""
+    head, _, rest = what.partition(" ")
+    return (head.removesuffix("s") + (" " + rest if rest else "")) if head in _PLURALS else what
+
+
+_PLURALS = frozenset({"records", "files"})
+
+
 def _not_included(m: Mapping[str, Any]) -> str:
     items = [
-        f"{n['count']:,} {_e(n['what'])}"
+        f"{n['count']:,} {_e(_one(n['what']) if n['count'] == 1 else n['what'])}"
         + (f" in {_e(m['categories'][n['category']]['title'])}" if n["category"] else "")
         + f": {_e(n['reason'])}"
         for n in m.get("held_not_included", [])

@@ -226,11 +226,13 @@ class RowStream:
                 finished = True
             finally:
                 # Read to its end: nothing is left to read. Left early (a reader that stopped,
-                # an error): the rows left unread are not drained (a million would take
-                # long); the snapshot closes the connection (`close`), or its next statement
-                # reads past them (`Snapshot.reading`).
+                # an error): the rows left unread are not drained (a million would take long,
+                # and asyncmy would do it at the snapshot's next statement): the connection,
+                # and with it the snapshot, ends here (`close`).
                 if finished:
                     await cur.close()
+                else:
+                    self.close()
             self._reading = False
         if size:
             yield b"".join(parts)

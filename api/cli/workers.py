@@ -13,6 +13,7 @@ whole. SIGTERM to the parent (or Ctrl-C) stops every child gracefully first.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -22,6 +23,9 @@ from collections.abc import Callable
 def run(n: int, serve: Callable[[bool], None]) -> None:
     """Forks `n` children, each running `serve(first)`; returns when they have all ended."""
     children: list[int] = []
+    # What the parent made is shared with the children page by page until written: frozen,
+    # the children's collections never touch it (api/server.py `freeze_startup`).
+    gc.freeze()
     try:
         for index in range(n):
             pid = os.fork()

@@ -234,3 +234,8 @@ async def test_a_delta_says_how_many_records_it_could_not_date(
     )
     assert full.manifest["categories"]["web_analytics"]["records"] == 30
     assert not [n for n in full.manifest["held_not_included"] if n["what"] == note["what"]]
+    # One is said as one.
+    from exporters.html import render_index
+
+    delta.manifest["held_not_included"][-1]["count"] = 1
+    assert f"1 record with no date in Web Analytics: {UNDATED}" in render_index(delta.manifest)
