@@ -111,15 +111,17 @@ class ServerThread:
     """uvicorn serving `create_app(settings)` on 127.0.0.1 from a thread of its own."""
 
     def __init__(self, settings: Settings) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        # Bound here and handed to uvicorn: a port closed and bound again later could be taken
+        # in between (make test runs two test processes).
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
-        )
+        config = uvicorn.Config(create_app(settings), log_level="warning")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="dsar-live", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, name="dsar-live", daemon=True
+        )
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
@@ -133,6 +135,7 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+        self.sock.close()
 
 
 @pytest.fixture(scope="session")
