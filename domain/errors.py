@@ -19,6 +19,9 @@ STORE_FAILURES = (
     asyncpg.OperatorInterventionError,
     asyncmy.errors.InterfaceError,
     asyncmy.errors.OperationalError,
+    # A reply out of step with the protocol (a packet sequence number wrong): the connection,
+    # not the statement, is broken (stores/mysql.py closes it).
+    asyncmy.errors.InternalError,
     ConnectionError,
     TimeoutError,
     OSError,

@@ -258,6 +258,11 @@ class MySQLStore:
             conn = await self.pool.acquire()
         try:
             yield conn
+        except asyncmy.errors.InternalError:
+            # Out of step with the protocol (a packet sequence number wrong): asyncmy keeps the
+            # connection, and the next statement would read the rest of this reply as its own.
+            conn.close()
+            raise
         finally:
             self.pool.release(conn)
 

@@ -8,7 +8,9 @@ socket path). Faults apply at once to open connections and to new ones:
 - `black_hole()`: nothing flows and new connections get no answer, as in a network partition;
   bytes are held, not dropped (TCP retransmits them), and flow again on `pass()`;
 - `refuse()`: new connections are reset at once, as by a server that is down;
-- `reset_all()`: every open connection is reset (RST) now, as when the server restarts.
+- `reset_all()`: every open connection is reset (RST) now, as when the server restarts;
+- `garble_next_reply()`: the 4th byte of the next chunk from upstream is changed (for MySQL, the
+  sequence number of the reply's first packet): a client whose protocol fell out of step.
 
 Run it by hand: `python -m tests.reliability.faultproxy UPSTREAM_HOST:PORT` (prints its port).
 """
@@ -47,6 +49,7 @@ class FaultProxy:
         self._flowing.set()
         self._delay = 0.0
         self._refusing = False
+        self._garble = False
 
     # Faults --------------------------------------------------------------------------------
 
@@ -64,6 +67,9 @@ class FaultProxy:
 
     def refuse(self) -> None:
         self._refusing = True
+
+    def garble_next_reply(self) -> None:
+        self._garble = True
 
     def reset_all(self) -> int:
         """Resets every open connection; returns how many there were."""
@@ -129,11 +135,15 @@ class FaultProxy:
             return
         link.tasks = [
             asyncio.create_task(self._pump(reader, up_writer, link)),
-            asyncio.create_task(self._pump(up_reader, writer, link)),
+            asyncio.create_task(self._pump(up_reader, writer, link, replies=True)),
         ]
 
     async def _pump(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        link: _Link,
+        replies: bool = False,
     ) -> None:
         try:
             while data := await reader.read(CHUNK):
@@ -141,6 +151,9 @@ class FaultProxy:
                 if self._delay:
                     await asyncio.sleep(self._delay)
                     await self._flowing.wait()
+                if replies and self._garble and len(data) > 3:
+                    self._garble = False
+                    data = data[:3] + bytes([data[3] ^ 0x40]) + data[4:]
                 writer.write(data)
                 await writer.drain()
         except (OSError, asyncio.IncompleteReadError):

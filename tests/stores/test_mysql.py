@@ -591,3 +591,28 @@ async def test_a_stream_left_early_is_closed_then_and_there(env: Env) -> None:
     finally:
         loop.set_exception_handler(handler)
     assert not reported, [c.get("message") for c in reported]
+
+
+async def test_a_connection_out_of_step_is_a_store_failure_and_is_not_reused(env: Env) -> None:
+    """A reply whose packet sequence is wrong (asyncmy's InternalError: the protocol fell out
+    of step) fails as the store being unavailable, and its connection is closed, not handed to
+    the next statement, which would read the rest of that reply as its own."""
+    from domain.errors import STORE_FAILURES
+    from tests.reliability.faultproxy import FaultProxy
+
+    server = urlsplit(env.mysql_url)
+    async with FaultProxy((server.hostname or "127.0.0.1", server.port or 3306)) as proxy:
+        url = proxy.dsn(env.mysql_url)
+        store = await MySQLStore.open("db", url, _config("mysql", url), env.catalogue)
+        try:
+            person = await _person(store, "1")
+            want = await store.single("profile", person)
+            assert want is not None
+            proxy.garble_next_reply()
+            with pytest.raises(asyncmy.errors.InternalError) as caught:
+                await store.single("profile", person)
+            assert isinstance(caught.value, STORE_FAILURES)
+            for _ in range(3):
+                assert await store.single("profile", person) == want
+        finally:
+            await store.close()
