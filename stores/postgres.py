@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
+from cachetools import LRUCache
 
 from catalogue import Catalogue, Category, Field
 from stores.config import CategoryConfig, KeyConfig, Match, SearchConfig, StoresConfig
@@ -58,6 +59,11 @@ def field_sql(f: Field, column: str, alias: str = "t") -> str:
     if f.type == "inet":
         return f"host({col}::inet) AS {quote(f.name)}"
     return f"{col}::{CASTS[f.type]} AS {quote(f.name)}"
+
+
+# Shapes kept per category (`MappedCategory.shape_sql`): a shape is a planned document's, and
+# the documents a process plans are kept in a bounded cache too.
+SHAPES_KEPT = 256
 
 
 class NotInShape(Exception):
@@ -229,6 +235,16 @@ class MappedCategory:
         # The order columns carried inside a merged statement (`__o0`, …) and its merge order.
         self.hidden = "".join(f", t.{quote(c)} AS __o{i}" for i, c in enumerate(mapped.order))
         self.merged = ", ".join(f"r.__o{i}" for i in range(len(mapped.order)))
+        # `json_shape` of the shapes asked for lately: a planned document asks for the same
+        # one at every request (0.2 ms of a `me` query's 3.3 ms of CPU, built each time).
+        self._shapes: LRUCache[Shape, tuple[str, str]] = LRUCache(SHAPES_KEPT)
+
+    def shape_sql(self, shape: Shape) -> tuple[str, str]:
+        """`json_shape(shape, self.category)`, kept for the next request."""
+        found = self._shapes.get(shape)
+        if found is None:
+            found = self._shapes[shape] = json_shape(shape, self.category)
+        return found
 
     def column(self, field: str) -> str:
         return f"t.{quote(self.mapped.column(field))}"
@@ -641,7 +657,7 @@ class PostgresStore:
             marks=positions,
             first_values=first_values,
         )
-        written, refused = json_shape(asked.shape, cat.category)
+        written, refused = cat.shape_sql(asked.shape)
         hidden = ", ".join(f"p.__o{i}" for i in range(len(cat.mapped.order)))
         order = f" ORDER BY {hidden}" if hidden else ""
         # Only the records shown: the one more read to tell whether more follow is not.

@@ -352,3 +352,20 @@ async def test_a_key_said_pending_while_a_read_waited_for_the_lock_is_not_found_
     done.set_result(None)
     await read
     assert analytics.statements == before
+
+
+def test_a_shapes_text_is_built_once_and_the_kept_ones_are_bounded(stores: Stores) -> None:
+    """`MappedCategory.shape_sql`: a planned document asks for the same shape at every request;
+    its SQL is built once and kept, at most `SHAPES_KEPT` shapes a category."""
+    from stores.postgres import SHAPES_KEPT, json_shape
+
+    cat = stores.postgres("web_analytics").categories["web_analytics"]
+    shape = (("node", (("id", Value("id")), ("url", Value("page_url", required=True)))),)
+    first = cat.shape_sql(shape)
+    assert first == json_shape(shape, cat.category)
+    assert cat.shape_sql(shape) is first  # kept, not built again
+    for n in range(SHAPES_KEPT + 10):
+        cat.shape_sql((("node", ((f"a{n}", Value("id")),)),))
+    assert len(cat._shapes) == SHAPES_KEPT
+    with pytest.raises(ValueError):  # a bad shape is refused each time, never kept
+        cat.shape_sql((("node", (("not a name", Value("id")),)),))
