@@ -37,7 +37,7 @@ class Server(uvicorn.Server):
             print(self.banner, flush=True)
 
 
-def freeze_startup() -> int:
+def freeze_startup() -> None:
     """Once the app has started: what starting made (the imported modules, the GraphQL
     schema, the catalogue: about 120,000 objects, nearly all a full collection walks) lives as
     long as the process, so it is moved out of the cyclic collector's reach (`gc.freeze`).
@@ -45,10 +45,9 @@ def freeze_startup() -> int:
     Without it, each full collection walked them all: 80 to 170 ms with the event loop
     stopped, every 8 to 10 s while exports ran, and every request in flight waited it out
     (scenario 7 of the benchmark: they set the small queries' p99). What is made later is
-    collected as before. Returns how many objects are frozen."""
+    collected as before; `/metrics` shows how many are frozen (api/metrics.py)."""
     gc.collect()  # garbage of the start is freed, not kept for good
     gc.freeze()
-    return gc.get_freeze_count()
 
 
 # Seconds between a connection going idle and uvicorn closing it.

@@ -40,7 +40,6 @@ class Refused:
 
 class TokenCache:
     def __init__(self, size: int = SIZE, failure_ttl: float = FAILURE_TTL) -> None:
-        self.size = size
         self.failure_ttl = failure_ttl
         self.hits = 0
         self._now = 0.0  # the caller's clock, as its last call gave it
