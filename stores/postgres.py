@@ -64,6 +64,9 @@ def field_sql(f: Field, column: str, alias: str = "t") -> str:
 # Shapes kept per category (`MappedCategory.shape_sql`): a shape is a planned document's, and
 # the documents a process plans are kept in a bounded cache too.
 SHAPES_KEPT = 256
+# Statement texts kept per category (`MappedCategory._texts`): a few shapes of read (pages of a
+# few sizes, with and without a position, a record, an export) per planned document.
+TEXTS_KEPT = 256
 
 
 class NotInShape(Exception):
@@ -204,11 +207,20 @@ class Where:
         self.alias = alias
 
     def sql(self, person: Person, args: list[Any]) -> str:
+        start = len(args)
+        args.extend(self.values(person))
+        return self.text(start)
+
+    def values(self, person: Person) -> list[list[str]]:
+        """The statement's values, one text array per `match` column, in order."""
+        return [fitting(self.table_types[column], person.of(key)) for column, key in self.match]
+
+    def text(self, start: int) -> str:
+        """The condition, its values the parameters after the first `start`."""
         parts = []
-        for column, key in self.match:
+        for n, (column, _) in enumerate(self.match, start + 1):
             kind = self.table_types[column]
-            args.append(fitting(kind, person.of(key)))
-            col, n = f"{self.alias}.{quote(column)}", len(args)
+            col = f"{self.alias}.{quote(column)}"
             parts.append(
                 f"{col} = any(${n}::text[]::{kind}[]) AND {exact(col)} = any(${n}::text[])"
             )
@@ -223,6 +235,9 @@ class MappedCategory:
         self.mapped = mapped
         self.table = quote_table(mapped.table)
         self.where = Where(types, mapped.table, mapped.match)
+        # The `match` columns after the first: a merged statement's branch, or a page's, holds
+        # the first column's condition itself and these as `Where` writes them.
+        self.rest = Where(types, mapped.table, mapped.match[1:])
         self.types = types
         self.table_types = types[mapped.table]
         self.keys = tuple(key for _, key in mapped.match)
@@ -238,6 +253,10 @@ class MappedCategory:
         # `json_shape` of the shapes asked for lately: a planned document asks for the same
         # one at every request (0.2 ms of a `me` query's 3.3 ms of CPU, built each time).
         self._shapes: LRUCache[Shape, tuple[str, str]] = LRUCache(SHAPES_KEPT)
+        # The texts of `records_sql` and `page_sql` built lately, by everything a text depends
+        # on (never a value: those are parameters). A `me` query's eleven texts were built
+        # again at every request: 9.5 us each, 2.2 us with the text kept (its values alone).
+        self._texts: LRUCache[tuple[Any, ...], str] = LRUCache(TEXTS_KEPT)
 
     def shape_sql(self, shape: Shape) -> tuple[str, str]:
         """`json_shape(shape, self.category)`, kept for the next request."""
@@ -279,32 +298,55 @@ class MappedCategory:
         column, key = self.mapped.match[0]
         values = list(dict.fromkeys(fitting(self.table_types[column], person.of(key))))
         if self.order_by and 0 < len(values) <= MERGED_VALUES:
-            return self._merged_sql(values, person, args, since, fields)
+            dated = since is not None and self.time_column is not None
+            start = len(args)
+            text = self._text(
+                ("merged", start, len(values), dated, fields),
+                lambda: self._merged_sql(start, len(values), dated, fields),
+            )
+            args.extend(self.rest.values(person))
+            if dated:
+                args.append(since)
+            args.extend(values)
+            return text
         return self.any_sql(person, args, since, fields)
+
+    def _text(self, key: tuple[Any, ...], build: Callable[[], str]) -> str:
+        """The text `build` gives for `key`, built once while it is kept."""
+        found = self._texts.get(key)
+        if found is None:
+            found = self._texts[key] = build()
+        return found
 
     def any_sql(
         self, person: Person, args: list[Any], since: Any = None, fields: Fields | None = None
     ) -> str:
         """The person's records with one `= any(...)` per `match` column, sorted when there
         is an `order`: no order to keep, no values, or more than MERGED_VALUES of them."""
-        where = self.where.sql(person, args)
-        if since is not None and self.time_column is not None:
+        dated = since is not None and self.time_column is not None
+        start = len(args)
+        args.extend(self.where.values(person))
+        if dated:
             args.append(since)
-            where += f" AND t.{quote(self.time_column)} > ${len(args)}"
+        return self._text(
+            ("any", start, dated, fields), lambda: self._any_text(start, dated, fields)
+        )
+
+    def _any_text(self, start: int, dated: bool, fields: Fields | None) -> str:
+        where = self.where.text(start)
+        if dated:
+            where += (
+                f" AND t.{quote(self.time_column or '')} > ${start + len(self.mapped.match) + 1}"
+            )
         order = f" ORDER BY {self.order_by}" if self.order_by else ""
         return f"SELECT {self.select_of(fields)} FROM {self.table} t WHERE {where}{order}"  # noqa: S608  # identifiers from the checked stores file; values are parameters
 
-    def _merged_sql(
-        self,
-        values: list[str],
-        person: Person,
-        args: list[Any],
-        since: Any,
-        fields: Fields | None,
-    ) -> str:
+    def _merged_sql(self, start: int, values: int, dated: bool, fields: Fields | None) -> str:
         """The records as one ordered branch per value of the first `match` key, in UNION ALL
         under the same ORDER BY: PostgreSQL merges the branches (Merge Append), each an index
-        walk in order, and sends the first row at once.
+        walk in order, and sends the first row at once. Its parameters after the first
+        `start`: the rest of `match` (`self.rest`), the time after which (`dated`), then the
+        `values` values of the first key, one each.
 
         `col = any(<values>) ORDER BY <order>` is a scan and a sort for a person with a large
         share of a table (1.2 s and 106 MB of temporary files before the first of a million
@@ -325,21 +367,20 @@ class MappedCategory:
         kind = self.table_types[column]
         col = f"t.{quote(column)}"
         extra = ""
-        if rest := self.mapped.match[1:]:
-            extra += " AND " + Where(self.types, self.mapped.table, rest).sql(person, args)
-        if since is not None and self.time_column is not None:
-            args.append(since)
-            extra += f" AND t.{quote(self.time_column)} > ${len(args)}"
+        n = start
+        if self.rest.match:
+            extra += " AND " + self.rest.text(n)
+            n += len(self.rest.match)
+        if dated:
+            n += 1
+            extra += f" AND t.{quote(self.time_column or '')} > ${n}"
         select = self.select_of(fields)
-        branches = []
-        for value in values:
-            args.append(value)
-            n = len(args)
-            branches.append(
-                f"(SELECT {select}{self.hidden} FROM {self.table} t "  # noqa: S608  # identifiers from the checked stores file; values are parameters
-                f"WHERE {col} = ${n}::text::{kind} AND {exact(col)} = ${n}::text{extra} "
-                f"ORDER BY {self.order_by})"
-            )
+        branches = [
+            f"(SELECT {select}{self.hidden} FROM {self.table} t "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+            f"WHERE {col} = ${v}::text::{kind} AND {exact(col)} = ${v}::text{extra} "
+            f"ORDER BY {self.order_by})"
+            for v in range(n + 1, n + values + 1)
+        ]
         return (
             f"SELECT {self.names_of(fields)} FROM ({' UNION ALL '.join(branches)}) AS r "  # noqa: S608  # built from checked identifiers only
             f"ORDER BY {self.merged}"
@@ -366,32 +407,60 @@ class MappedCategory:
         (1.5 s for a million events). One index walk per value, each stopping at `limit`,
         then a merge of at most `values * limit` rows, answers in a fraction of a millisecond.
         """
-        (column, key), rest = self.mapped.match[0], self.mapped.match[1:]
-        kind = self.table_types[column]
+        (column, key) = self.mapped.match[0]
+        start = len(args)
         if first_values is None:
-            args.append(fitting(kind, person.of(key)))
-            first_values = f"${len(args)}::text[]"
+            args.append(fitting(self.table_types[column], person.of(key)))
+        args.extend(self.rest.values(person))
+        nulls = None if after is None else tuple(v is None for v in after)
+        if after is not None:
+            args.extend(v for v in after if v is not None)
+        limit = int(limit)
+        return self._text(
+            ("page", start, limit, nulls, fields, ordered, marks, first_values),
+            lambda: self._page_text(start, limit, nulls, fields, ordered, marks, first_values),
+        )
+
+    def _page_text(
+        self,
+        start: int,
+        limit: int,
+        nulls: tuple[bool, ...] | None,
+        fields: Fields | None,
+        ordered: bool,
+        marks: bool,
+        first_values: str | None,
+    ) -> str:
+        """`page_sql`'s text, its parameters after the first `start`: the first key's values
+        (unless `first_values`), the rest of `match`, then the position's values that are not
+        NULL (`nulls`: which are; None, no position)."""
+        column = self.mapped.match[0][0]
+        kind = self.table_types[column]
+        n = start
+        if first_values is None:
+            n += 1
+            first_values = f"${n}::text[]"
         col = f"t.{quote(column)}"
         where = f"{col} = k.v::{kind} AND {exact(col)} = k.v"
-        if rest:
-            where += " AND " + Where(self.types, self.mapped.table, rest).sql(person, args)
+        if self.rest.match:
+            where += " AND " + self.rest.text(n)
+            n += len(self.rest.match)
         positions = ", ".join(f"t.{quote(c)}::text" for c in self.mapped.order)
         branches: list[list[str]] = [[]]
-        if after is not None:
+        if nulls is not None:
             params: list[str | None] = []
-            for value, kind in zip(after, self.order_types, strict=True):
-                if value is None:
+            for null, kind in zip(nulls, self.order_types, strict=True):
+                if null:
                     params.append(None)
                 else:
-                    args.append(value)
-                    params.append(f"${len(args)}::text::{kind}")
+                    n += 1
+                    params.append(f"${n}::text::{kind}")
             branches = after_position([f"t.{quote(c)}" for c in self.mapped.order], params)
         # The limit is written in, not passed: with `LIMIT $n` PostgreSQL prices the plan it
         # could keep for a tenth of the rows, far above the ones it makes for each call's
         # values, and plans the statement again at every call (an events page finding its
         # cookie ids: 0.83-0.91 ms a call, 0.61-0.65 ms with the plan kept after five calls;
         # tests/stores/test_plans.py). A few sizes of page, so a few statements to prepare.
-        limit = int(limit)
         pos = f", ARRAY[{positions}] AS _pos" if positions and marks else ""
         order = f" ORDER BY {self.order_by}" if self.order_by else ""
         select = self.select_of(fields)

@@ -4,7 +4,7 @@ one `= any(...)` and a sort (`any_sql`), for every PostgreSQL category of the de
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -154,3 +154,64 @@ async def test_the_rest_of_match_is_in_every_branch(stores: Stores, catalogue: C
         )
     assert "UNION ALL" in sql and chosen == old
     assert chosen == [r for r in rows if r[at] in some] and 0 < len(chosen) < len(rows)
+
+
+async def test_a_statement_text_is_kept_by_all_it_depends_on(
+    stores: Stores, catalogue: Catalogue
+) -> None:
+    """`records_sql` and `page_sql` keep the texts they built (a planned document's reads are
+    the same at every request): for people with other values, other positions, dates, fields
+    and parameters before them, a category that kept its texts gives the same statement and
+    values as one that builds every text afresh, and the texts kept are bounded."""
+    from stores.postgres import TEXTS_KEPT
+
+    person = await _together(stores, catalogue)
+    store = stores.postgres("web_analytics")
+    cat = store.categories["web_analytics"]
+    match = (*cat.mapped.match, ("session_id", "session"))
+    kept = MappedCategory(cat.category, dataclasses.replace(cat.mapped, match=match), store.types)
+
+    def fresh() -> MappedCategory:
+        return MappedCategory(kept.category, kept.mapped, store.types)
+
+    cookies = person.of("anonymous_id")
+    people = [
+        Person(f"p{n}", {**person.values, "anonymous_id": cookies[:n], "session": ("s1", "s2")})
+        for n in (1, 2, len(cookies))
+    ]
+    people.append(
+        Person("many", {**people[0].values, "anonymous_id": tuple(f"x{n}" for n in range(40))})
+    )
+    some = frozenset(f.name for f in cat.category.fields[1:3])
+    before = ["a value of another part of the statement"]
+
+    def texts(c: Callable[[], MappedCategory], p: Person) -> list[tuple[str, list[Any]]]:
+        """Every kind of statement for `p`, each from the category `c()` gives."""
+        out = []
+        for prefix in ([], before):
+            for fields in (None, some):
+                for since in (None, datetime(2026, 1, 1)):
+                    args = list(prefix)
+                    out.append((c().records_sql(p, args, since, fields), args))
+                for after in (None, ("2026-01-01 00:00:00+00", "7"), (None, "7"), (None, None)):
+                    for size in (21, 101):
+                        for how in (
+                            {},
+                            {"ordered": True},
+                            {"marks": False},
+                            {"ordered": True, "marks": False},
+                            {"first_values": "$9"},
+                        ):
+                            args = list(prefix)
+                            page = c().page_sql(p, args, size, after, fields, **how)  # type: ignore[arg-type]
+                            out.append((page, args))
+        return out
+
+    for _ in range(2):  # the second time round, every text comes from those kept
+        for p in people:
+            assert texts(lambda: kept, p) == texts(fresh, p), p.anchor
+    args: list[Any] = []
+    assert kept.page_sql(people[0], args, 21, None) is kept.page_sql(people[1], [], 21, None)
+    for size in range(TEXTS_KEPT + 10):
+        kept.page_sql(people[0], [], size, None)
+    assert len(kept._texts) == TEXTS_KEPT
