@@ -6,6 +6,10 @@ Withheld fields (CCPA regulations §7024(d)) are never selected, only whether a 
 
 Sessions run in UTC (`time_zone = '+00:00'`), so TIMESTAMP columns read as UTC; DATETIME
 columns hold no zone and are taken to be UTC, as the stores file documents.
+
+A date with a zero in it (`0000-00-00`, or `2020-00-00`: what MySQL keeps outside its strict
+modes, often for "no date") is no time at all: every read gives it as an empty value, as
+PostgreSQL's NULL, and a delta counts it among the records it cannot date (`is_time`).
 """
 
 from __future__ import annotations
@@ -55,13 +59,22 @@ def quote_table(table: str) -> str:
     return ".".join(quote(part) for part in table.split("."))
 
 
+def is_time(col: str) -> str:
+    """SQL true where `col` holds a time: not NULL, and no zero in its date (MySQL keeps
+    `0000-00-00` and `2020-00-00` outside its strict modes; no other system, and no Python
+    datetime, can hold them)."""
+    return f"(YEAR({col}) <> 0 AND MONTH({col}) <> 0 AND DAYOFMONTH({col}) <> 0)"
+
+
 def timestamp_text(col: str, sep: str, zone: str) -> str:
-    """PostgreSQL's text of a timestamptz in UTC: fraction trimmed of zeros, no dot if none.
+    """PostgreSQL's text of a timestamptz in UTC: fraction trimmed of zeros, no dot if none;
+    NULL where `col` holds no time (`is_time`).
 
     `%%` because statements go through the driver's `%` parameter formatting.
     """
     iso = f"DATE_FORMAT({col}, '%%Y-%%m-%%d{sep}%%H:%%i:%%s.%%f')"
-    return f"CONCAT(TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {iso})), '{zone}')"
+    text = f"CONCAT(TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {iso})), '{zone}')"
+    return f"IF({is_time(col)}, {text}, NULL)"
 
 
 def field_sql(f: Field, column: str) -> str:
@@ -75,7 +88,7 @@ def field_sql(f: Field, column: str) -> str:
     if f.type == "boolean":
         return f"({col} <> 0) AS {name}"
     if f.type == "timestamp":
-        return f"CAST({col} AS DATETIME(6)) AS {name}"
+        return f"IF({is_time(col)}, CAST({col} AS DATETIME(6)), NULL) AS {name}"
     if f.type == "uuid":
         return f"LOWER(CAST({col} AS CHAR)) AS {name}"
     return f"CAST({col} AS CHAR) AS {name}"
@@ -164,7 +177,9 @@ class MappedCategory:
             return None
         if since is not None and self.time_column is not None:
             args.append(since.astimezone(UTC).replace(tzinfo=None))
-            where += f" AND t.{quote(self.time_column)} > %s"
+            col = f"t.{quote(self.time_column)}"
+            # `2020-00-00` is later than 2000 to MySQL, but no time: undated.
+            where += f" AND {col} > %s AND {is_time(col)}"
         return f" FROM {self.table} t WHERE {where}"
 
     def after_sql(self, after: Position, args: list[Any]) -> str:

@@ -28,7 +28,7 @@ from asyncmy.cursors import SSCursor
 
 from catalogue import Category, Field
 from stores.mapping import Person
-from stores.mysql import MappedCategory, MySQLStore, quote, timestamp_text
+from stores.mysql import MappedCategory, MySQLStore, is_time, quote, timestamp_text
 from stores.mysql_pool import COMMAND_GRACE
 from stores.pool import SNAPSHOT_ACQUIRE_TIMEOUT, bound_receive_buffer
 from stores.streams import FORMULA_STARTS, Held, columns, text_columns
@@ -323,17 +323,19 @@ class Snapshot:
             stream.close()
 
     async def undated(self, key: str, person: Person) -> int:
-        """How many of the person's records a delta (`since`) leaves out because their time
-        is empty: it cannot tell whether they are new. 0 outside a delta."""
+        """How many of the person's records a delta (`since`) leaves out because their time is
+        empty (NULL, or a date with a zero in it): it cannot tell whether they are new. 0
+        outside a delta."""
         cat = self.store.categories[key]
         args: list[Any] = []
         body = cat.body(person, args)
         if self.since is None or cat.time_column is None or body is None:
             return 0
         self.reading()
+        col = f"t.{quote(cat.time_column)}"
         async with self.conn.cursor() as cur:
             await cur.execute(
-                f"SELECT COUNT(*){body} AND t.{quote(cat.time_column)} IS NULL", tuple(args)
+                f"SELECT COUNT(*){body} AND ({col} IS NULL OR NOT {is_time(col)})", tuple(args)
             )  # checked identifiers only
             (n,) = await cur.fetchone()
         return int(n)

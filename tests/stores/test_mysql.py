@@ -437,6 +437,60 @@ async def test_paging_reaches_records_without_a_time(env: Env) -> None:
         await pg.close()
 
 
+async def test_a_date_with_a_zero_in_it_is_no_time(env: Env) -> None:
+    """MySQL outside its strict modes keeps `0000-00-00` (often meaning "no date") and dates
+    like `2020-00-00`; neither is a time any other system (or Python) can hold. Every read
+    gives them as PostgreSQL gives NULL, and a delta counts them as undated instead of
+    leaving them out unsaid (`2020-00-00` is after 2000 to MySQL)."""
+    person = await _person(env.my, "1")
+    pg = await asyncpg.connect(_with_db(_pg_url(), _database(env.mysql_url)))
+    saved = await pg.fetch("SELECT id, viewed_at FROM page_views ORDER BY id")
+    await _mysql_execute(
+        env.mysql_url,
+        [
+            "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'",
+            "UPDATE page_views SET viewed_at = '0000-00-00 00:00:00' WHERE id % 3 = 0",
+            "UPDATE page_views SET viewed_at = '2020-00-00 10:00:00' WHERE id % 3 = 1",
+        ],
+        {},
+    )
+    await pg.execute("UPDATE page_views SET viewed_at = NULL WHERE id % 3 IN (0, 1)")
+    try:
+        mine = {r["id"]: r for r in await env.my.page("web_analytics", person, 1000, None)}
+        theirs = {r["id"]: r for r in await env.pg.page("web_analytics", person, 1000, None)}
+        drop = ("_pos",)
+        assert {i: {k: v for k, v in r.items() if k not in drop} for i, r in mine.items()} == {
+            i: {k: v for k, v in r.items() if k not in drop} for i, r in theirs.items()
+        }
+        nulls = sum(r["occurred_at"] is None for r in mine.values())
+        assert 0 < nulls < len(mine)
+        async with mysql_streams.snapshot(env.my) as my, streams.snapshot(env.pg) as ours:
+            for fmt in ("csv", "json_lines"):  # the whole export: NULLs sort apart in each
+                got = await _read(getattr(my, fmt)("web_analytics", person))
+                want = await _read(getattr(ours, fmt)("web_analytics", person))
+                assert sorted(got.splitlines()) == sorted(want.splitlines()), fmt
+            my.since = ours.since = _t("2000-01-01 00:00:00")
+            assert await my.undated("web_analytics", person) == nulls
+            assert await ours.undated("web_analytics", person) == nulls
+            for fmt in ("csv", "json_lines"):
+                got = await _read(getattr(my, fmt)("web_analytics", person))
+                assert got == await _read(getattr(ours, fmt)("web_analytics", person)), fmt
+    finally:
+        await _mysql_execute(
+            env.mysql_url,
+            [
+                f"UPDATE page_views SET viewed_at = '{_naive(r['viewed_at'])}' WHERE id = {r['id']}"  # noqa: S608  # test rows
+                for r in saved
+            ],
+            {},
+        )
+        await pg.executemany(
+            "UPDATE page_views SET viewed_at = $2 WHERE id = $1",
+            [(r["id"], r["viewed_at"]) for r in saved],
+        )
+        await pg.close()
+
+
 def _database(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
