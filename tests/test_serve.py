@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,12 +23,7 @@ import pytest
 from stores.embedded import postmaster_pid
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_SERVING = re.compile(r"dsar is serving on http://127\.0\.0\.1:(?P<port>[0-9]+)")
 
 
 def serve_env(home: Path) -> dict[str, str]:
@@ -48,7 +42,9 @@ class Serve:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start(home: Path, port: int, *args: str, wait: bool = True) -> Serve:
+def start(home: Path, port: int = 0, *args: str, wait: bool = True) -> Serve:
+    """`dsar serve --port PORT`; 0 (a free port, as `dsar serve` takes it: no other process
+    can take it between a test choosing it and the server binding it) reads it from the banner."""
     process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(port), *args],
         cwd=REPO,
@@ -67,10 +63,13 @@ def start(home: Path, port: int, *args: str, wait: bool = True) -> Serve:
         if line.startswith("  stop:"):
             break
         assert time.monotonic() < deadline, "dsar serve did not print its banner"
-    if not any("dsar is serving on" in line for line in serve.banner):
+    serving = [m for line in serve.banner if (m := _SERVING.search(line))]
+    if not serving:
         process.kill()
         _, err = process.communicate(timeout=30)
         raise AssertionError(f"no banner: {serve.banner!r}; stderr: {err[-3000:]}")
+    serve.port = int(serving[0]["port"])
+    assert port in (0, serve.port)
     # The banner comes only once the server answers.
     assert httpx.get(f"{serve.url}/healthz").status_code == 200
     return serve
@@ -97,7 +96,7 @@ def home() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def first(home: Path) -> Iterator[Serve]:
-    serve = start(home, free_port())
+    serve = start(home)
     yield serve
     if serve.process.poll() is None:
         stop(serve)
@@ -123,7 +122,7 @@ def test_a_second_serve_on_a_busy_port_stops_before_touching_anything(
 def test_a_second_serve_on_the_same_home_leaves_the_first_one_serving(
     first: Serve, home: Path
 ) -> None:
-    second = start(home, free_port())
+    second = start(home)
     assert httpx.get(f"{second.url}/readyz").status_code == 200
     code, err = stop(second)
     assert code == 128 + signal.SIGTERM
@@ -214,7 +213,7 @@ def test_every_command_the_readme_prints_works_when_pasted(
 def test_workers_serve_as_several_processes_and_stop_together(first: Serve, home: Path) -> None:
     """`--workers 2`: two processes answer on one port; SIGTERM stops them both (and leaves
     the embedded PostgreSQL the first serve started, and that serve, alone)."""
-    serve = start(home, free_port(), "--workers", "2", "--no-seed")
+    serve = start(home, 0, "--workers", "2", "--no-seed")
     try:
         assert any("2 processes" in line for line in serve.banner), serve.banner
         workers = psutil.Process(serve.process.pid).children()

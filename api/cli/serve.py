@@ -35,7 +35,9 @@ from stores.seed import seed
 def add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = subparsers.add_parser("serve", help="migrate, seed the demo once, and serve the API")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument(
+        "--port", type=int, default=8000, help="default 8000; 0: a free one, which the banner names"
+    )
     s.add_argument("--no-seed", action="store_true", help="do not seed the demo subjects")
     s.add_argument(
         "--workers",
@@ -89,7 +91,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     deployment = settings.locate()
     try:
         loaded = asyncio.run(_prepare(settings, deployment, args.no_seed))
-        text = banner(settings, args.host, args.port, loaded, workers=args.workers)
+        port = sock.getsockname()[1]  # the one taken, where --port 0 asked for any
+        text = banner(settings, args.host, port, loaded, workers=args.workers)
         if args.workers == 1:
             _serve(settings, sock, text)
         else:
