@@ -141,8 +141,13 @@ class BoundedPool(asyncpg.Pool):
 
 
 def _live_one_free(pool: asyncpg.Pool) -> bool:
+    """Whether the holder asyncpg's queue hands over next (the last live one) is lent without
+    a wait: not one whose connection `expire_connections()` made stale, which it reconnects."""
     holders = pool._queue._queue  # type: ignore[attr-defined]  # asyncpg's own holder queue
-    return any(h.is_connected() for h in reversed(holders))
+    for holder in reversed(holders):
+        if holder.is_connected():
+            return bool(holder._generation == pool._generation)  # type: ignore[attr-defined]  # asyncpg's own
+    return False
 
 
 async def ping(pool: asyncpg.Pool, budget: float = PING_BUDGET) -> bool:

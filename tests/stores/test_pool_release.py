@@ -104,3 +104,18 @@ async def test_who_waits_for_a_connection_gets_it_before_its_releaser_asks_again
     await waiting
     assert order == ["waiter", "releaser"]
     assert slow == []
+
+
+async def test_a_stale_connection_is_not_taken_as_free(pool: BoundedPool) -> None:
+    """After `expire_connections()`, the live connection in the queue is one asyncpg connects
+    again when lent: a wait, so the acquire keeps its bound (`BoundedPool._acquire`)."""
+    from stores.pool import _live_one_free
+
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT 1") == 1
+    assert _live_one_free(pool)
+    await pool.expire_connections()
+    assert not _live_one_free(pool)
+    async with pool.acquire() as conn:  # connected again, of the current generation
+        assert await conn.fetchval("SELECT 1") == 1
+    assert _live_one_free(pool)
