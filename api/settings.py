@@ -85,8 +85,10 @@ class Settings:
     # messages go to the log with the address and body left out.
     smtp_url: str | None = None
     mail_from: str = "privacy@localhost"
-    # Where people reach this service from outside: the links in e-mails point here.
+    # Where people reach this service from outside: the links in e-mails point here. Where
+    # DSAR_PUBLIC_URL is not set (`public_url_set`), `dsar serve` makes it the address it serves.
     public_url: str = "http://127.0.0.1:8000"
+    public_url_set: bool = False
 
     @property
     def dev_mode(self) -> bool:
@@ -168,6 +170,7 @@ class Settings:
             smtp_url=_smtp_url(env.get("DSAR_SMTP_URL") or None),
             mail_from=env.get("DSAR_MAIL_FROM") or "privacy@localhost",
             public_url=(env.get("DSAR_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            public_url_set=bool(env.get("DSAR_PUBLIC_URL")),
         )
 
 

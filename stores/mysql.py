@@ -66,6 +66,13 @@ def is_time(col: str) -> str:
     return f"(YEAR({col}) <> 0 AND MONTH({col}) <> 0 AND DAYOFMONTH({col}) <> 0)"
 
 
+def held_sql(f: Field, col: str) -> str:
+    """SQL true where the withheld field `f` holds a value (a date with a zero in it is none)."""
+    if f.type == "timestamp":
+        return f"IFNULL({is_time(col)}, FALSE)"
+    return f"({col} IS NOT NULL)"
+
+
 def timestamp_text(col: str, sep: str, zone: str) -> str:
     """PostgreSQL's text of a timestamptz in UTC: fraction trimmed of zeros, no dot if none;
     NULL where `col` holds no time (`is_time`).
@@ -82,7 +89,7 @@ def field_sql(f: Field, column: str) -> str:
     col = f"t.{quote(column)}"
     name = quote(f.name + "_held" if f.withheld else f.name)
     if f.withheld:
-        return f"({col} IS NOT NULL) AS {name}"
+        return f"{held_sql(f, col)} AS {name}"
     if f.type == "integer":
         return f"CAST({col} AS SIGNED) AS {name}"
     if f.type == "boolean":
@@ -409,8 +416,15 @@ class MySQLStore:
         if record is not None:
             args.append(record)
             body += f" AND CAST({cat.column('id')} AS CHAR) = %s"
+        col = cat.column(field)
+        # As PostgreSQL prints it (`::text`); a date with a zero in it is no value.
+        text = (
+            timestamp_text(col, " ", "+00")
+            if cat.category.field(field).type == "timestamp"
+            else f"CAST({col} AS CHAR)"
+        )
         # Identifiers from the checked stores file; values are parameters.
-        sql = f"SELECT CAST({cat.column(field)} AS CHAR) AS v{body}{cat.order_by} LIMIT 1"
+        sql = f"SELECT {text} AS v{body}{cat.order_by} LIMIT 1"
         rows = await self.fetch(sql, args)
         return None if not rows or rows[0]["v"] is None else str(rows[0]["v"])
 

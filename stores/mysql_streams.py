@@ -28,7 +28,14 @@ from asyncmy.cursors import SSCursor
 
 from catalogue import Category, Field
 from stores.mapping import Person
-from stores.mysql import MappedCategory, MySQLStore, is_time, quote, timestamp_text
+from stores.mysql import (
+    MappedCategory,
+    MySQLStore,
+    held_sql,
+    is_time,
+    quote,
+    timestamp_text,
+)
 from stores.mysql_pool import COMMAND_GRACE
 from stores.pool import SNAPSHOT_ACQUIRE_TIMEOUT, bound_receive_buffer
 from stores.streams import FORMULA_STARTS, Held, columns, text_columns
@@ -55,7 +62,7 @@ def _text_cell(col: str) -> str:
 def csv_cell(f: Field, col: str) -> str:
     """One CSV cell as PostgreSQL's COPY prints the value `stores.streams` selects."""
     if f.withheld:
-        return f"IF({col} IS NULL, 'false', 'true')"
+        return f"IF({held_sql(f, col)}, 'true', 'false')"
     if f.type == "integer":
         return f"IFNULL(CAST(CAST({col} AS SIGNED) AS CHAR), '{NULL_MARK}')"
     if f.type == "boolean":
@@ -71,7 +78,7 @@ def csv_cell(f: Field, col: str) -> str:
 
 def json_cell(f: Field, col: str) -> str:
     if f.withheld:
-        return f"({col} IS NOT NULL)"
+        return held_sql(f, col)
     if f.type == "integer":
         return f"CAST({col} AS SIGNED)"
     if f.type == "boolean":
@@ -350,7 +357,7 @@ class Snapshot:
         if not withheld or body is None:
             return []
         kinds = [f.name for f in category.disclosed_fields if f.values]
-        counts = [f"COUNT({cat.column(f.name)})" for f in withheld]
+        counts = [f"SUM({held_sql(f, cat.column(f.name))})" for f in withheld]
         groups = [f"CAST({cat.column(k)} AS CHAR)" for k in kinds]
         by = ", ".join(str(i + 1) for i in range(len(kinds)))
         group_by = f" GROUP BY {by} ORDER BY {by}" if kinds else ""

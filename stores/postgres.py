@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import Any
 
 import asyncpg
@@ -64,9 +65,10 @@ def field_sql(f: Field, column: str, alias: str = "t") -> str:
 # Shapes kept per category (`MappedCategory.shape_sql`): a shape is a planned document's, and
 # the documents a process plans are kept in a bounded cache too.
 SHAPES_KEPT = 256
-# Statement texts kept per category (`MappedCategory._texts`): a few shapes of read (pages of a
-# few sizes, with and without a position, a record, an export) per planned document.
-TEXTS_KEPT = 256
+# The statement texts a category keeps (`MappedCategory._texts`), in characters: a few kinds of
+# read (pages of a few sizes, with and without a position, a record, an export) per planned
+# document, 1 to 17 kB each (a merged read of 32 values of a category of 8 fields).
+TEXTS_KEPT = 1 << 20
 
 
 class NotInShape(Exception):
@@ -256,7 +258,7 @@ class MappedCategory:
         # The texts of `records_sql` and `page_sql` built lately, by everything a text depends
         # on (never a value: those are parameters). A `me` query's eleven texts were built
         # again at every request: 9.5 us each, 2.2 us with the text kept (its values alone).
-        self._texts: LRUCache[tuple[Any, ...], str] = LRUCache(TEXTS_KEPT)
+        self._texts: LRUCache[tuple[Any, ...], str] = LRUCache(TEXTS_KEPT, getsizeof=len)
 
     def shape_sql(self, shape: Shape) -> tuple[str, str]:
         """`json_shape(shape, self.category)`, kept for the next request."""
@@ -315,7 +317,9 @@ class MappedCategory:
         """The text `build` gives for `key`, built once while it is kept."""
         found = self._texts.get(key)
         if found is None:
-            found = self._texts[key] = build()
+            found = build()
+            with suppress(ValueError):  # larger than the whole bound: not kept
+                self._texts[key] = found
         return found
 
     def any_sql(

@@ -239,3 +239,16 @@ def test_sigterm_stops_the_server_and_the_embedded_postgresql_it_started(
     assert "dsar stopped (and the embedded PostgreSQL it started)" in err
     assert not psutil.pid_exists(pid) and postmaster(home) is None
     assert "Traceback" not in err
+
+
+def test_links_point_where_it_serves_unless_told_otherwise() -> None:
+    """Without DSAR_PUBLIC_URL the links in e-mails point where `dsar serve` listens (a second
+    one on --port 8001, or --port 0, sent them to 8000); with it, there."""
+    from api.cli.serve import served
+    from api.settings import Settings
+
+    plain = Settings.from_env({})
+    assert served(plain, "127.0.0.1", 8001).public_url == "http://127.0.0.1:8001"
+    assert served(plain, "::1", 8002).public_url == "http://[::1]:8002"
+    told = Settings.from_env({"DSAR_PUBLIC_URL": "https://privacy.example.com/"})
+    assert served(told, "0.0.0.0", 8001).public_url == "https://privacy.example.com"  # noqa: S104  # the address a container serves on

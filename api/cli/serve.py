@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import errno
 import os
 import shlex
@@ -70,6 +71,18 @@ def listen(host: str, port: int) -> socket.socket:
         raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+def served(settings: Settings, host: str, port: int) -> Settings:
+    """The settings as served on `host`:`port`: without DSAR_PUBLIC_URL, the links in e-mails
+    point where this server listens (a second `dsar serve --port 8001` sent links to 8000)."""
+    if settings.public_url_set:
+        return settings
+    return dataclasses.replace(settings, public_url=base_url(host, port))
+
+
+def base_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def terminate(signum: int, frame: FrameType | None) -> None:
     """SIGTERM (systemd, a container, `kill PID`) ends the command as Ctrl-C does: every
     `finally` runs, so the embedded PostgreSQL this process started is stopped too."""
@@ -86,12 +99,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if problem is not None:
         raise CommandError(f"refusing to serve: {problem}")
     sock = listen(args.host, args.port)
+    port = sock.getsockname()[1]  # the one taken, where --port 0 asked for any
+    settings = served(settings, args.host, port)
     signal.signal(signal.SIGTERM, terminate)
     configure()
     deployment = settings.locate()
     try:
         loaded = asyncio.run(_prepare(settings, deployment, args.no_seed))
-        port = sock.getsockname()[1]  # the one taken, where --port 0 asked for any
         text = banner(settings, args.host, port, loaded, workers=args.workers)
         if args.workers == 1:
             _serve(settings, sock, text)
@@ -146,7 +160,7 @@ def dsar_command(settings: Settings) -> str:
 
 
 def banner(settings: Settings, host: str, port: int, loaded: list[str], *, workers: int = 1) -> str:
-    base = f"http://{host}:{port}"
+    base = base_url(host, port)
     processes = f"; {workers} processes" if workers > 1 else ""
     lines = [
         "",

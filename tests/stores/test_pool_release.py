@@ -106,16 +106,27 @@ async def test_who_waits_for_a_connection_gets_it_before_its_releaser_asks_again
     assert slow == []
 
 
-async def test_a_stale_connection_is_not_taken_as_free(pool: BoundedPool) -> None:
+async def test_a_stale_connection_is_not_taken_as_free(
+    pool: BoundedPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After `expire_connections()`, the live connection in the queue is one asyncpg connects
     again when lent: a wait, so the acquire keeps its bound (`BoundedPool._acquire`)."""
-    from stores.pool import _live_one_free
+    bounds: list[float | None] = []  # the bound each acquire waits under
+    inner = asyncpg.Pool._acquire
 
+    async def recorded(self: asyncpg.Pool, timeout: float | None) -> Any:  # noqa: ASYNC109  # asyncpg's signature
+        bounds.append(timeout)
+        return await inner(self, timeout)  # type: ignore[misc]  # asyncpg's own
+
+    monkeypatch.setattr(asyncpg.Pool, "_acquire", recorded)
+    for _ in range(2):
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT 1") == 1
+    assert bounds[-1] is None  # a live one free: taken at once, no bound needed
+    await pool.expire_connections()
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT 1") == 1
-    assert _live_one_free(pool)
-    await pool.expire_connections()
-    assert not _live_one_free(pool)
-    async with pool.acquire() as conn:  # connected again, of the current generation
+    assert bounds[-1] == pool.acquire_timeout  # stale: connected again, under the bound
+    async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT 1") == 1
-    assert _live_one_free(pool)
+    assert bounds[-1] is None  # of the current generation again
