@@ -250,5 +250,7 @@ def test_links_point_where_it_serves_unless_told_otherwise() -> None:
     plain = Settings.from_env({})
     assert served(plain, "127.0.0.1", 8001).public_url == "http://127.0.0.1:8001"
     assert served(plain, "::1", 8002).public_url == "http://[::1]:8002"
+    every = "0.0.0.0"  # noqa: S104  # every address, as a container serves
+    assert served(plain, every, 8003).public_url == "http://127.0.0.1:8003"
     told = Settings.from_env({"DSAR_PUBLIC_URL": "https://privacy.example.com/"})
     assert served(told, "0.0.0.0", 8001).public_url == "https://privacy.example.com"  # noqa: S104  # the address a container serves on

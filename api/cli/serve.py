@@ -76,7 +76,9 @@ def served(settings: Settings, host: str, port: int) -> Settings:
     point where this server listens (a second `dsar serve --port 8001` sent links to 8000)."""
     if settings.public_url_set:
         return settings
-    return dataclasses.replace(settings, public_url=base_url(host, port))
+    # Listening on every address: this machine's own is one of them.
+    here = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104  # compared, not bound
+    return dataclasses.replace(settings, public_url=base_url(here, port))
 
 
 def base_url(host: str, port: int) -> str:
