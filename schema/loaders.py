@@ -1,6 +1,7 @@
 """Per-request DataLoaders, one per kind of read: a request makes a bounded number of statements
-whatever its shape: one per key to find the person (once), then one per category and page
-asked for, one per store for counts; never one per record or per key value.
+whatever its shape: one per key to find the person (once), then one per store for the
+categories of a single record (`Stores.singles`), one per page or list asked for, one per store
+for counts; never one per record or per key value.
 
 A plan (schema/planner.py) knows all its reads at once: it hands each kind's keys to the same
 batch functions (`singles`, `pages`, `file_lists`) without the DataLoaders' futures and tasks,
@@ -69,10 +70,18 @@ class Loaders:
         ]
 
     async def singles(self, keys: Sequence[SingleKey]) -> list[Row | None]:
-        out: list[Row | None] = []
-        for cat, sid, fields in keys:
+        """A subject's records of one store in one statement (`Stores.singles`)."""
+        out: list[Row | None] = [None] * len(keys)
+        by_subject: dict[UUID, list[int]] = {}
+        for i, (_, sid, _) in enumerate(keys):
+            by_subject.setdefault(sid, []).append(i)
+        for sid, places in by_subject.items():
             person = await self.person.load(sid)
-            out.append(None if person is None else await self.stores.single(cat, person, fields))
+            if person is None:
+                continue
+            asked = [(keys[i][0], keys[i][2]) for i in places]
+            for i, row in zip(places, await self.stores.singles(asked, person), strict=True):
+                out[i] = row
         return out
 
     async def pages(self, keys: Sequence[PageKey]) -> list[list[Row]]:

@@ -644,6 +644,45 @@ class PostgresStore:
         row = await self.pool.fetchrow(sql, *args)
         return None if row is None else dict(row)
 
+    async def singles(
+        self, asked: Sequence[tuple[str, Fields | None]], person: Person
+    ) -> list[Row | None]:
+        """`single` of each (category, fields), in one statement: each read a LATERAL
+        subquery of one row at most, its columns renamed by their place (`0.1`: the second
+        column of the first read) and a marker column telling a record from none. A `me`
+        query asks for three records of a company's app: one round trip instead of three
+        (each costs the server a write, a wake-up and a read; under load, a third of its CPU
+        was in asyncpg's `_do_execute`)."""
+        args: list[Any] = []
+        parts: list[str] = []
+        columns: list[list[str] | None] = []
+        for n, (key, fields) in enumerate(asked):
+            cat = self.categories[key]
+            if not person.has_all(cat.keys):
+                columns.append(None)
+                continue
+            names = [f.name + "_held" if f.withheld else f.name for f in cat.fields_of(fields)]
+            renamed = "".join(f", q.{quote(c)} AS {quote(f'{n}.{i}')}" for i, c in enumerate(names))
+            records = cat.records_sql(person, args, fields=fields)
+            parts.append(
+                f"LEFT JOIN LATERAL (SELECT true AS {quote(f'{n}.')}{renamed} "  # noqa: S608  # identifiers from the checked stores file; values are parameters
+                f"FROM ({records} LIMIT 1) q) s{n} ON true"
+            )
+            columns.append(names)
+        if not parts:
+            return [None] * len(asked)
+        self.statements += 1
+        sql = f"SELECT * FROM (VALUES (0)) one(x) {' '.join(parts)}"  # noqa: S608  # built above
+        row = await self.pool.fetchrow(sql, *args)
+        assert row is not None  # one row: every read is LEFT JOINed to it
+        out: list[Row | None] = []
+        for n, read in enumerate(columns):
+            if read is None or row[f"{n}."] is None:
+                out.append(None)
+            else:
+                out.append({c: row[f"{n}.{i}"] for i, c in enumerate(read)})
+        return out
+
     async def page(
         self,
         key: str,

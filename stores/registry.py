@@ -183,6 +183,27 @@ class Stores:
         await self.ensure(person, self._keys_of(category))
         return await self.table(category).single(category, person, fields)
 
+    async def singles(
+        self, asked: Sequence[tuple[str, Fields | None]], person: Person
+    ) -> list[Row | None]:
+        """`single` of each (category, fields): those of one PostgreSQL store in one statement
+        (`PostgresStore.singles`)."""
+        await self.ensure(person, [k for category, _ in asked for k in self._keys_of(category)])
+        by_store: dict[str, list[int]] = {}
+        for i, (category, _) in enumerate(asked):
+            by_store.setdefault(self.config.categories[category].store, []).append(i)
+        out: list[Row | None] = [None] * len(asked)
+        for name, places in by_store.items():
+            store = self.by_name[name]
+            mine = [asked[i] for i in places]
+            if isinstance(store, PostgresStore) and len(mine) > 1:
+                rows = await store.singles(mine, person)
+            else:
+                rows = [await self.table(c).single(c, person, f) for c, f in mine]
+            for i, row in zip(places, rows, strict=True):
+                out[i] = row
+        return out
+
     async def page(
         self,
         category: str,

@@ -216,3 +216,26 @@ async def test_a_statement_text_is_kept_by_all_it_depends_on(
     for size in range(1, 5000):  # 3 MB of texts: past the bound, the least recently used go
         kept.page_sql(people[0], [], size, None)
     assert TEXTS_KEPT - 2000 < kept._texts.currsize <= TEXTS_KEPT
+
+
+async def test_records_of_one_store_come_in_one_statement(
+    stores: Stores, catalogue: Catalogue
+) -> None:
+    """`PostgresStore.singles`: each category's record, as `single` reads it alone (every
+    field or some, a category asked for twice), in one statement; none for a category whose
+    keys the person lacks or that holds no record of theirs, whatever its columns hold."""
+    together = await _together(stores, catalogue)
+    nobody = Person("nobody", {k: ("no-such-value",) for k in together.values})
+    lacking = Person("lacking", {k: vs for k, vs in together.values.items() if k == "user_id"})
+    for store in _postgres(stores):
+        asked: list[tuple[str, Fields | None]] = []
+        for key, cat in store.categories.items():
+            asked += [(key, None), (key, frozenset(f.name for f in cat.category.fields[:2]))]
+        for person in (together, nobody, lacking):
+            alone = [await store.single(key, person, fields) for key, fields in asked]
+            readable = any(person.has_all(store.categories[k].keys) for k, _ in asked)
+            before = store.statements
+            assert await store.singles(asked, person) == alone, (store.name, person.anchor)
+            assert store.statements - before == int(readable), (store.name, person.anchor)
+        assert any(await store.singles(asked, together)), store.name
+        assert not any(await store.singles(asked, nobody)), store.name
