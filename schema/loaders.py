@@ -1,7 +1,8 @@
 """Per-request DataLoaders, one per kind of read: a request makes a bounded number of statements
 whatever its shape: one per key to find the person (once), then one per store for the
-categories of a single record (`Stores.singles`), one per page or list asked for, one per store
-for counts; never one per record or per key value.
+categories of a single record (`Stores.singles`) and one per store for the pages the database
+writes as JSON (`Stores.pages_json`), one per other page or list asked for, one per store for
+counts; never one per record or per key value.
 
 A plan (schema/planner.py) knows all its reads at once: it hands each kind's keys to the same
 batch functions (`singles`, `pages`, `file_lists`) without the DataLoaders' futures and tasks,
@@ -95,15 +96,19 @@ class Loaders:
         return out
 
     async def json_pages(self, keys: Sequence[JsonPageKey]) -> list[Written]:
-        """Pages the database writes as JSON (`Stores.page_json`)."""
-        out = []
-        for cat, sid, asked in keys:
+        """Pages the database writes as JSON, a subject's pages of one store in one statement
+        (`Stores.pages_json`)."""
+        out: list[Written] = [Written("", [], [], False)] * len(keys)
+        by_subject: dict[UUID, list[int]] = {}
+        for i, (_, sid, _) in enumerate(keys):
+            by_subject.setdefault(sid, []).append(i)
+        for sid, places in by_subject.items():
             person = await self.person.load(sid)
-            out.append(
-                Written("", [], [], False)
-                if person is None
-                else await self.stores.page_json(cat, person, asked)
-            )
+            if person is None:
+                continue
+            asked = [(keys[i][0], keys[i][2]) for i in places]
+            for i, page in zip(places, await self.stores.pages_json(asked, person), strict=True):
+                out[i] = page
         return out
 
     async def file_lists(self, keys: Sequence[tuple[str, UUID]]) -> list[list[Row]]:

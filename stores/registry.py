@@ -241,6 +241,50 @@ class Stores:
             done.set_result(None)
         return written
 
+    async def pages_json(
+        self, asked: Sequence[tuple[str, JsonPage]], person: Person
+    ) -> list[Written]:
+        """`page_json` of each (category, page): those of one PostgreSQL store in one statement
+        (`PostgresStore.pages_json`), which also finds their first key where each of them
+        would find that same key in its own (`_found_with`)."""
+        by_store: dict[str, list[int]] = {}
+        for i, (category, _) in enumerate(asked):
+            by_store.setdefault(self.config.categories[category].store, []).append(i)
+        out: list[Written] = [Written("", [], [], False)] * len(asked)
+        for places in by_store.values():
+            mine = [asked[i] for i in places]
+            if len(mine) > 1:
+                written = await self._pages_together(mine, person)
+            else:
+                written = [await self.page_json(mine[0][0], person, mine[0][1])]
+            for i, page in zip(places, written, strict=True):
+                out[i] = page
+        return out
+
+    async def _pages_together(
+        self, asked: Sequence[tuple[str, JsonPage]], person: Person
+    ) -> list[Written]:
+        categories = [c for c, _ in asked]
+        store = self.postgres(categories[0])
+        async with person.lock:
+            resolve = self._found_with(categories[0], person)
+            if any(self._found_with(c, person) != resolve for c in categories[1:]):
+                resolve = []  # not the same key missing for every one: found first, apart
+            if resolve:
+                done = asyncio.get_running_loop().create_future()
+                person.pending[resolve[0].name] = done
+        if not resolve:
+            await self.ensure(person, [k for c in categories for k in self._keys_of(c)])
+            written, _ = await store.pages_json(asked, person)
+            return written
+        try:
+            written, found = await store.pages_json(asked, person, resolve)
+            _keep(person, resolve, found)
+        finally:
+            del person.pending[resolve[0].name]
+            done.set_result(None)
+        return written
+
     def _found_with(self, category: str, person: Person) -> list[KeyConfig]:
         """The keys a page of `category` can find in its own statement: the one its first
         `match` column takes, when that is all it lacks, the key is in the category's store

@@ -7,6 +7,7 @@ integer past GraphQL's 32 bits, a time without a Python datetime), the executor 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -369,3 +370,44 @@ def test_a_shapes_text_is_built_once_and_the_kept_ones_are_bounded(stores: Store
     assert len(cat._shapes) == SHAPES_KEPT
     with pytest.raises(ValueError):  # a bad shape is refused each time, never kept
         cat.shape_sql((("node", (("not a name", Value("id")),)),))
+
+
+@pytest.mark.parametrize("handle", ["alice", "bob", "carol", "dave"])
+async def test_pages_of_one_store_come_in_one_statement(stores: Stores, handle: str) -> None:
+    """`Stores.pages_json`: a subject's pages of one store (the analytics' three categories)
+    in one statement that also finds their cookie ids once: the same pages, and the same keys
+    found and counted as shared, as reading them one by one; the next ones, with keys known,
+    in one statement too; none for a person lacking the key."""
+    analytics = stores.postgres("web_analytics")
+    keys = [k for k, c in analytics.categories.items() if stores.writes_json(k)]
+    assert len(keys) >= 3
+
+    def asked(after: dict[str, Any] | None = None) -> list[tuple[str, JsonPage]]:
+        out = []
+        for n, key in enumerate(keys):
+            fields = [f.name for f in analytics.categories[key].category.fields if not f.withheld]
+            shape = (("node", tuple((name, Value(name)) for name in fields[:3])),)
+            position = (after or {}).get(key)
+            out.append((key, JsonPage(2 + n, position, None, shape, positions=n % 2 == 0)))
+        return out
+
+    fused = await stores.person_of(subject_id(handle), all_keys=False)
+    apart = await stores.person_of(subject_id(handle), all_keys=False)
+    assert fused is not None and apart is not None and "anonymous_id" not in fused.values
+    before = analytics.statements
+    together = await stores.pages_json(asked(), fused)
+    assert analytics.statements == before + 1
+    one_by_one = [await stores.page_json(key, apart, page) for key, page in asked()]
+    assert together == one_by_one
+    assert (fused.values, fused.shared) == (apart.values, apart.shared)
+    pages = zip(asked(), together, strict=True)
+    after = {key: page.positions[-1] for (key, _), page in pages if page.positions}
+    before = analytics.statements
+    later = await stores.pages_json(asked(after), fused)
+    assert analytics.statements == before + 1
+    assert later == [await stores.page_json(key, apart, page) for key, page in asked(after)]
+    assert any(w.text or w.objects for w in together) == (handle != "dave")  # no events
+    nobody = dataclasses.replace(fused, values={**fused.values, "anonymous_id": ()})
+    before = analytics.statements
+    assert not any(w.text or w.objects for w in await stores.pages_json(asked(), nobody))
+    assert analytics.statements == before
