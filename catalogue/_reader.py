@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
-# Keys become SQL identifiers, GraphQL names and file names: keep them to one safe shape.
-_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}")
+# Keys become SQL identifiers, GraphQL names and file names: keep them to one safe shape, and
+# short enough that `<name>_held` is still whole as an identifier (PostgreSQL keeps 63 bytes).
+_KEY = re.compile(r"[a-z][a-z0-9_]{0,57}")
 
 
 class CatalogueError(Exception):
@@ -68,7 +69,10 @@ class Reader:
 
     def key(self, key: str, where: str) -> str:
         if not _KEY.fullmatch(key):
-            self.fail(f"{where} '{key}' is not a valid key (lower case letters, digits, '_')")
+            self.fail(
+                f"{where} '{key}' is not a valid key (a lower case letter, then up to 57 lower "
+                "case letters, digits or '_')"
+            )
         return key
 
     def text(self, t: Table, name: str, where: str) -> str:

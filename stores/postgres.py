@@ -69,6 +69,9 @@ SHAPES_KEPT = 256
 # read (pages of a few sizes, with and without a position, a record, an export) per planned
 # document, 1 to 17 kB each (a merged read of 32 values of a category of 8 fields).
 TEXTS_KEPT = 1 << 20
+# The columns a statement of `PostgresStore.singles` may have: PostgreSQL's bound on a select
+# list is 1664 entries.
+SELECT_COLUMNS = 1600
 
 
 class NotInShape(Exception):
@@ -662,6 +665,24 @@ class PostgresStore:
         return None if row is None else dict(row)
 
     async def singles(
+        self, asked: Sequence[tuple[str, Fields | None]], person: Person
+    ) -> list[Row | None]:
+        """`_singles` of as many reads at a time as fit PostgreSQL's bound on a statement's
+        columns (1664): a store of many wide categories, or one asked for under many aliases
+        with other fields, takes a statement more rather than failing."""
+        out: list[Row | None] = []
+        batch: list[tuple[str, Fields | None]] = []
+        width = 1  # the row's own column
+        for key, fields in asked:
+            columns = len(self.categories[key].fields_of(fields)) + 1  # and its marker
+            if batch and width + columns > SELECT_COLUMNS:
+                out += await self._singles(batch, person)
+                batch, width = [], 1
+            batch.append((key, fields))
+            width += columns
+        return out + await self._singles(batch, person)
+
+    async def _singles(
         self, asked: Sequence[tuple[str, Fields | None]], person: Person
     ) -> list[Row | None]:
         """`single` of each (category, fields), in one statement: each read a LATERAL

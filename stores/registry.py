@@ -142,8 +142,10 @@ class Stores:
         while True:
             for name in needed & person.pending.keys():
                 # Being found by a page's statement: wait for that (not for its lock), and
-                # not cancel it if this read is cancelled.
-                await asyncio.wait([person.pending[name]])
+                # not cancel it if this read is cancelled. Found already, while this read
+                # waited for another: gone from `pending`.
+                if (finding := person.pending.get(name)) is not None:
+                    await asyncio.wait([finding])
             async with person.lock:
                 # A page said it is finding one of them while this read waited for the lock
                 # (it says so under the lock only): wait for it rather than find it twice.
@@ -166,6 +168,7 @@ class Stores:
                 for k in self.config.keys[1:]
                 if k is not key
                 and k.name not in person.values
+                and k.name not in person.pending  # a page's statement is finding it
                 and (k.store, k.table, k.match) == (key.store, key.table, key.match)
             ]
             _keep(person, together, await self._key_store(key).resolve_all(together, person))

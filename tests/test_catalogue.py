@@ -293,6 +293,10 @@ BROKEN = {
         ("[categories.preferences]", "[categories.hobbies]\n[categories.preferences]"),
         "category 'hobbies' is not a category key of CONTRACT.md",
     ),
+    "field name too long to be held": (
+        ('name = "last_name"', f'name = "{"n" * 59}"'),
+        f"category 'profile' field '{'n' * 59}' is not a valid key (a lower case letter, then up",
+    ),
     "bad toml": (
         ('title = "Payment Data"', 'title = "Payment Data'),
         "is not valid TOML",

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from catalogue import Catalogue
 from stores.mapping import Fields, Person
 from stores.postgres import MERGED_VALUES, MappedCategory, PostgresStore, quote
@@ -239,3 +241,20 @@ async def test_records_of_one_store_come_in_one_statement(
             assert store.statements - before == int(readable), (store.name, person.anchor)
         assert any(await store.singles(asked, together)), store.name
         assert not any(await store.singles(asked, nobody)), store.name
+
+
+async def test_records_past_a_statements_columns_take_another(
+    stores: Stores, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL refuses a select list of more than 1664 columns: `singles` of more reads
+    than fit (`SELECT_COLUMNS`, here made small) takes as many statements as it needs, with
+    the same records."""
+    person = await _together(stores, catalogue)
+    store = stores.postgres("profile")
+    asked: list[tuple[str, Fields | None]] = [(key, None) for key in store.categories] * 3
+    whole = await store.singles(asked, person)
+    widest = max(len(c.category.fields) + 1 for c in store.categories.values())
+    monkeypatch.setattr("stores.postgres.SELECT_COLUMNS", 1 + widest)
+    before = store.statements
+    assert await store.singles(asked, person) == whole and any(whole)
+    assert 1 < store.statements - before <= len(asked)
