@@ -225,24 +225,7 @@ class Stores:
     async def page_json(self, category: str, person: Person, asked: JsonPage) -> Written:
         """A page as `PostgresStore.page_json` writes it (where `writes_json`). A key the
         category needs that its own store holds is found in the same statement."""
-        store = self.postgres(category)
-        async with person.lock:
-            resolve = self._found_with(category, person)
-            if resolve:
-                # Found by this statement, not under the lock: reads of other keys go on.
-                done = asyncio.get_running_loop().create_future()
-                person.pending[resolve[0].name] = done
-        if not resolve:
-            await self.ensure(person, self._keys_of(category))
-            written, _ = await store.page_json(category, person, asked)
-            return written
-        try:
-            written, found = await store.page_json(category, person, asked, resolve)
-            _keep(person, resolve, found)
-        finally:
-            del person.pending[resolve[0].name]
-            done.set_result(None)
-        return written
+        return (await self._pages_together([(category, asked)], person))[0]
 
     async def pages_json(
         self, asked: Sequence[tuple[str, JsonPage]], person: Person
@@ -256,32 +239,37 @@ class Stores:
         out: list[Written] = [Written("", [], [], False)] * len(asked)
         for places in by_store.values():
             mine = [asked[i] for i in places]
-            if len(mine) > 1:
-                written = await self._pages_together(mine, person)
-            else:
-                written = [await self.page_json(mine[0][0], person, mine[0][1])]
-            for i, page in zip(places, written, strict=True):
+            for i, page in zip(places, await self._pages_together(mine, person), strict=True):
                 out[i] = page
         return out
 
     async def _pages_together(
         self, asked: Sequence[tuple[str, JsonPage]], person: Person
     ) -> list[Written]:
+        """Pages of one store: one alone as `PostgresStore.page_json` writes it, several in one
+        statement (`PostgresStore.pages_json`)."""
         categories = [c for c, _ in asked]
         store = self.postgres(categories[0])
+
+        async def read(resolve: Sequence[KeyConfig]) -> tuple[list[Written], Found]:
+            if len(asked) > 1:
+                return await store.pages_json(asked, person, resolve)
+            written, found = await store.page_json(categories[0], person, asked[0][1], resolve)
+            return [written], found
+
         async with person.lock:
             resolve = self._found_with(categories[0], person)
             if any(self._found_with(c, person) != resolve for c in categories[1:]):
                 resolve = []  # not the same key missing for every one: found first, apart
             if resolve:
+                # Found by this statement, not under the lock: reads of other keys go on.
                 done = asyncio.get_running_loop().create_future()
                 person.pending[resolve[0].name] = done
         if not resolve:
             await self.ensure(person, [k for c in categories for k in self._keys_of(c)])
-            written, _ = await store.pages_json(asked, person)
-            return written
+            return (await read(()))[0]
         try:
-            written, found = await store.pages_json(asked, person, resolve)
+            written, found = await read(resolve)
             _keep(person, resolve, found)
         finally:
             del person.pending[resolve[0].name]
@@ -381,7 +369,11 @@ class Stores:
         return await self.subjects.ids_for(anchors)
 
 
-def _keep(person: Person, keys: Sequence[KeyConfig], found: list[tuple[list[str], int]]) -> None:
+# Each key's values found, and how many were left out as shared (`PostgresStore.resolve_all`).
+Found = list[tuple[list[str], int]]
+
+
+def _keep(person: Person, keys: Sequence[KeyConfig], found: Found) -> None:
     """Each key's values found, and how many were left out (shared with other people)."""
     for k, (values, left_out) in zip(keys, found, strict=True):
         person.values[k.name] = tuple(values)
