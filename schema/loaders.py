@@ -19,7 +19,7 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from stores.mapping import Fields, JsonPage, Person, Position, Written
-from stores.registry import Stores
+from stores.registry import Stores, in_groups
 
 Row = dict[str, Any]
 # Category, subject, (page size, position,) and the fields to read (None: every field).
@@ -72,18 +72,14 @@ class Loaders:
 
     async def singles(self, keys: Sequence[SingleKey]) -> list[Row | None]:
         """A subject's records of one store in one statement (`Stores.singles`)."""
-        out: list[Row | None] = [None] * len(keys)
-        by_subject: dict[UUID, list[int]] = {}
-        for i, (_, sid, _) in enumerate(keys):
-            by_subject.setdefault(sid, []).append(i)
-        for sid, places in by_subject.items():
+
+        async def read(sid: UUID, mine: list[SingleKey]) -> list[Row | None] | None:
             person = await self.person.load(sid)
             if person is None:
-                continue
-            asked = [(keys[i][0], keys[i][2]) for i in places]
-            for i, row in zip(places, await self.stores.singles(asked, person), strict=True):
-                out[i] = row
-        return out
+                return None
+            return await self.stores.singles([(c, fields) for c, _, fields in mine], person)
+
+        return await in_groups(keys, _subject, read, None)
 
     async def pages(self, keys: Sequence[PageKey]) -> list[list[Row]]:
         out = []
@@ -98,18 +94,14 @@ class Loaders:
     async def json_pages(self, keys: Sequence[JsonPageKey]) -> list[Written]:
         """Pages the database writes as JSON, a subject's pages of one store in one statement
         (`Stores.pages_json`)."""
-        out: list[Written] = [Written("", [], [], False)] * len(keys)
-        by_subject: dict[UUID, list[int]] = {}
-        for i, (_, sid, _) in enumerate(keys):
-            by_subject.setdefault(sid, []).append(i)
-        for sid, places in by_subject.items():
+
+        async def read(sid: UUID, mine: list[JsonPageKey]) -> list[Written] | None:
             person = await self.person.load(sid)
             if person is None:
-                continue
-            asked = [(keys[i][0], keys[i][2]) for i in places]
-            for i, page in zip(places, await self.stores.pages_json(asked, person), strict=True):
-                out[i] = page
-        return out
+                return None
+            return await self.stores.pages_json([(c, page) for c, _, page in mine], person)
+
+        return await in_groups(keys, _subject, read, Written("", [], [], False))
 
     async def file_lists(self, keys: Sequence[tuple[str, UUID]]) -> list[list[Row]]:
         out: list[list[Row]] = []
@@ -127,3 +119,8 @@ class Loaders:
             person = await self.person.load(sid)
             out.append({} if person is None else await self.stores.person_counts(person))
         return out
+
+
+def _subject(key: tuple[str, UUID, Any]) -> UUID:
+    """The subject of a read's key (category, subject, …)."""
+    return key[1]

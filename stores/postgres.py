@@ -279,11 +279,13 @@ class MappedCategory:
         chosen = [f for f in self.category.fields if f.name in fields] if fields else []
         return chosen or list(self.category.fields)
 
+    def columns_of(self, fields: Fields | None) -> list[str]:
+        """The names of `select_of(fields)`'s columns, in order."""
+        return [f.name + "_held" if f.withheld else f.name for f in self.fields_of(fields)]
+
     def names_of(self, fields: Fields | None) -> str:
         """The output columns of `select_of(fields)`, as a merged statement selects them."""
-        return ", ".join(
-            f"r.{quote(f.name + '_held' if f.withheld else f.name)}" for f in self.fields_of(fields)
-        )
+        return ", ".join(f"r.{quote(c)}" for c in self.columns_of(fields))
 
     def select_of(self, fields: Fields | None) -> str:
         """The select list of `fields_of(fields)`."""
@@ -497,13 +499,26 @@ _FOUND_ROWS = (
 )
 
 
-def _written(text: Any, count: int, asked: JsonPage) -> Written:
-    """A page as `page_json_sql` wrote it: its text, or its records and their positions."""
+def _page_at(row: asyncpg.Record, at: int, key: str, asked: JsonPage) -> Written:
+    """The page whose three columns (`_page_json_parts`) start at `at` in `row`: its text, or
+    its records and their positions. Raises `NotInShape` where a record shown cannot be
+    written so."""
+    text, count, refused_any = row[at], row[at + 1], row[at + 2]
+    if refused_any:
+        raise NotInShape(key)
     more = count > asked.size
     if asked.positions:
         records = text or []
         return Written("", [r[0] for r in records], [tuple(r[1:]) for r in records], more)
     return Written(text or "", [], [], more)
+
+
+def _found_at(
+    row: asyncpg.Record, at: int, resolve: Sequence[KeyConfig]
+) -> list[tuple[list[str], int]]:
+    """The keys `resolve` found (`_FOUND_ROWS`, at `at` in `row`); none without them."""
+    rows = (row[at] or ()) if resolve else ()
+    return _found(len(resolve), [(int(k), v, shared == "true") for k, v, shared in rows])
 
 
 def _found(keys: int, rows: Sequence[tuple[int, str, bool]]) -> list[tuple[list[str], int]]:
@@ -699,7 +714,7 @@ class PostgresStore:
             if not person.has_all(cat.keys):
                 columns.append(None)
                 continue
-            names = [f.name + "_held" if f.withheld else f.name for f in cat.fields_of(fields)]
+            names = cat.columns_of(fields)
             renamed = "".join(f", q.{quote(c)} AS {quote(f'{n}.{i}')}" for i, c in enumerate(names))
             records = cat.records_sql(person, args, fields=fields)
             parts.append(
@@ -769,12 +784,7 @@ class PostgresStore:
         self.statements += 1
         row = await self.pool.fetchrow(sql, *args)
         assert row is not None  # an aggregate: one row
-        text, count, refused_any = row[0], row[1], row[2]
-        if refused_any:
-            raise NotInShape(key)
-        rows = (row[3] or ()) if resolve else ()
-        keys = _found(len(resolve), [(int(k), v, shared == "true") for k, v, shared in rows])
-        return _written(text, count, asked), keys
+        return _page_at(row, 0, key, asked), _found_at(row, 3, resolve)
 
     def page_json_sql(
         self,
@@ -864,19 +874,14 @@ class PostgresStore:
         row = await self.pool.fetchrow(sql, *args)
         assert row is not None  # aggregates, side by side: one row
         out: list[Written] = []
-        n = 0
+        at = 0  # the next page's first column
         for (key, page), was_read in zip(asked, read, strict=True):
             if not was_read:
                 out.append(Written("", [], [], False))
                 continue
-            text, count, refused_any = row[3 * n], row[3 * n + 1], row[3 * n + 2]
-            n += 1
-            if refused_any:
-                raise NotInShape(key)
-            out.append(_written(text, count, page))
-        rows_found = (row[3 * n] or ()) if resolve else ()
-        keys = _found(len(resolve), [(int(k), v, s == "true") for k, v, s in rows_found])
-        return out, keys
+            out.append(_page_at(row, at, key, page))
+            at += 3
+        return out, _found_at(row, at, resolve)
 
     def resolves_here(self, key: str) -> bool:
         """Whether `page_json` may find the values of this category's first `match` key in

@@ -8,10 +8,10 @@ every category is then read by the key its own system uses.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -25,6 +25,10 @@ from stores.pool import SNAPSHOTS, create_pool
 from stores.postgres import PostgresStore
 from stores.streams import snapshot as postgres_snapshot
 from stores.subjects import LoginWatch, Subjects
+
+T = TypeVar("T")
+G = TypeVar("G", bound=Hashable)
+R = TypeVar("R")
 
 Store = TableStore | FilesStore
 
@@ -192,20 +196,14 @@ class Stores:
         """`single` of each (category, fields): those of one PostgreSQL store in one statement
         (`PostgresStore.singles`)."""
         await self.ensure(person, [k for category, _ in asked for k in self._keys_of(category)])
-        by_store: dict[str, list[int]] = {}
-        for i, (category, _) in enumerate(asked):
-            by_store.setdefault(self.config.categories[category].store, []).append(i)
-        out: list[Row | None] = [None] * len(asked)
-        for name, places in by_store.items():
+
+        async def read(name: str, mine: list[tuple[str, Fields | None]]) -> list[Row | None]:
             store = self.by_name[name]
-            mine = [asked[i] for i in places]
             if isinstance(store, PostgresStore) and len(mine) > 1:
-                rows = await store.singles(mine, person)
-            else:
-                rows = [await self.table(c).single(c, person, f) for c, f in mine]
-            for i, row in zip(places, rows, strict=True):
-                out[i] = row
-        return out
+                return await store.singles(mine, person)
+            return [await self.table(c).single(c, person, f) for c, f in mine]
+
+        return await in_groups(asked, self._store_name, read, None)
 
     async def page(
         self,
@@ -233,15 +231,15 @@ class Stores:
         """`page_json` of each (category, page): those of one PostgreSQL store in one statement
         (`PostgresStore.pages_json`), which also finds their first key where each of them
         would find that same key in its own (`_found_with`)."""
-        by_store: dict[str, list[int]] = {}
-        for i, (category, _) in enumerate(asked):
-            by_store.setdefault(self.config.categories[category].store, []).append(i)
-        out: list[Written] = [Written("", [], [], False)] * len(asked)
-        for places in by_store.values():
-            mine = [asked[i] for i in places]
-            for i, page in zip(places, await self._pages_together(mine, person), strict=True):
-                out[i] = page
-        return out
+
+        async def read(_: str, mine: list[tuple[str, JsonPage]]) -> list[Written]:
+            return await self._pages_together(mine, person)
+
+        return await in_groups(asked, self._store_name, read, Written("", [], [], False))
+
+    def _store_name(self, asked: tuple[str, Any]) -> str:
+        """The store of a read of (category, …)."""
+        return self.config.categories[asked[0]].store
 
     async def _pages_together(
         self, asked: Sequence[tuple[str, JsonPage]], person: Person
@@ -367,6 +365,27 @@ class Stores:
             return []
         anchors = await self._key_store(search).search(search, email, limit)
         return await self.subjects.ids_for(anchors)
+
+
+async def in_groups(
+    items: Sequence[T],
+    group: Callable[[T], G],
+    read: Callable[[G, list[T]], Awaitable[Sequence[R] | None]],
+    empty: R,
+) -> list[R]:
+    """`read` of each group of `items` (by `group`, in the order first seen), one result an
+    item, each put back in its item's place; a group `read` gives None for stays `empty`."""
+    places: dict[G, list[int]] = {}
+    for i, item in enumerate(items):
+        places.setdefault(group(item), []).append(i)
+    out = [empty] * len(items)
+    for name, where in places.items():
+        found = await read(name, [items[i] for i in where])
+        if found is None:
+            continue
+        for i, result in zip(where, found, strict=True):
+            out[i] = result
+    return out
 
 
 # Each key's values found, and how many were left out as shared (`PostgresStore.resolve_all`).
