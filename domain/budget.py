@@ -4,7 +4,7 @@ An export is heavy and long (a million rows is seconds of COPY, hashing, deflate
 person's own query is light and short; on a process whose event loop and cores the two share,
 four exports at full speed left a small query waiting behind their chunks (issue 19, item 4).
 So an export stream stops at a *pace point* between its slices of work (a chunk of a data
-file, a few dozen rows of a web page), and there:
+file, a run of records or a whole web page), and there:
 
 - gives up its place among the `active` streams that may work at once (a semaphore, taken
   back in order of arrival), so that with many exports only a few pull at a time;

@@ -46,7 +46,7 @@ from exporters.manifest import (
     StoreSearch,
     build_manifest,
 )
-from exporters.pages import CAPACITY, Pace, Paged, json_rows, listed, no_pace, pages
+from exporters.pages import CAPACITY, Pace, Paged, Records, json_rows, listed, no_pace, pages
 from exporters.service import service_files
 from stores.files import FilesStore
 from stores.mapping import Person
@@ -219,7 +219,7 @@ class _Build:
         }
         yield member("index.html", at, _once(render_index(manifest, previews).encode()))
 
-    async def _pages(self, c: Category, rows: AsyncIterable[Mapping[str, Any]]) -> Members:
+    async def _pages(self, c: Category, rows: AsyncIterable[Records]) -> Members:
         paged = self.paged[c.key] = Paged()
         async for m in self._written(c, pages(c, rows, paged, self.pace)):
             yield m
@@ -347,7 +347,7 @@ class _Ahead:
     pages wait deflated, at most `AHEAD_BYTES`; past that the rendering waits for them to be
     written. The bundle's members, their order and bytes are the same either way."""
 
-    def __init__(self, category: Category, rows: AsyncIterable[Mapping[str, Any]], pace: Pace):
+    def __init__(self, category: Category, rows: AsyncIterable[Records], pace: Pace):
         self.paged = Paged()
         self._ready: deque[tuple[str, bytes]] = deque()
         self._held = 0
@@ -355,9 +355,7 @@ class _Ahead:
         self._ended = False
         self._task = asyncio.create_task(self._render(category, rows, pace))
 
-    async def _render(
-        self, category: Category, rows: AsyncIterable[Mapping[str, Any]], pace: Pace
-    ) -> None:
+    async def _render(self, category: Category, rows: AsyncIterable[Records], pace: Pace) -> None:
         try:
             async for path, html in pages(category, rows, self.paged, pace):
                 blob = isal_zlib.compress(html, 1)
@@ -425,7 +423,7 @@ async def build_bundle(
     `release` (a GDPR person's own access copy) puts the withheld items its rule releases in
     the copy as values, and the manifest marks each. `service`: the records dsar itself holds
     about the person (own copy only), written under `service/`. `pace` is awaited between
-    slices of the work (a data file's chunk, a few dozen records of a page): where the bundle
+    slices of the work (a data file's chunk, a run of a page's records, a page): where the bundle
     may give way to other work (domain/budget.py); `pace_beside` is the same for the work done
     beside it in a task of its own (web pages read while a data file streams), which must never
     wait for what `pace` waits for while the bundle waits on it.
