@@ -27,6 +27,7 @@ PACKAGES = (
     "orjson",
     "stream-zip",
     "isal",
+    "google-re2",
     "httptools",
     "uvloop",
     "py-spy",
