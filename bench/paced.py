@@ -99,26 +99,47 @@ async def run(url: str, body: bytes, token: str, rate: float, seconds: float) ->
     ).encode() + body
     idle: list[_Connection] = []
 
+    async def send() -> tuple[int, bytes]:
+        """The request on a kept connection, or on a new one: a kept connection the server has
+        closed meanwhile (its keep-alive ran out) fails before any answer, and the request is
+        sent again on a new one, as httpx and browsers do."""
+        while idle:
+            conn = idle.pop()
+            try:
+                answer = await conn.post(request)
+            except (OSError, IndexError, asyncio.IncompleteReadError) as exc:
+                conn.close()
+                if getattr(exc, "partial", b""):
+                    raise  # an answer had begun: not a stale connection
+                continue
+            _keep(conn)
+            return answer
+        conn = _Connection(*await asyncio.open_connection(u.hostname, u.port))
+        try:
+            answer = await conn.post(request)
+        except BaseException:
+            conn.close()
+            raise
+        _keep(conn)
+        return answer
+
+    def _keep(conn: _Connection) -> None:
+        if conn.open:
+            idle.append(conn)
+        else:
+            conn.close()
+
     async def one(due: float) -> None:
         nonlocal errors
         ok = False
         async with slots:
-            conn = idle.pop() if idle else None
             try:
                 async with asyncio.timeout(TIMEOUT):
-                    if conn is None:
-                        conn = _Connection(*await asyncio.open_connection(u.hostname, u.port))
-                    status, answer = await conn.post(request)
+                    status, answer = await send()
                 # A 200 whose body starts with errors is a failure too (a timed-out resolver).
                 ok = status == 200 and not answer.startswith(b'{"errors"')
             except (OSError, TimeoutError, ValueError, IndexError, asyncio.IncompleteReadError):
-                if conn is not None:
-                    conn.close()
-            else:
-                if conn.open:
-                    idle.append(conn)
-                else:
-                    conn.close()
+                pass
         if ok:
             latencies.append(time.perf_counter() - due)
         else:
