@@ -23,7 +23,7 @@ from stores.seed import build_subject
 from tests.exporters.conftest import bundle_of, new_subject
 
 # What a bundle needs besides the pages waiting for their data file: with the pages read beside
-# it, two COPY streams' buffers (1 MiB each, stores/streams.py) and a page being rendered (here
+# it, two COPY streams' buffers (256 kB each, stores/streams.py) and a page being rendered (here
 # 10 to 14 MiB in all; read after the data file, 7 to 8 MiB).
 WORKING_SET = 14 << 20
 
