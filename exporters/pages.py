@@ -3,7 +3,8 @@
 `index.html` shows the first records of every category and links to its pages; each page links
 back to it and to its neighbours, so a copy is readable in a browser after unzipping, as the
 large consumer services' copies are. Pages are rendered from the same snapshot as the data
-files, in record order, a page at a time: at most `PAGE_ROWS` records are held at once. A
+files, in record order, a page at a time: the records of a page and of the run that fills it
+are held at once (fewer than two pages' worth; a media folder's list whole). A
 category longer than `MAX_PAGES` pages keeps the rest in its data file alone, and says so.
 Every value is escaped; withheld items read "Held, not shown".
 """

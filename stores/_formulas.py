@@ -36,9 +36,9 @@ _CELL_START = frozenset(b",\n")
 _OPENING = re.compile(b'"(?<=[,\n]")(?=[' + _TRIGGERS + b"])")
 _MARKED = b"\"'"
 # A quote followed by a trigger, wherever it is: a chunk without one (nearly every chunk of a
-# company's data) has no cell to mark. RE2 tells so in 116 ms a million web-analytics events
-# (114 MB) here, and lets other threads run meanwhile; `re` took 255 ms holding the GIL, a
-# third of the event loop's time in the server's profile of a CSV export. The substitution,
+# company's data) has no cell to mark. RE2 tells so in about 117 ms a million web-analytics
+# events (114 MB) here, and lets other threads run meanwhile; `re` took 255 to 272 ms holding
+# the GIL, 31 % of the server's samples in the profile of a CSV export. The substitution,
 # which looks behind each quote (no RE2 pattern can), stays with `re`.
 _CANDIDATE = re2.compile(b'"[' + b"".join(b"\\x%02x" % b for b in sorted(_TRIGGER_BYTES)) + b"]")
 
