@@ -99,6 +99,65 @@ async def test_a_row_is_written_as_a_single_append_would_write_it(pool: asyncpg.
     assert (await verify(pool)).ok
 
 
+@pytest.fixture
+async def icu_pool(pg_server: str, prefix: str) -> AsyncIterator[asyncpg.Pool]:
+    """A migrated service database whose default collation is not code point order (ICU
+    English sorts "Z" after "a"), so that only an explicit `COLLATE "C"` keeps keys in order."""
+    name = f"{prefix}_group_icu_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en'"
+        )
+    finally:
+        await admin.close()
+    p = await create_pool(await new_database(pg_server, name), max_size=2)
+    yield p
+    await p.close()
+
+
+async def test_a_batch_hashes_the_bytes_a_single_append_and_python_hash(
+    icu_pool: asyncpg.Pool,
+) -> None:
+    # A batch computes its rows' text in one query of its own (0022); these keys, values and
+    # categories would catch a difference from audit_canonical() or Python's canonical():
+    # key order by code point, lengths in bytes, separators and escapes inside values.
+    pool = icu_pool
+    assert await pool.fetchval("SELECT 'Z' > 'a'")  # the database's own order is not code points
+    actor = {"kind": "support", "iss": "https://idp.test/ä", "sub": "日本-🙂", "Z": "", "a": "a:b"}
+    purpose = {"reason": 'Line 1\nline 2 "quoted" \\ é\u0301', "ticket": "", "é": "x", "z": "1:"}
+    rows = [
+        {
+            "request_id": request_id,
+            "actor": act,
+            "subject_id": subject,
+            "action": "subject.read",
+            "purpose": purp,
+            "categories": categories,
+            "outcome": "allowed",
+        }
+        for request_id, act, subject, purp in [
+            ("r", actor, str(uuid4()), purpose),
+            ("é:1", {"kind": "anonymous"}, None, {}),
+        ]
+        for categories in ([], ["profile", "profile.email", "web_analytics"], ["b", "a", "b"])
+    ]
+    seqs = await pool.fetchval(
+        "SELECT audit_append_many($1::text::jsonb)", orjson.dumps(rows).decode()
+    )
+    assert seqs == list(range(1, len(rows) + 1))
+    # Each stored hash is the one audit_canonical() gives for the stored row.
+    mismatched = await pool.fetchval(
+        """SELECT count(*) FROM audit_log
+           WHERE hash <> encode(sha256(convert_to(prev_hash || audit_canonical(
+                     seq, at, request_id, actor, subject_id, action, purpose, categories, outcome),
+                 'UTF8')), 'hex')"""
+    )
+    assert mismatched == 0
+    result = await verify(pool)  # and the one Python's canonical() gives
+    assert (result.ok, result.checked) == (True, len(rows)), str(result)
+
+
 async def test_a_failed_batch_leaves_none_of_its_rows_and_every_caller_is_told(
     scratch: str, pool: asyncpg.Pool
 ) -> None:
@@ -314,6 +373,10 @@ BAD = [
     {"categories": ["alice@example.com"]},
     {"purpose": {"ticket": 7}},
     {"actor": {"kind": "support", "nested": {"a": "b"}}},
+    {"actor": {"kind": "support", "sub": None}},
+    {"purpose": {"ticket": None}},
+    {"purpose": ["ticket"]},
+    {"purpose": "ticket"},
 ]
 
 
