@@ -114,6 +114,11 @@ async def icu_pool(pg_server: str, prefix: str) -> AsyncIterator[asyncpg.Pool]:
     p = await create_pool(await new_database(pg_server, name), max_size=2)
     yield p
     await p.close()
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 async def test_a_batch_hashes_the_bytes_a_single_append_and_python_hash(
