@@ -14,6 +14,7 @@ import asyncpg
 
 from stores.config import with_database
 from stores.embedded import start_embedded
+from stores.migrate import apply, ensure_database, migrations_for
 from stores.roles import ensure_service_role, with_user
 
 LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -48,6 +49,15 @@ def test_server() -> Iterator[str]:
 
 def unique_prefix() -> str:
     return f"dsart_{secrets.token_hex(4)}"
+
+
+async def new_database(server: str, name: str, *, migrated: bool = True) -> str:
+    """A database `name` on `server` (made if missing), with the service's migrations applied."""
+    await ensure_database(server, name)
+    dsn = with_database(server, name)
+    if migrated:
+        await apply(dsn, migrations_for("service"))
+    return dsn
 
 
 async def drop_databases(server_url: str, prefix: str) -> None:

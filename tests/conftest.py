@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from api.settings import Settings
 from catalogue import Catalogue, load_catalogue
 from stores.config import with_database
 from stores.deployment import Deployment, migrate
+from stores.pool import create_pool
 from stores.registry import Stores
 from stores.seed import seed
 from tests._mysql import drop_mysql_database, mysql_test_server
@@ -25,6 +27,7 @@ from tests._pg import (
     create_service_role,
     drop_databases,
     drop_role,
+    new_database,
     test_server,
     unique_prefix,
 )
@@ -145,3 +148,26 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
+
+
+@pytest.fixture
+async def icu_pool(pg_server: str, prefix: str) -> AsyncIterator[asyncpg.Pool]:
+    """A migrated service database whose default collation is not code point order (ICU
+    English sorts "Z" after "a"), so that only an explicit `COLLATE "C"` keeps keys in order."""
+    name = f"{prefix}_icu_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en'"
+        )
+    finally:
+        await admin.close()
+    p = await create_pool(await new_database(pg_server, name), max_size=2)
+    assert await p.fetchval("SELECT 'Z' > 'a'")  # its own order is not code points
+    yield p
+    await p.close()
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

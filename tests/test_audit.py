@@ -37,11 +37,10 @@ from domain.audit import (
     verify,
 )
 from domain.principals import Customer, Partner, SupportAgent
-from stores.config import with_database
 from stores.deployment import Deployment
-from stores.migrate import apply, ensure_database, migrations_for
 from stores.pool import create_pool
 from stores.scope import Scope, scoped
+from tests._pg import new_database
 from tests._tokens import TEST_ISSUER
 
 AGENT = SupportAgent(TEST_ISSUER, "agent-7", frozenset({"support:read"}))
@@ -50,14 +49,6 @@ PARTNER = Partner(TEST_ISSUER, "partner-app")
 
 def customer(subject: UUID) -> Customer:
     return Customer(TEST_ISSUER, f"login-{subject.hex[:8]}", subject)
-
-
-async def new_database(server: str, name: str, *, migrated: bool = True) -> str:
-    await ensure_database(server, name)
-    dsn = with_database(server, name)
-    if migrated:
-        await apply(dsn, migrations_for("service"))
-    return dsn
 
 
 @pytest.fixture
@@ -70,6 +61,18 @@ async def scratch(pg_server: str, prefix: str) -> AsyncIterator[str]:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+# Keys whose code point order differs from most collations; lengths in bytes, not characters;
+# separators and escapes inside values.
+TRICKY_ACTOR = {
+    "kind": "support",
+    "iss": "https://idp.test/ä",
+    "sub": "日本-🙂",
+    "Z": "",
+    "a": "a:b",
+}
+TRICKY_PURPOSE = {"reason": 'Line 1\nline 2 "quoted" \\ é\u0301', "ticket": "", "é": "x", "z": "1:"}
 
 
 @pytest.fixture
@@ -130,10 +133,8 @@ async def test_rows_chain_each_to_the_one_before(db: asyncpg.Pool) -> None:
         assert (await verify(conn)).ok
 
 
-async def test_python_and_the_database_hash_the_same_bytes(db: asyncpg.Pool) -> None:
-    # Keys whose code point order differs from most collations; lengths in bytes, not characters.
-    actor = {"kind": "support", "iss": "https://idp.test/ä", "sub": "日本-🙂", "Z": "", "a": "a:b"}
-    purpose = {"reason": 'Line 1\nline 2 "quoted" \\ é\u0301', "ticket": "", "é": "x", "z": "1:"}
+async def test_python_and_the_database_hash_the_same_bytes(icu_pool: asyncpg.Pool) -> None:
+    db, actor, purpose = icu_pool, TRICKY_ACTOR, TRICKY_PURPOSE
     cases = [
         (7, datetime(2024, 2, 29, 23, 59, 59, 0, tzinfo=UTC), "r", actor, str(uuid4()), purpose),
         (1, datetime(1999, 1, 1, 0, 0, 0, 123456, tzinfo=UTC), "", {"kind": "anonymous"}, None, {}),

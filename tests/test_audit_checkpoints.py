@@ -28,7 +28,8 @@ from stores.deployment import Deployment
 from stores.pool import create_pool
 from stores.registry import Stores
 from tests._cli import run_cli
-from tests.test_audit import new_database, read, tamper
+from tests._pg import new_database
+from tests.test_audit import read, tamper
 
 KEY = AuditKey(bytes(range(32)))
 OTHER = AuditKey(bytes(range(1, 33)))

@@ -25,7 +25,8 @@ from domain.audit import Action, AuditUnavailable, GroupCommit, actor_of, record
 from domain.checkpoints import AuditKey
 from stores.deployment import Deployment
 from stores.pool import create_pool
-from tests.test_audit import AGENT, new_database, read
+from tests._pg import new_database
+from tests.test_audit import AGENT, TRICKY_ACTOR, TRICKY_PURPOSE, read
 
 CHAIN_LOCK = 7238236170003768436  # audit_append()'s advisory lock
 WAIT = 60.0  # no test here may hang the run
@@ -99,28 +100,6 @@ async def test_a_row_is_written_as_a_single_append_would_write_it(pool: asyncpg.
     assert (await verify(pool)).ok
 
 
-@pytest.fixture
-async def icu_pool(pg_server: str, prefix: str) -> AsyncIterator[asyncpg.Pool]:
-    """A migrated service database whose default collation is not code point order (ICU
-    English sorts "Z" after "a"), so that only an explicit `COLLATE "C"` keeps keys in order."""
-    name = f"{prefix}_group_icu_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(pg_server)
-    try:
-        await admin.execute(
-            f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en'"
-        )
-    finally:
-        await admin.close()
-    p = await create_pool(await new_database(pg_server, name), max_size=2)
-    yield p
-    await p.close()
-    admin = await asyncpg.connect(pg_server)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def test_a_batch_hashes_the_bytes_a_single_append_and_python_hash(
     icu_pool: asyncpg.Pool,
 ) -> None:
@@ -128,9 +107,7 @@ async def test_a_batch_hashes_the_bytes_a_single_append_and_python_hash(
     # categories would catch a difference from audit_canonical() or Python's canonical():
     # key order by code point, lengths in bytes, separators and escapes inside values.
     pool = icu_pool
-    assert await pool.fetchval("SELECT 'Z' > 'a'")  # the database's own order is not code points
-    actor = {"kind": "support", "iss": "https://idp.test/ä", "sub": "日本-🙂", "Z": "", "a": "a:b"}
-    purpose = {"reason": 'Line 1\nline 2 "quoted" \\ é\u0301', "ticket": "", "é": "x", "z": "1:"}
+    actor, purpose = TRICKY_ACTOR, TRICKY_PURPOSE
     rows = [
         {
             "request_id": request_id,
