@@ -203,7 +203,7 @@ class Stores:
                 return await store.singles(mine, person)
             return [await self.table(c).single(c, person, f) for c, f in mine]
 
-        return await in_groups(asked, self._store_name, read, None)
+        return await in_groups(asked, self._store_name, read, None, together=True)
 
     async def page(
         self,
@@ -235,7 +235,9 @@ class Stores:
         async def read(_: str, mine: list[tuple[str, JsonPage]]) -> list[Written]:
             return await self._pages_together(mine, person)
 
-        return await in_groups(asked, self._store_name, read, Written("", [], [], False))
+        return await in_groups(
+            asked, self._store_name, read, Written("", [], [], False), together=True
+        )
 
     def _store_name(self, asked: tuple[str, Any]) -> str:
         """The store of a read of (category, …)."""
@@ -372,20 +374,42 @@ async def in_groups(
     group: Callable[[T], G],
     read: Callable[[G, list[T]], Awaitable[Sequence[R] | None]],
     empty: R,
+    *,
+    together: bool = False,
 ) -> list[R]:
     """`read` of each group of `items` (by `group`, in the order first seen), one result an
-    item, each put back in its item's place; a group `read` gives None for stays `empty`."""
+    item, each put back in its item's place; a group `read` gives None for stays `empty`.
+
+    `together`: the groups are read at once (groups of different stores: each waits on its
+    own database), else one after another. Either way the first failure is raised as itself,
+    and no group's read is left running after it."""
     places: dict[G, list[int]] = {}
     for i, item in enumerate(items):
         places.setdefault(group(item), []).append(i)
+    if together and len(places) > 1:
+        found = await _all_or_none([read(g, [items[i] for i in w]) for g, w in places.items()])
+    else:
+        found = [await read(g, [items[i] for i in w]) for g, w in places.items()]
     out = [empty] * len(items)
-    for name, where in places.items():
-        found = await read(name, [items[i] for i in where])
-        if found is None:
+    for where, results in zip(places.values(), found, strict=True):
+        if results is None:
             continue
-        for i, result in zip(where, found, strict=True):
+        for i, result in zip(where, results, strict=True):
             out[i] = result
     return out
+
+
+async def _all_or_none(reads: Sequence[Awaitable[R]]) -> list[R]:
+    """Every read's result, run at once; at the first failure the others are cancelled and
+    awaited before it is raised (a store's statement is not left running for nobody)."""
+    tasks = [asyncio.ensure_future(r) for r in reads]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 # Each key's values found, and how many were left out as shared (`PostgresStore.resolve_all`).
