@@ -297,9 +297,10 @@ class Stores:
         return await self.files(category).listing(category, person)
 
     async def person_counts(self, person: Person) -> dict[str, int]:
-        """Records per category: one statement per store, run concurrently."""
+        """Records per category: one statement per store, run concurrently (a store that
+        fails stops the others' statements, `_all_or_none`)."""
         await self.ensure(person, [k.name for k in self.config.keys])
-        parts = await asyncio.gather(*(s.counts(person) for s in self.by_name.values()))
+        parts = await _all_or_none([s.counts(person) for s in self.by_name.values()])
         out: dict[str, int] = {}
         for part in parts:
             out.update(part)
@@ -386,10 +387,11 @@ async def in_groups(
     places: dict[G, list[int]] = {}
     for i, item in enumerate(items):
         places.setdefault(group(item), []).append(i)
-    if together and len(places) > 1:
-        found = await _all_or_none([read(g, [items[i] for i in w]) for g, w in places.items()])
+    groups = [(g, [items[i] for i in where]) for g, where in places.items()]
+    if together and len(groups) > 1:
+        found = await _all_or_none([read(g, mine) for g, mine in groups])
     else:
-        found = [await read(g, [items[i] for i in w]) for g, w in places.items()]
+        found = [await read(g, mine) for g, mine in groups]
     out = [empty] * len(items)
     for where, results in zip(places.values(), found, strict=True):
         if results is None:
