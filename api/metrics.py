@@ -83,6 +83,12 @@ class _BudgetCollector(Collector):
             value=self.budget.gave_way,
         )
         yield GaugeMetricFamily(
+            "dsar_export_pace_bytes_per_second",
+            "The export streams' unimpeded pace together, of which they keep a share while "
+            "small requests run (0: not measured yet).",
+            value=self.budget.rate,
+        )
+        yield GaugeMetricFamily(
             "dsar_small_requests_in_flight",
             "Small requests (POST /graphql with a bearer token) waiting or in flight.",
             value=self.budget.small,

@@ -4,16 +4,32 @@ An export is heavy and long (a million rows is seconds of COPY, hashing, deflate
 person's own query is light and short; on a process whose event loop and cores the two share,
 four exports at full speed left a small query waiting behind their chunks (issue 19, item 4).
 So an export stream stops at a *pace point* between its slices of work (a chunk of a data
-file, a run of records or a whole web page), and there:
+file, a run of records or a whole web page, a chunk handed to its client), and there:
 
 - gives up its place among the `active` streams that may work at once (a semaphore, taken
   back in order of arrival), so that with many exports only a few pull at a time;
-- while small requests are waiting or in flight, waits for them to end, but no longer than
-  keeps the exports' share of the time at `share`: every slice of `t` seconds adds
-  `t * (1 - share) / share` to a pause the process's exports serve together (one stream's
-  share would let several streams take it several times over). With small requests every
-  moment, the exports still move on at about `share` of their own pace, so each still ends,
-  at most `active / share` times later than alone; without any, they never wait.
+- while the process is *busy*, waits, but no longer than keeps the exports' pace at `share` of
+  the pace they keep when it is not. Busy: small requests are waiting or in flight, or the
+  last of them ended less than `linger` seconds ago. The linger matters: small requests come
+  a few milliseconds apart under load, and exports that ran at full speed in every gap left
+  the next small request both cores busy with their COPYs and deflate (scenario 7 of the
+  benchmark: p99 3.2x to 3.5x idle without it).
+
+The share is kept on bytes, not on time: the exports of a process together pass at most
+`share` times the bytes per second they passed when nothing held them back (`rate`, measured
+over windows of at least `WINDOW` seconds and `WINDOW_BYTES` in which they did not wait, the
+number of streams the same throughout). The bytes are counted where they are read or made (a
+data file's chunk from its store, a web page), not where the ZIP hands them on: its chunks of
+1 MB let the exports run free for a tenth of a second between two charges (p99 215 to 455 ms
+in scenario 7). Time with a linger was tried first and failed: a slice's wall time under load
+holds the small requests' own work on the shared loop and waits on the ZIP thread and the
+COPY, so the exports got 2 to 5 % of their pace rather than 10 %, and four exports of a
+million rows took 150 to 300 s rather than 10. Bytes are the exports' own: with small
+requests every moment, they still pass `share` of their unimpeded pace, so each still ends, at
+most `1 / share` times later than it would alone (its client reading at the same speed; an
+export's snapshot is bounded at 600 s, `stores/streams.py`). Until a process has measured
+`rate`, the share is kept on time as before, while small requests are in flight only
+(`_account`); without small requests exports never wait.
 
 An export that waits holds its snapshot and connection and is finished whole: nothing here
 ends a stream, it only spaces its slices. A paused export stops reading its COPY, which
@@ -27,28 +43,51 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
+from collections import deque
 from collections.abc import Iterator
 
 ACTIVE = 2
-# 0.1: in scenario 7 of the benchmark (2 cores), 0.25 left the small queries' p99 at 4.5x idle
-# and 0.1 at 2x, the exports' wall time about the same (a load at half the saturated rate
-# leaves gaps that the exports fill at full speed).
+# 0.1: in scenario 7 of the benchmark (2 cores, small queries at half the rate that saturates
+# the process, all along), four exports of 1M rows kept the small queries' p99 at 1.9x to 2.8x
+# idle and took 42 s; at 0.2, 2.5x to 7.4x (median 3.0x) and 20 s. Without the linger and
+# with the share kept on time, as before: 2.8x to 10.6x, 10 to 15 s.
 SHARE = 0.1
+# Seconds a process stays busy after its last small request ends: longer than the gap between
+# two small requests under a steady load (2 to 3 ms at 115 a second on two cores).
+LINGER = 0.01
+# A measure of the exports' unimpeded pace spans at least WINDOW seconds and WINDOW_BYTES:
+# one that spans the start of an export (its snapshot, the person's keys) or a pause between
+# its chunks would read a pace far below what its data files stream at. The pace is the median
+# of the last MEASURES windows: one window of a slow client, or of a folder's files read from
+# disk at many times a COPY's speed, moves it no more than any other single window.
+WINDOW = 0.05
+WINDOW_BYTES = 1 << 20
+MEASURES = 9
 
 
 class ExportBudget:
-    def __init__(self, active: int = ACTIVE, share: float = SHARE) -> None:
-        if active < 1 or not 0 < share <= 1:
-            raise ValueError("active must be at least 1 and share in (0, 1]")
+    def __init__(self, active: int = ACTIVE, share: float = SHARE, linger: float = LINGER) -> None:
+        if active < 1 or not 0 < share <= 1 or linger < 0:
+            raise ValueError("active must be at least 1, share in (0, 1] and linger not negative")
         self.active = active
         self.share = share
+        self.linger = linger
         self.small = 0  # small requests waiting or in flight
-        self.gave_way = 0  # pace points at which an export waited for small requests
+        self.gave_way = 0  # pace points at which an export waited while the process was busy
+        self.streams = 0  # export streams open
+        self.passed = 0  # bytes the export streams have read or made (`Pacer.pace`)
+        self.rate = 0.0  # their unimpeded bytes per second together (0: not measured yet)
         self._free = asyncio.Semaphore(active)
         self._quiet = asyncio.Event()  # set while no small request is in flight
         self._quiet.set()
-        # Loop time before which no export slice starts while small requests are in flight.
+        self._quiet_at = 0.0  # loop time the last small request's linger ends
+        self._charged = 0  # of `passed`, the bytes already accounted for
+        # Loop time before which no export slice starts while the process is busy.
         self._resume_at = 0.0
+        # The window the unimpeded pace is being measured over: (start, passed, streams).
+        self._window: tuple[float, int, int] | None = None
+        self._measures: deque[float] = deque(maxlen=MEASURES)
 
     def begin_small(self) -> None:
         """A small request is waiting for its turn or being answered."""
@@ -58,8 +97,8 @@ class ExportBudget:
     def end_small(self) -> None:
         self.small -= 1
         if self.small == 0:
+            self._quiet_at = asyncio.get_running_loop().time() + self.linger
             self._quiet.set()
-            self._resume_at = 0.0  # a pause owed to small requests ends with them
 
     @contextlib.contextmanager
     def small_request(self) -> Iterator[None]:
@@ -70,18 +109,66 @@ class ExportBudget:
         finally:
             self.end_small()
 
+    def busy(self, now: float) -> bool:
+        """Small requests in flight, or in their linger; before the exports' pace is measured,
+        only in flight (see `_account`)."""
+        return self.small > 0 or (self.rate > 0 and now < self._quiet_at)
+
     def stream(self) -> Pacer:
         return Pacer(self)
 
-    async def _give_way(self, ran: float) -> None:
-        """After a slice of `ran` seconds: returns when no small request is in flight, or when
-        the exports have paused long enough to keep their share."""
-        self.gave_way += 1
-        now = asyncio.get_running_loop().time()
-        self._resume_at = max(self._resume_at, now) + ran * (1 - self.share) / self.share
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(self._resume_at):
-                await self._quiet.wait()
+    def _account(self, now: float, ran: float) -> bool:
+        """At every pace point, after a slice of `ran` seconds: charges the bytes passed since
+        the last one and measures the unimpeded pace. True when the exports must give way.
+
+        Until the pace is measured (a new process, small requests all along) the share is kept
+        on time, as far as it can be: a slice of `ran` seconds adds `ran * (1 - share) / share`
+        to the pause, small requests in flight only (no linger). That is always less than the
+        share on bytes holds back (a slice's wall time under load holds other work), so the
+        exports measure their pace in the first window without small requests."""
+        held = self.share < 1 and self.busy(now)
+        passed, self._charged = self.passed - self._charged, self.passed
+        if held:
+            self._window = None
+            start = max(self._resume_at, now)
+            if self.rate:
+                self._resume_at = start + passed / (self.share * self.rate)
+            else:
+                self._resume_at = start + ran * (1 - self.share) / self.share
+            return True
+        self._resume_at = 0.0  # a pause owed to small requests ends with them
+        window = self._window
+        if window is None or window[2] != self.streams:
+            self._window = (now, self.passed, self.streams)
+        elif now - window[0] >= WINDOW and self.passed - window[1] >= WINDOW_BYTES:
+            pace = (self.passed - window[1]) / (now - window[0])
+            self._measures.append(pace)
+            self.rate = statistics.median(self._measures)
+            self._window = (now, self.passed, self.streams)
+        return False
+
+    async def _give_way(self) -> None:
+        """Returns when the process is no longer busy, or when the exports have paused long
+        enough to keep their share."""
+        loop = asyncio.get_running_loop()
+        waited = False
+        while (now := loop.time()) < self._resume_at and self.busy(now):
+            if not waited:
+                waited = True
+                self.gave_way += 1
+            if self.small:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(self._resume_at):
+                        await self._quiet.wait()
+            else:
+                await asyncio.sleep(min(self._quiet_at, self._resume_at) - now)
+
+    async def _pace(self, size: int, ran: float) -> None:
+        self.passed += size
+        if self._account(asyncio.get_running_loop().time(), ran):
+            await self._give_way()
+        else:
+            await asyncio.sleep(0)  # whatever else is ready on the loop runs first
 
 
 class Pacer:
@@ -90,53 +177,51 @@ class Pacer:
     def __init__(self, budget: ExportBudget) -> None:
         self.budget = budget
         self.holding = False
+        self.closed = False
+        # For the share on time, until the pace is measured (`ExportBudget._account`):
         self.resumed = 0.0  # loop time the current slice began (0: resting)
         self.worked = 0.0  # the slice's own work before it rested
         self.beside_at = 0.0  # loop time the work beside it last went on from a pace point
+        budget.streams += 1
 
     def rest(self) -> None:
         """The stream now waits on its reader (a client's network), which is not its own work:
         its place among the active streams goes back at once, so that clients that stop
-        reading hold no other export up, and the wait is not counted into the slice that the
-        next pace point makes the exports pay for."""
+        reading hold no other export up, and the wait counts neither as bytes nor as time."""
         self._give_back()
         if self.resumed:
             self.worked += asyncio.get_running_loop().time() - self.resumed
             self.resumed = 0.0
 
-    async def pace(self) -> None:
-        budget = self.budget
+    async def pace(self, size: int = 0) -> None:
+        """After a slice of the stream's work that read or made `size` bytes (what the exports'
+        share counts)."""
         loop = asyncio.get_running_loop()
         ran = self.worked + (loop.time() - self.resumed if self.resumed else 0.0)
         self.worked = 0.0
         self._give_back()
-        if budget.small and budget.share < 1:
-            await budget._give_way(ran)
-        else:
-            await asyncio.sleep(0)  # whatever else is ready on the loop runs first
-        await budget._free.acquire()
+        await self.budget._pace(size, ran)
+        await self.budget._free.acquire()
         self.holding = True
         self.resumed = loop.time()
 
-    async def beside(self) -> None:
+    async def beside(self, size: int = 0) -> None:
         """A pace point of work done beside the stream's own, in a task of its own (the web
         pages a bundle reads and renders while its data file streams, exporters/bundle.py): it
         gives way to small requests as `pace` does, but takes no place among the active
         streams. It works only while its stream does, on that stream's place; a place of its
         own, held while it waits for its stream to write its pages, and its stream waiting for
         a place, left every place taken by exports waiting on each other for good."""
-        budget = self.budget
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        ran = now - self.beside_at if self.beside_at else 0.0
-        if budget.small and budget.share < 1:
-            await budget._give_way(ran)
-        else:
-            await asyncio.sleep(0)
+        ran = loop.time() - self.beside_at if self.beside_at else 0.0
+        await self.budget._pace(size, ran)
         self.beside_at = loop.time()
 
     def close(self) -> None:
         self._give_back()
+        if not self.closed:
+            self.closed = True
+            self.budget.streams -= 1
 
     def _give_back(self) -> None:
         """The stream's place among the active streams, if it holds one, goes back."""

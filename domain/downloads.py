@@ -440,7 +440,7 @@ class Download:
                     pacer.rest()  # the client's network is not the export's work
                     yield chunk
                     self.sent = size  # handed to the connection
-                    await pacer.pace()
+                    await pacer.pace(0)  # its bytes were counted as the bundle read them
             done = (sum(counts.values()), size, digest.hexdigest(), generated_at)
         except Exception as exc:
             reason = STORE_FAILED

@@ -108,7 +108,7 @@ class _Tally:
         chunks = aiter(self.chunks)
         try:
             async for chunk in chunks:
-                await self.pace()
+                await self.pace(len(chunk))
                 self.size += len(chunk)
                 self.digest.update(chunk)
                 yield chunk

@@ -34,12 +34,13 @@ STYLE = (
 )
 
 
-# Called by a bundle between its slices of work: where an export may give way to small
-# requests (domain/budget.py). The default never waits.
-Pace = Callable[[], Awaitable[None]]
+# Called by a bundle between its slices of work, with the bytes the slice just read or made
+# (a chunk of a data file, a web page; 0 for work that adds none): where an export may give
+# way to small requests (domain/budget.py). The default never waits.
+Pace = Callable[[int], Awaitable[None]]
 
 
-async def no_pace() -> None:
+async def no_pace(size: int = 0) -> None:
     return None
 
 
@@ -254,7 +255,7 @@ async def pages(
     n, first = 0, 1
     buffer: list[Mapping[str, Any]] = []
     async for batch in batches:
-        await pace()
+        await pace(0)  # the batch's bytes count where they were read, in the data file
         if paged.truncated:
             continue  # past the last page: the data file holds it
         rows = list(batch)
@@ -271,8 +272,9 @@ async def pages(
             more = n < MAX_PAGES
             path = page_path(category, n)
             paged.pages.append(path)
-            yield path, render_page(category, n, render(buffer), first, len(buffer), more=more)
-            await pace()
+            html = render_page(category, n, render(buffer), first, len(buffer), more=more)
+            yield path, html
+            await pace(len(html))
             first += len(buffer)
             paged.shown += len(buffer)
             buffer = []

@@ -1,5 +1,7 @@
 """The running service: health, readiness, metrics, the edge middleware."""
 
+import re
+
 import httpx
 
 
@@ -31,6 +33,17 @@ async def test_metrics_name_routes_not_values(client: httpx.AsyncClient) -> None
     assert 'dsar_http_requests_total{route="/healthz",status="200"}' in text
     assert 'route="unmatched"' in text
     assert "alice" not in text
+
+
+async def test_metrics_show_the_export_budget(client: httpx.AsyncClient) -> None:
+    """What an operator tuning DSAR_EXPORT_SHARE reads (domain/budget.py)."""
+    text = (await client.get("/metrics")).text
+    for name in [
+        "dsar_export_gave_way_total",
+        "dsar_small_requests_in_flight",
+        "dsar_export_pace_bytes_per_second",
+    ]:
+        assert re.search(rf"^{name} [0-9.e+]+$", text, re.MULTILINE), name
 
 
 async def test_a_body_over_the_cap_is_413(client: httpx.AsyncClient) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.settings import Settings, SettingsError
-from domain.budget import ACTIVE, SHARE, ExportBudget
+from domain.budget import ACTIVE, SHARE, WINDOW, WINDOW_BYTES, ExportBudget
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -29,45 +29,184 @@ async def _turns(n: int = 20) -> None:
 
 async def test_without_small_requests_a_stream_never_gives_way() -> None:
     budget = ExportBudget(active=1, share=0.25)
+    budget.rate = 1000.0
     pacer = budget.stream()
     for _ in range(100):
-        await pacer.pace()
+        await pacer.pace(10_000)
     pacer.close()
     assert budget.gave_way == 0
 
 
-async def test_a_stream_waits_for_small_requests_in_flight_and_goes_on_when_they_end() -> None:
-    budget = ExportBudget(active=2, share=0.01)
+async def test_the_exports_measure_their_pace_while_nothing_holds_them_back() -> None:
+    budget = ExportBudget(active=1, share=0.1)
+    pacer = budget.stream()
+    await pacer.pace()  # the window begins
+    await asyncio.sleep(WINDOW)
+    await pacer.pace(WINDOW_BYTES - 1)  # not enough to measure
+    assert budget.rate == 0
+    await pacer.pace(1)  # and now the window ends
+    # About 20 MB/s: 1 MB in WINDOW (slower when the loop is late, never faster).
+    assert 0.5 * WINDOW_BYTES / WINDOW < budget.rate <= WINDOW_BYTES / WINDOW
+    with budget.small_request():
+        await pacer.pace(20_000)  # from now on it keeps its share: 20 kB owes about 10 ms
+    assert budget.gave_way == 1
+    pacer.close()
+
+
+async def test_before_its_pace_is_measured_a_stream_keeps_its_share_of_time() -> None:
+    """A new process under small requests from the start: a slice's pause is for its time,
+    while small requests are in flight, and ends with them (no linger)."""
+    budget = ExportBudget(active=2, share=0.01, linger=10)
     pacer = budget.stream()
     await pacer.pace()
     # Its last slice "took" 100 s: it may wait up to 99 times that for the small requests.
     pacer.resumed -= 100
     with budget.small_request():
-        waiting = asyncio.create_task(pacer.pace())
+        waiting = asyncio.create_task(pacer.pace(1_000_000))
         await _turns()
         assert not waiting.done() and budget.gave_way == 1
     await _until(waiting.done)  # the small request ended: the stream goes on at once
     await waiting
+    assert budget.rate == 0
     pacer.close()
 
 
-async def test_a_stream_given_its_share_goes_on_though_small_requests_never_end() -> None:
+async def test_before_its_pace_is_measured_a_stream_given_its_share_goes_on() -> None:
     budget = ExportBudget(active=1, share=0.5)
     pacer = budget.stream()
     await pacer.pace()
     with budget.small_request():
         for _ in range(5):
+            await asyncio.sleep(0.001)
             await pacer.pace()  # each wait is as long as the slice before it: never for ever
     assert budget.gave_way == 5
     pacer.close()
 
 
+async def test_a_stream_waits_for_small_requests_in_flight_and_their_linger() -> None:
+    budget = ExportBudget(active=2, share=0.01, linger=0.05)
+    budget.rate = 1.0  # a byte a second: any slice owes a long pause
+    pacer = budget.stream()
+    await pacer.pace()
+    loop = asyncio.get_running_loop()
+    with budget.small_request():
+        waiting = asyncio.create_task(pacer.pace(100))  # owes 100 / (0.01 * 1) seconds
+        await _turns()
+        assert not waiting.done() and budget.gave_way == 1
+    ended = loop.time()
+    await asyncio.wait_for(waiting, 1.0)  # the small request ended: it goes on after the linger
+    assert loop.time() - ended >= 0.05
+    pacer.close()
+
+
+async def test_a_small_request_during_the_linger_keeps_the_stream_waiting() -> None:
+    budget = ExportBudget(active=1, share=0.01, linger=0.05)
+    budget.rate = 1.0
+    pacer = budget.stream()
+    await pacer.pace()
+    with budget.small_request():
+        waiting = asyncio.create_task(pacer.pace(100))
+        await _turns()
+    await asyncio.sleep(0.03)
+    with budget.small_request():  # begins within the linger
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+    await asyncio.wait_for(waiting, 1.0)
+    pacer.close()
+
+
+async def test_under_small_requests_that_never_end_the_exports_keep_their_share_of_bytes() -> None:
+    """Busy all the time, exports pass `share` of their unimpeded bytes per second: each waits
+    for the bytes it passed, not for the time it took (the loop's other work, its client)."""
+    budget = ExportBudget(active=2, share=0.5)
+    budget.rate = 1_000_000.0  # 1 MB/s unimpeded: 500 kB/s while busy
+    streams = [budget.stream(), budget.stream()]
+    loop = asyncio.get_running_loop()
+    with budget.small_request():
+        for pacer in streams:
+            await pacer.pace()
+        start = loop.time()
+        for _ in range(5):
+            for pacer in streams:
+                await pacer.pace(10_000)  # 100 kB in all: owes 0.2 s
+        took = loop.time() - start
+    assert budget.gave_way == 10
+    assert 0.17 <= took < 0.5, took
+    for pacer in streams:
+        pacer.close()
+
+
+async def test_a_slow_clients_wait_is_not_counted_as_the_streams_work() -> None:
+    """The pause a stream makes the exports serve while small requests run is for the bytes it
+    passed, not for the time its chunk waited on a client that reads slowly."""
+    budget = ExportBudget(active=2, share=0.1)
+    budget.rate = 1_000_000.0
+    slow = budget.stream()
+    await slow.pace()
+    slow.rest()
+    await asyncio.sleep(0.3)  # its client takes 0.3 s to read its last 1 kB
+    loop = asyncio.get_running_loop()
+    with budget.small_request():
+        start = loop.time()
+        # It owes 10 ms of pause for its 1 kB at 100 kB/s, not 2.7 s for the 0.3 s wait.
+        await asyncio.wait_for(slow.pace(1000), 1.0)
+        assert budget.gave_way == 1
+        assert loop.time() - start >= 0.009
+    slow.close()
+
+
+async def test_the_pace_is_measured_only_while_nothing_holds_the_exports_back() -> None:
+    """No window of measure spans a pause, nor a change in the number of streams: neither is
+    the exports' unimpeded pace."""
+    budget = ExportBudget(active=2, share=0.5, linger=0)
+    pacer = budget.stream()
+    await pacer.pace()  # a window begins
+    with budget.small_request():
+        await pacer.pace(1)  # held (on time, the pace not measured yet): the window is dropped
+    await asyncio.sleep(WINDOW)
+    await pacer.pace(WINDOW_BYTES)  # a new window begins here, after the pause
+    assert budget.rate == 0
+    other = budget.stream()
+    await asyncio.sleep(WINDOW)
+    await pacer.pace(WINDOW_BYTES)  # two streams now: the window begins again
+    assert budget.rate == 0
+    await asyncio.sleep(WINDOW)
+    await pacer.pace(WINDOW_BYTES)
+    assert 0 < budget.rate <= WINDOW_BYTES / WINDOW
+    pacer.close()
+    other.close()
+    assert budget.streams == 0
+
+
+async def test_the_pace_is_the_median_of_the_last_windows() -> None:
+    """One window far off (a slow client; a folder's files read from disk) does not move it."""
+    budget = ExportBudget(active=1, share=0.5, linger=0)
+    pacer = budget.stream()
+    await pacer.pace()
+
+    async def window(size: int) -> None:
+        await asyncio.sleep(WINDOW)
+        await pacer.pace(size)
+
+    for _ in range(3):
+        await window(WINDOW_BYTES)
+    usual = budget.rate
+    assert 0 < usual <= WINDOW_BYTES / WINDOW
+    await window(1000 * WINDOW_BYTES)  # one window a thousand times faster
+    assert budget.rate <= WINDOW_BYTES / WINDOW
+    for _ in range(5):
+        await window(1000 * WINDOW_BYTES)  # most of the last windows now are
+    assert budget.rate > 100 * WINDOW_BYTES / WINDOW
+    pacer.close()
+
+
 async def test_share_one_never_gives_way() -> None:
     budget = ExportBudget(active=1, share=1)
+    budget.rate = 1.0
     pacer = budget.stream()
     with budget.small_request():
         for _ in range(5):
-            await pacer.pace()
+            await pacer.pace(1000)
     pacer.close()
     assert budget.gave_way == 0
 
@@ -108,23 +247,6 @@ async def test_streams_waiting_on_their_clients_hold_no_other_export_up() -> Non
         pacer.close()
 
 
-async def test_a_slow_clients_wait_is_not_counted_as_the_streams_work() -> None:
-    """The pause a slice makes the exports serve while small requests run is its own work
-    (`share` of the time), not the time its chunk waited for a client that reads slowly."""
-    budget = ExportBudget(active=2, share=0.1)
-    slow = budget.stream()
-    await slow.pace()
-    slow.rest()
-    slow.resumed = 0.0
-    slow.worked = 0.001  # a millisecond of its own work, then a long wait on its client
-    await asyncio.sleep(0.3)
-    with budget.small_request():
-        # It owes about 9 ms of pause for its 1 ms of work, not 2.7 s for the 0.3 s wait.
-        await asyncio.wait_for(slow.pace(), 1.0)
-        assert budget.gave_way == 1
-    slow.close()
-
-
 def test_the_settings_have_defaults_and_refuse_what_cannot_be_used(tmp_path: Path) -> None:
     base = {"DSAR_HOME": str(tmp_path), "DSAR_SECRET_KEY": "k" * 40}
     settings = Settings.from_env(base)
@@ -142,8 +264,9 @@ def test_the_settings_have_defaults_and_refuse_what_cannot_be_used(tmp_path: Pat
     ]:
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({**base, name: value})
-    with pytest.raises(ValueError):
-        ExportBudget(active=0)
+    for bad in [{"active": 0}, {"share": 0.0}, {"share": 1.5}, {"linger": -1.0}]:
+        with pytest.raises(ValueError):
+            ExportBudget(**bad)  # type: ignore[arg-type]
 
 
 async def test_work_beside_a_stream_gives_way_but_takes_no_place() -> None:
@@ -151,13 +274,14 @@ async def test_work_beside_a_stream_gives_way_but_takes_no_place() -> None:
     `beside`: with every place taken it goes on, and with small requests in flight it waits
     for them as a stream does."""
     budget = ExportBudget(active=1, share=0.5)
+    budget.rate = 1000.0
     pacer = budget.stream()
     await pacer.pace()  # the stream's one place: none left
     await asyncio.wait_for(pacer.beside(), 1.0)
     assert budget._free._value == 0 and pacer.holding  # took none, gave none back
     with budget.small_request():
-        await asyncio.sleep(0.05)  # a slice of work of 50 ms beside the stream...
-        waiting = asyncio.create_task(pacer.beside())
+        # 50 bytes of work beside the stream (a page): 0.1 s owed...
+        waiting = asyncio.create_task(pacer.beside(50))
         await _turns()
         assert not waiting.done()  # ...then it gives way while the small request runs
     await asyncio.wait_for(waiting, 1.0)  # and goes on when it ends
