@@ -17,19 +17,24 @@ file, a run of records or a whole web page, a chunk handed to its client), and t
 
 The share is kept on bytes, not on time: the exports of a process together pass at most
 `share` times the bytes per second they passed when nothing held them back (`rate`, measured
-over windows of at least `WINDOW` seconds and `WINDOW_BYTES` in which they did not wait, the
-number of streams the same throughout). The bytes are counted where they are read or made (a
+over windows of at least `WINDOW` seconds and `WINDOW_BYTES` in which they did not wait and
+the number of streams stayed the same, counting only the time some stream was not waiting on
+its client). The bytes are counted where they are read or made (a
 data file's chunk from its store, a web page), not where the ZIP hands them on: its chunks of
 1 MB let the exports run free for a tenth of a second between two charges (p99 215 to 455 ms
 in scenario 7). Time with a linger was tried first and failed: a slice's wall time under load
 holds the small requests' own work on the shared loop and waits on the ZIP thread and the
 COPY, so the exports got 2 to 5 % of their pace rather than 10 %, and four exports of a
 million rows took 150 to 300 s rather than 10. Bytes are the exports' own: with small
-requests every moment, they still pass `share` of their unimpeded pace, so each still ends, at
-most `1 / share` times later than it would alone (its client reading at the same speed; an
-export's snapshot is bounded at 600 s, `stores/streams.py`). Until a process has measured
-`rate`, the share is kept on time as before, while small requests are in flight only
-(`_account`); without small requests exports never wait.
+requests every moment, the exports together still pass `share` of their measured pace, so
+they take at most about `1 / share` times as long as they would without the small requests
+(their clients reading as fast). That holds as far as the measure is true of the work: a
+window of a folder's files (read from disk and deflated, several times a COPY's pace) counts
+as much as one of a data file, so a process whose recent exports were mostly large files lets
+data files pass faster than `share` of theirs under load. And it holds within an export
+snapshot's bound (600 s, `stores/streams.py`, `stores/mysql_streams.py`): an export that would
+need longer fails as if its store had. Until a process has measured `rate`, the share is kept on time as before, while
+small requests are in flight only (`_account`); without small requests exports never wait.
 
 An export that waits holds its snapshot and connection and is finished whole: nothing here
 ends a stream, it only spaces its slices. A paused export stops reading its COPY, which
@@ -76,6 +81,7 @@ class ExportBudget:
         self.small = 0  # small requests waiting or in flight
         self.gave_way = 0  # pace points at which an export waited while the process was busy
         self.streams = 0  # export streams open
+        self.resting = 0  # of them, those waiting on their clients (`Pacer.rest`)
         self.passed = 0  # bytes the export streams have read or made (`Pacer.pace`)
         self.rate = 0.0  # their unimpeded bytes per second together (0: not measured yet)
         self._free = asyncio.Semaphore(active)
@@ -85,8 +91,13 @@ class ExportBudget:
         self._charged = 0  # of `passed`, the bytes already accounted for
         # Loop time before which no export slice starts while the process is busy.
         self._resume_at = 0.0
-        # The window the unimpeded pace is being measured over: (start, passed, streams).
-        self._window: tuple[float, int, int] | None = None
+        # Seconds in which at least one stream was working (not every one waiting on its
+        # client), up to `_clock_at`: what a window of measure counts.
+        self._worked = 0.0
+        self._clock_at = 0.0
+        # The window the unimpeded pace is being measured over: (`_worked`, `passed`) at its
+        # start; None when the next pace point not held begins one.
+        self._window: tuple[float, int] | None = None
         self._measures: deque[float] = deque(maxlen=MEASURES)
 
     def begin_small(self) -> None:
@@ -117,17 +128,30 @@ class ExportBudget:
     def stream(self) -> Pacer:
         return Pacer(self)
 
+    def _tick(self) -> None:
+        """Brings `_worked` up to now; called before the streams or their rests change."""
+        now = asyncio.get_running_loop().time()
+        if self.streams > self.resting:
+            self._worked += now - self._clock_at
+        self._clock_at = now
+
+    def _opened(self, change: int) -> None:
+        self._tick()
+        self.streams += change
+        self._window = None  # a pace of one stream is not one of two, nor of none between
+
     def _account(self, now: float, ran: float) -> bool:
         """At every pace point, after a slice of `ran` seconds: charges the bytes passed since
         the last one and measures the unimpeded pace. True when the exports must give way.
 
         Until the pace is measured (a new process, small requests all along) the share is kept
         on time, as far as it can be: a slice of `ran` seconds adds `ran * (1 - share) / share`
-        to the pause, small requests in flight only (no linger). That is always less than the
-        share on bytes holds back (a slice's wall time under load holds other work), so the
-        exports measure their pace in the first window without small requests."""
+        to the pause, small requests in flight only (no linger), as before the share was kept
+        on bytes; the exports measure their pace in the first window without small requests
+        (`WINDOW` of work, `WINDOW_BYTES`, the same streams throughout)."""
         held = self.share < 1 and self.busy(now)
         passed, self._charged = self.passed - self._charged, self.passed
+        self._tick()
         if held:
             self._window = None
             start = max(self._resume_at, now)
@@ -138,13 +162,12 @@ class ExportBudget:
             return True
         self._resume_at = 0.0  # a pause owed to small requests ends with them
         window = self._window
-        if window is None or window[2] != self.streams:
-            self._window = (now, self.passed, self.streams)
-        elif now - window[0] >= WINDOW and self.passed - window[1] >= WINDOW_BYTES:
-            pace = (self.passed - window[1]) / (now - window[0])
-            self._measures.append(pace)
+        if window is None:
+            self._window = (self._worked, self.passed)
+        elif self._worked - window[0] >= WINDOW and self.passed - window[1] >= WINDOW_BYTES:
+            self._measures.append((self.passed - window[1]) / (self._worked - window[0]))
             self.rate = statistics.median(self._measures)
-            self._window = (now, self.passed, self.streams)
+            self._window = (self._worked, self.passed)
         return False
 
     async def _give_way(self) -> None:
@@ -178,17 +201,23 @@ class Pacer:
         self.budget = budget
         self.holding = False
         self.closed = False
+        self.resting = False
         # For the share on time, until the pace is measured (`ExportBudget._account`):
         self.resumed = 0.0  # loop time the current slice began (0: resting)
         self.worked = 0.0  # the slice's own work before it rested
         self.beside_at = 0.0  # loop time the work beside it last went on from a pace point
-        budget.streams += 1
+        budget._opened(1)
 
     def rest(self) -> None:
         """The stream now waits on its reader (a client's network), which is not its own work:
         its place among the active streams goes back at once, so that clients that stop
-        reading hold no other export up, and the wait counts neither as bytes nor as time."""
+        reading hold no other export up, and the wait counts neither as bytes nor as time (in
+        the pause it owes, or in the exports' pace while no other stream works)."""
         self._give_back()
+        if not self.resting:
+            self.budget._tick()
+            self.resting = True
+            self.budget.resting += 1
         if self.resumed:
             self.worked += asyncio.get_running_loop().time() - self.resumed
             self.resumed = 0.0
@@ -199,6 +228,7 @@ class Pacer:
         loop = asyncio.get_running_loop()
         ran = self.worked + (loop.time() - self.resumed if self.resumed else 0.0)
         self.worked = 0.0
+        self._back()
         self._give_back()
         await self.budget._pace(size, ran)
         await self.budget._free.acquire()
@@ -220,8 +250,16 @@ class Pacer:
     def close(self) -> None:
         self._give_back()
         if not self.closed:
+            self._back()
             self.closed = True
-            self.budget.streams -= 1
+            self.budget._opened(-1)
+
+    def _back(self) -> None:
+        """The stream no longer waits on its client."""
+        if self.resting:
+            self.budget._tick()
+            self.resting = False
+            self.budget.resting -= 1
 
     def _give_back(self) -> None:
         """The stream's place among the active streams, if it holds one, goes back."""

@@ -178,6 +178,35 @@ async def test_the_pace_is_measured_only_while_nothing_holds_the_exports_back() 
     assert budget.streams == 0
 
 
+async def test_no_window_spans_the_time_between_two_exports() -> None:
+    """Exports under 1 MB each, one after another: no window may close over the idle time
+    between them (it would read a pace of a few bytes a second, and hold the next export
+    back for hours)."""
+    budget = ExportBudget(active=1, share=0.1, linger=0)
+    for _ in range(3):
+        pacer = budget.stream()
+        await pacer.pace()
+        await pacer.pace(WINDOW_BYTES // 2)
+        pacer.close()
+        await asyncio.sleep(WINDOW)
+    assert budget.rate == 0
+
+
+async def test_the_time_every_stream_waits_on_its_client_is_not_in_the_pace() -> None:
+    budget = ExportBudget(active=1, share=0.1, linger=0)
+    pacer = budget.stream()
+    await pacer.pace()  # the window begins
+    await asyncio.sleep(WINDOW)  # working
+    await pacer.pace(WINDOW_BYTES // 2)
+    pacer.rest()  # its client reads slowly: 0.3 s
+    await asyncio.sleep(0.3)
+    await pacer.pace(WINDOW_BYTES // 2)
+    # 1 MB in about 50 ms of work: about 20 MB/s, not the 3 MB/s of the 0.35 s it all took.
+    assert budget.rate > 0.5 * WINDOW_BYTES / WINDOW
+    pacer.close()
+    assert (budget.streams, budget.resting) == (0, 0)
+
+
 async def test_the_pace_is_the_median_of_the_last_windows() -> None:
     """One window far off (a slow client; a folder's files read from disk) does not move it."""
     budget = ExportBudget(active=1, share=0.5, linger=0)
@@ -274,13 +303,13 @@ async def test_work_beside_a_stream_gives_way_but_takes_no_place() -> None:
     `beside`: with every place taken it goes on, and with small requests in flight it waits
     for them as a stream does."""
     budget = ExportBudget(active=1, share=0.5)
-    budget.rate = 1000.0
+    budget.rate = 10.0
     pacer = budget.stream()
     await pacer.pace()  # the stream's one place: none left
     await asyncio.wait_for(pacer.beside(), 1.0)
     assert budget._free._value == 0 and pacer.holding  # took none, gave none back
     with budget.small_request():
-        # 50 bytes of work beside the stream (a page): 0.1 s owed...
+        # 50 bytes of work beside the stream (a page): 10 s owed...
         waiting = asyncio.create_task(pacer.beside(50))
         await _turns()
         assert not waiting.done()  # ...then it gives way while the small request runs
