@@ -33,8 +33,9 @@ window of a folder's files (read from disk and deflated, several times a COPY's 
 as much as one of a data file, so a process whose recent exports were mostly large files lets
 data files pass faster than `share` of theirs under load. And it holds within an export
 snapshot's bound (600 s, `stores/streams.py`, `stores/mysql_streams.py`): an export that would
-need longer fails as if its store had. Until a process has measured `rate`, the share is kept on time as before, while
-small requests are in flight only (`_account`); without small requests exports never wait.
+need longer fails as if its store had. Until a process has measured `rate`, the share is kept
+on time as before, while small requests are in flight only (`_account`); without small
+requests exports never wait.
 
 An export that waits holds its snapshot and connection and is finished whole: nothing here
 ends a stream, it only spaces its slices. A paused export stops reading its COPY, which
