@@ -50,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+import time
 from collections import deque
 from collections.abc import Iterator
 
@@ -130,8 +131,9 @@ class ExportBudget:
         return Pacer(self)
 
     def _tick(self) -> None:
-        """Brings `_worked` up to now; called before the streams or their rests change."""
-        now = asyncio.get_running_loop().time()
+        """Brings `_worked` up to now; called before the streams or their rests change (also
+        from `Pacer.close`, which may run where no loop does)."""
+        now = time.monotonic()
         if self.streams > self.resting:
             self._worked += now - self._clock_at
         self._clock_at = now
