@@ -15,26 +15,25 @@ file, a run of records or a whole web page, a chunk handed to its client), and t
   the next small request both cores busy with their COPYs and deflate (scenario 7 of the
   benchmark: p99 3.2x to 3.5x idle without it).
 
-The share is kept on bytes, not on time: the exports of a process together pass at most
-`share` times the bytes per second they passed when nothing held them back (`rate`, measured
-over windows of at least `WINDOW` seconds and `WINDOW_BYTES` in which they did not wait and
-the number of streams stayed the same, counting only the time some stream was not waiting on
-its client). The bytes are counted where they are read or made (a
-data file's chunk from its store, a web page), not where the ZIP hands them on: its chunks of
-1 MB let the exports run free for a tenth of a second between two charges (p99 215 to 455 ms
-in scenario 7). Time with a linger was tried first and failed: a slice's wall time under load
-holds the small requests' own work on the shared loop and waits on the ZIP thread and the
-COPY, so the exports got 2 to 5 % of their pace rather than 10 %, and four exports of a
-million rows took 150 to 300 s rather than 10. Bytes are the exports' own: with small
-requests every moment, the exports together still pass `share` of their measured pace, so
-they take at most about `1 / share` times as long as they would without the small requests
-(their clients reading as fast). That holds as far as the measure is true of the work: a
-window of a folder's files (read from disk and deflated, several times a COPY's pace) counts
-as much as one of a data file, so a process whose recent exports were mostly large files lets
-data files pass faster than `share` of theirs under load. And it holds within an export
-snapshot's bound (600 s, `stores/streams.py`, `stores/mysql_streams.py`): an export that would
-need longer fails as if its store had. Until a process has measured `rate`, the share is kept
-on time as before, while small requests are in flight only (`_account`); without small
+The share is kept on bytes, not on time: the exports of a process together pass at most `share`
+times the bytes per second they passed when nothing held them back (`rate`, measured over
+windows of at least `WINDOW` seconds and `WINDOW_BYTES` in which they did not wait and the
+number of streams stayed the same, counting only the time some stream was not waiting on its
+client). The bytes are counted where they are read or made (a data file's chunk from its store,
+a web page), not where the ZIP hands them on: its chunks of 1 MB let the exports run free for a
+tenth of a second between two charges (p99 215 to 455 ms in scenario 7). Time with a linger was
+tried first and failed: a slice's wall time under load holds the small requests' own work on the
+shared loop and waits on the ZIP thread and the COPY, so the exports got 2 to 5 % of their pace
+rather than 10 %, and four exports of a million rows took 150 to 300 s rather than 10. Bytes are
+the exports' own: with small requests every moment, the exports together still pass `share` of
+their measured pace, so they take at most about `1 / share` times as long as they would without
+the small requests (their clients reading as fast). That holds as far as the measure is true of
+the work: a window of a folder's files (read from disk and deflated, several times a COPY's
+pace) counts as much as one of a data file, so a process whose recent exports were mostly large
+files lets data files pass faster than `share` of theirs under load. And it holds within an
+export snapshot's bound (600 s, `stores/streams.py`, `stores/mysql_streams.py`): an export that
+would need longer fails as if its store had. Until a process has measured `rate`, the share is
+kept on time as before, while small requests are in flight only (`_account`); without small
 requests exports never wait.
 
 An export that waits holds its snapshot and connection and is finished whole: nothing here
@@ -56,12 +55,12 @@ from collections.abc import Iterator
 
 ACTIVE = 2
 # 0.1: in scenario 7 of the benchmark (2 cores, small queries at half the rate that saturates
-# the process, all along), four exports of 1M rows kept the small queries' p99 at 1.9x to 2.8x
-# idle and took 42 s; at 0.2, 2.5x to 7.4x (median 3.0x) and 20 s. Without the linger and
-# with the share kept on time, as before: 2.8x to 10.6x, 10 to 15 s.
+# the process, all along), four exports of 1M rows kept the small queries' p99 at 2.15x to
+# 2.98x idle (median 2.20x) and took 35.5 s; at 0.2, 2.5x to 7.4x (median 3.0x) and 20 s.
+# Without the linger and with the share kept on time, as before: 2.8x to 10.6x, 10 to 15 s.
 SHARE = 0.1
 # Seconds a process stays busy after its last small request ends: longer than the gap between
-# two small requests under a steady load (2 to 3 ms at 115 a second on two cores).
+# two small requests under a steady load (2 to 3 ms at 115 to 220 a second on two cores).
 LINGER = 0.01
 # A measure of the exports' unimpeded pace spans at least WINDOW seconds and WINDOW_BYTES:
 # one that spans the start of an export (its snapshot, the person's keys) or a pause between
