@@ -28,13 +28,15 @@ rather than 10 %, and four exports of a million rows took 150 to 300 s rather th
 the exports' own: with small requests every moment, the exports together still pass `share` of
 their measured pace, so they take at most about `1 / share` times as long as they would without
 the small requests (their clients reading as fast). That holds as far as the measure is true of
-the work: a window of a folder's files (read from disk and deflated, several times a COPY's
-pace) counts as much as one of a data file, so a process whose recent exports were mostly large
-files lets data files pass faster than `share` of theirs under load. And it holds within an
-export snapshot's bound (600 s, `stores/streams.py`, `stores/mysql_streams.py`): an export that
-would need longer fails as if its store had. Until a process has measured `rate`, the share is
-kept on time as before, while small requests are in flight only (`_account`); without small
-requests exports never wait.
+the work. A folder's files (read from disk and deflated, several times a COPY's pace) are
+charged at the data files' pace and never measured (`measured=False`: their bytes end the window
+under way), so media-heavy exports go slower than `share` of their own pace under load, never
+faster; but a MySQL store's rows, encoded in Python, cost more CPU a byte than a PostgreSQL
+COPY, and a pace measured with one stream is applied to four. And it holds within an export
+snapshot's bound (600 s, `stores/streams.py`, `stores/mysql_streams.py`): an export that would
+need longer fails as if its store had. Until a process has measured `rate`, the share is kept on
+time as before, while small requests are in flight only (`_account`); without small requests
+exports never wait.
 
 An export that waits holds its snapshot and connection and is finished whole: nothing here
 ends a stream, it only spaces its slices. A paused export stops reading its COPY, which
@@ -65,8 +67,8 @@ LINGER = 0.01
 # A measure of the exports' unimpeded pace spans at least WINDOW seconds and WINDOW_BYTES:
 # one that spans the start of an export (its snapshot, the person's keys) or a pause between
 # its chunks would read a pace far below what its data files stream at. The pace is the median
-# of the last MEASURES windows: one window of a slow client, or of a folder's files read from
-# disk at many times a COPY's speed, moves it no more than any other single window.
+# of the last MEASURES windows: one odd window (a store that answered slowly, a stream whose
+# rows are wider) moves it no more than any other single window.
 WINDOW = 0.05
 WINDOW_BYTES = 1 << 20
 MEASURES = 9
@@ -188,8 +190,10 @@ class ExportBudget:
             else:
                 await asyncio.sleep(min(self._quiet_at, self._resume_at) - now)
 
-    async def _pace(self, size: int, ran: float) -> None:
+    async def _pace(self, size: int, ran: float, measured: bool) -> None:
         self.passed += size
+        if not measured and size:
+            self._window = None  # the pace of a folder's files is not a data file's
         if self._account(asyncio.get_running_loop().time(), ran):
             await self._give_way()
         else:
@@ -224,20 +228,21 @@ class Pacer:
             self.worked += asyncio.get_running_loop().time() - self.resumed
             self.resumed = 0.0
 
-    async def pace(self, size: int = 0) -> None:
+    async def pace(self, size: int = 0, *, measured: bool = True) -> None:
         """After a slice of the stream's work that read or made `size` bytes (what the exports'
-        share counts)."""
+        share counts); `measured=False`: bytes that must not be taken for the exports' pace
+        (exporters/pages.py, `Pace`)."""
         loop = asyncio.get_running_loop()
         ran = self.worked + (loop.time() - self.resumed if self.resumed else 0.0)
         self.worked = 0.0
         self._back()
         self._give_back()
-        await self.budget._pace(size, ran)
+        await self.budget._pace(size, ran, measured)
         await self.budget._free.acquire()
         self.holding = True
         self.resumed = loop.time()
 
-    async def beside(self, size: int = 0) -> None:
+    async def beside(self, size: int = 0, *, measured: bool = True) -> None:
         """A pace point of work done beside the stream's own, in a task of its own (the web
         pages a bundle reads and renders while its data file streams, exporters/bundle.py): it
         gives way to small requests as `pace` does, but takes no place among the active
@@ -246,7 +251,7 @@ class Pacer:
         a place, left every place taken by exports waiting on each other for good."""
         loop = asyncio.get_running_loop()
         ran = loop.time() - self.beside_at if self.beside_at else 0.0
-        await self.budget._pace(size, ran)
+        await self.budget._pace(size, ran, measured)
         self.beside_at = loop.time()
 
     def close(self) -> None:

@@ -101,6 +101,7 @@ class _Tally:
 
     chunks: AsyncIterable[bytes]
     pace: Pace = no_pace
+    measured: bool = True  # whether its bytes tell the exports' pace (`pages.Pace`)
     size: int = 0
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
@@ -108,7 +109,7 @@ class _Tally:
         chunks = aiter(self.chunks)
         try:
             async for chunk in chunks:
-                await self.pace(len(chunk))
+                await self.pace(len(chunk), measured=self.measured)
                 self.size += len(chunk)
                 self.digest.update(chunk)
                 yield chunk
@@ -322,7 +323,7 @@ class _Build:
                 yield m
             for row in rows:
                 name = row["file_name"]
-                tally = _Tally(store.read(listing.paths[name]), self.pace)
+                tally = _Tally(store.read(listing.paths[name]), self.pace, measured=False)
                 yield member(f"media/{name}", row["recorded_at"], tally)
                 result.files.append(tally.entry(f"media/{name}", row["media_type"]))
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, M
 from dataclasses import dataclass, field
 from html import escape
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -34,13 +34,18 @@ STYLE = (
 )
 
 
-# Called by a bundle between its slices of work, with the bytes the slice just read or made
-# (a chunk of a data file, a web page; 0 for work that adds none): where an export may give
-# way to small requests (domain/budget.py). The default never waits.
-Pace = Callable[[int], Awaitable[None]]
+class Pace(Protocol):
+    """Called by a bundle between its slices of work, with the bytes the slice just read or
+    made (a chunk of a data file, a web page; 0 for work that adds none): where an export may
+    give way to small requests (domain/budget.py). `measured=False`: bytes of another kind of
+    work than a data file's (a folder's files, read from disk at several times a COPY's pace),
+    which must not be taken for the pace of the exports."""
+
+    def __call__(self, size: int = 0, *, measured: bool = True) -> Awaitable[None]: ...
 
 
-async def no_pace(size: int = 0) -> None:
+async def no_pace(size: int = 0, *, measured: bool = True) -> None:
+    """The default: never waits."""
     return None
 
 

@@ -207,6 +207,26 @@ async def test_the_time_every_stream_waits_on_its_client_is_not_in_the_pace() ->
     assert (budget.streams, budget.resting) == (0, 0)
 
 
+async def test_a_folders_files_are_charged_but_not_taken_for_the_pace() -> None:
+    """Bytes passed with `measured=False` (media read from disk) end no window of measure and
+    drop the one under way; while busy they owe their pause at the data files' pace."""
+    budget = ExportBudget(active=1, share=0.5, linger=0)
+    pacer = budget.stream()
+    await pacer.pace()  # a window begins
+    await asyncio.sleep(WINDOW)
+    await pacer.pace(100 * WINDOW_BYTES, measured=False)
+    assert budget.rate == 0  # the window is dropped; the next begins after the files
+    await asyncio.sleep(WINDOW)
+    await pacer.pace(WINDOW_BYTES)
+    assert 0 < budget.rate <= WINDOW_BYTES / WINDOW  # the data file's pace alone
+    loop = asyncio.get_running_loop()
+    with budget.small_request():
+        start = loop.time()
+        await pacer.pace(int(0.05 * budget.rate), measured=False)  # owes 0.1 s at share 0.5
+        assert loop.time() - start >= 0.09
+    pacer.close()
+
+
 async def test_the_pace_is_the_median_of_the_last_windows() -> None:
     """One window far off (a slow client; a folder's files read from disk) does not move it."""
     budget = ExportBudget(active=1, share=0.5, linger=0)

@@ -239,3 +239,24 @@ async def test_a_delta_says_how_many_records_it_could_not_date(
 
     delta.manifest["held_not_included"][-1]["count"] = 1
     assert f"1 record with no date in Web Analytics: {UNDATED}" in render_index(delta.manifest)
+
+
+async def test_a_bundle_paces_every_byte_it_reads_and_keeps_a_folders_files_out_of_the_measure(
+    stores: Stores, catalogue: Catalogue
+) -> None:
+    """Every byte of a data file and of a folder's files is counted at a pace point
+    (domain/budget.py keeps the exports' share on them); the files' are marked not to be taken
+    for the exports' pace (read from disk, they pass at several times a COPY's speed)."""
+    calls: list[tuple[int, bool]] = []
+
+    async def pace(size: int = 0, *, measured: bool = True) -> None:
+        calls.append((size, measured))
+
+    again = await make_bundle(stores, catalogue, subject_id("alice"), "json", pace=pace)
+    folder = stores.files("recordings").root / "users" / str(user_id("alice"))
+    media = sum(p.stat().st_size for p in folder.iterdir())
+    assert media > 0
+    assert sum(size for size, measured in calls if not measured) == media
+    data = [f for f in again.manifest["files"] if not f["path"].startswith("media/")]
+    events = next(f for f in data if f["path"].startswith("data/web_analytics"))
+    assert sum(size for size, measured in calls if measured) >= events["bytes"]
