@@ -91,7 +91,6 @@ class ExportBudget:
         self._quiet = asyncio.Event()  # set while no small request is in flight
         self._quiet.set()
         self._quiet_at = 0.0  # loop time the last small request's linger ends
-        self._charged = 0  # of `passed`, the bytes already accounted for
         # Loop time before which no export slice starts while the process is busy.
         self._resume_at = 0.0
         # Seconds in which at least one stream was working (not every one waiting on its
@@ -144,9 +143,9 @@ class ExportBudget:
         self.streams += change
         self._window = None  # a pace of one stream is not one of two, nor of none between
 
-    def _account(self, now: float, ran: float) -> bool:
-        """At every pace point, after a slice of `ran` seconds: charges the bytes passed since
-        the last one and measures the unimpeded pace. True when the exports must give way.
+    def _account(self, now: float, ran: float, size: int) -> bool:
+        """At every pace point, after a slice of `ran` seconds that passed `size` bytes: charges
+        them and measures the unimpeded pace. True when the exports must give way.
 
         Until the pace is measured (a new process, small requests all along) the share is kept
         on time, as far as it can be: a slice of `ran` seconds adds `ran * (1 - share) / share`
@@ -154,13 +153,12 @@ class ExportBudget:
         on bytes; the exports measure their pace in the first window without small requests
         (`WINDOW` of work, `WINDOW_BYTES`, the same streams throughout)."""
         held = self.share < 1 and self.busy(now)
-        passed, self._charged = self.passed - self._charged, self.passed
         self._tick()
         if held:
             self._window = None
             start = max(self._resume_at, now)
             if self.rate:
-                self._resume_at = start + passed / (self.share * self.rate)
+                self._resume_at = start + size / (self.share * self.rate)
             else:
                 self._resume_at = start + ran * (1 - self.share) / self.share
             return True
@@ -194,7 +192,7 @@ class ExportBudget:
         self.passed += size
         if not measured and size:
             self._window = None  # the pace of a folder's files is not a data file's
-        if self._account(asyncio.get_running_loop().time(), ran):
+        if self._account(asyncio.get_running_loop().time(), ran, size):
             await self._give_way()
         else:
             await asyncio.sleep(0)  # whatever else is ready on the loop runs first
