@@ -33,7 +33,7 @@ from stores.tracing import ended as ended_span
 from stores.tracing import stream_span
 
 # The reader takes what COPY has sent in pieces of at least _BATCH bytes (or the last): each
-# piece costs the ZIP thread one hop to the event loop, and COPY sends about 8 kB at a time.
+# piece is one item of the queue to the ZIP thread, and COPY sends about 8 kB at a time.
 # At most _BUFFERED bytes wait for the reader: memory stays bounded, COPY waits. Both are the
 # size of a slice of an export's work on the event loop: a piece is neutralised and hashed in
 # one go, and while an export gives way to small requests (domain/budget.py) its COPY is still
