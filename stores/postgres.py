@@ -572,6 +572,8 @@ class PostgresStore:
         self.categories: dict[str, MappedCategory] = {}
         # Statements sent, for /metrics and for tests that bound the queries of a request.
         self.statements = 0
+        # The parameters' types of each COPY's query text (stores/streams.py, `inline`).
+        self.parameter_types: LRUCache[str, tuple[str, ...]] = LRUCache(maxsize=256)
 
     @classmethod
     async def open(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 
 from catalogue import Catalogue
 from stores.registry import Stores
 from stores.seed import subject_id
-from stores.streams import snapshot
+from stores.streams import inline, snapshot
 from tests.exporters.conftest import collect, new_subject
 from tests.stores._sockets import kept_receive_buffer, tcp_socket, unread
 
@@ -87,3 +89,43 @@ async def test_a_paused_export_pauses_its_backend(stores: Stores, catalogue: Cat
         assert body.count(b"\n") == 100_001  # the header, then every event: nothing lost
     finally:
         await admin.close()
+
+
+HOSTILE = [
+    "o'brien",
+    "back\\slash",
+    '"quoted", {braced}',
+    "'); SELECT pg_sleep(10); --",
+    "$1 and $$dollars$$",
+    "zoë 🙂",
+    "",
+    "NULL",
+]
+
+
+async def test_a_copys_values_are_written_in_as_the_server_quotes_them(stores: Stores) -> None:
+    """COPY takes no parameters: `inline` writes them in, quoted by the server as the types the
+    query gives them, and learns those types once a query text. Whatever the values hold, the
+    COPY reads exactly what the same statement with parameters reads."""
+    store = stores.postgres("web_analytics")
+    query = (
+        "SELECT v, $2::timestamptz AS at FROM unnest($1::text[]) AS v "
+        "WHERE v = any($1::text[]) AND $3::text[] IS NULL ORDER BY v"
+    )
+    at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    learnt: dict[str, tuple[str, ...]] = {}
+    async with store.pool.acquire() as conn:
+        expected = [tuple(r) for r in await conn.fetch(query, HOSTILE, at, None)]
+        written = await inline(conn, query, [HOSTILE, at, None], learnt)
+        # Written in one pass: the "$1" of a value is not taken for a parameter.
+        assert "$2" not in written and "$3" not in written and "pg_sleep" in written
+        assert [tuple(r) for r in await conn.fetch(written)] == expected
+        assert learnt == {
+            query: ('"pg_catalog"."_text"', '"pg_catalog"."timestamptz"', '"pg_catalog"."_text"')
+        }
+        # The types come from what was learnt: the query is not prepared again.
+        learnt[query] = ('"pg_catalog"."int4"',) * 3
+        with pytest.raises(asyncpg.DataError):
+            await inline(conn, query, [["o'brien"], at, None], learnt)
+        # A query without parameters is left as it is, without a round trip.
+        assert await inline(conn, "SELECT 1", [], {}) == "SELECT 1"
