@@ -237,6 +237,10 @@ class Pacer:
         self._give_back()
         await self.budget._pace(size, ran, measured)
         await self.budget._free.acquire()
+        if self.closed:
+            # Closed while it waited (its download ended): the place goes back, for good.
+            self.budget._free.release()
+            return
         self.holding = True
         self.resumed = loop.time()
 

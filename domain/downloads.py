@@ -418,6 +418,7 @@ class Download:
             service_descriptions=DESCRIPTIONS,
             pace=pacer.pace,
             pace_beside=pacer.beside,
+            rest=pacer.rest,
         )
         if self.encrypt_to is not None:
             chunks = jwe.encrypt_stream(chunks, self.encrypt_to, "application/zip")
@@ -434,13 +435,13 @@ class Download:
         )
         try:
             async with aclosing(chunks):
+                # The bundle paces its own work, and rests while a chunk waits on the client's
+                # network (`rest`): its pace points all run in its reading's task.
                 async for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
-                    pacer.rest()  # the client's network is not the export's work
                     yield chunk
                     self.sent = size  # handed to the connection
-                    await pacer.pace(0)  # its bytes were counted as the bundle read them
             done = (sum(counts.values()), size, digest.hexdigest(), generated_at)
         except Exception as exc:
             reason = STORE_FAILED

@@ -7,10 +7,10 @@ hands their chunks to the zip's own thread (one per bundle, so it cannot starve,
 by, `asyncio.to_thread` users such as the media store) through a bounded queue, synchronous on
 the thread's side and asynchronous on the loop's (janus). The feeder reads the next chunks while
 the thread deflates the last ones, and neither side wakes the other but when the queue was empty
-or full: at most `AHEAD` chunks wait. The first version asked the loop for each chunk and waited
-for it (two thread switches a chunk, and the loop and the thread never worked at once): a
-bundle's small members (its web pages, schemas, a category of a few records) cost a millisecond
-or so each in hops alone.
+or full: at most `AHEAD_BYTES` wait. The feeder reads only while the ZIP's reader waits for a
+chunk (`_Turn`). The first version asked the loop for each chunk and waited for it (two thread
+switches a chunk, and the loop and the thread never worked at once): a bundle's small members
+(its web pages, schemas, a category of a few records) cost a millisecond or so each in hops.
 
 The central directory is written only after the last member: if any source raises, the feeder
 stops the queue, the zip thread stops where it is, and the iterator raises the source's own
@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from datetime import datetime
@@ -91,59 +91,74 @@ class _Ahead(janus.Queue[Any]):
 
 
 def _weight(item: Any) -> int:
-    return max(len(item), 1) if isinstance(item, bytes) else 1
+    return max(len(item), 1) if isinstance(item, bytes | bytearray | memoryview) else 1
 
 
 class _Turn:
     """When the feeder may read its sources: only while the ZIP's reader waits for its next
-    chunk. Reading a source is an export's work and holds its place in the export budget
-    (domain/budget.py, `Pacer`); the reader's own pace points (a client's network is not the
-    export's work) must never run at the same time, and a client that stops reading must
-    stop the export's reading with it."""
+    chunk. Reading a source is an export's work, and all of it runs in the feeder's task: its
+    pace points (the bundle's, domain/budget.py `Pacer`) and, when it finds the reader holding
+    a chunk (a client's network, which is not the export's work), its `rest`. A client that
+    stops reading stops the reading, and the export's place in the budget goes back."""
 
-    def __init__(self) -> None:
+    def __init__(self, rest: Callable[[], None]) -> None:
         self.wanted = asyncio.Event()  # the reader waits for a chunk
-        self.parked = asyncio.Event()  # the feeder is not inside a source
-        self.parked.set()
+        self.rest = rest
 
     async def read(self, it: AsyncIterator[Any]) -> Any:
         """The next item of `it`, or `_DONE`."""
-        await self.wanted.wait()
-        self.parked.clear()
-        try:
-            return await anext(it, _DONE)
-        finally:
-            self.parked.set()
+        if not self.wanted.is_set():
+            self.rest()
+            await self.wanted.wait()
+        return await anext(it, _DONE)
 
 
-async def _feed(members: AsyncIterable[Member], queue: janus.AsyncQueue[Any], turn: _Turn) -> None:
+class _Feeder:
     """On the loop: each member's head, its chunks and its end, in order, then the end.
 
     A member's chunks are read to their end before the next member is asked for, as stream-zip
-    itself did (a bundle counts a member's bytes once it is asked for the next one)."""
-    them = aiter(members)
-    try:
-        while (head := await turn.read(them)) is not _DONE:
-            name, at, mode, method, chunks = head
-            await queue.put((name, at, mode, method))
-            source = aiter(chunks)
-            try:
-                while (chunk := await turn.read(source)) is not _DONE:
-                    await queue.put(chunk)
-            finally:
-                await _close(source)
-            await queue.put(_MEMBER_END)
-        await queue.put(_END)
-    finally:
-        # A feeder that stops early (a source failed, the reader left) closes them at once:
-        # a COPY, an open file, a snapshot's connections.
-        await _close(them)
+    itself did (a bundle counts a member's bytes once it is asked for the next one). Once it
+    closes its sources (a source failed, the queue was shut) it is no longer cancelled
+    (`stop`): a cancel then would cut a snapshot's rollback or its connections' return."""
 
+    def __init__(
+        self, members: AsyncIterable[Member], queue: janus.AsyncQueue[Any], turn: _Turn
+    ) -> None:
+        self.turn = turn
+        self.closing = False
+        self.task = asyncio.create_task(self._run(members, queue))
 
-async def _close(it: Any) -> None:
-    aclose = getattr(it, "aclose", None)
-    if aclose is not None:
-        await aclose()
+    async def _run(self, members: AsyncIterable[Member], queue: janus.AsyncQueue[Any]) -> None:
+        them = aiter(members)
+        try:
+            while (head := await self.turn.read(them)) is not _DONE:
+                name, at, mode, method, chunks = head
+                await queue.put((name, at, mode, method))
+                source = aiter(chunks)
+                try:
+                    while (chunk := await self.turn.read(source)) is not _DONE:
+                        await queue.put(chunk)
+                except BaseException:
+                    await self._close(source)
+                    raise
+                await queue.put(_MEMBER_END)
+            await queue.put(_END)
+        except BaseException:
+            # Stopped early: closed at once (a COPY, an open file, a snapshot's connections).
+            await self._close(them)
+            raise
+
+    async def _close(self, it: Any) -> None:
+        """Closes a source on the way out; what went wrong first is what the feeder raises."""
+        self.closing = True
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            with suppress(Exception):
+                await aclose()
+
+    def stop(self) -> None:
+        if not self.closing:
+            self.task.cancel()
 
 
 def _get(queue: janus.SyncQueue[Any]) -> Any:
@@ -164,13 +179,19 @@ def _files(queue: janus.SyncQueue[Any]) -> Iterator[Any]:
         yield (*head, _chunks(queue))
 
 
+def _awake() -> None:
+    """The default `rest`: nothing to give back."""
+
+
 async def zip_stream(
-    members: AsyncIterable[Member], chunk_size: int = CHUNK
+    members: AsyncIterable[Member], chunk_size: int = CHUNK, rest: Callable[[], None] = _awake
 ) -> AsyncGenerator[bytes, None]:
-    """The ZIP of `members`, in chunks of about `chunk_size` bytes, as it is produced."""
+    """The ZIP of `members`, in chunks of about `chunk_size` bytes, as it is produced. `rest` is
+    called when the members' reading waits for the ZIP's reader to take the chunk it holds."""
     queue = _Ahead(AHEAD_BYTES)
-    turn = _Turn()
-    feeder = asyncio.create_task(_feed(members, queue.async_q, turn))
+    turn = _Turn(rest)
+    feeding = _Feeder(members, queue.async_q, turn)
+    feeder = feeding.task
 
     def stop_on_failure(task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is not None:
@@ -196,12 +217,14 @@ async def zip_stream(
                 raise
             step = None
             turn.wanted.clear()
-            await turn.parked.wait()
             if chunk is _DONE:
                 return
             yield chunk
     finally:
         queue.shutdown(immediate=True)  # no-op once the feeder put the end and it was read
+        # At once: a reader cancelled (a client gone) must not leave the feeder inside a source,
+        # at a pace point of the export's budget, while the download ends its pacer.
+        feeding.stop()
 
         async def clean_up() -> None:
             if step is not None and not step.done():
@@ -212,7 +235,6 @@ async def zip_stream(
                 if not waiting.cancelled():
                     waiting.exception()
             zipped.close()  # type: ignore[attr-defined]
-            feeder.cancel()
             # The bundle's own error (or the reader's exit) is what matters now.
             with suppress(Exception, asyncio.CancelledError):
                 await feeder

@@ -328,6 +328,10 @@ class _Build:
                 result.files.append(tally.entry(f"media/{name}", row["media_type"]))
 
 
+def _awake() -> None:
+    """The default `rest`: nothing to give back."""
+
+
 async def _once(body: bytes) -> AsyncIterator[bytes]:
     yield body
 
@@ -412,6 +416,7 @@ async def build_bundle(
     service_descriptions: Mapping[str, str] | None = None,
     pace: Pace = no_pace,
     pace_beside: Pace = no_pace,
+    rest: Callable[[], None] = _awake,
 ) -> AsyncGenerator[bytes, None]:
     """The bundle as a ZIP, chunk by chunk; raises (leaving the ZIP unfinished) if a store fails.
 
@@ -427,7 +432,9 @@ async def build_bundle(
     slices of the work (a data file's chunk, a run of a page's records, a page): where the bundle
     may give way to other work (domain/budget.py); `pace_beside` is the same for the work done
     beside it in a task of its own (web pages read while a data file streams), which must never
-    wait for what `pace` waits for while the bundle waits on it.
+    wait for what `pace` waits for while the bundle waits on it. `rest` is called, from the task
+    that runs `pace`, when the bundle's reading waits for its reader to take the last chunk (a
+    client's network, which is not the export's work).
     """
     exp = exporter(format)
     included, left_out = plan(catalogue, purpose, categories)
@@ -456,7 +463,7 @@ async def build_bundle(
         build.not_included.append(NotIncluded("", key, count, SHARED_KEY))
     # aclosing: a reader that stops early (or is cancelled) stops the zip and frees the
     # store connections now, not whenever the garbage collector finalises the generators.
-    async with aclosing(zip_stream(build.members())) as chunks:
+    async with aclosing(zip_stream(build.members(), rest=rest)) as chunks:
         async for chunk in chunks:
             yield chunk
     if counts is not None:

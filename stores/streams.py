@@ -228,6 +228,10 @@ class CopyStream:
                         timeout=NO_TIMEOUT,  # type: ignore[arg-type]
                         **self._options,
                     )
+            except asyncpg.PostgresError:
+                # Types learnt before a change of the company's schema: learnt again next time.
+                self._parameter_types.pop(self._query, None)
+                raise
             finally:
                 # Wakes the reader whether COPY ended or failed; cancelled if nobody reads.
                 ended = True

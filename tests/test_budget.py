@@ -296,6 +296,25 @@ async def test_streams_waiting_on_their_clients_hold_no_other_export_up() -> Non
         pacer.close()
 
 
+async def test_a_stream_closed_while_it_waits_for_a_place_takes_none() -> None:
+    """A download that ends (its client gone) while its bundle waits at a pace point for a
+    place: the place that frees later is not kept by the closed stream, and the next export
+    gets it."""
+    budget = ExportBudget(active=1, share=0.25)
+    working, closing, after = budget.stream(), budget.stream(), budget.stream()
+    await working.pace()
+    waiting = asyncio.create_task(closing.pace())
+    await _turns()
+    assert not waiting.done()
+    closing.close()
+    working.close()  # the place frees: the closed stream's pace goes on, without it
+    await asyncio.wait_for(waiting, 1.0)
+    assert not closing.holding
+    await asyncio.wait_for(after.pace(), 1.0)
+    assert after.holding
+    after.close()
+
+
 def test_the_settings_have_defaults_and_refuse_what_cannot_be_used(tmp_path: Path) -> None:
     base = {"DSAR_HOME": str(tmp_path), "DSAR_SECRET_KEY": "k" * 40}
     settings = Settings.from_env(base)

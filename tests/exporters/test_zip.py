@@ -99,14 +99,19 @@ async def test_a_failing_source_raises_its_own_error_and_leaves_no_zip() -> None
     assert after.given == 0
 
 
+DEFLATE = _zip._deflate_level_1
+
+
 class Held:
     """A deflate that waits until it is let go: the zip thread stays on one chunk."""
 
-    def __init__(self, gate: threading.Event) -> None:
+    def __init__(self, gate: threading.Event, entered: threading.Event | None = None) -> None:
         self.gate = gate
-        self.inner = _zip._deflate_level_1()
+        self.entered = threading.Event() if entered is None else entered
+        self.inner = DEFLATE()
 
     def compress(self, data: bytes) -> bytes:
+        self.entered.set()
         self.gate.wait(10)
         return bytes(self.inner.compress(data))
 
@@ -122,14 +127,15 @@ async def test_the_loop_reads_a_bounded_lead_over_a_busy_zip_thread(
     big = Source([os.urandom(CHUNK) for _ in range(200)])  # 12.5 MiB
     closed: list[bool] = []
     chunks = zip_stream(listed([("data/big.bin", big)], closed), chunk_size=CHUNK)
-    first = asyncio.ensure_future(anext(chunks))  # the reader waits: the feeder may read
+    assert await anext(chunks)  # the member's header: stream-zip hands it out alone
+    data = asyncio.ensure_future(anext(chunks))  # the reader waits: the feeder may read
     await big.reached(AHEAD_BYTES)
     await asyncio.sleep(0.2)  # time to read on, if anything let it
     # The queue's bytes (the last chunk let in below the bound may pass it), the chunk the zip
     # thread holds and the one the feeder waits to put.
     assert AHEAD_BYTES <= big.given <= AHEAD_BYTES + 3 * CHUNK, big.given
     gate.set()
-    assert await first
+    assert await data
     await chunks.aclose()
     assert big.closed and closed == [True]
 
@@ -137,20 +143,30 @@ async def test_the_loop_reads_a_bounded_lead_over_a_busy_zip_thread(
 async def test_the_sources_are_read_only_while_the_reader_waits_for_a_chunk(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """While the reader holds a chunk (a client's network) nothing is read, and the reading
+    rests (the export's place in the budget goes back); it goes on when the reader asks again."""
     # Room for every chunk: only the turn stops the feeder.
     monkeypatch.setattr(_zip, "AHEAD_BYTES", 64 * 1024 * 1024)
     # Incompressible chunks (an output chunk needs about as many bytes in), read more slowly
     # than they are deflated.
     big = Source([os.urandom(CHUNK) for _ in range(200)], delay=0.002)
     closed: list[bool] = []
-    chunks = zip_stream(listed([("data/big.bin", big)], closed), chunk_size=CHUNK)
+    rests: list[int] = []
+    chunks = zip_stream(
+        listed([("data/big.bin", big)], closed), chunk_size=CHUNK, rest=lambda: rests.append(1)
+    )
     assert await anext(chunks)
+    await asyncio.sleep(0.3)  # the reader holds its chunk
     lead = big.given
-    await asyncio.sleep(0.3)  # the reader holds its chunk (a client's network)
-    assert big.given == lead < len(big.chunks) * CHUNK
-    assert await anext(chunks)
+    assert rests
     await asyncio.sleep(0.3)
-    assert big.given == (lead2 := big.given) and lead2 >= lead
+    assert big.given == lead < len(big.chunks) * CHUNK
+    rested = len(rests)
+    assert await anext(chunks)
+    assert await anext(chunks)
+    assert big.given > lead
+    await asyncio.sleep(0.3)
+    assert len(rests) > rested
     await chunks.aclose()
     assert big.closed and closed == [True]
 
@@ -187,3 +203,52 @@ async def test_a_cancelled_reader_closes_the_sources() -> None:
     with pytest.raises(asyncio.CancelledError):
         await reader
     assert stalled.closed and closed == [True]
+
+
+async def test_a_cancelled_reader_stops_the_source_at_once_even_while_the_zip_thread_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client gone while its bundle waits at a pace point: the source is left at once (the
+    download then ends its pacer), not once the zip thread is done with its chunk."""
+    gate, deflating = threading.Event(), threading.Event()
+    monkeypatch.setattr(_zip, "_deflate_level_1", lambda: Held(gate, deflating))
+    at_pace_point = asyncio.Event()
+    left: list[str] = []
+
+    async def source() -> AsyncIterator[bytes]:
+        try:
+            yield b"x" * CHUNK
+            at_pace_point.set()
+            await asyncio.Event().wait()  # waiting for a place in the export budget
+            yield b"never"
+        except asyncio.CancelledError:
+            left.append("cancelled")
+            raise
+
+    async def members() -> AsyncIterator[Member]:
+        yield member("data/x.csv", AT, source())
+
+    # Output chunks larger than the input: the reader waits on the zip thread's first one.
+    reader = asyncio.ensure_future(read_all(zip_stream(members(), 16 * CHUNK)))
+    await at_pace_point.wait()
+    assert await asyncio.to_thread(deflating.wait, 10)  # the zip thread holds the first chunk
+    reader.cancel()
+    await asyncio.sleep(0.2)
+    try:
+        assert left == ["cancelled"]  # while the zip thread still deflates
+    finally:
+        gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+
+
+async def test_a_failing_source_s_own_error_wins_over_one_in_closing() -> None:
+    async def members() -> AsyncIterator[Member]:
+        try:
+            yield member("a", AT, Source([b"a"]))
+            yield member("b", AT, Source([b"b", b"c"], fail_after=1))
+        finally:
+            raise RuntimeError("the snapshot's rollback failed too")
+
+    with pytest.raises(OSError, match="the store went away"):
+        await read_all(zip_stream(members(), CHUNK))
