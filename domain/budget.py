@@ -216,7 +216,8 @@ class Pacer:
         """The stream now waits on its reader (a client's network), which is not its own work:
         its place among the active streams goes back at once, so that clients that stop
         reading hold no other export up, and the wait counts neither as bytes nor as time (in
-        the pause it owes, or in the exports' pace while no other stream works)."""
+        the pause it owes, or in the exports' pace while no other stream works). Called in
+        the task that runs the stream's pace points (exporters/_zip.py), never beside one."""
         self._give_back()
         if not self.resting:
             self.budget._tick()

@@ -179,17 +179,15 @@ def _files(queue: janus.SyncQueue[Any]) -> Iterator[Any]:
         yield (*head, _chunks(queue))
 
 
-def _awake() -> None:
-    """The default `rest`: nothing to give back."""
-
-
 async def zip_stream(
-    members: AsyncIterable[Member], chunk_size: int = CHUNK, rest: Callable[[], None] = _awake
+    members: AsyncIterable[Member],
+    chunk_size: int = CHUNK,
+    rest: Callable[[], None] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The ZIP of `members`, in chunks of about `chunk_size` bytes, as it is produced. `rest` is
     called when the members' reading waits for the ZIP's reader to take the chunk it holds."""
     queue = _Ahead(AHEAD_BYTES)
-    turn = _Turn(rest)
+    turn = _Turn(rest or (lambda: None))
     feeding = _Feeder(members, queue.async_q, turn)
     feeder = feeding.task
 

@@ -328,10 +328,6 @@ class _Build:
                 result.files.append(tally.entry(f"media/{name}", row["media_type"]))
 
 
-def _awake() -> None:
-    """The default `rest`: nothing to give back."""
-
-
 async def _once(body: bytes) -> AsyncIterator[bytes]:
     yield body
 
@@ -416,7 +412,7 @@ async def build_bundle(
     service_descriptions: Mapping[str, str] | None = None,
     pace: Pace = no_pace,
     pace_beside: Pace = no_pace,
-    rest: Callable[[], None] = _awake,
+    rest: Callable[[], None] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The bundle as a ZIP, chunk by chunk; raises (leaving the ZIP unfinished) if a store fails.
 

@@ -281,9 +281,9 @@ async def test_at_most_active_streams_work_at_once_and_take_turns_in_order() -> 
 
 
 async def test_streams_waiting_on_their_clients_hold_no_other_export_up() -> None:
-    """A download rests while its chunk waits on the client's network (domain/downloads.py):
-    `active` downloads whose clients stop reading leave the permits free, so another export,
-    already streaming or new, passes its pace point at once."""
+    """A bundle rests while its reader holds a chunk for the client's network
+    (exporters/_zip.py): `active` downloads whose clients stop reading leave the permits free,
+    so another export, already streaming or new, passes its pace point at once."""
     budget = ExportBudget()  # the defaults: ACTIVE permits
     stalled = [budget.stream() for _ in range(ACTIVE)]
     for pacer in stalled:
