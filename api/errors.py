@@ -49,7 +49,7 @@ BELOW_THE_DOMAIN: dict[str, str] = {
     "domain.checkpoints.CheckpointRefused": "the log since the last checkpoint is broken: "
     "nothing is signed (the CLI and the periodic writer report it)",
     "exporters._registry.UnknownFormat": "no exporter by that name",
-    "exporters._zip._Closed": "control flow: the ZIP stream was closed",
+    "exporters._zip._Stopped": "control flow: the ZIP thread learns that its members stopped",
     "exporters.bundle.BundleError": "a bundle that cannot be planned as asked",
     "exporters.jwe.UnusableKey": "a partner key that bundles cannot be encrypted to",
     "stores.config.StoresError": "a stores file that cannot be used (one line naming the section)",
