@@ -23,7 +23,14 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterator,
+)
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from datetime import datetime
@@ -198,7 +205,7 @@ async def zip_stream(
     feeder.add_done_callback(stop_on_failure)
     # stream_zip is a generator function (typed as returning an Iterable): close() exists.
     zipped = cast(
-        "Iterator[bytes]",
+        Generator[bytes, None, None],
         stream_zip(_files(queue.sync_q), chunk_size=chunk_size, get_compressobj=_deflate_level_1),
     )
     executor = ThreadPoolExecutor(1, thread_name_prefix="dsar-zip")
@@ -232,7 +239,7 @@ async def zip_stream(
                 await asyncio.wait([waiting])
                 if not waiting.cancelled():
                     waiting.exception()
-            zipped.close()  # type: ignore[attr-defined]
+            zipped.close()
             # The bundle's own error (or the reader's exit) is what matters now.
             with suppress(Exception, asyncio.CancelledError):
                 await feeder

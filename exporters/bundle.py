@@ -269,7 +269,7 @@ class _Build:
                     tally = _Tally(encoded, self.pace)
                     path = self._data_path(c)
                     yield member(path, self.header.generated_at, tally)
-                    # stream-zip reads a member to its end before asking for the next one.
+                    # The ZIP reads a member to its end before the next one (_zip._Feeder).
                     assert encoded.records is not None
                     result = self.results[c.key]
                     result.records = encoded.records
