@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import weakref
+from contextlib import suppress
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -72,6 +74,18 @@ def bound_receive_buffer(transport: Any, size: int = EXPORT_RECEIVE_BUFFER) -> N
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
+# Connections given back after an operation on them failed. asyncpg prepares a statement with
+# Parse, Describe and Flush, and ends the exchange (Sync) only with the Bind and Execute that
+# follow; an error raised on the client in between (an argument that does not encode, asyncpg's
+# DataError; a cancellation that lands as the prepare returns) left the server mid-exchange,
+# its statement timer running, on a connection that looked idle. Once it had sat in the pool
+# for `statement_timeout`, the server cancelled the open exchange, and the next statement sent
+# on the connection, anyone's, failed at once with "canceling statement due to statement
+# timeout" (a CI failure; tests/stores/test_pool_release.py). asyncpg raises an argument's
+# DataError as it raises the server's errors, so every failure counts.
+_UNSYNCED: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+
+
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Replaces asyncpg's reset query on release (`RESET ALL`, `UNLISTEN *`, unlocking advisory
     locks: one round trip each time a connection goes back, several per GraphQL request).
@@ -80,7 +94,26 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     (`server_settings`), exports use `SET LOCAL` and transaction-scoped locks, and the session
     locks of `api.leases` and the migrations live on connections of their own. asyncpg still
     ends any open transaction before calling this.
+
+    A connection whose last operation failed on the client (`_UNSYNCED`) ends the exchange it
+    may have left open with one statement of its own (its Sync closes it); the error the
+    server may have queued for that exchange is raised there and dropped.
     """
+    if conn in _UNSYNCED:
+        _UNSYNCED.discard(conn)
+        with suppress(asyncpg.PostgresError):
+            await conn.fetchval("SELECT 1")
+
+
+class _Lent(asyncpg.pool.PoolAcquireContext):
+    """`async with pool.acquire()` (and so `pool.fetch()`, `execute()`…): a connection left by
+    an exception is marked for `_keep_session`."""
+
+    async def __aexit__(self, *exc: object) -> None:
+        con = getattr(self.connection, "_con", None)
+        if con is not None and exc[0] is not None:
+            _UNSYNCED.add(con)
+        await super().__aexit__(*exc)
 
 
 class BoundedPool(asyncpg.Pool):
@@ -89,7 +122,7 @@ class BoundedPool(asyncpg.Pool):
     acquire_timeout: float = ACQUIRE_TIMEOUT
 
     def acquire(self, *, timeout: float | None = None) -> asyncpg.pool.PoolAcquireContext:
-        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+        return _Lent(self, self.acquire_timeout if timeout is None else timeout)
 
     async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109  # asyncpg's signature, overridden
         # A live connection free now is taken without the bound on the wait: that bound (an
@@ -126,6 +159,7 @@ class BoundedPool(asyncpg.Pool):
             or holder._generation != self._generation
             or con._listeners
             or con._log_listeners
+            or con in _UNSYNCED
         ):
             return await super().release(connection, timeout=timeout)
         self._check_init()

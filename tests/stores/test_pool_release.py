@@ -1,12 +1,14 @@
 """A pooled connection goes back to the queue at once when it comes back as it was lent
 (`BoundedPool.release`), and by asyncpg's own release otherwise: an open transaction rolled
-back, a listener removed, a worn-out connection replaced."""
+back, a listener removed, a worn-out connection replaced, an exchange left open by a failed
+operation closed."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -19,6 +21,16 @@ from stores.pool import BoundedPool, create_pool
 async def pool(deployment: Deployment) -> AsyncIterator[BoundedPool]:
     p = await create_pool(deployment.service_dsn, min_size=1, max_size=1)
     assert isinstance(p, BoundedPool)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def quick(deployment: Deployment) -> AsyncIterator[BoundedPool]:
+    """One connection whose statements time out after 300 ms."""
+    parts = urlsplit(deployment.service_dsn)
+    query = urlencode([*parse_qsl(parts.query), ("statement_timeout", "300")])
+    p = await create_pool(urlunsplit(parts._replace(query=query)), min_size=1, max_size=1)
     yield p
     await p.close()
 
@@ -130,3 +142,36 @@ async def test_a_stale_connection_is_not_taken_as_free(
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT 1") == 1
     assert bounds[-1] is None  # of the current generation again
+
+
+# asyncpg prepares a statement with Parse, Describe and Flush; only the Bind and Execute after
+# them end the exchange (Sync). An operation that fails on the client in between left the
+# server mid-exchange with its statement timer running, on a connection that looked idle: once
+# it had sat in the pool for `statement_timeout`, the next statement sent on it, anyone's,
+# failed at once with "canceling statement due to statement timeout" (a CI failure, in
+# `introspect`).
+
+
+async def test_an_argument_that_does_not_encode_leaves_no_open_exchange_behind(
+    quick: BoundedPool, slow: list[object]
+) -> None:
+    backend = await quick.fetchval("SELECT pg_backend_pid()")
+    with pytest.raises(asyncpg.DataError):  # raised by asyncpg, after the Parse, before a Bind
+        await quick.fetchval("SELECT $1::int4 + 1", "not a number")
+    assert len(slow) == 1  # asyncpg's own release, which ends the exchange
+    await asyncio.sleep(0.6)  # idle in the pool for twice the statement timeout
+    assert await quick.fetchval("SELECT pg_backend_pid()") == backend  # the same one, answering
+    assert len(slow) == 1
+
+
+async def test_a_cancellation_as_a_prepare_returns_leaves_no_open_exchange_behind(
+    quick: BoundedPool, slow: list[object]
+) -> None:
+    backend = await quick.fetchval("SELECT pg_backend_pid()")
+    with pytest.raises(asyncio.CancelledError):
+        async with quick.acquire() as conn:
+            await conn.prepare("SELECT 2")  # Parse, Describe, Flush: the exchange is open
+            raise asyncio.CancelledError  # as when a task is cancelled as its prepare returns
+    assert len(slow) == 1
+    await asyncio.sleep(0.6)
+    assert await quick.fetchval("SELECT pg_backend_pid()") == backend

@@ -82,9 +82,11 @@ async def test_a_paused_export_pauses_its_backend(stores: Stores, catalogue: Cat
                 "SELECT state, wait_event FROM pg_stat_activity WHERE pid = $1", pid
             )
             assert state is not None and tuple(state) == ("active", "ClientWrite")
-            # What it wrote ahead and the kernel holds for the export: 2 MB at most (0.8 to 6.3
-            # MB in three runs here without the bound, and 23 MB in CI's).
-            assert 0 < unread(sock) <= kept_receive_buffer()
+            # What it wrote ahead and the kernel holds for the export: 2 MB, and at most one
+            # more segment (64 kB on loopback), which the kernel takes when it arrives below the
+            # bound (511 bytes over, once, with four test processes); 0.8 to 6.3 MB in three
+            # runs here without the bound, and 23 MB in CI's.
+            assert 0 < unread(sock) <= kept_receive_buffer() + 65_536
             body += await collect(chunks)
         assert body.count(b"\n") == 100_001  # the header, then every event: nothing lost
     finally:
