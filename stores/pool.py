@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import weakref
 from contextlib import suppress
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -74,16 +73,34 @@ def bound_receive_buffer(transport: Any, size: int = EXPORT_RECEIVE_BUFFER) -> N
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
-# Connections given back after an operation on them failed. asyncpg prepares a statement with
-# Parse, Describe and Flush, and ends the exchange (Sync) only with the Bind and Execute that
-# follow; an error raised on the client in between (an argument that does not encode, asyncpg's
-# DataError; a cancellation that lands as the prepare returns) left the server mid-exchange,
-# its statement timer running, on a connection that looked idle. Once it had sat in the pool
-# for `statement_timeout`, the server cancelled the open exchange, and the next statement sent
-# on the connection, anyone's, failed at once with "canceling statement due to statement
-# timeout" (a CI failure; tests/stores/test_pool_release.py). asyncpg raises an argument's
-# DataError as it raises the server's errors, so every failure counts.
-_UNSYNCED: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+class PooledConnection(asyncpg.Connection):
+    """An asyncpg connection that knows when it may have left an exchange open.
+
+    asyncpg prepares a statement with Parse, Describe and Flush, and ends the exchange (Sync)
+    only with the Bind and Execute that follow. When those are never sent (an argument that
+    does not encode, asyncpg's DataError; a cancellation that lands as the prepare returns; a
+    statement prepared and not run), the server stays mid-exchange with its statement timer
+    running, on a connection that looks idle. Once it had sat in the pool for
+    `statement_timeout`, the server cancelled the open exchange, and the next statement sent on
+    it, anyone's, failed at once with "canceling statement due to statement timeout" (a CI
+    failure; tests/stores/test_pool_release.py). `exchange_open` is set by every prepare and
+    cleared by every statement that runs to its end; `_keep_session` closes what is left.
+    """
+
+    __slots__ = ("exchange_open",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.exchange_open = False
+
+    async def _get_statement(self, *args: Any, **kwargs: Any) -> Any:
+        self.exchange_open = True  # set before: a prepare cut short may leave it open too
+        return await super()._get_statement(*args, **kwargs)  # type: ignore[misc]  # asyncpg's own
+
+    async def _do_execute(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._do_execute(*args, **kwargs)  # type: ignore[misc]  # asyncpg's own
+        self.exchange_open = False  # its Bind, Execute and Sync were answered
+        return result
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -95,25 +112,14 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     locks of `api.leases` and the migrations live on connections of their own. asyncpg still
     ends any open transaction before calling this.
 
-    A connection whose last operation failed on the client (`_UNSYNCED`) ends the exchange it
-    may have left open with one statement of its own (its Sync closes it); the error the
-    server may have queued for that exchange is raised there and dropped.
+    A connection that may have left an exchange open (`PooledConnection.exchange_open`) ends
+    it with one statement of its own, whose Sync closes it; the error the server may have
+    queued for that exchange is raised there and dropped.
     """
-    if conn in _UNSYNCED:
-        _UNSYNCED.discard(conn)
+    if isinstance(conn, PooledConnection) and conn.exchange_open:
         with suppress(asyncpg.PostgresError):
             await conn.fetchval("SELECT 1")
-
-
-class _Lent(asyncpg.pool.PoolAcquireContext):
-    """`async with pool.acquire()` (and so `pool.fetch()`, `execute()`…): a connection left by
-    an exception is marked for `_keep_session`."""
-
-    async def __aexit__(self, *exc: object) -> None:
-        con = getattr(self.connection, "_con", None)
-        if con is not None and exc[0] is not None:
-            _UNSYNCED.add(con)
-        await super().__aexit__(*exc)
+        conn.exchange_open = False
 
 
 class BoundedPool(asyncpg.Pool):
@@ -122,7 +128,7 @@ class BoundedPool(asyncpg.Pool):
     acquire_timeout: float = ACQUIRE_TIMEOUT
 
     def acquire(self, *, timeout: float | None = None) -> asyncpg.pool.PoolAcquireContext:
-        return _Lent(self, self.acquire_timeout if timeout is None else timeout)
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
     async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109  # asyncpg's signature, overridden
         # A live connection free now is taken without the bound on the wait: that bound (an
@@ -159,7 +165,7 @@ class BoundedPool(asyncpg.Pool):
             or holder._generation != self._generation
             or con._listeners
             or con._log_listeners
-            or con in _UNSYNCED
+            or getattr(con, "exchange_open", False)
         ):
             return await super().release(connection, timeout=timeout)
         self._check_init()
@@ -235,7 +241,7 @@ async def create_pool(
         init=_init_export if exports else _init,
         reset=_keep_session,
         loop=None,
-        connection_class=asyncpg.Connection,
+        connection_class=PooledConnection,
         record_class=asyncpg.Record,
         timeout=CONNECT_TIMEOUT,
         command_timeout=int(settings["statement_timeout"]) / 1000 + COMMAND_GRACE,

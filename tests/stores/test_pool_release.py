@@ -149,7 +149,7 @@ async def test_a_stale_connection_is_not_taken_as_free(
 # server mid-exchange with its statement timer running, on a connection that looked idle: once
 # it had sat in the pool for `statement_timeout`, the next statement sent on it, anyone's,
 # failed at once with "canceling statement due to statement timeout" (a CI failure, in
-# `introspect`).
+# `introspect`, after a test that had caught such an error inside its `acquire()`).
 
 
 async def test_an_argument_that_does_not_encode_leaves_no_open_exchange_behind(
@@ -164,14 +164,30 @@ async def test_an_argument_that_does_not_encode_leaves_no_open_exchange_behind(
     assert len(slow) == 1
 
 
-async def test_a_cancellation_as_a_prepare_returns_leaves_no_open_exchange_behind(
+async def test_an_error_caught_within_the_lending_leaves_no_open_exchange_behind(
     quick: BoundedPool, slow: list[object]
 ) -> None:
     backend = await quick.fetchval("SELECT pg_backend_pid()")
-    with pytest.raises(asyncio.CancelledError):
-        async with quick.acquire() as conn:
-            await conn.prepare("SELECT 2")  # Parse, Describe, Flush: the exchange is open
-            raise asyncio.CancelledError  # as when a task is cancelled as its prepare returns
+    async with quick.acquire() as conn:
+        with pytest.raises(asyncpg.DataError):
+            await conn.fetchval("SELECT $1::int4 + 2", "not a number")
     assert len(slow) == 1
     await asyncio.sleep(0.6)
     assert await quick.fetchval("SELECT pg_backend_pid()") == backend
+
+
+async def test_a_statement_prepared_and_not_run_leaves_no_open_exchange_behind(
+    quick: BoundedPool, slow: list[object]
+) -> None:
+    # As when a task is cancelled as its prepare returns, before its Bind.
+    backend = await quick.fetchval("SELECT pg_backend_pid()")
+    async with quick.acquire() as conn:
+        await conn.prepare("SELECT 3")  # Parse, Describe, Flush: the exchange is open
+    assert len(slow) == 1
+    await asyncio.sleep(0.6)
+    assert await quick.fetchval("SELECT pg_backend_pid()") == backend
+    # A statement run to its end closes the exchange its prepare opened: released at once.
+    async with quick.acquire() as conn:
+        statement = await conn.prepare("SELECT 4")
+        assert await conn.fetchval("SELECT 5") == 5
+    assert statement is not None and len(slow) == 1
