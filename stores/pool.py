@@ -102,6 +102,11 @@ class PooledConnection(asyncpg.Connection):
         self.exchange_open = False  # its Bind, Execute and Sync were answered
         return result
 
+    async def _executemany(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._executemany(*args, **kwargs)  # type: ignore[misc]  # asyncpg's own
+        self.exchange_open = True  # an empty batch sends no Bind and no Sync after its Parse
+        return result
+
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Replaces asyncpg's reset query on release (`RESET ALL`, `UNLISTEN *`, unlocking advisory

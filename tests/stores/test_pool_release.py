@@ -191,3 +191,27 @@ async def test_a_statement_prepared_and_not_run_leaves_no_open_exchange_behind(
         statement = await conn.prepare("SELECT 4")
         assert await conn.fetchval("SELECT 5") == 5
     assert statement is not None and len(slow) == 1
+
+
+async def test_an_exchange_the_server_has_already_cancelled_is_closed_on_release(
+    quick: BoundedPool, slow: list[object]
+) -> None:
+    # Held past the statement timeout before it goes back: the server's error waits on the
+    # connection, and the release's own statement takes it.
+    backend = await quick.fetchval("SELECT pg_backend_pid()")
+    async with quick.acquire() as conn:
+        await conn.prepare("SELECT 6")
+        await asyncio.sleep(0.6)
+    assert len(slow) == 1
+    assert await quick.fetchval("SELECT pg_backend_pid()") == backend
+
+
+async def test_an_empty_batch_leaves_no_open_exchange_behind(
+    quick: BoundedPool, slow: list[object]
+) -> None:
+    backend = await quick.fetchval("SELECT pg_backend_pid()")
+    async with quick.acquire() as conn:
+        await conn.executemany("SELECT $1::int4", [])  # Parse, Describe, Flush; no Bind to send
+    assert len(slow) == 1
+    await asyncio.sleep(0.6)
+    assert await quick.fetchval("SELECT pg_backend_pid()") == backend
