@@ -14,6 +14,8 @@ from uuid import UUID
 
 import asyncpg
 
+from stores.pool import PooledConnection, close_exchange
+
 # The lock key of an export, computed by PostgreSQL on both sides so they cannot disagree.
 KEY = "hashtextextended($1::uuid::text, 7)"
 # A running export whose lock nobody holds: its process is gone. For use in a WHERE clause.
@@ -23,16 +25,23 @@ ORPHANED = "pg_try_advisory_xact_lock(hashtextextended(id::text, 7))"
 class Leases:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
-        self._conn: asyncpg.Connection | None = None
+        self._conn: PooledConnection | None = None
         self._held: set[UUID] = set()
         self._lock = asyncio.Lock()  # one query at a time on the connection
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self._dsn, timeout=10)
+            self._conn = await asyncpg.connect(
+                self._dsn, timeout=10, connection_class=PooledConnection
+            )
             # A new session holds nothing: take back the leases of the streams still running.
             for export_id in self._held:
                 await self._conn.fetchval(f"SELECT pg_try_advisory_lock({KEY})", export_id)
+        elif self._conn.exchange_open:
+            # A lease asked for by a request that went away as its statement was prepared
+            # left the exchange open: the next statement would take the error the server
+            # queued for it once `statement_timeout` passed (stores/pool.py).
+            await close_exchange(self._conn)
         return self._conn
 
     async def hold(self, export_id: UUID) -> bool:
@@ -53,6 +62,8 @@ class Leases:
             if self._conn is None or self._conn.is_closed():
                 return
             try:
+                if self._conn.exchange_open:
+                    await close_exchange(self._conn)
                 await self._conn.execute(f"SELECT pg_advisory_unlock({KEY})", export_id)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 # A broken session has lost every lease: a new one takes back the others now.

@@ -118,13 +118,19 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     ends any open transaction before calling this.
 
     A connection that may have left an exchange open (`PooledConnection.exchange_open`) ends
-    it with one statement of its own, whose Sync closes it; the error the server may have
-    queued for that exchange is raised there and dropped.
+    it first (`close_exchange`).
     """
     if isinstance(conn, PooledConnection) and conn.exchange_open:
-        with suppress(asyncpg.PostgresError):
-            await conn.fetchval("SELECT 1")
-        conn.exchange_open = False
+        await close_exchange(conn)
+
+
+async def close_exchange(conn: PooledConnection) -> None:
+    """Ends the exchange a connection may have left open (`PooledConnection.exchange_open`):
+    one statement, whose Sync closes it; the error the server may have queued for that
+    exchange is raised there and dropped."""
+    with suppress(asyncpg.PostgresError):
+        await conn.fetchval("SELECT 1")
+    conn.exchange_open = False
 
 
 class BoundedPool(asyncpg.Pool):
