@@ -164,33 +164,39 @@ async def test_an_argument_that_does_not_encode_leaves_no_open_exchange_behind(
     assert len(slow) == 1
 
 
-async def test_an_error_caught_within_the_lending_leaves_no_open_exchange_behind(
-    quick: BoundedPool, slow: list[object]
-) -> None:
-    backend = await quick.fetchval("SELECT pg_backend_pid()")
-    async with quick.acquire() as conn:
-        with pytest.raises(asyncpg.DataError):
-            await conn.fetchval("SELECT $1::int4 + 2", "not a number")
-    assert len(slow) == 1
-    await asyncio.sleep(0.6)
-    assert await quick.fetchval("SELECT pg_backend_pid()") == backend
+async def _caught_error(conn: Any) -> None:
+    with pytest.raises(asyncpg.DataError):
+        await conn.fetchval("SELECT $1::int4 + 2", "not a number")
 
 
-async def test_a_statement_prepared_and_not_run_leaves_no_open_exchange_behind(
-    quick: BoundedPool, slow: list[object]
-) -> None:
+async def _prepared_not_run(conn: Any) -> None:
     # As when a task is cancelled as its prepare returns, before its Bind.
+    await conn.prepare("SELECT 3")  # Parse, Describe, Flush: the exchange is open
+
+
+async def _empty_batch(conn: Any) -> None:
+    await conn.executemany("SELECT $1::int4", [])  # Parse, Describe, Flush; no Bind to send
+
+
+@pytest.mark.parametrize("leave", [_caught_error, _prepared_not_run, _empty_batch])
+async def test_what_a_lending_leaves_open_is_closed_on_its_release(
+    quick: BoundedPool, slow: list[object], leave: Any
+) -> None:
     backend = await quick.fetchval("SELECT pg_backend_pid()")
     async with quick.acquire() as conn:
-        await conn.prepare("SELECT 3")  # Parse, Describe, Flush: the exchange is open
+        await leave(conn)
     assert len(slow) == 1
     await asyncio.sleep(0.6)
     assert await quick.fetchval("SELECT pg_backend_pid()") == backend
-    # A statement run to its end closes the exchange its prepare opened: released at once.
+
+
+async def test_a_statement_run_to_its_end_closes_what_its_prepare_opened(
+    quick: BoundedPool, slow: list[object]
+) -> None:
     async with quick.acquire() as conn:
         statement = await conn.prepare("SELECT 4")
         assert await conn.fetchval("SELECT 5") == 5
-    assert statement is not None and len(slow) == 1
+    assert statement is not None and slow == []  # released at once
 
 
 async def test_an_exchange_the_server_has_already_cancelled_is_closed_on_release(
@@ -203,15 +209,4 @@ async def test_an_exchange_the_server_has_already_cancelled_is_closed_on_release
         await conn.prepare("SELECT 6")
         await asyncio.sleep(0.6)
     assert len(slow) == 1
-    assert await quick.fetchval("SELECT pg_backend_pid()") == backend
-
-
-async def test_an_empty_batch_leaves_no_open_exchange_behind(
-    quick: BoundedPool, slow: list[object]
-) -> None:
-    backend = await quick.fetchval("SELECT pg_backend_pid()")
-    async with quick.acquire() as conn:
-        await conn.executemany("SELECT $1::int4", [])  # Parse, Describe, Flush; no Bind to send
-    assert len(slow) == 1
-    await asyncio.sleep(0.6)
     assert await quick.fetchval("SELECT pg_backend_pid()") == backend
