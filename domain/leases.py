@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from stores.pool import PooledConnection, close_exchange
+from stores.pool import PooledConnection
 
 # The lock key of an export, computed by PostgreSQL on both sides so they cannot disagree.
 KEY = "hashtextextended($1::uuid::text, 7)"
@@ -37,11 +37,11 @@ class Leases:
             # A new session holds nothing: take back the leases of the streams still running.
             for export_id in self._held:
                 await self._conn.fetchval(f"SELECT pg_try_advisory_lock({KEY})", export_id)
-        elif self._conn.exchange_open:
+        else:
             # A lease asked for by a request that went away as its statement was prepared
             # left the exchange open: the next statement would take the error the server
             # queued for it once `statement_timeout` passed (stores/pool.py).
-            await close_exchange(self._conn)
+            await self._conn.close_exchange()
         return self._conn
 
     async def hold(self, export_id: UUID) -> bool:
@@ -62,9 +62,8 @@ class Leases:
             if self._conn is None or self._conn.is_closed():
                 return
             try:
-                if self._conn.exchange_open:
-                    await close_exchange(self._conn)
-                await self._conn.execute(f"SELECT pg_advisory_unlock({KEY})", export_id)
+                conn = await self._connection()  # this session, its open exchange closed
+                await conn.execute(f"SELECT pg_advisory_unlock({KEY})", export_id)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 # A broken session has lost every lease: a new one takes back the others now.
                 self._conn.terminate()

@@ -84,7 +84,7 @@ class PooledConnection(asyncpg.Connection):
     `statement_timeout`, the server cancelled the open exchange, and the next statement sent on
     it, anyone's, failed at once with "canceling statement due to statement timeout" (a CI
     failure; tests/stores/test_pool_release.py). `exchange_open` is set by every prepare and
-    cleared by every statement that runs to its end; `_keep_session` closes what is left.
+    cleared by every statement that runs to its end; `close_exchange` closes what is left.
     """
 
     __slots__ = ("exchange_open",)
@@ -107,6 +107,15 @@ class PooledConnection(asyncpg.Connection):
         self.exchange_open = True  # an empty batch sends no Bind and no Sync after its Parse
         return result
 
+    async def close_exchange(self) -> None:
+        """Ends the exchange this connection may have left open: one statement, whose Sync
+        closes it; the error the server may have queued for that exchange is raised there and
+        dropped. Nothing when none may be open."""
+        if self.exchange_open:
+            with suppress(asyncpg.PostgresError):
+                await self.fetchval("SELECT 1")
+            self.exchange_open = False
+
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Replaces asyncpg's reset query on release (`RESET ALL`, `UNLISTEN *`, unlocking advisory
@@ -114,23 +123,14 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
     Nothing here leaves session state on a pooled connection: settings are fixed at connect
     (`server_settings`), exports use `SET LOCAL` and transaction-scoped locks, and the session
-    locks of `api.leases` and the migrations live on connections of their own. asyncpg still
+    locks of `domain.leases` and the migrations live on connections of their own. asyncpg still
     ends any open transaction before calling this.
 
-    A connection that may have left an exchange open (`PooledConnection.exchange_open`) ends
-    it first (`close_exchange`).
+    A connection that may have left an exchange open ends it
+    (`PooledConnection.close_exchange`).
     """
-    if isinstance(conn, PooledConnection) and conn.exchange_open:
-        await close_exchange(conn)
-
-
-async def close_exchange(conn: PooledConnection) -> None:
-    """Ends the exchange a connection may have left open (`PooledConnection.exchange_open`):
-    one statement, whose Sync closes it; the error the server may have queued for that
-    exchange is raised there and dropped."""
-    with suppress(asyncpg.PostgresError):
-        await conn.fetchval("SELECT 1")
-    conn.exchange_open = False
+    if isinstance(conn, PooledConnection):
+        await conn.close_exchange()
 
 
 class BoundedPool(asyncpg.Pool):

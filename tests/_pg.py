@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -18,6 +19,13 @@ from stores.migrate import apply, ensure_database, migrations_for
 from stores.roles import ensure_service_role, with_user
 
 LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def with_statement_timeout(dsn: str, ms: int) -> str:
+    """`dsn` whose statements time out after `ms` milliseconds (stores/pool.py reads it)."""
+    parts = urlsplit(dsn)
+    query = urlencode([*parse_qsl(parts.query), ("statement_timeout", str(ms))])
+    return urlunsplit(parts._replace(query=query))
 
 
 async def _answers(url: str) -> bool:

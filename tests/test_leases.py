@@ -5,23 +5,17 @@ fail the next lease asked for once the server's statement timeout has passed."""
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import uuid4
 
 import asyncpg
 
 from domain.leases import KEY, Leases
 from stores.deployment import Deployment
-
-
-def _quick(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    query = urlencode([*parse_qsl(parts.query), ("statement_timeout", "300")])
-    return urlunsplit(parts._replace(query=query))
+from tests._pg import with_statement_timeout
 
 
 async def test_a_statement_cut_short_does_not_fail_the_next_lease(deployment: Deployment) -> None:
-    leases = Leases(_quick(deployment.service_dsn))
+    leases = Leases(with_statement_timeout(deployment.service_dsn, 300))
     first, second = uuid4(), uuid4()
     try:
         assert await leases.hold(first)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from stores.deployment import Deployment
 from stores.pool import BoundedPool, create_pool
+from tests._pg import with_statement_timeout
 
 
 @pytest.fixture
@@ -28,9 +28,9 @@ async def pool(deployment: Deployment) -> AsyncIterator[BoundedPool]:
 @pytest.fixture
 async def quick(deployment: Deployment) -> AsyncIterator[BoundedPool]:
     """One connection whose statements time out after 300 ms."""
-    parts = urlsplit(deployment.service_dsn)
-    query = urlencode([*parse_qsl(parts.query), ("statement_timeout", "300")])
-    p = await create_pool(urlunsplit(parts._replace(query=query)), min_size=1, max_size=1)
+    p = await create_pool(
+        with_statement_timeout(deployment.service_dsn, 300), min_size=1, max_size=1
+    )
     yield p
     await p.close()
 
